@@ -1,0 +1,28 @@
+// The `lorasharp` command tree. Each verb lives in Commands/<Verb>Command.cs and only parses options and
+// presents results; the work is done by use cases in LoraSharp.App. Verbs are added here when they work.
+using System.CommandLine;
+using LoraSharp.Cli.Commands;
+
+namespace LoraSharp.Cli;
+
+/// <summary>Builds and runs the command line.</summary>
+public static class CliApp
+{
+    /// <summary>The root command with every working verb.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("LoraSharp: LoRA fine-tuning for Llama-family models in pure C#, CPU first.");
+        root.Subcommands.Add(SystemCommand.Create());
+        return root;
+    }
+
+    /// <summary>Parses and runs <paramref name="args"/>; returns the exit code.</summary>
+    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
+    {
+        var parse = Build().Parse(args);
+        var config = new InvocationConfiguration();
+        if (output != null) config.Output = output;
+        if (error != null) config.Error = error;
+        return parse.Invoke(config);
+    }
+}
