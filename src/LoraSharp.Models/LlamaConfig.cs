@@ -1,0 +1,98 @@
+// The one config type for every Llama-family model (llama, mistral, qwen2), named after Hugging Face config.json
+// fields. Loaders fill it from config.json or from GGUF metadata; the model reads only this.
+using LoraSharp.Core.Kernels;
+
+namespace LoraSharp.Models;
+
+/// <summary>Architecture hyperparameters of a Llama-family decoder (HF config.json names in PascalCase).</summary>
+public sealed record LlamaConfig
+{
+    /// <summary>"llama", "mistral" or "qwen2".</summary>
+    public string ModelType { get; init; } = "llama";
+
+    /// <summary>Model width C.</summary>
+    public int HiddenSize { get; init; }
+
+    /// <summary>MLP width (gate/up out features).</summary>
+    public int IntermediateSize { get; init; }
+
+    /// <summary>Number of decoder layers L.</summary>
+    public int NumHiddenLayers { get; init; }
+
+    /// <summary>Query heads NH.</summary>
+    public int NumAttentionHeads { get; init; }
+
+    /// <summary>Key/value heads NKV (grouped-query attention when smaller than NH).</summary>
+    public int NumKeyValueHeads { get; init; }
+
+    /// <summary>Head size HS; HiddenSize / NumAttentionHeads unless config.json says otherwise.</summary>
+    public int HeadDim { get; init; }
+
+    /// <summary>Vocabulary size V.</summary>
+    public int VocabSize { get; init; }
+
+    /// <summary>Context length the model was trained for.</summary>
+    public int MaxPositionEmbeddings { get; init; } = 2048;
+
+    /// <summary>RMSNorm epsilon.</summary>
+    public double RmsNormEps { get; init; } = 1e-6;
+
+    /// <summary>RoPE base.</summary>
+    public double RopeTheta { get; init; } = 10000.0;
+
+    /// <summary>RoPE scaling (null = none).</summary>
+    public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>The output projection shares the embedding matrix (no lm_head.weight).</summary>
+    public bool TieWordEmbeddings { get; init; }
+
+    /// <summary>q/k/v/o projections have biases (qwen2: q/k/v only, see <see cref="QkvBias"/>).</summary>
+    public bool AttentionBias { get; init; }
+
+    /// <summary>MLP projections have biases.</summary>
+    public bool MlpBias { get; init; }
+
+    /// <summary>Sliding-window attention size (mistral), null when the model attends to the whole context.</summary>
+    public int? SlidingWindow { get; init; }
+
+    /// <summary>Activation of the MLP gate ("silu").</summary>
+    public string HiddenAct { get; init; } = "silu";
+
+    /// <summary>Beginning-of-sequence token id.</summary>
+    public int? BosTokenId { get; init; }
+
+    /// <summary>End-of-sequence token ids (some models list several).</summary>
+    public IReadOnlyList<int> EosTokenIds { get; init; } = [];
+
+    /// <summary>Padding token id.</summary>
+    public int? PadTokenId { get; init; }
+
+    /// <summary>dtype the weights were saved in ("float32", "bfloat16", ...).</summary>
+    public string? TorchDtype { get; init; }
+
+    /// <summary>True when q/k/v projections carry biases (qwen2 always; llama/mistral when attention_bias).</summary>
+    public bool QkvBias => ModelType == "qwen2" || AttentionBias;
+
+    /// <summary>True when o_proj carries a bias (llama/mistral with attention_bias; never qwen2).</summary>
+    public bool OutputBias => ModelType != "qwen2" && AttentionBias;
+
+    /// <summary>Throws with a message naming the field if the config is inconsistent.</summary>
+    public void Validate(string source)
+    {
+        void Require(bool ok, string field, string what)
+        {
+            if (!ok) throw new InvalidDataException($"{source}: '{field}' {what}.");
+        }
+        Require(HiddenSize > 0, "hidden_size", $"must be positive (is {HiddenSize})");
+        Require(IntermediateSize > 0, "intermediate_size", $"must be positive (is {IntermediateSize})");
+        Require(NumHiddenLayers > 0, "num_hidden_layers", $"must be positive (is {NumHiddenLayers})");
+        Require(NumAttentionHeads > 0, "num_attention_heads", $"must be positive (is {NumAttentionHeads})");
+        Require(NumKeyValueHeads > 0 && NumAttentionHeads % NumKeyValueHeads == 0, "num_key_value_heads",
+            $"must divide num_attention_heads {NumAttentionHeads} (is {NumKeyValueHeads})");
+        Require(HeadDim > 0 && HeadDim % 2 == 0, "head_dim", $"must be a positive even number (is {HeadDim})");
+        Require(VocabSize > 0, "vocab_size", $"must be positive (is {VocabSize})");
+        Require(RmsNormEps > 0, "rms_norm_eps", $"must be positive (is {RmsNormEps})");
+        Require(RopeTheta > 0, "rope_theta", $"must be positive (is {RopeTheta})");
+        Require(HiddenAct is "silu" or "swish", "hidden_act", $"must be silu (is {HiddenAct})");
+    }
+}
