@@ -1,0 +1,166 @@
+// `lorasharp bench train`: tokens/s, GFLOP/s and peak RSS of a full LoRA training step (forward, backward, AdamW)
+// at the two shapes of the PyTorch peer (../shared/bench/torch_lora_peer.py), and the peer itself in the same run.
+// Each measurement runs in a child process so peak RSS is per shape. FLOP accounting is the peer's, term by term.
+using System.Diagnostics;
+using System.Text.Json;
+using LoraSharp.Core.Optim;
+using LoraSharp.Models;
+using LoraSharp.Models.Llama;
+using LoraSharp.Models.Lora;
+
+namespace LoraSharp.Bench;
+
+/// <summary>The LoRA training-step benchmark against the PyTorch peer.</summary>
+public static class TrainBench
+{
+    /// <summary>A benchmark shape: model config, micro-batch and sequence length.</summary>
+    public sealed record Shape(string Key, string Name, LlamaConfig Config, int Batch, int Seq);
+
+    /// <summary>The peer's shapes (a) and (b).</summary>
+    public static readonly Shape[] Shapes =
+    [
+        new("a", "stories15M-like", Llama(288, 768, 6, 6, 6, 32000, tied: false), 8, 256),
+        new("b", "SmolLM2-135M-like", Llama(576, 1536, 30, 9, 3, 49152, tied: true), 4, 512),
+    ];
+
+    private static LlamaConfig Llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, bool tied) => new()
+    {
+        HiddenSize = dim, IntermediateSize = hidden, NumHiddenLayers = layers, NumAttentionHeads = heads,
+        NumKeyValueHeads = kvHeads, HeadDim = dim / heads, VocabSize = vocab, MaxPositionEmbeddings = 2048,
+        RmsNormEps = 1e-5, RopeTheta = 10000, TieWordEmbeddings = tied,
+    };
+
+    /// <summary>One measured result.</summary>
+    public sealed record Result(string Shape, double TokensPerSecond, double MedianStepSeconds, double Gflops, double PeakRssGiB, double[] StepSeconds);
+
+    /// <summary>FLOPs per token of one training step, exactly as the peer counts them.</summary>
+    public static double FlopsPerToken(Shape s, int rank = 8)
+    {
+        var c = s.Config;
+        double d = c.HiddenSize, h = c.IntermediateSize, L = c.NumHiddenLayers, V = c.VocabSize, T = s.Seq;
+        double kvd = c.NumKeyValueHeads * (d / c.NumAttentionHeads);
+        double lin = L * (d * d + 2 * d * kvd + d * d + 3 * d * h);
+        double head = d * V;
+        double lora = L * rank * ((d + d) + 2 * (d + kvd) + (d + d) + 2 * (d + h) + (h + d));
+        double attn = L * 4 * T * d;
+        double fwd = 2 * (lin + head) + 2 * lora + attn;
+        double bwd = 2 * (lin + head) + 4 * lora + 2 * attn;
+        return fwd + bwd;
+    }
+
+    /// <summary>Measures LoraSharp in this process (the child side): warm-up steps, then timed steps.</summary>
+    public static Result MeasureHere(Shape s, int steps, int warmup, bool checkpointing = false)
+    {
+        var weights = RandomWeights.Create(s.Config, seed: 0);
+        using var model = LlamaModel.FromTensors(s.Config, weights, "random");
+        foreach (var t in weights.Values) t.Dispose();
+        model.ActivationCheckpointing = checkpointing;
+        LoraInjector.Attach(model, new LoraSettings { Rank = 8, Alpha = 16, Dropout = 0.05, TargetModules = ["all-linear"] }, seed: 0);
+        var parameters = model.TrainableParameters();
+        var optimizer = new AdamW(weightDecay: 0.0);
+        var rng = new Random(0);
+        int n = s.Batch * s.Seq;
+        var ids = new int[n];
+        var labels = new int[n];
+        for (int i = 0; i < n; i++) { ids[i] = rng.Next(s.Config.VocabSize); labels[i] = rng.Next(s.Config.VocabSize); }
+        var batch = new Batch(s.Batch, s.Seq, ids, labels: labels);
+        var times = new List<double>();
+        for (int i = 0; i < warmup + steps; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            Optimizer.ZeroGrad(parameters);
+            model.ForwardBackward(batch, 1f / batch.TargetCount, (ulong)i, out _);
+            optimizer.Step(parameters, 1e-4);
+            if (i >= warmup) times.Add(clock.Elapsed.TotalSeconds);
+        }
+        double median = times.Order().ElementAt(times.Count / 2);
+        double tps = n / median;
+        double rss = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024);
+        return new Result(s.Key, tps, median, FlopsPerToken(s) * tps / 1e9, rss, [.. times]);
+    }
+
+    /// <summary>Runs the whole benchmark: each shape in a child process of <paramref name="selfCommand"/>, and the peer.</summary>
+    public static int Run(TextWriter output, IReadOnlyList<string> shapes, int steps, int warmup, string[] selfCommand, string? peerScript)
+    {
+        output.WriteLine(BenchInfo.Header());
+        double peak = Peak.MeasureFmaPeakGflops();
+        output.WriteLine($"fp32 FMA peak (measured now): {peak:F1} GFLOP/s");
+        output.WriteLine($"{"shape",-22} {"impl",-10} {"tokens/s",10} {"step s",8} {"GFLOP/s",9} {"% peak",7} {"peak RSS GiB",13}");
+        foreach (var key in shapes)
+        {
+            var s = Shapes.FirstOrDefault(x => x.Key == key) ?? throw new ArgumentException($"Unknown shape '{key}'; valid: a, b.");
+            var ours = RunChild(selfCommand, s.Key, steps, warmup);
+            Print(output, s, "lorasharp", ours, peak);
+            var peer = peerScript == null ? null : RunPeer(peerScript, s.Key, steps, warmup, output);
+            if (peer != null)
+            {
+                Print(output, s, "torch", peer, peak);
+                output.WriteLine($"{"",-22} ratio: {ours.TokensPerSecond / peer.TokensPerSecond:F2}x tokens/s (target >= 2x), " +
+                                 $"RSS {ours.PeakRssGiB / peer.PeakRssGiB:F2}x of the peer's (target <= 0.5x)");
+            }
+        }
+        return 0;
+    }
+
+    private static void Print(TextWriter o, Shape s, string impl, Result r, double peak)
+        => o.WriteLine($"{s.Key + " " + s.Name,-22} {impl,-10} {r.TokensPerSecond,10:F1} {r.MedianStepSeconds,8:F3} {r.Gflops,9:F1} {100 * r.Gflops / peak,6:F1}% {r.PeakRssGiB,13:F2}");
+
+    private static Result RunChild(string[] selfCommand, string shape, int steps, int warmup)
+    {
+        var psi = new ProcessStartInfo(selfCommand[0]) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in selfCommand.Skip(1)) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "bench", "train-child", "--shape", shape, "--steps", steps.ToString(), "--warmup", warmup.ToString() }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var line = text.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'))
+                   ?? throw new InvalidOperationException($"The benchmark child for shape {shape} printed no result (exit {p.ExitCode}):\n{text}");
+        return JsonSerializer.Deserialize<Result>(line)!;
+    }
+
+    /// <summary>Runs the peer with its best-tuned settings (its header); null with a note when torch is missing.</summary>
+    private static Result? RunPeer(string script, string shape, int steps, int warmup, TextWriter output)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { script, "--config", shape, "--threads", Environment.ProcessorCount.ToString(), "--steps", steps.ToString(), "--warmup", warmup.ToString() })
+            psi.ArgumentList.Add(a);
+        psi.Environment.Remove("OPENBLAS_CORETYPE");
+        psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
+        psi.Environment["GLIBC_TUNABLES"] = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736";
+        try
+        {
+            using var p = Process.Start(psi)!;
+            string text = p.StandardOutput.ReadToEnd();
+            string err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            var line = text.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
+            if (p.ExitCode != 0 || line == null)
+            {
+                output.WriteLine($"  peer not run ({(err.Contains("No module named 'torch'") ? "python3-torch is not installed: apt-get install -y python3-torch" : err.Trim().Split('\n').LastOrDefault())})");
+                return null;
+            }
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            return new Result(shape, r.GetProperty("tokens_per_s").GetDouble(), r.GetProperty("median_step_s").GetDouble(),
+                r.GetProperty("achieved_gflops").GetDouble(), r.GetProperty("peak_rss_gib").GetDouble(),
+                r.GetProperty("step_times_s").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            output.WriteLine("  peer not run (/usr/bin/python3 not found)");
+            return null;
+        }
+    }
+
+    /// <summary>Finds ../shared/bench/torch_lora_peer.py above the current or base directory.</summary>
+    public static string? FindPeerScript()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
+            {
+                string p = Path.Combine(d.FullName, "shared", "bench", "torch_lora_peer.py");
+                if (File.Exists(p)) return p;
+            }
+        return null;
+    }
+}

@@ -1,0 +1,168 @@
+// A linear projection y = x·Wᵀ + b of the Llama model, and THE seam where LoRA plugs in: every adapter attached
+// to a Linear adds scale·(dropout(x)·Aᵀ)·Bᵀ in the forward and gets its gradients in the backward.
+// The frozen base weight is packed once; in full fine-tuning mode the weight is trainable and repacked after
+// each optimizer step. Legend: M rows (tokens), K in features, N out features, R LoRA rank.
+using System.Numerics.Tensors;
+using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Tensors;
+using LoraSharp.Models.Lora;
+
+namespace LoraSharp.Models;
+
+/// <summary>A projection with optional bias and any number of LoRA adapters.</summary>
+public sealed class Linear : IDisposable
+{
+    private readonly List<LoraAdapter> _adapters = [];
+
+    /// <summary>Creates a frozen linear from a packed weight.</summary>
+    public Linear(string name, PackedWeight weight, float[]? bias)
+    {
+        Name = name;
+        Packed = weight;
+        Bias = bias;
+        if (bias != null && bias.Length != weight.N)
+            throw new ArgumentException($"{name}: bias has {bias.Length} elements but the weight has {weight.N} rows.");
+    }
+
+    /// <summary>HF module name, e.g. model.layers.3.self_attn.q_proj.</summary>
+    public string Name { get; }
+
+    /// <summary>In features K.</summary>
+    public int InFeatures => Packed.K;
+
+    /// <summary>Out features N.</summary>
+    public int OutFeatures => Packed.N;
+
+    /// <summary>The packed base weight used by the matmuls.</summary>
+    public PackedWeight Packed { get; private set; }
+
+    /// <summary>Bias [N] or null.</summary>
+    public float[]? Bias { get; }
+
+    /// <summary>Full fine-tuning: the f32 weight [N, K] that the optimizer updates (null when frozen).</summary>
+    public Tensor? Weight { get; private set; }
+
+    /// <summary>Full fine-tuning: dL/dW [N, K].</summary>
+    public Tensor? GradWeight { get; private set; }
+
+    /// <summary>Adapters attached to this projection, applied in order.</summary>
+    public IReadOnlyList<LoraAdapter> Adapters => _adapters;
+
+    /// <summary>True when the backward must produce gradients for something owned here.</summary>
+    public bool HasTrainable => Weight != null || _adapters.Exists(a => a.Trainable);
+
+    /// <summary>Attaches an adapter whose shapes must match this projection.</summary>
+    public void Attach(LoraAdapter adapter)
+    {
+        if (adapter.InFeatures != InFeatures || adapter.OutFeatures != OutFeatures)
+            throw new ArgumentException(
+                $"{Name}: adapter '{adapter.AdapterName}' has A [{adapter.Rank}, {adapter.InFeatures}] and B [{adapter.OutFeatures}, {adapter.Rank}] " +
+                $"but the weight is [{OutFeatures}, {InFeatures}]. The adapter was made for another base model.");
+        _adapters.Add(adapter);
+    }
+
+    /// <summary>Removes every adapter named <paramref name="adapterName"/>.</summary>
+    public void Detach(string adapterName) => _adapters.RemoveAll(a => a.AdapterName == adapterName);
+
+    /// <summary>Makes the base weight trainable (full fine-tuning) from its f32 values [N, K].</summary>
+    public void MakeTrainable(ReadOnlySpan<float> weight)
+    {
+        Weight = Tensor.FromFloats(weight, OutFeatures, InFeatures);
+        GradWeight = Tensor.Zeros(DType.F32, OutFeatures, InFeatures);
+    }
+
+    /// <summary>Re-packs <see cref="Weight"/> after the optimizer changed it.</summary>
+    public void Repack()
+    {
+        if (Weight != null) Packed = PackedWeight.FromF32(Weight.Floats, OutFeatures, InFeatures);
+    }
+
+    /// <summary>
+    /// y[M,N] = x[M,K]·Wᵀ + b + Σ adapters (or y += that when <paramref name="accumulate"/>).
+    /// Saves what the adapters' backward needs. <paramref name="scratch"/> holds at least M·K floats when any
+    /// adapter has dropout.
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training)
+    {
+        int K = InFeatures, N = OutFeatures;
+        MatMul.Forward(x, Packed, y, M, accumulate);
+        if (Bias != null)
+            for (int m = 0; m < M; m++) TensorPrimitives.Add(y.Slice(m * N, N), Bias, y.Slice(m * N, N));
+        for (int i = 0; i < _adapters.Count; i++)
+        {
+            var a = _adapters[i];
+            ReadOnlySpan<float> u = x;
+            a.DroppedInForward = training && a.Dropout > 0;
+            if (a.DroppedInForward)
+            {
+                // One independent mask stream per adapter (PEFT draws a separate dropout per module).
+                a.DropoutSeed = dropoutSeed ^ ((ulong)(i + 1) * 0x9E3779B97F4A7C15UL);
+                a.DropoutOffset = 0;
+                var drop = scratch[..(M * K)];
+                Dropout.Forward(x[..(M * K)], drop, a.Dropout, a.DropoutSeed, a.DropoutOffset);
+                u = drop;
+            }
+            var sz = a.ScaledZ(M);
+            MatMul.Forward(u, a.A.Floats, sz, M, K, a.Rank);
+            TensorPrimitives.Multiply(sz, a.Scale, sz);
+            MatMul.Forward(sz, a.B.Floats, y, M, a.Rank, N, accumulate: true);
+        }
+    }
+
+    /// <summary>
+    /// Backward of <see cref="Forward"/>: dx[M,K] += dy·W (+ adapters) when <paramref name="dx"/> is not empty;
+    /// adapter and (full fine-tuning) weight gradients += their parts. <paramref name="x"/> is the forward input.
+    /// <paramref name="scratch"/> holds at least M·K + M·R floats.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx, int M, Span<float> scratch)
+    {
+        int K = InFeatures, N = OutFeatures;
+        bool needDx = !dx.IsEmpty;
+        if (needDx) MatMul.BackwardInput(dy, Packed, dx, M);
+        if (GradWeight != null) MatMul.BackwardWeight(dy, x, GradWeight.Floats, M, N, K);
+        foreach (var a in _adapters)
+        {
+            if (!a.Trainable && !needDx) continue;
+            int R = a.Rank;
+            var dz = scratch.Slice(0, M * R);
+            dz.Clear();
+            MatMul.BackwardInput(dy, a.B.Floats, dz, M, N, R);     // dz = dy·B
+            TensorPrimitives.Multiply(dz, a.Scale, dz);              // d(scale·z)/dz
+            var rest = scratch[(M * R)..];
+            ReadOnlySpan<float> u = x;
+            bool dropped = a.DroppedInForward;
+            if (dropped)
+            {
+                var drop = rest[..(M * K)];
+                drop.Clear();
+                Dropout.Forward(x[..(M * K)], drop, a.Dropout, a.DropoutSeed, a.DropoutOffset);   // recompute, not stored
+                u = drop;
+            }
+            if (a.Trainable)
+            {
+                MatMul.BackwardWeight(dy, a.ScaledZ(M), a.GradB!.Floats, M, N, R);   // dB += dyᵀ·(scale·z)
+                MatMul.BackwardWeight(dz, u, a.GradA!.Floats, M, R, K);              // dA += dzᵀ·u
+            }
+            if (!needDx) continue;
+            if (!dropped)
+            {
+                MatMul.BackwardInput(dz, a.A.Floats, dx, M, R, K);                   // dx += dz·A
+            }
+            else
+            {
+                var du = rest[..(M * K)];
+                du.Clear();
+                MatMul.BackwardInput(dz, a.A.Floats, du, M, R, K);
+                Dropout.Backward(du, dx[..(M * K)], a.Dropout, a.DropoutSeed, a.DropoutOffset);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var a in _adapters) a.Dispose();
+        Weight?.Dispose();
+        GradWeight?.Dispose();
+    }
+}

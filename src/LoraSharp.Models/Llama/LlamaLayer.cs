@@ -1,0 +1,79 @@
+// The weights of one decoder layer: two RMSNorm weights and seven projections (the LoRA targets).
+using LoraSharp.Core.Tensors;
+
+namespace LoraSharp.Models.Llama;
+
+/// <summary>One Llama decoder layer's parameters.</summary>
+public sealed class LlamaLayer : IDisposable
+{
+    /// <summary>PEFT/HF names of the seven projections, in PEFT's usual order.</summary>
+    public static readonly string[] ProjectionNames = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+    /// <summary>Creates a layer from its parts.</summary>
+    public LlamaLayer(int index, Tensor inputNorm, Tensor postAttentionNorm, Linear q, Linear k, Linear v, Linear o, Linear gate, Linear up, Linear down)
+    {
+        Index = index;
+        InputNorm = inputNorm;
+        PostAttentionNorm = postAttentionNorm;
+        Q = q; K = k; V = v; O = o; Gate = gate; Up = up; Down = down;
+    }
+
+    /// <summary>Layer index l.</summary>
+    public int Index { get; }
+
+    /// <summary>input_layernorm.weight (C).</summary>
+    public Tensor InputNorm { get; }
+
+    /// <summary>post_attention_layernorm.weight (C).</summary>
+    public Tensor PostAttentionNorm { get; }
+
+    /// <summary>Full fine-tuning: gradients of the norm weights (null when frozen).</summary>
+    public Tensor? GradInputNorm { get; set; }
+
+    /// <summary>Full fine-tuning: gradient of post_attention_layernorm.weight.</summary>
+    public Tensor? GradPostAttentionNorm { get; set; }
+
+    /// <summary>self_attn.q_proj (NH·HS, C).</summary>
+    public Linear Q { get; }
+    /// <summary>self_attn.k_proj (NKV·HS, C).</summary>
+    public Linear K { get; }
+    /// <summary>self_attn.v_proj (NKV·HS, C).</summary>
+    public Linear V { get; }
+    /// <summary>self_attn.o_proj (C, NH·HS).</summary>
+    public Linear O { get; }
+    /// <summary>mlp.gate_proj (H, C).</summary>
+    public Linear Gate { get; }
+    /// <summary>mlp.up_proj (H, C).</summary>
+    public Linear Up { get; }
+    /// <summary>mlp.down_proj (C, H).</summary>
+    public Linear Down { get; }
+
+    /// <summary>The projection with PEFT name <paramref name="module"/> (q_proj, ..., down_proj).</summary>
+    public Linear Projection(string module) => module switch
+    {
+        "q_proj" => Q,
+        "k_proj" => K,
+        "v_proj" => V,
+        "o_proj" => O,
+        "gate_proj" => Gate,
+        "up_proj" => Up,
+        "down_proj" => Down,
+        _ => throw new ArgumentException($"'{module}' is not a Llama projection; valid: {string.Join(", ", ProjectionNames)}."),
+    };
+
+    /// <summary>All seven projections in <see cref="ProjectionNames"/> order.</summary>
+    public IEnumerable<Linear> Projections => [Q, K, V, O, Gate, Up, Down];
+
+    /// <summary>True when something in this layer is trainable.</summary>
+    public bool HasTrainable => GradInputNorm != null || Projections.Any(p => p.HasTrainable);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var p in Projections) p.Dispose();
+        InputNorm.Dispose();
+        PostAttentionNorm.Dispose();
+        GradInputNorm?.Dispose();
+        GradPostAttentionNorm?.Dispose();
+    }
+}

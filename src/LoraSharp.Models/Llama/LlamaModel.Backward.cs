@@ -1,0 +1,119 @@
+// Backward pass: gradients of the loss for LoRA parameters (and, in full fine-tuning, every weight). Frozen base
+// weights get no dW; the pass stops at the lowest layer that holds a trainable parameter. Gradients are ADDED
+// (callers zero them per optimizer step), so micro-batches accumulate naturally.
+using LoraSharp.Core.Kernels;
+
+namespace LoraSharp.Models.Llama;
+
+public sealed partial class LlamaModel
+{
+    /// <summary>
+    /// Forward and backward on <paramref name="batch"/>. Returns the SUM of per-target losses and their count;
+    /// gradients += <paramref name="gradScale"/> · d(sum)/dθ. Use gradScale = 1 / (targets over all accumulated
+    /// micro-batches) to get the gradient of the mean loss of the whole batch.
+    /// </summary>
+    public double ForwardBackward(Batch batch, float gradScale, ulong dropoutSeed, out int count)
+    {
+        var acts = Prepare(batch);
+        var c = Config;
+        int M = acts.M, C = c.HiddenSize, L = Layers.Length;
+        int lowest = LowestTrainableLayer();
+
+        if (acts.Checkpointing)
+        {
+            // Only the residual stream is kept: run layers forward, discarding their internals.
+            for (int l = 0; l < L; l++) LayerForward(l, acts, training: true, dropoutSeed);
+        }
+        else
+        {
+            ForwardLayers(acts, training: true, dropoutSeed);
+        }
+        FinalNormForward(acts);
+
+        var dXn = acts.DXn.AsSpan(0, M * C);
+        dXn.Clear();
+        double loss;
+        if (GradEmbedding != null)
+        {
+            // Full fine-tuning: the output projection (tied embedding or lm_head) learns too.
+            var dOut = (OutputWeightF32 == null ? GradEmbedding : GradOutput!).Floats;
+            var wOut = (OutputWeightF32 ?? Embedding).Floats;
+            loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut);
+        }
+        else
+        {
+            loss = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count);
+        }
+        if (lowest > L) return loss;   // nothing trainable below the head
+
+        var dX = acts.DX.AsSpan(0, M * C);
+        dX.Clear();
+        RmsNorm.Backward(dXn, acts.X[L], FinalNorm.Floats, acts.RstdF, dX, GradFinalNorm is { } gf ? gf.Floats : [], M, C);
+
+        for (int l = L - 1; l >= Math.Max(lowest, 0); l--)
+        {
+            if (acts.Checkpointing) LayerForward(l, acts, training: true, dropoutSeed);
+            LayerBackward(l, acts, needInputGrad: l > lowest || GradEmbedding != null);
+        }
+        if (GradEmbedding != null) Core.Kernels.Embedding.Backward(dX, batch.InputIds, GradEmbedding.Floats, M, C);
+        return loss;
+    }
+
+    /// <summary>Index of the lowest layer with a trainable parameter; L+1 when none; -1 when the embedding trains.</summary>
+    private int LowestTrainableLayer()
+    {
+        if (GradEmbedding != null) return 0;
+        for (int l = 0; l < Layers.Length; l++)
+            if (Layers[l].HasTrainable) return l;
+        return Layers.Length + 1;
+    }
+
+    /// <summary>
+    /// Backward of layer l: acts.DX holds dL/dX[l+1] on entry and dL/dX[l] on exit (when needed).
+    /// </summary>
+    private void LayerBackward(int l, LlamaActivations acts, bool needInputGrad)
+    {
+        var c = Config;
+        var w = Layers[l];
+        var a = acts.Layers[l];
+        int M = acts.M, C = c.HiddenSize, H = c.IntermediateSize, NH = c.NumAttentionHeads, NKV = c.NumKeyValueHeads, HS = c.HeadDim;
+        int QD = NH * HS, KD = NKV * HS;
+        var scratch = acts.LoraScratch.AsSpan();
+        var dX = acts.DX.AsSpan(0, M * C);
+
+        // MLP: X[l+1] = XMid + down(silu(gate(xn2)) * up(xn2))
+        SwiGlu.Forward(a.Gate, a.Up, acts.Hidden);   // recompute instead of keeping (M, H) per layer
+        var dH = acts.DH.AsSpan(0, M * H); dH.Clear();
+        w.Down.Backward(dX, acts.Hidden, dH, M, scratch);
+        var dGate = acts.DGate.AsSpan(0, M * H); dGate.Clear();
+        var dUp = acts.DUp.AsSpan(0, M * H); dUp.Clear();
+        SwiGlu.Backward(dH, a.Gate, a.Up, dGate, dUp);
+        var dXn = acts.DXn.AsSpan(0, M * C); dXn.Clear();
+        w.Gate.Backward(dGate, a.Xn2, dXn, M, scratch);
+        w.Up.Backward(dUp, a.Xn2, dXn, M, scratch);
+        RmsNorm.Backward(dXn, a.XMid, w.PostAttentionNorm.Floats, a.Rstd2, dX, w.GradPostAttentionNorm is { } gp ? gp.Floats : [], M, C);   // dX = dL/dXMid
+
+        // Attention: XMid = X[l] + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))
+        var dAtt = acts.DAtt.AsSpan(0, M * QD); dAtt.Clear();
+        w.O.Backward(dX, a.Att, dAtt, M, scratch);
+        var dQ = acts.DQ.AsSpan(0, M * QD); dQ.Clear();
+        var dK = acts.DK.AsSpan(0, M * KD); dK.Clear();
+        var dV = acts.DV.AsSpan(0, M * KD); dV.Clear();
+        Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
+            1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
+        Core.Kernels.Rope.Backward(dQ, acts.Positions, Rope, M, NH, HS);
+        Core.Kernels.Rope.Backward(dK, acts.Positions, Rope, M, NKV, HS);
+
+        // Below the lowest trainable layer nothing needs dL/dX[l] (full fine-tuning always needs it: the embedding trains).
+        var dXn1 = needInputGrad ? dXn : [];
+        if (needInputGrad) dXn1.Clear();
+        w.Q.Backward(dQ, a.Xn1, dXn1, M, scratch);
+        w.K.Backward(dK, a.Xn1, dXn1, M, scratch);
+        w.V.Backward(dV, a.Xn1, dXn1, M, scratch);
+        if (needInputGrad)
+        {
+            // dX (= dL/dXMid) flows through the residual; the norm adds its part: dX becomes dL/dX[l].
+            RmsNorm.Backward(dXn1, acts.X[l], w.InputNorm.Floats, a.Rstd1, dX, w.GradInputNorm is { } gi ? gi.Floats : [], M, C);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+// Forward pass over a batch: embedding, L decoder layers (RMSNorm, q/k/v, RoPE, GQA attention, o, RMSNorm,
+// SwiGLU MLP), final RMSNorm, then either the fused output-projection + cross-entropy (loss) or full logits.
+// Hugging Face semantics: position ids 0..T-1 per row, key j visible to query i iff j <= i and mask[j] = 1,
+// loss = mean over non-ignored shifted targets.
+using LoraSharp.Core.Kernels;
+
+namespace LoraSharp.Models.Llama;
+
+public sealed partial class LlamaModel
+{
+    /// <summary>Mean cross-entropy loss of the batch (no gradients); NaN when no position has a target.</summary>
+    public double Loss(Batch batch)
+    {
+        var acts = Prepare(batch);
+        ForwardLayers(acts, training: false, dropoutSeed: 0);
+        FinalNormForward(acts);
+        double sum = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, [], 0f, CeWorkspace(), acts.M, Config.HiddenSize, out int count);
+        return count == 0 ? double.NaN : sum / count;
+    }
+
+    /// <summary>Per-position losses [B·T] (0 where the shifted target is ignored) and their count.</summary>
+    public float[] PositionLosses(Batch batch, out int count)
+    {
+        var acts = Prepare(batch);
+        ForwardLayers(acts, training: false, dropoutSeed: 0);
+        FinalNormForward(acts);
+        var losses = new float[acts.M];
+        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), acts.M, Config.HiddenSize, out count);
+        return losses;
+    }
+
+    /// <summary>Logits [B, T, V] of every position.</summary>
+    public float[] Logits(Batch batch)
+    {
+        var acts = Prepare(batch);
+        ForwardLayers(acts, training: false, dropoutSeed: 0);
+        FinalNormForward(acts);
+        var logits = new float[(long)acts.M * Config.VocabSize];
+        MatMul.Forward(acts.XnF, Output, logits, acts.M);
+        return logits;
+    }
+
+    private LlamaActivations Prepare(Batch batch)
+    {
+        var acts = Activations(batch.B, batch.T);
+        int V = Config.VocabSize;
+        foreach (int id in batch.InputIds)
+            if ((uint)id >= (uint)V) throw new ArgumentException($"Token id {id} is outside the vocabulary (size {V}).");
+        if (batch.T > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"Sequence length {batch.T} exceeds the model's context of {Config.MaxPositionEmbeddings} (max_position_embeddings).");
+        for (int b = 0; b < batch.B; b++)
+            for (int t = 0; t < batch.T; t++) acts.Positions[b * batch.T + t] = t;
+        batch.AttentionMask.CopyTo(acts.KeyMask, 0);
+        batch.ShiftedTargets(acts.Targets);
+        Embedding_Forward(batch.InputIds, acts.X[0], acts.M);
+        return acts;
+    }
+
+    private void Embedding_Forward(ReadOnlySpan<int> ids, Span<float> x, int M)
+        => Core.Kernels.Embedding.Forward(ids, Embedding.Floats, x, M, Config.HiddenSize);
+
+    private void ForwardLayers(LlamaActivations acts, bool training, ulong dropoutSeed)
+    {
+        for (int l = 0; l < Layers.Length; l++) LayerForward(l, acts, training, dropoutSeed);
+    }
+
+    private void FinalNormForward(LlamaActivations acts)
+        => RmsNorm.Forward(acts.X[Layers.Length], FinalNorm.Floats, acts.XnF, acts.RstdF, acts.M, Config.HiddenSize, (float)Config.RmsNormEps);
+
+    /// <summary>Runs layer l from acts.X[l] into acts.X[l+1], saving what its backward needs in acts.Layers[l].</summary>
+    private void LayerForward(int l, LlamaActivations acts, bool training, ulong dropoutSeed)
+    {
+        var c = Config;
+        var w = Layers[l];
+        var a = acts.Layers[l];
+        int M = acts.M, C = c.HiddenSize, NH = c.NumAttentionHeads, NKV = c.NumKeyValueHeads, HS = c.HeadDim;
+        float eps = (float)c.RmsNormEps;
+        var x = acts.X[l];
+        var scratch = acts.LoraScratch.AsSpan();
+        ulong seed = LayerSeed(dropoutSeed, l);
+
+        RmsNorm.Forward(x, w.InputNorm.Floats, a.Xn1, a.Rstd1, M, C, eps);
+        w.Q.Forward(a.Xn1, a.Q, M, false, scratch, seed + 1, training);
+        w.K.Forward(a.Xn1, a.K, M, false, scratch, seed + 2, training);
+        w.V.Forward(a.Xn1, a.V, M, false, scratch, seed + 3, training);
+        Core.Kernels.Rope.Forward(a.Q, acts.Positions, Rope, M, NH, HS);
+        Core.Kernels.Rope.Forward(a.K, acts.Positions, Rope, M, NKV, HS);
+        Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
+            1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
+
+        x.CopyTo(a.XMid, 0);
+        w.O.Forward(a.Att, a.XMid, M, true, scratch, seed + 4, training);
+
+        RmsNorm.Forward(a.XMid, w.PostAttentionNorm.Floats, a.Xn2, a.Rstd2, M, C, eps);
+        w.Gate.Forward(a.Xn2, a.Gate, M, false, scratch, seed + 5, training);
+        w.Up.Forward(a.Xn2, a.Up, M, false, scratch, seed + 6, training);
+        SwiGlu.Forward(a.Gate, a.Up, acts.Hidden);
+
+        var next = acts.X[l + 1];
+        a.XMid.CopyTo(next, 0);
+        w.Down.Forward(acts.Hidden, next, M, true, scratch, seed + 7, training);
+    }
+
+    // Distinct dropout streams per (step seed, layer, projection): SplitMix64 of the pair.
+    private static ulong LayerSeed(ulong seed, int layer)
+    {
+        ulong z = seed + 0x9E3779B97F4A7C15UL * (ulong)(layer + 1) * 16;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}

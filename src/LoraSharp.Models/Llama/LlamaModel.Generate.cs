@@ -1,0 +1,79 @@
+// Incremental forward with a KV cache: new tokens at positions cache.Length.. attend to everything cached,
+// and only the last position's logits are computed. Used by generation; training never comes here.
+using LoraSharp.Core.Kernels;
+
+namespace LoraSharp.Models.Llama;
+
+public sealed partial class LlamaModel
+{
+    /// <summary>A cache for one sequence of up to <paramref name="capacity"/> positions, prefilling up to <paramref name="maxChunk"/> at once.</summary>
+    public KvCache CreateCache(int capacity, int maxChunk = 512)
+    {
+        if (capacity > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"A cache of {capacity} positions exceeds the model's context of {Config.MaxPositionEmbeddings}.");
+        return new KvCache(Config, capacity, Math.Min(maxChunk, capacity));
+    }
+
+    /// <summary>
+    /// Appends <paramref name="tokens"/> to the cached sequence and returns the logits [V] of the last one
+    /// (a view into the cache, valid until the next call).
+    /// </summary>
+    public ReadOnlySpan<float> ForwardCached(ReadOnlySpan<int> tokens, KvCache cache)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("No tokens to run.");
+        if (cache.Length + tokens.Length > cache.Capacity)
+            throw new ArgumentException($"{cache.Length} cached + {tokens.Length} new positions exceed the cache capacity {cache.Capacity}.");
+        for (int start = 0; start < tokens.Length; start += cache.MaxChunk)
+            ForwardChunk(tokens.Slice(start, Math.Min(cache.MaxChunk, tokens.Length - start)), cache);
+        return cache.Logits;
+    }
+
+    private void ForwardChunk(ReadOnlySpan<int> tokens, KvCache cache)
+    {
+        var c = Config;
+        int n = tokens.Length, C = c.HiddenSize, NH = c.NumAttentionHeads, NKV = c.NumKeyValueHeads, HS = c.HeadDim;
+        int KD = NKV * HS, QD = NH * HS, H = c.IntermediateSize, V = c.VocabSize;
+        int past = cache.Length, total = past + n;
+        float eps = (float)c.RmsNormEps;
+        foreach (int id in tokens)
+            if ((uint)id >= (uint)V) throw new ArgumentException($"Token id {id} is outside the vocabulary (size {V}).");
+
+        var x = cache.X.AsSpan(0, n * C);
+        var xn = cache.Xn.AsSpan(0, n * C);
+        var rstd = cache.Rstd.AsSpan(0, n);
+        var q = cache.Q.AsSpan(0, n * QD);
+        var att = cache.Att.AsSpan(0, n * QD);
+        var lse = cache.Lse.AsSpan(0, NH * n);
+        var gate = cache.Gate.AsSpan(0, n * H);
+        var up = cache.Up.AsSpan(0, n * H);
+        var hidden = cache.Hidden.AsSpan(0, n * H);
+        var pos = cache.Positions.AsSpan(0, n);
+        for (int i = 0; i < n; i++) pos[i] = past + i;
+
+        Core.Kernels.Embedding.Forward(tokens, Embedding.Floats, x, n, C);
+        for (int l = 0; l < Layers.Length; l++)
+        {
+            var w = Layers[l];
+            var kNew = cache.K[l].AsSpan(past * KD, n * KD);
+            var vNew = cache.V[l].AsSpan(past * KD, n * KD);
+            RmsNorm.Forward(x, w.InputNorm.Floats, xn, rstd, n, C, eps);
+            w.Q.Forward(xn, q, n, false, [], 0, training: false);
+            w.K.Forward(xn, kNew, n, false, [], 0, training: false);
+            w.V.Forward(xn, vNew, n, false, [], 0, training: false);
+            Core.Kernels.Rope.Forward(q, pos, Rope, n, NH, HS);
+            Core.Kernels.Rope.Forward(kNew, pos, Rope, n, NKV, HS);
+            Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
+                1, n, total, NH, NKV, HS, 1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
+            w.O.Forward(att, x, n, true, [], 0, training: false);
+            RmsNorm.Forward(x, w.PostAttentionNorm.Floats, xn, rstd, n, C, eps);
+            w.Gate.Forward(xn, gate, n, false, [], 0, training: false);
+            w.Up.Forward(xn, up, n, false, [], 0, training: false);
+            SwiGlu.Forward(gate, up, hidden);
+            w.Down.Forward(hidden, x, n, true, [], 0, training: false);
+        }
+        var last = x.Slice((n - 1) * C, C);
+        RmsNorm.Forward(last, FinalNorm.Floats, xn[..C], rstd[..1], 1, C, eps);
+        MatMul.Forward(xn[..C], Output, cache.Logits, 1);
+        cache.Length = total;
+    }
+}

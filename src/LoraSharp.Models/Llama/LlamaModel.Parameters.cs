@@ -1,0 +1,41 @@
+// The trainable parameters of the model as optimizers see them: LoRA A/B under their PEFT key names, and in
+// full fine-tuning every weight under its Hugging Face name.
+using LoraSharp.Core.Optim;
+using LoraSharp.Models.Lora;
+
+namespace LoraSharp.Models.Llama;
+
+public sealed partial class LlamaModel
+{
+    /// <summary>Every trainable parameter with its gradient, in a fixed order (layers, then PEFT module order).</summary>
+    public IReadOnlyList<Parameter> TrainableParameters()
+    {
+        var list = new List<Parameter>();
+        if (GradEmbedding != null) list.Add(new Parameter("model.embed_tokens.weight", Embedding, GradEmbedding));
+        foreach (var layer in Layers)
+        {
+            string p = $"model.layers.{layer.Index}";
+            if (layer.GradInputNorm != null) list.Add(new Parameter($"{p}.input_layernorm.weight", layer.InputNorm, layer.GradInputNorm));
+            if (layer.GradPostAttentionNorm != null) list.Add(new Parameter($"{p}.post_attention_layernorm.weight", layer.PostAttentionNorm, layer.GradPostAttentionNorm));
+            foreach (var linear in layer.Projections)
+            {
+                if (linear.Weight != null) list.Add(new Parameter(linear.Name + ".weight", linear.Weight, linear.GradWeight!));
+                foreach (var a in linear.Adapters)
+                {
+                    if (!a.Trainable) continue;
+                    list.Add(new Parameter(LoraKeys.A(linear.Name), a.A, a.GradA!));
+                    list.Add(new Parameter(LoraKeys.B(linear.Name), a.B, a.GradB!));
+                }
+            }
+        }
+        if (GradFinalNorm != null) list.Add(new Parameter("model.norm.weight", FinalNorm, GradFinalNorm));
+        if (GradOutput != null) list.Add(new Parameter("lm_head.weight", OutputWeightF32!, GradOutput));
+        return list;
+    }
+
+    /// <summary>Zeroes every gradient (call once per optimizer step, before the micro-batches).</summary>
+    public void ZeroGradients()
+    {
+        foreach (var p in TrainableParameters()) p.Grad.Floats.Clear();
+    }
+}

@@ -1,0 +1,192 @@
+// The Llama-family decoder (llama, mistral, qwen2): weights built from Hugging Face-named tensors, the forward
+// (LlamaModel.Forward.cs), the backward for LoRA or full fine-tuning (LlamaModel.Backward.cs) and cached
+// generation (LlamaModel.Generate.cs). Base weights are frozen and packed once; LoRA plugs in through Linear.
+using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Tensors;
+
+namespace LoraSharp.Models.Llama;
+
+/// <summary>A Llama-family causal language model.</summary>
+public sealed partial class LlamaModel : IDisposable
+{
+    private LlamaActivations? _acts;
+    private CrossEntropyWorkspace? _ce;
+
+    private LlamaModel(LlamaConfig config, Tensor embedding, LlamaLayer[] layers, Tensor finalNorm, PackedWeight output, Tensor? outputF32)
+    {
+        Config = config;
+        Embedding = embedding;
+        Layers = layers;
+        FinalNorm = finalNorm;
+        Output = output;
+        OutputWeightF32 = outputF32;
+        Rope = RopeTable.Create(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling);
+    }
+
+    /// <summary>Architecture.</summary>
+    public LlamaConfig Config { get; }
+
+    /// <summary>model.embed_tokens.weight (V, C), f32.</summary>
+    public Tensor Embedding { get; }
+
+    /// <summary>Decoder layers.</summary>
+    public LlamaLayer[] Layers { get; }
+
+    /// <summary>model.norm.weight (C).</summary>
+    public Tensor FinalNorm { get; }
+
+    /// <summary>Output projection (V, C) packed: lm_head.weight, or the embedding when tied.</summary>
+    public PackedWeight Output { get; private set; }
+
+    /// <summary>lm_head.weight as f32 when untied (null when tied: then it is <see cref="Embedding"/>).</summary>
+    public Tensor? OutputWeightF32 { get; }
+
+    /// <summary>Rotary cos/sin tables for every position up to max_position_embeddings.</summary>
+    public RopeTable Rope { get; }
+
+    /// <summary>Recompute each layer's activations in the backward instead of keeping them (less memory, ~1.3x compute).</summary>
+    public bool ActivationCheckpointing { get; set; }
+
+    /// <summary>Full fine-tuning: gradients of embedding / final norm / untied output (null when frozen).</summary>
+    public Tensor? GradEmbedding { get; private set; }
+
+    /// <summary>Full fine-tuning: gradient of model.norm.weight.</summary>
+    public Tensor? GradFinalNorm { get; private set; }
+
+    /// <summary>Full fine-tuning: gradient of lm_head.weight (untied only).</summary>
+    public Tensor? GradOutput { get; private set; }
+
+    /// <summary>Bytes held by the current activation buffers (0 before the first pass).</summary>
+    public long ActivationBytes => _acts?.Bytes ?? 0;
+
+    /// <summary>
+    /// Builds the model from tensors named as in Hugging Face checkpoints (model.embed_tokens.weight,
+    /// model.layers.N.self_attn.q_proj.weight, ...; q/k rows in HF rotate_half order).
+    /// </summary>
+    /// <param name="fullFineTuning">Make every weight trainable (all gradients computed) instead of freezing the base.</param>
+    public static LlamaModel FromTensors(LlamaConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source = "model", bool fullFineTuning = false)
+    {
+        config.Validate(source);
+        int C = config.HiddenSize, H = config.IntermediateSize, V = config.VocabSize;
+        int QD = config.NumAttentionHeads * config.HeadDim, KD = config.NumKeyValueHeads * config.HeadDim;
+
+        Tensor Get(string name)
+        {
+            if (!tensors.TryGetValue(name, out var t))
+                throw new InvalidDataException($"{source}: tensor '{name}' is missing.");
+            return t;
+        }
+        float[] Vector(string name, int n)
+        {
+            var t = Get(name);
+            if (t.ElementCount != n) throw new InvalidDataException($"{source}: tensor '{name}' has shape {t.ShapeText}, expected [{n}].");
+            return WeightConversion.ToF32(t, name);
+        }
+        Tensor VectorTensor(string name, int n) => Tensor.FromFloats(Vector(name, n), n);
+        float[]? OptionalBias(string name, int n) => tensors.ContainsKey(name) ? Vector(name, n) : null;
+        Linear Proj(string prefix, int N, int K, bool bias)
+        {
+            string w = prefix + ".weight";
+            var packed = WeightConversion.Pack(Get(w), w, N, K);
+            var linear = new Linear(prefix, packed, bias ? Vector(prefix + ".bias", N) : OptionalBias(prefix + ".bias", N));
+            if (fullFineTuning) linear.MakeTrainable(WeightConversion.ToF32(Get(w), w));
+            return linear;
+        }
+
+        var embT = Get("model.embed_tokens.weight");
+        if (embT.Shape.Length != 2 || embT.Shape[0] != V || embT.Shape[1] != C)
+            throw new InvalidDataException($"{source}: 'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
+        var embedding = Tensor.FromFloats(WeightConversion.ToF32(embT, "model.embed_tokens.weight"), V, C);
+
+        var layers = new LlamaLayer[config.NumHiddenLayers];
+        for (int l = 0; l < layers.Length; l++)
+        {
+            string p = $"model.layers.{l}";
+            layers[l] = new LlamaLayer(l,
+                VectorTensor($"{p}.input_layernorm.weight", C),
+                VectorTensor($"{p}.post_attention_layernorm.weight", C),
+                Proj($"{p}.self_attn.q_proj", QD, C, config.QkvBias),
+                Proj($"{p}.self_attn.k_proj", KD, C, config.QkvBias),
+                Proj($"{p}.self_attn.v_proj", KD, C, config.QkvBias),
+                Proj($"{p}.self_attn.o_proj", C, QD, config.OutputBias),
+                Proj($"{p}.mlp.gate_proj", H, C, config.MlpBias),
+                Proj($"{p}.mlp.up_proj", H, C, config.MlpBias),
+                Proj($"{p}.mlp.down_proj", C, H, config.MlpBias));
+        }
+        var finalNorm = VectorTensor("model.norm.weight", C);
+
+        bool tied = config.TieWordEmbeddings || !tensors.ContainsKey("lm_head.weight");
+        PackedWeight output;
+        Tensor? outputF32 = null;
+        if (tied)
+        {
+            output = PackedWeight.FromF32(embedding.Floats, V, C);
+        }
+        else
+        {
+            var head = Get("lm_head.weight");
+            output = WeightConversion.Pack(head, "lm_head.weight", V, C);
+            if (fullFineTuning) outputF32 = Tensor.FromFloats(WeightConversion.ToF32(head, "lm_head.weight"), V, C);
+        }
+        var model = new LlamaModel(config, embedding, layers, finalNorm, output, outputF32);
+        if (fullFineTuning)
+        {
+            foreach (var layer in layers)
+            {
+                layer.GradInputNorm = Tensor.Zeros(DType.F32, C);
+                layer.GradPostAttentionNorm = Tensor.Zeros(DType.F32, C);
+            }
+            model.GradEmbedding = Tensor.Zeros(DType.F32, V, C);
+            model.GradFinalNorm = Tensor.Zeros(DType.F32, C);
+            if (outputF32 != null) model.GradOutput = Tensor.Zeros(DType.F32, V, C);
+        }
+        return model;
+    }
+
+    /// <summary>The projection <paramref name="module"/> (q_proj ... down_proj) of layer <paramref name="layer"/>.</summary>
+    public Linear Projection(int layer, string module)
+    {
+        if ((uint)layer >= (uint)Layers.Length)
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"the model has layers 0..{Layers.Length - 1}");
+        return Layers[layer].Projection(module);
+    }
+
+    /// <summary>After the optimizer changed trainable weights: re-pack projections (and the tied output).</summary>
+    public void RepackTrainable()
+    {
+        foreach (var layer in Layers)
+            foreach (var p in layer.Projections) p.Repack();
+        if (GradEmbedding != null)
+            Output = PackedWeight.FromF32((OutputWeightF32 ?? Embedding).Floats, Config.VocabSize, Config.HiddenSize);
+    }
+
+    private LlamaActivations Activations(int B, int T)
+    {
+        int maxRank = Layers.SelectMany(l => l.Projections).SelectMany(p => p.Adapters).Select(a => a.Rank).DefaultIfEmpty(0).Max();
+        if (_acts == null || _acts.B != B || _acts.T != T || _acts.Checkpointing != ActivationCheckpointing || _acts.LoraScratch.Length < _acts.M * maxRank)
+        {
+            _acts = null;
+            _acts = new LlamaActivations(Config, B, T, ActivationCheckpointing, maxRank);
+        }
+        return _acts;
+    }
+
+    private CrossEntropyWorkspace CeWorkspace()
+        => _ce ??= new CrossEntropyWorkspace(Math.Max(1, Math.Min(256, (1 << 22) / Config.VocabSize)), Config.VocabSize);
+
+    /// <summary>Drops the activation buffers (they are reallocated on the next pass).</summary>
+    public void ReleaseActivations() => _acts = null;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var l in Layers) l.Dispose();
+        Embedding.Dispose();
+        FinalNorm.Dispose();
+        OutputWeightF32?.Dispose();
+        GradEmbedding?.Dispose();
+        GradFinalNorm?.Dispose();
+        GradOutput?.Dispose();
+        _acts = null;
+    }
+}

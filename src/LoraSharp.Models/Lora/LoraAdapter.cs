@@ -1,0 +1,85 @@
+// One LoRA update on one linear layer: y += scale · (dropout(x) · Aᵀ) · Bᵀ, A [R, K] and B [N, R] in f32.
+// Holds its weights, gradients and what the forward saved for the backward (the scaled low-rank activation).
+// Deliberately knows nothing of files or PEFT names: Training maps it to PEFT keys.
+using LoraSharp.Core.Tensors;
+
+namespace LoraSharp.Models.Lora;
+
+/// <summary>A LoRA adapter attached to one <see cref="Linear"/>.</summary>
+public sealed class LoraAdapter : IDisposable
+{
+    /// <summary>Creates an adapter with zero A and B; callers initialise them (<see cref="LoraInit"/>).</summary>
+    public LoraAdapter(string adapterName, int rank, int inFeatures, int outFeatures, float scale, float dropout, bool trainable)
+    {
+        if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), rank, "LoRA rank must be positive.");
+        if (dropout is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "LoRA dropout must be in [0, 1).");
+        AdapterName = adapterName;
+        Rank = rank;
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        Scale = scale;
+        Dropout = dropout;
+        A = Tensor.Zeros(DType.F32, rank, inFeatures);
+        B = Tensor.Zeros(DType.F32, outFeatures, rank);
+        Trainable = trainable;
+        if (trainable)
+        {
+            GradA = Tensor.Zeros(DType.F32, rank, inFeatures);
+            GradB = Tensor.Zeros(DType.F32, outFeatures, rank);
+        }
+    }
+
+    /// <summary>Name of the adapter this belongs to ("default" as in PEFT).</summary>
+    public string AdapterName { get; }
+
+    /// <summary>Rank R.</summary>
+    public int Rank { get; }
+
+    /// <summary>In features K of the wrapped linear.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>Out features N of the wrapped linear.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>alpha / r (or alpha / √r with rsLoRA), times any user scale applied at inference.</summary>
+    public float Scale { get; set; }
+
+    /// <summary>Dropout probability on the LoRA input path.</summary>
+    public float Dropout { get; }
+
+    /// <summary>Whether gradients are computed for A and B.</summary>
+    public bool Trainable { get; }
+
+    /// <summary>lora_A [R, K].</summary>
+    public Tensor A { get; }
+
+    /// <summary>lora_B [N, R].</summary>
+    public Tensor B { get; }
+
+    /// <summary>dL/dA [R, K] (null when frozen).</summary>
+    public Tensor? GradA { get; }
+
+    /// <summary>dL/dB [N, R] (null when frozen).</summary>
+    public Tensor? GradB { get; }
+
+    // Saved by the forward for the backward: scale · dropout(x) · Aᵀ, (M, R); and the dropout stream used.
+    internal float[] SavedScaledZ = [];
+    internal ulong DropoutSeed;
+    internal long DropoutOffset;
+    internal bool DroppedInForward;
+
+    internal Span<float> ScaledZ(int M)
+    {
+        if (SavedScaledZ.Length < M * Rank) SavedScaledZ = new float[M * Rank];
+        return SavedScaledZ.AsSpan(0, M * Rank);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        A.Dispose();
+        B.Dispose();
+        GradA?.Dispose();
+        GradB?.Dispose();
+    }
+}

@@ -1,0 +1,27 @@
+// PEFT's tensor key names for LoRA weights, as adapter_model.safetensors stores them (adapter name removed):
+// base_model.model.<module>.lora_A.weight, where <module> is the HF module name (model.layers.N.self_attn.q_proj).
+namespace LoraSharp.Models.Lora;
+
+/// <summary>PEFT key names of LoRA tensors.</summary>
+public static class LoraKeys
+{
+    /// <summary>The prefix PEFT puts before a module name.</summary>
+    public const string Prefix = "base_model.model.";
+
+    /// <summary>lora_A key of <paramref name="module"/>.</summary>
+    public static string A(string module) => $"{Prefix}{module}.lora_A.weight";
+
+    /// <summary>lora_B key of <paramref name="module"/>.</summary>
+    public static string B(string module) => $"{Prefix}{module}.lora_B.weight";
+
+    /// <summary>Splits a PEFT key into (module, 'A' or 'B'), or null when it is not a LoRA weight key.
+    /// Accepts keys with the adapter name kept (…q_proj.lora_A.default.weight) as some tools save them.</summary>
+    public static (string Module, char Which)? Parse(string key)
+    {
+        var m = KeyPattern.Match(key);
+        return m.Success ? (m.Groups["module"].Value, m.Groups["which"].Value[0]) : null;
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex KeyPattern =
+        new(@"^(?:base_model\.model\.)?(?<module>.+)\.lora_(?<which>[AB])(?:\.[^.]+)?\.weight$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+}

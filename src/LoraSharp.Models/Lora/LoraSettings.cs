@@ -1,0 +1,76 @@
+// Which projections get a LoRA adapter and with what rank/alpha: PEFT LoraConfig's knobs in PascalCase.
+using System.Text.RegularExpressions;
+
+namespace LoraSharp.Models.Lora;
+
+/// <summary>LoRA hyperparameters (PEFT names: r, lora_alpha, lora_dropout, target_modules, ...).</summary>
+public sealed record LoraSettings
+{
+    /// <summary>Rank r.</summary>
+    public int Rank { get; init; } = 8;
+
+    /// <summary>lora_alpha; scaling is alpha / r (alpha / √r with rsLoRA).</summary>
+    public double Alpha { get; init; } = 16;
+
+    /// <summary>lora_dropout on the adapter's input path.</summary>
+    public double Dropout { get; init; }
+
+    /// <summary>Module names (q_proj, ..., down_proj) or the single entry "all-linear".</summary>
+    public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "v_proj"];
+
+    /// <summary>Layers to adapt (null = all).</summary>
+    public IReadOnlyList<int>? LayersToTransform { get; init; }
+
+    /// <summary>PEFT rank_pattern: key (a module-name suffix or regex) → rank.</summary>
+    public IReadOnlyDictionary<string, int> RankPattern { get; init; } = new Dictionary<string, int>();
+
+    /// <summary>PEFT alpha_pattern: key → alpha.</summary>
+    public IReadOnlyDictionary<string, double> AlphaPattern { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>use_rslora: scale alpha / √r.</summary>
+    public bool UseRsLora { get; init; }
+
+    /// <summary>init_lora_weights: "default" (A Kaiming-uniform, B zero), "gaussian" (A normal std 1/r, B zero), "none" (both random, for tests).</summary>
+    public string Init { get; init; } = "default";
+
+    /// <summary>The resolved module list (all seven for all-linear).</summary>
+    public IReadOnlyList<string> ResolvedTargets =>
+        TargetModules.Count == 1 && TargetModules[0] is "all-linear" or "all" ? Llama.LlamaLayer.ProjectionNames : TargetModules;
+
+    /// <summary>Rank for a module (full HF name like model.layers.3.self_attn.q_proj), after rank_pattern.</summary>
+    public int RankFor(string moduleName) => Match(RankPattern, moduleName) is { } r ? r : Rank;
+
+    /// <summary>Alpha for a module after alpha_pattern.</summary>
+    public double AlphaFor(string moduleName) => Match(AlphaPattern, moduleName) is { } a ? a : Alpha;
+
+    /// <summary>Scaling applied to B·A: alpha/r, or alpha/√r with rsLoRA.</summary>
+    public float ScaleFor(string moduleName)
+    {
+        double r = RankFor(moduleName), alpha = AlphaFor(moduleName);
+        return (float)(UseRsLora ? alpha / Math.Sqrt(r) : alpha / r);
+    }
+
+    // PEFT matches pattern keys with re.match(rf".*\.{key}$", name) (the first matching key wins).
+    private static T? Match<T>(IReadOnlyDictionary<string, T> patterns, string name) where T : struct
+    {
+        foreach (var (key, value) in patterns)
+            if (Regex.IsMatch(name, $"^(.*\\.)?{key}$")) return value;
+        return null;
+    }
+
+    /// <summary>Throws with the setting's name when a value is invalid.</summary>
+    public void Validate()
+    {
+        if (Rank <= 0) throw new ArgumentException($"LoRA rank (r) must be positive (is {Rank}).");
+        if (Alpha <= 0) throw new ArgumentException($"lora_alpha must be positive (is {Alpha}).");
+        if (Dropout is < 0 or >= 1) throw new ArgumentException($"lora_dropout must be in [0, 1) (is {Dropout}).");
+        if (TargetModules.Count == 0) throw new ArgumentException("target_modules is empty; name at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear.");
+        foreach (var m in ResolvedTargets)
+            if (!Llama.LlamaLayer.ProjectionNames.Contains(m))
+                throw new ArgumentException($"target module '{m}' does not exist in a Llama-family model; valid: {string.Join(", ", Llama.LlamaLayer.ProjectionNames)}, all-linear.");
+        if (Init is not ("default" or "gaussian" or "none"))
+            throw new ArgumentException($"init_lora_weights '{Init}' is not one of default, gaussian, none.");
+        foreach (var (k, r) in RankPattern)
+            if (r <= 0) throw new ArgumentException($"rank_pattern['{k}'] must be positive (is {r}).");
+    }
+}
