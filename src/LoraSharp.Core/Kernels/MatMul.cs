@@ -5,85 +5,170 @@
 //   BackwardWeight  dW[N,K] +=   dY[M,N]ᵀ · X[M,K]
 // Backward kernels add into their gradient buffers; callers zero them.
 //
-// Reference implementation: the fast, packed, threaded kernels replace these bodies; the scalar twins in
-// MatMul.Reference stay for tests.
+// Every layout maps onto one packed, blocked, threaded fp32 GEMM (Gemm/GemmDriver.cs) with AVX-512 / AVX2 /
+// Vector128 microkernels (Gemm/GemmKernels.cs); the scalar level runs the reference's operations. Frozen weights
+// come pre-packed (PackedWeight); LoRA's A and B, which change every step, are packed per call into reusable scratch.
+// Results are identical for any thread count and any SIMD width (fma chains in reduction order, K never split).
+// Not here: batched/strided variants, quantized weights (PackedWeight's PanelSource is the seam for those).
+using LoraSharp.Core.Kernels.Gemm;
+
 namespace LoraSharp.Core.Kernels;
 
 /// <summary>fp32 matrix multiplies for linear layers.</summary>
-public static class MatMul
+public static unsafe partial class MatMul
 {
-    /// <summary>Y[M,N] = X[M,K]·Wᵀ (or += when <paramref name="accumulate"/>), W packed.</summary>
+    /// <summary>Y = X·Wᵀ (or Y += X·Wᵀ when <paramref name="accumulate"/>) with a frozen, packed weight.</summary>
+    /// <param name="X">Input activations [M, K] row-major (K = <c>W.K</c>).</param>
+    /// <param name="W">Packed weight [N, K].</param>
+    /// <param name="Y">Output [M, N] row-major.</param>
+    /// <param name="M">Rows (tokens).</param>
+    /// <param name="accumulate">Add into <paramref name="Y"/> instead of overwriting it.</param>
     public static void Forward(ReadOnlySpan<float> X, PackedWeight W, Span<float> Y, int M, bool accumulate = false)
-        => Reference.Forward(X, W.Data, Y, M, W.K, W.N, accumulate);
-
-    /// <summary>dX[M,K] += dY[M,N]·W, W packed.</summary>
-    public static void BackwardInput(ReadOnlySpan<float> dY, PackedWeight W, Span<float> dX, int M)
-        => Reference.BackwardInput(dY, W.Data, dX, M, W.N, W.K);
-
-    /// <summary>Y[M,N] = X[M,K]·W[N,K]ᵀ (or +=) for a weight that changes every step (LoRA A and B), unpacked.</summary>
-    public static void Forward(ReadOnlySpan<float> X, ReadOnlySpan<float> W, Span<float> Y, int M, int K, int N, bool accumulate = false)
-        => Reference.Forward(X, W, Y, M, K, N, accumulate);
-
-    /// <summary>dX[M,K] += dY[M,N]·W[N,K], unpacked.</summary>
-    public static void BackwardInput(ReadOnlySpan<float> dY, ReadOnlySpan<float> W, Span<float> dX, int M, int N, int K)
-        => Reference.BackwardInput(dY, W, dX, M, N, K);
-
-    /// <summary>dW[N,K] += dY[M,N]ᵀ·X[M,K].</summary>
-    public static void BackwardWeight(ReadOnlySpan<float> dY, ReadOnlySpan<float> X, Span<float> dW, int M, int N, int K)
-        => Reference.BackwardWeight(dY, X, dW, M, N, K);
-
-    /// <summary>Plain scalar twins of every layout, accumulating in double. Tests compare the fast kernels to these.</summary>
-    public static class Reference
     {
-        /// <summary>Y[M,N] (+)= X[M,K]·W[N,K]ᵀ.</summary>
-        public static void Forward(ReadOnlySpan<float> X, ReadOnlySpan<float> W, Span<float> Y, int M, int K, int N, bool accumulate = false)
+        ArgumentNullException.ThrowIfNull(W);
+        int N = W.N, K = W.K;
+        string shapes = $"X [M, K] = [{M}, {K}], W [N, K] = [{N}, {K}], Y [M, N] = [{M}, {N}]";
+        CheckRows(M, nameof(Forward), shapes);
+        Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
+        Check(Y.Length, (long)M * N, nameof(Forward), "Y", shapes);
+        fixed (float* x = X, y = Y)
         {
-            Check(X.Length, (long)M * K, "X", $"[{M}, {K}]");
-            Check(W.Length, (long)N * K, "W", $"[{N}, {K}]");
-            Check(Y.Length, (long)M * N, "Y", $"[{M}, {N}]");
-            for (int m = 0; m < M; m++)
-                for (int n = 0; n < N; n++)
-                {
-                    double s = accumulate ? Y[m * N + n] : 0;
-                    for (int k = 0; k < K; k++) s += (double)X[m * K + k] * W[n * K + k];
-                    Y[m * N + n] = (float)s;
-                }
+            var p = new GemmProblem
+            {
+                A = x, Lda = K, B = null, BLayout = BLayout.Frozen, Frozen = W.Source, FrozenBackward = false,
+                C = y, Rows = M, Cols = N, Depth = K, Accumulate = accumulate,
+            };
+            Run(p);
         }
+    }
 
-        /// <summary>dX[M,K] += dY[M,N]·W[N,K].</summary>
-        public static void BackwardInput(ReadOnlySpan<float> dY, ReadOnlySpan<float> W, Span<float> dX, int M, int N, int K)
+    /// <summary>dX += dY·W with a frozen, packed weight.</summary>
+    /// <param name="dY">Gradient of the output [M, N] row-major (N = <c>W.N</c>).</param>
+    /// <param name="W">Packed weight [N, K].</param>
+    /// <param name="dX">Gradient of the input [M, K] row-major; added into.</param>
+    /// <param name="M">Rows (tokens).</param>
+    public static void BackwardInput(ReadOnlySpan<float> dY, PackedWeight W, Span<float> dX, int M)
+    {
+        ArgumentNullException.ThrowIfNull(W);
+        int N = W.N, K = W.K;
+        string shapes = $"dY [M, N] = [{M}, {N}], W [N, K] = [{N}, {K}], dX [M, K] = [{M}, {K}]";
+        CheckRows(M, nameof(BackwardInput), shapes);
+        Check(dY.Length, (long)M * N, nameof(BackwardInput), "dY", shapes);
+        Check(dX.Length, (long)M * K, nameof(BackwardInput), "dX", shapes);
+        fixed (float* dy = dY, dx = dX)
         {
-            Check(dY.Length, (long)M * N, "dY", $"[{M}, {N}]");
-            Check(W.Length, (long)N * K, "W", $"[{N}, {K}]");
-            Check(dX.Length, (long)M * K, "dX", $"[{M}, {K}]");
-            for (int m = 0; m < M; m++)
-                for (int k = 0; k < K; k++)
-                {
-                    double s = dX[m * K + k];
-                    for (int n = 0; n < N; n++) s += (double)dY[m * N + n] * W[n * K + k];
-                    dX[m * K + k] = (float)s;
-                }
+            var p = new GemmProblem
+            {
+                A = dy, Lda = N, B = null, BLayout = BLayout.Frozen, Frozen = W.Source, FrozenBackward = true,
+                C = dx, Rows = M, Cols = K, Depth = N, Accumulate = true,
+            };
+            Run(p);
         }
+    }
 
-        /// <summary>dW[N,K] += dY[M,N]ᵀ·X[M,K].</summary>
-        public static void BackwardWeight(ReadOnlySpan<float> dY, ReadOnlySpan<float> X, Span<float> dW, int M, int N, int K)
+    /// <summary>Y = X·Wᵀ (or +=) for a weight that changes every step (LoRA A and B), unpacked.</summary>
+    /// <param name="X">Input [M, K] row-major.</param>
+    /// <param name="W">Weight [N, K] row-major.</param>
+    /// <param name="Y">Output [M, N] row-major.</param>
+    /// <param name="M">Rows.</param>
+    /// <param name="K">In features.</param>
+    /// <param name="N">Out features (the LoRA rank R for A, the layer's out features for B).</param>
+    /// <param name="accumulate">Add into <paramref name="Y"/> instead of overwriting it.</param>
+    public static void Forward(ReadOnlySpan<float> X, ReadOnlySpan<float> W, Span<float> Y, int M, int K, int N, bool accumulate = false)
+    {
+        string shapes = $"X [M, K] = [{M}, {K}], W [N, K] = [{N}, {K}], Y [M, N] = [{M}, {N}]";
+        CheckDims(M, K, N, nameof(Forward), shapes);
+        Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
+        Check(W.Length, (long)N * K, nameof(Forward), "W", shapes);
+        Check(Y.Length, (long)M * N, nameof(Forward), "Y", shapes);
+        if (Simd.Level == SimdLevel.Scalar) { Reference.Forward(X, W, Y, M, K, N, accumulate); return; }
+        fixed (float* x = X, w = W, y = Y)
         {
-            Check(dY.Length, (long)M * N, "dY", $"[{M}, {N}]");
-            Check(X.Length, (long)M * K, "X", $"[{M}, {K}]");
-            Check(dW.Length, (long)N * K, "dW", $"[{N}, {K}]");
-            for (int n = 0; n < N; n++)
-                for (int k = 0; k < K; k++)
-                {
-                    double s = dW[n * K + k];
-                    for (int m = 0; m < M; m++) s += (double)dY[m * N + n] * X[m * K + k];
-                    dW[n * K + k] = (float)s;
-                }
+            var p = new GemmProblem
+            {
+                A = x, Lda = K, B = w, Ldb = K, BLayout = BLayout.Transposed,
+                C = y, Rows = M, Cols = N, Depth = K, Accumulate = accumulate,
+            };
+            Run(p);
         }
+    }
 
-        private static void Check(long actual, long expected, string name, string shape)
+    /// <summary>dX += dY·W for an unpacked weight.</summary>
+    /// <param name="dY">Gradient of the output [M, N] row-major.</param>
+    /// <param name="W">Weight [N, K] row-major.</param>
+    /// <param name="dX">Gradient of the input [M, K] row-major; added into.</param>
+    /// <param name="M">Rows.</param>
+    /// <param name="N">Out features of W.</param>
+    /// <param name="K">In features of W.</param>
+    public static void BackwardInput(ReadOnlySpan<float> dY, ReadOnlySpan<float> W, Span<float> dX, int M, int N, int K)
+    {
+        string shapes = $"dY [M, N] = [{M}, {N}], W [N, K] = [{N}, {K}], dX [M, K] = [{M}, {K}]";
+        CheckDims(M, K, N, nameof(BackwardInput), shapes);
+        Check(dY.Length, (long)M * N, nameof(BackwardInput), "dY", shapes);
+        Check(W.Length, (long)N * K, nameof(BackwardInput), "W", shapes);
+        Check(dX.Length, (long)M * K, nameof(BackwardInput), "dX", shapes);
+        if (Simd.Level == SimdLevel.Scalar) { Reference.BackwardInput(dY, W, dX, M, N, K); return; }
+        fixed (float* dy = dY, w = W, dx = dX)
         {
-            if (actual != expected)
-                throw new ArgumentException($"{name} has {actual} elements but shape {shape} needs {expected}.");
+            var p = new GemmProblem
+            {
+                A = dy, Lda = N, B = w, Ldb = K, BLayout = BLayout.RowMajor,
+                C = dx, Rows = M, Cols = K, Depth = N, Accumulate = true,
+            };
+            Run(p);
         }
+    }
+
+    /// <summary>dW += dYᵀ·X (the weight gradient; M, the token count, is the reduction).</summary>
+    /// <param name="dY">Gradient of the output [M, N] row-major.</param>
+    /// <param name="X">Input activations [M, K] row-major.</param>
+    /// <param name="dW">Weight gradient [N, K] row-major; added into.</param>
+    /// <param name="M">Rows of dY and X.</param>
+    /// <param name="N">Out features.</param>
+    /// <param name="K">In features.</param>
+    public static void BackwardWeight(ReadOnlySpan<float> dY, ReadOnlySpan<float> X, Span<float> dW, int M, int N, int K)
+    {
+        string shapes = $"dY [M, N] = [{M}, {N}], X [M, K] = [{M}, {K}], dW [N, K] = [{N}, {K}]";
+        CheckDims(M, K, N, nameof(BackwardWeight), shapes);
+        Check(dY.Length, (long)M * N, nameof(BackwardWeight), "dY", shapes);
+        Check(X.Length, (long)M * K, nameof(BackwardWeight), "X", shapes);
+        Check(dW.Length, (long)N * K, nameof(BackwardWeight), "dW", shapes);
+        if (Simd.Level == SimdLevel.Scalar) { Reference.BackwardWeight(dY, X, dW, M, N, K); return; }
+        fixed (float* dy = dY, x = X, dw = dW)
+        {
+            // C = dW [N, K], A = dYᵀ (A[n, m] = dY[m*N + n]), B = X [M, K] row-major over the reduction m.
+            var p = new GemmProblem
+            {
+                A = dy, Lda = N, ATransposed = true, B = x, Ldb = K, BLayout = BLayout.RowMajor,
+                C = dw, Rows = N, Cols = K, Depth = M, Accumulate = true,
+            };
+            Run(p);
+        }
+    }
+
+    private static void Run(in GemmProblem p)
+    {
+        var level = Simd.Level;
+        if (level == SimdLevel.Scalar) GemmDriver.RunScalar(p);
+        else GemmDriver.Run(p, level);
+    }
+
+    private static void CheckRows(int M, string op, string shapes)
+    {
+        if (M < 0) throw new ArgumentException($"MatMul.{op}: M = {M} is negative ({shapes}).", nameof(M));
+    }
+
+    private static void CheckDims(int M, int K, int N, string op, string shapes)
+    {
+        if (M < 0 || K < 0 || N < 0)
+            throw new ArgumentException($"MatMul.{op}: dimensions must not be negative ({shapes}).");
+    }
+
+    private static void Check(int actual, long expected, string op, string name, string shapes)
+    {
+        if (actual != expected)
+            throw new ArgumentException(
+                $"MatMul.{op}: {name} has {actual} elements but needs {expected} for the shapes {shapes}. " +
+                "Check M and the weight's [N, K] against the tensors passed.", name);
     }
 }

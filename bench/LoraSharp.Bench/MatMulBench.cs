@@ -1,0 +1,101 @@
+// GFLOP/s of each MatMul layout at the shapes of a Llama training step, as a fraction of the measured FMA peak:
+// Forward (packed frozen W), BackwardInput (packed frozen W), BackwardWeight, and the LoRA skinny shapes with
+// unpacked weights (rank 8). Each (layout, shape) runs until it has taken about 0.25 s and reports its best call.
+// Not here: correctness (tests/LoraSharp.Core.Tests/Kernels/MatMulTests.cs).
+using System.Diagnostics;
+using LoraSharp.Core.Kernels;
+
+namespace LoraSharp.Bench;
+
+/// <summary>One measured (layout, shape).</summary>
+/// <param name="Layout">forward, backward-input, backward-weight, or a lora-* layout with unpacked W.</param>
+/// <param name="M">Rows (tokens).</param>
+/// <param name="K">In features.</param>
+/// <param name="N">Out features.</param>
+/// <param name="GFlops">2·M·K·N / best time.</param>
+/// <param name="Targeted">Whether the issue's 75%-of-peak target applies to this shape.</param>
+public readonly record struct MatMulResult(string Layout, int M, int K, int N, double GFlops, bool Targeted);
+
+/// <summary>Matmul throughput at training shapes.</summary>
+public static class MatMulBench
+{
+    /// <summary>(M, K, N) shapes from issue 2: attention/MLP projections of small and 1B-class models and a 49k vocab head.</summary>
+    public static readonly (int M, int K, int N)[] TargetShapes =
+        [(2048, 288, 768), (2048, 576, 1536), (2048, 1536, 576), (2048, 2048, 5632), (2048, 576, 49152)];
+
+    /// <summary>LoRA shapes (rank 8): X·Aᵀ is N = 8, H·Bᵀ is K = 8. These must not fall off a cliff; no target.</summary>
+    public static readonly (int M, int K, int N)[] LoraShapes = [(2048, 576, 8), (2048, 8, 1536)];
+
+    /// <summary>Target fraction of the FMA peak.</summary>
+    public const double Target = 0.75;
+
+    /// <summary>Measures every layout at every shape, printing one line each as it goes.</summary>
+    public static List<MatMulResult> Run(double peakGFlops, TextWriter output, double secondsPerCase = 0.25)
+    {
+        var results = new List<MatMulResult>();
+        foreach (var (M, K, N) in TargetShapes) MeasureShape(M, K, N, true, peakGFlops, output, secondsPerCase, results);
+        foreach (var (M, K, N) in LoraShapes) MeasureShape(M, K, N, false, peakGFlops, output, secondsPerCase, results);
+        return results;
+    }
+
+    private static void MeasureShape(int M, int K, int N, bool targeted, double peak, TextWriter output, double seconds, List<MatMulResult> results)
+    {
+        var x = Fill((long)M * K, 1);
+        var w = Fill((long)N * K, 2);
+        var dy = Fill((long)M * N, 3);
+        var y = new float[(long)M * N];
+        var dx = new float[(long)M * K];
+        var dw = new float[(long)N * K];
+        double flops = 2.0 * M * K * N;
+
+        void Report(string layout, Action call)
+        {
+            double best = Time(call, seconds);
+            var r = new MatMulResult(layout, M, K, N, flops / best / 1e9, targeted);
+            results.Add(r);
+            output.WriteLine(Format(r, peak));
+        }
+
+        if (targeted)
+        {
+            var packed = PackedWeight.FromF32(w, N, K);
+            Report("forward", () => MatMul.Forward(x, packed, y, M));
+            Report("backward-input", () => MatMul.BackwardInput(dy, packed, dx, M));
+        }
+        else
+        {
+            Report("lora-forward", () => MatMul.Forward(x, w, y, M, K, N));
+            Report("lora-backward-input", () => MatMul.BackwardInput(dy, w, dx, M, N, K));
+        }
+        Report(targeted ? "backward-weight" : "lora-backward-weight", () => MatMul.BackwardWeight(dy, x, dw, M, N, K));
+    }
+
+    /// <summary>One result line: layout, shape, GFLOP/s, % of peak.</summary>
+    public static string Format(MatMulResult r, double peak) =>
+        $"  {r.Layout,-22} M={r.M,-5} K={r.K,-5} N={r.N,-6} {r.GFlops,7:0.0} GFLOP/s {100 * r.GFlops / peak,6:0.0}% of peak";
+
+    private static double Time(Action call, double seconds)
+    {
+        call();   // warm-up: JIT, first-use scratch, lazy backward panels
+        double best = double.MaxValue, total = 0;
+        int runs = 0;
+        while (runs < 3 || (total < seconds && runs < 200))
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            call();
+            double t = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            best = Math.Min(best, t);
+            total += t;
+            runs++;
+        }
+        return best;
+    }
+
+    private static float[] Fill(long n, int seed)
+    {
+        var rng = new Random(seed);
+        var a = new float[n];
+        for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() - 0.5);
+        return a;
+    }
+}

@@ -1,0 +1,275 @@
+// MatMul: fast kernels vs the scalar reference for every layout, SIMD level and odd size; guards after outputs;
+// 1 vs 2 threads and every SIMD width bit-identical; bf16 packing; shape errors; finite-difference gradients.
+using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Tensors;
+using LoraSharp.Core.Threading;
+using LoraSharp.TestSupport;
+
+namespace LoraSharp.Core.Tests.Kernels;
+
+public class MatMulTests
+{
+    public enum Layout { ForwardPacked, BackwardInputPacked, ForwardUnpacked, BackwardInputUnpacked, BackwardWeight }
+
+    private const float Guard = 12345.5f;
+    private const int GuardCount = 7;
+
+    // (M, K, N): tails of the 6-row and 32-column tiles, K past one 256 reduction block, skinny LoRA shapes.
+    public static readonly TheoryData<int, int, int> Sizes = new()
+    {
+        { 1, 1, 1 }, { 3, 17, 33 }, { 17, 33, 3 }, { 33, 3, 17 }, { 64, 64, 64 }, { 1, 257, 65 },
+        { 257, 33, 31 }, { 13, 600, 40 }, { 70, 8, 100 }, { 100, 96, 8 }, { 6, 513, 32 },
+    };
+
+    public static IEnumerable<object[]> LevelsAndLayouts()
+    {
+        foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.V128, SimdLevel.Scalar })
+            foreach (var layout in Enum.GetValues<Layout>())
+                yield return [level, layout];
+    }
+
+    /// <summary>Inputs for one case; the output array has guards after the M*N (or M*K, N*K) elements.</summary>
+    private sealed class Case
+    {
+        public readonly int M, K, N;
+        public readonly float[] X, W, dY;
+        public readonly PackedWeight Packed;
+
+        public Case(int m, int k, int n, int seed, PackedWeight? packed = null)
+        {
+            M = m; K = k; N = n;
+            X = TestData.Uniform(m * k, seed);
+            W = TestData.Uniform(n * k, seed + 1);
+            dY = TestData.Uniform(m * n, seed + 2);
+            Packed = packed ?? PackedWeight.FromF32(W, n, k);
+        }
+
+        public int OutLength(Layout l) => l switch
+        {
+            Layout.ForwardPacked or Layout.ForwardUnpacked => M * N,
+            Layout.BackwardWeight => N * K,
+            _ => M * K,
+        };
+
+        /// <summary>A start value for the output (backward layouts add into it) followed by guards.</summary>
+        public float[] Output(Layout l, int seed)
+        {
+            int n = OutLength(l);
+            var o = new float[n + GuardCount];
+            TestData.Uniform(n, seed).CopyTo(o, 0);
+            o.AsSpan(n).Fill(Guard);
+            return o;
+        }
+
+        public void Fast(Layout l, float[] o, bool accumulate)
+        {
+            var y = o.AsSpan(0, OutLength(l));
+            switch (l)
+            {
+                case Layout.ForwardPacked: MatMul.Forward(X, Packed, y, M, accumulate); break;
+                case Layout.BackwardInputPacked: MatMul.BackwardInput(dY, Packed, y, M); break;
+                case Layout.ForwardUnpacked: MatMul.Forward(X, W, y, M, K, N, accumulate); break;
+                case Layout.BackwardInputUnpacked: MatMul.BackwardInput(dY, W, y, M, N, K); break;
+                default: MatMul.BackwardWeight(dY, X, y, M, N, K); break;
+            }
+        }
+
+        public void Reference(Layout l, float[] o, bool accumulate)
+        {
+            var y = o.AsSpan(0, OutLength(l));
+            switch (l)
+            {
+                case Layout.ForwardPacked or Layout.ForwardUnpacked: MatMul.Reference.Forward(X, W, y, M, K, N, accumulate); break;
+                case Layout.BackwardInputPacked or Layout.BackwardInputUnpacked: MatMul.Reference.BackwardInput(dY, W, y, M, N, K); break;
+                default: MatMul.Reference.BackwardWeight(dY, X, y, M, N, K); break;
+            }
+        }
+
+        public int Depth(Layout l) => l switch
+        {
+            Layout.ForwardPacked or Layout.ForwardUnpacked => K,
+            Layout.BackwardWeight => M,
+            _ => N,
+        };
+    }
+
+    private static void AssertGuards(float[] o, int n)
+    {
+        for (int i = n; i < o.Length; i++) Assert.True(o[i] == Guard, $"guard {i - n} after the output was overwritten with {o[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(LevelsAndLayouts))]
+    public void Fast_MatchesReference_OverOddSizes(SimdLevel level, Layout layout)
+    {
+        foreach (var row in Sizes)
+        {
+            int m = (int)row[0], k = (int)row[1], n = (int)row[2];
+            var c = new Case(m, k, n, seed: m * 1000 + k * 10 + n);
+            foreach (bool accumulate in new[] { false, true })
+            {
+                if (!accumulate && layout is not (Layout.ForwardPacked or Layout.ForwardUnpacked)) continue;
+                var expected = c.Output(layout, 99);
+                var actual = (float[])expected.Clone();
+                c.Reference(layout, expected, accumulate);
+                using (Simd.Force(level)) c.Fast(layout, actual, accumulate);
+                int len = c.OutLength(layout);
+                AssertGuards(actual, len);
+                if (level == SimdLevel.Scalar)
+                    Assert.Equal(expected, actual);   // the scalar path performs the reference's operations
+                else
+                    TestData.AssertClose(actual.AsSpan(0, len), expected.AsSpan(0, len), atol: 2e-6 * c.Depth(layout) + 1e-6, rtol: 1e-5,
+                        what: $"{layout} {level} M={m} K={k} N={n} accumulate={accumulate}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(Layout.ForwardPacked)]
+    [InlineData(Layout.BackwardInputPacked)]
+    [InlineData(Layout.ForwardUnpacked)]
+    [InlineData(Layout.BackwardInputUnpacked)]
+    [InlineData(Layout.BackwardWeight)]
+    public void OneAndTwoThreads_AndEverySimdWidth_AreBitIdentical(Layout layout)
+    {
+        foreach (var (m, k, n) in new[] { (67, 300, 70), (257, 33, 100), (12, 520, 300) })
+        {
+            var c = new Case(m, k, n, seed: 7);
+            var one = c.Output(layout, 5);
+            var two = (float[])one.Clone();
+            var v256 = (float[])one.Clone();
+            var v128 = (float[])one.Clone();
+            using (Threads.Limit(1)) c.Fast(layout, one, accumulate: true);
+            using (Threads.Limit(2)) c.Fast(layout, two, accumulate: true);
+            using (Simd.Force(SimdLevel.V256)) c.Fast(layout, v256, accumulate: true);
+            using (Simd.Force(SimdLevel.V128)) c.Fast(layout, v128, accumulate: true);
+            Assert.Equal(one, two);
+            if (Simd.Level == SimdLevel.V512)
+            {
+                Assert.Equal(one, v256);
+                Assert.Equal(one, v128);
+            }
+        }
+    }
+
+    [Fact]
+    public void FromBf16_WidensWhilePacking_MatchesReferenceOnWidenedWeights()
+    {
+        const int m = 19, k = 70, n = 45;
+        var w = TestData.Uniform(n * k, 3);
+        var bits = new ushort[w.Length];
+        Bf16.FromFloat(w, bits);
+        var widened = new float[w.Length];
+        Bf16.ToFloat(bits, widened);
+        var x = TestData.Uniform(m * k, 4);
+        var dy = TestData.Uniform(m * n, 5);
+        var packed = PackedWeight.FromBf16(bits, n, k);
+        Assert.Equal((n, k), (packed.N, packed.K));
+
+        var y = new float[m * n];
+        var yRef = new float[m * n];
+        MatMul.Forward(x, packed, y, m);
+        MatMul.Reference.Forward(x, widened, yRef, m, k, n);
+        TestData.AssertClose(y, yRef, atol: 1e-4, rtol: 1e-5, what: "bf16 forward");
+
+        var dx = new float[m * k];
+        var dxRef = new float[m * k];
+        MatMul.BackwardInput(dy, packed, dx, m);
+        MatMul.Reference.BackwardInput(dy, widened, dxRef, m, n, k);
+        TestData.AssertClose(dx, dxRef, atol: 1e-4, rtol: 1e-5, what: "bf16 backward input");
+    }
+
+    [Fact]
+    public void ZeroDepth_OverwritesWithZeros_OrLeavesAccumulatorAlone()
+    {
+        var y = new float[] { 1, 2, 3, 4, 5, 6 };
+        MatMul.Forward([], [], y, 2, 0, 3, accumulate: true);
+        Assert.Equal([1f, 2, 3, 4, 5, 6], y);
+        MatMul.Forward([], [], y, 2, 0, 3);
+        Assert.All(y, v => Assert.Equal(0f, v));
+        MatMul.Forward([], PackedWeight.FromF32([1f, 2, 3], 3, 1), Span<float>.Empty, 0);   // M = 0 is a no-op
+    }
+
+    [Fact]
+    public void ShapeMismatch_ThrowsArgumentException_NamingBothShapes()
+    {
+        var packed = PackedWeight.FromF32(new float[3 * 5], 3, 5);
+        var e = Assert.Throws<ArgumentException>(() => MatMul.Forward(new float[4 * 6], packed, new float[4 * 3], 4));
+        Assert.Contains("X [M, K] = [4, 5]", e.Message);
+        Assert.Contains("W [N, K] = [3, 5]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => MatMul.BackwardInput(new float[4 * 3], packed, new float[4 * 4], 4));
+        Assert.Contains("dX [M, K] = [4, 5]", e.Message);
+        Assert.Contains("W [N, K] = [3, 5]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => MatMul.Forward(new float[8], new float[7], new float[4], 2, 4, 2));
+        Assert.Contains("W [N, K] = [2, 4]", e.Message);
+        Assert.Contains("X [M, K] = [2, 4]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => MatMul.BackwardInput(new float[4], new float[8], new float[9], 2, 2, 4));
+        Assert.Contains("dX [M, K] = [2, 4]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => MatMul.BackwardWeight(new float[4], new float[8], new float[9], 2, 2, 4));
+        Assert.Contains("dW [N, K] = [2, 4]", e.Message);
+        Assert.Contains("dY [M, N] = [2, 2]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => PackedWeight.FromF32(new float[14], 3, 5));
+        Assert.Contains("[3, 5]", e.Message);
+    }
+
+    // L(X, W) = Σ G ⊙ (X·Wᵀ); dL/dX = G·W (BackwardInput), dL/dW = Gᵀ·X (BackwardWeight). Y is linear in X and W,
+    // so central differences are exact up to rounding; h is large to keep that rounding small.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Gradients_MatchCentralDifferences(bool fast)
+    {
+        const int m = 9, k = 40, n = 35;
+        var x = TestData.Uniform(m * k, 11);
+        var w = TestData.Uniform(n * k, 12);
+        var g = TestData.Uniform(m * n, 13);
+        var dx = new float[m * k];
+        var dw = new float[n * k];
+        var dxPacked = new float[m * k];
+        if (fast)
+        {
+            MatMul.BackwardInput(g, w, dx, m, n, k);
+            MatMul.BackwardInput(g, PackedWeight.FromF32(w, n, k), dxPacked, m);
+            MatMul.BackwardWeight(g, x, dw, m, n, k);
+        }
+        else
+        {
+            MatMul.Reference.BackwardInput(g, w, dx, m, n, k);
+            MatMul.Reference.BackwardWeight(g, x, dw, m, n, k);
+            dxPacked = dx;
+        }
+
+        double Loss()
+        {
+            var y = new float[m * n];
+            if (fast) MatMul.Forward(x, PackedWeight.FromF32(w, n, k), y, m);
+            else MatMul.Reference.Forward(x, w, y, m, k, n);
+            double s = 0;
+            for (int i = 0; i < y.Length; i++) s += (double)g[i] * y[i];
+            return s;
+        }
+
+        double tol = fast ? 2e-3 : 1e-4;
+        var rng = new Random(14);
+        for (int t = 0; t < 12; t++)
+        {
+            int i = rng.Next(m * k);
+            Assert.InRange(Numeric(x, i) - dx[i], -tol, tol);
+            Assert.InRange(dxPacked[i] - dx[i], -1e-5, 1e-5);
+            int j = rng.Next(n * k);
+            Assert.InRange(Numeric(w, j) - dw[j], -tol, tol);
+        }
+
+        double Numeric(float[] p, int i)
+        {
+            float saved = p[i];
+            p[i] = saved + 0.25f;
+            double plus = Loss();
+            p[i] = saved - 0.25f;
+            double minus = Loss();
+            double h = (double)(saved + 0.25f) - (saved - 0.25f);
+            p[i] = saved;
+            return (plus - minus) / h;
+        }
+    }
+}
