@@ -1,0 +1,142 @@
+// Precomputed rotary-embedding tables: inverse frequencies and cos/sin for every position, computed the way
+// Hugging Face transformers does (modeling_rope_utils: _compute_default/_linear/_llama3_rope_parameters, then
+// LlamaRotaryEmbedding.forward), in float32 step by step so logits match PyTorch goldens:
+//   inv_freq[i] = 1 / theta^(float(2i)/HS)                     i in [0, HS/2)
+//   linear:     inv_freq /= factor
+//   llama3:     wavelen = 2pi/inv_freq; wavelen > orig/low_freq_factor -> inv_freq/factor;
+//               orig/high_freq_factor <= wavelen <= orig/low_freq_factor -> smooth blend
+//               s = (orig/wavelen - low)/(high - low); (1-s)*inv_freq/factor + s*inv_freq
+//   cos[p, i] = cos(float(p * inv_freq[i])), sin likewise      [maxPositions, HS/2]
+// Not here: dynamic NTK, YaRN, LongRoPE (rejected with a clear error), partial rotary factors.
+using System.Numerics;
+
+namespace LoraSharp.Core.Kernels;
+
+/// <summary>cos/sin tables for <see cref="Rope"/>, built once per model.</summary>
+public sealed class RopeTable
+{
+    private readonly float[] _invFreq;   // (HS/2)
+    private readonly float[] _cos;       // (maxPositions, HS/2)
+    private readonly float[] _sin;       // (maxPositions, HS/2)
+
+    /// <summary>Head size the table was built for.</summary>
+    public int HS { get; }
+
+    /// <summary>Positions 0..MaxPositions-1 are covered.</summary>
+    public int MaxPositions { get; }
+
+    /// <summary>Inverse frequencies after scaling [HS/2].</summary>
+    public ReadOnlySpan<float> InvFreq => _invFreq;
+
+    /// <summary>cos(pos * inv_freq) [MaxPositions, HS/2].</summary>
+    public ReadOnlySpan<float> Cos => _cos;
+
+    /// <summary>sin(pos * inv_freq) [MaxPositions, HS/2].</summary>
+    public ReadOnlySpan<float> Sin => _sin;
+
+    private RopeTable(int hs, int maxPositions, float[] invFreq, float[] cos, float[] sin)
+    {
+        HS = hs;
+        MaxPositions = maxPositions;
+        _invFreq = invFreq;
+        _cos = cos;
+        _sin = sin;
+    }
+
+    /// <summary>Builds the tables.</summary>
+    /// <param name="HS">Head size (even).</param>
+    /// <param name="maxPositions">Number of positions to tabulate (e.g. the training sequence length or max_position_embeddings).</param>
+    /// <param name="theta">config rope_theta (10000 for Llama 2, 500000 for Llama 3).</param>
+    /// <param name="scaling">config rope_scaling; null or "default" for none, "linear", "llama3".</param>
+    public static RopeTable Create(int HS, int maxPositions, double theta, RopeScaling? scaling)
+    {
+        if (HS <= 0 || HS % 2 != 0)
+            throw new ArgumentException($"Rotary head size HS = {HS} must be a positive even number (head_dim in config.json).", nameof(HS));
+        if (maxPositions <= 0)
+            throw new ArgumentException($"maxPositions = {maxPositions} must be positive.", nameof(maxPositions));
+        if (!(theta > 0) || double.IsInfinity(theta))
+            throw new ArgumentException($"rope_theta = {theta} must be a positive finite number.", nameof(theta));
+        long size = (long)maxPositions * (HS / 2);
+        if (size > Array.MaxLength)
+            throw new ArgumentException($"RoPE table [{maxPositions}, {HS / 2}] is too large; build it for the sequence length you train at.", nameof(maxPositions));
+
+        var invFreq = InverseFrequencies(HS, theta, scaling);
+        int half = HS / 2;
+        var cos = new float[size];
+        var sin = new float[size];
+        for (int p = 0; p < maxPositions; p++)
+            for (int i = 0; i < half; i++)
+            {
+                float f = (float)p * invFreq[i];   // transformers: inv_freq @ position_ids in float32
+                cos[(long)p * half + i] = (float)Math.Cos(f);
+                sin[(long)p * half + i] = (float)Math.Sin(f);
+            }
+        return new RopeTable(HS, maxPositions, invFreq, cos, sin);
+    }
+
+    /// <summary>The scaled inverse frequencies [HS/2], float32 as transformers computes them.</summary>
+    public static float[] InverseFrequencies(int HS, double theta, RopeScaling? scaling)
+    {
+        if (HS <= 0 || HS % 2 != 0)
+            throw new ArgumentException($"Rotary head size HS = {HS} must be a positive even number.", nameof(HS));
+        int half = HS / 2;
+        var inv = new float[half];
+        for (int i = 0; i < half; i++)
+        {
+            float e = (float)(2 * i) / HS;                 // arange(0, dim, 2).float() / dim
+            inv[i] = 1f / (float)Math.Pow(theta, e);       // 1.0 / base ** e, float32
+        }
+        string type = scaling?.RopeType?.Trim().ToLowerInvariant() ?? "default";
+        switch (type)
+        {
+            case "default" or "":
+                break;
+            case "linear":
+                CheckFactor(scaling!);
+                for (int i = 0; i < half; i++) inv[i] /= (float)scaling!.Factor;
+                break;
+            case "llama3":
+                ApplyLlama3(inv, scaling!);
+                break;
+            default:
+                throw new ArgumentException(
+                    $"rope_scaling.rope_type '{scaling!.RopeType}' is not supported; use \"default\", \"linear\" or \"llama3\".", nameof(scaling));
+        }
+        return inv;
+    }
+
+    private static void CheckFactor(RopeScaling s)
+    {
+        if (!(s.Factor > 0) || double.IsInfinity(s.Factor))
+            throw new ArgumentException($"rope_scaling.factor = {s.Factor} must be a positive finite number.", nameof(s));
+    }
+
+    private static void ApplyLlama3(float[] inv, RopeScaling s)
+    {
+        CheckFactor(s);
+        if (!(s.HighFreqFactor > s.LowFreqFactor) || !(s.LowFreqFactor > 0))
+            throw new ArgumentException(
+                $"rope_scaling needs 0 < low_freq_factor < high_freq_factor (got {s.LowFreqFactor}, {s.HighFreqFactor}).", nameof(s));
+        if (s.OriginalMaxPositionEmbeddings <= 0)
+            throw new ArgumentException(
+                $"rope_scaling.original_max_position_embeddings = {s.OriginalMaxPositionEmbeddings} must be positive.", nameof(s));
+        double old = s.OriginalMaxPositionEmbeddings;
+        double lowWavelen = old / s.LowFreqFactor;
+        double highWavelen = old / s.HighFreqFactor;
+        float factor = (float)s.Factor;
+        float twoPi = (float)(2 * Math.PI);
+        for (int i = 0; i < inv.Length; i++)
+        {
+            float f = inv[i];
+            float wavelen = twoPi / f;
+            float scaled = wavelen > lowWavelen ? f / factor : f;
+            bool medium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
+            if (medium)
+            {
+                float smooth = ((float)old / wavelen - (float)s.LowFreqFactor) / (float)(s.HighFreqFactor - s.LowFreqFactor);
+                scaled = (1f - smooth) * scaled / factor + smooth * scaled;
+            }
+            inv[i] = scaled;
+        }
+    }
+}
