@@ -1,0 +1,120 @@
+// Attention backward (FlashAttention-2 recomputation): one part per (b, kv head). A part owns the dk/dv rows of
+// its kv head and the dq rows of the G query heads that read it, so parts never write the same memory and the
+// additions happen in one fixed order whatever the thread count. Per (query head, query tile) it transposes
+// scale·Q and dOut once, takes D_c = Σ_d dOut·out (double) and the saved lse, then per visible key tile:
+//   Sᵀ  = K_tile · (scale·Q)ᵀ, masked          Pᵀ  = exp(Sᵀ − lse)
+//   dPᵀ = V_tile · dOutᵀ                        dSᵀ = scale · Pᵀ ∘ (dPᵀ − D)
+//   dv_j += Σ_c Pᵀ[j,c] dOut_c    dk_j += Σ_c dSᵀ[j,c] q_c    dq_c += Σ_j dSᵀ[j,c] k_j
+// Limitation: B·NKV parts, so fewer parts than threads leaves threads idle (fine for 2 cores and the shapes of
+// LoRA training; a split over key tiles with per-part dq buffers would lift it).
+using System.Runtime.Intrinsics;
+using LoraSharp.Core.Threading;
+
+namespace LoraSharp.Core.Kernels;
+
+public static partial class Attention
+{
+    private unsafe struct BackwardWork : IParallelWork
+    {
+        public float* DOut, Q, K, V, Out, Lse, DQ, DK, DV;
+        public byte* Mask;
+        public int B, Tq, Tk, NH, NKV, HS, Window;
+        public float Scale;
+        public SimdLevel ScoreLevel, RowLevel;
+
+        public void Execute(int part, int parts)
+        {
+            var s = Scratch.For(HS);
+            int b = part / NKV, kvh = part % NKV;
+            switch (ScoreLevel)
+            {
+                case SimdLevel.V512: BackwardKvHead<V512, Vector512<float>>(in this, s, b, kvh); break;
+                case SimdLevel.V256: BackwardKvHead<V256, Vector256<float>>(in this, s, b, kvh); break;
+                case SimdLevel.V128: BackwardKvHead<V128, Vector128<float>>(in this, s, b, kvh); break;
+                default: BackwardKvHead<Scalar, float>(in this, s, b, kvh); break;
+            }
+        }
+    }
+
+    private static unsafe void BackwardKvHead<TO, TV>(in BackwardWork w, Scratch s, int b, int kvh)
+        where TO : struct, IVec<TV> where TV : unmanaged
+    {
+        int HS = w.HS, Tq = w.Tq, Tk = w.Tk, window = w.Window, G = w.NH / w.NKV;
+        int W = TO.Count;
+        int ldq = w.NH * HS, ldk = w.NKV * HS, off = Tk - Tq;
+        float* k0 = w.K + (long)b * Tk * ldk + kvh * HS;
+        float* v0 = w.V + (long)b * Tk * ldk + kvh * HS;
+        float* dk0 = w.DK + (long)b * Tk * ldk + kvh * HS;
+        float* dv0 = w.DV + (long)b * Tk * ldk + kvh * HS;
+        byte* maskRow = w.Mask == null ? null : w.Mask + (long)b * Tk;
+        float* qt = s.Qt, dOt = s.DOt, st = s.St, dpt = s.DPt, lseSafe = s.M, dRow = s.Alpha;
+        float scale = w.Scale;
+
+        for (int hh = 0; hh < G; hh++)
+        {
+            int h = kvh * G + hh;
+            for (int i0 = 0; i0 < Tq; i0 += Tile)
+            {
+                int nq = Math.Min(Tile, Tq - i0), nqp = RoundUp(nq, 4 * W);
+                long rowBase = ((long)b * Tq + i0) * ldq + h * HS;
+                float* q0 = w.Q + rowBase, dO0 = w.DOut + rowBase, out0 = w.Out + rowBase, dq0 = w.DQ + rowBase;
+                float* lse0 = w.Lse + ((long)b * w.NH + h) * Tq + i0;
+                for (int c = 0; c < nq; c++)
+                {
+                    float* qr = q0 + (long)c * ldq, gr = dO0 + (long)c * ldq, orow = out0 + (long)c * ldq;
+                    double dsum = 0;
+                    for (int d = 0; d < HS; d++)
+                    {
+                        qt[d * Tile + c] = scale * qr[d];
+                        dOt[d * Tile + c] = gr[d];
+                        dsum += (double)gr[d] * orow[d];
+                    }
+                    dRow[c] = (float)dsum;
+                    float lv = lse0[c];
+                    lseSafe[c] = float.IsNegativeInfinity(lv) ? float.PositiveInfinity : lv;   // no key seen: P = 0
+                }
+                for (int c = nq; c < nqp; c++)
+                {
+                    for (int d = 0; d < HS; d++) { qt[d * Tile + c] = 0f; dOt[d * Tile + c] = 0f; }
+                    dRow[c] = 0f;
+                    lseSafe[c] = float.PositiveInfinity;
+                }
+
+                int pFirst = off + i0, pLast = off + i0 + nq - 1;
+                int jmin = window > 0 ? Math.Max(0, pFirst - window + 1) : 0;
+                for (int j0 = jmin; j0 <= pLast; j0 += Tile)
+                {
+                    int nk = Math.Min(Tile, pLast + 1 - j0);
+                    if (AllMasked(maskRow, j0, nk)) continue;
+                    float* kt = k0 + (long)j0 * ldk, vt = v0 + (long)j0 * ldk;
+                    Abt<TO, TV>(kt, ldk, nk, qt, Tile, nqp, HS, st, Tile);
+                    MaskTile(st, nk, nqp, j0, i0, off, window, maskRow);
+                    Abt<TO, TV>(vt, ldk, nk, dOt, Tile, nqp, HS, dpt, Tile);
+                    ProbsAndDScores<TO, TV>(st, dpt, nk, nqp, lseSafe, dRow, scale);
+                    AccRows(w.RowLevel, st, Tile, 1, nk, nq, dO0, ldq, dv0 + (long)j0 * ldk, ldk, null, HS);
+                    AccRows(w.RowLevel, dpt, Tile, 1, nk, nq, q0, ldq, dk0 + (long)j0 * ldk, ldk, null, HS);
+                    AccRows(w.RowLevel, dpt, 1, Tile, nq, nk, kt, ldk, dq0, ldq, null, HS);
+                }
+            }
+        }
+    }
+
+    /// <summary>In place over a tile: Pᵀ = exp(Sᵀ − lse_c) into st, dSᵀ = scale·Pᵀ·(dPᵀ − D_c) into dpt.</summary>
+    private static unsafe void ProbsAndDScores<TO, TV>(float* st, float* dpt, int nk, int N, float* lse, float* D, float scale)
+        where TO : struct, IVec<TV> where TV : unmanaged
+    {
+        int W = TO.Count;
+        TV sc = TO.Splat(scale);
+        for (int c = 0; c < N; c += W)
+        {
+            TV L = TO.Load(lse + c), d = TO.Load(D + c);
+            for (int r = 0; r < nk; r++)
+            {
+                float* ps = st + r * Tile + c, pd = dpt + r * Tile + c;
+                TV p = TO.Exp(TO.Sub(TO.Load(ps), L));
+                TO.Store(ps, p);
+                TO.Store(pd, TO.Mul(TO.Mul(p, sc), TO.Sub(TO.Load(pd), d)));
+            }
+        }
+    }
+}

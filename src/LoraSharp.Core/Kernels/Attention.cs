@@ -1,0 +1,228 @@
+// Causal self-attention with grouped KV heads, a key padding mask and an optional sliding window, forward and
+// backward, in the FlashAttention-2 style: the scores are computed one 64x64 (keys x queries) tile at a time with
+// an online softmax, so no T x T matrix is ever held. The forward saves only the output and the log-sum-exp of
+// every query row; the backward recomputes each tile's probabilities from them.
+// It does not apply RoPE, project q/k/v or hold a KV cache: callers pass the projected (and rotated) tensors.
+//
+// Legend (llm.c letters):
+//   B batch, Tq query positions, Tk key positions, NH query heads, NKV kv heads (NH % NKV == 0), HS head size,
+//   G = NH / NKV query heads per kv head (query head h reads kv head h / G).
+//   q, output, dq [B, Tq, NH*HS]   k, v, dk, dv [B, Tk, NKV*HS]   lse [B, NH, Tq]   keyMask [B, Tk] or empty.
+//   Query i sits at absolute position p_i = Tk - Tq + i (Tq == Tk: training/prefill; Tq == 1: decoding).
+//   Key j is visible to query i iff j <= p_i, keyMask[b*Tk + j] != 0 (empty mask: all keys real), and
+//   (slidingWindow == 0 or p_i - j < slidingWindow).
+//
+// Files: Attention.cs (API, checks, scratch), Attention.Forward.cs, Attention.Backward.cs, Attention.Tiles.cs
+// (the vector micro-kernels), Attention.Reference.cs (the scalar twins that build the full score matrix).
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using LoraSharp.Core.Threading;
+
+namespace LoraSharp.Core.Kernels;
+
+/// <summary>
+/// Tiled causal self-attention (FlashAttention-2 style online softmax) with grouped KV heads, a key padding mask
+/// and an optional sliding window. Memory per thread is a fixed scratch of a few 64 x 64 tiles
+/// (<see cref="ScratchBytesPerThread"/>), independent of the sequence length.
+/// </summary>
+public static partial class Attention
+{
+    /// <summary>Query and key tile edge. 64 x 64 floats = 16 KiB per score tile, two of them plus the q/dO tiles fit in L2.</summary>
+    internal const int Tile = 64;
+
+    /// <summary>
+    /// Forward calls with at most this many query rows take the per-row path (dot products vectorised over HS)
+    /// instead of the tiles, whose score kernel is vectorised over queries and would waste most lanes.
+    /// </summary>
+    internal const int RowPathMaxTq = 8;
+
+    /// <summary>
+    /// out_i = Σ_j softmax_j(scale · q_i·k_j) v_j over the keys visible to query i; lse_i = log Σ_j exp(scale · q_i·k_j).
+    /// A query with no visible key gets output 0 and lse = -∞.
+    /// </summary>
+    /// <param name="q">Queries [B, Tq, NH*HS] (the q projection output as is, after RoPE).</param>
+    /// <param name="k">Keys [B, Tk, NKV*HS].</param>
+    /// <param name="v">Values [B, Tk, NKV*HS].</param>
+    /// <param name="keyMask">[B, Tk]: 0 marks a padding key nobody may see; empty means every key is real.</param>
+    /// <param name="output">[B, Tq, NH*HS], overwritten.</param>
+    /// <param name="lse">[B, NH, Tq] log-sum-exp of the scaled scores per query row, overwritten (kept for the backward).</param>
+    /// <param name="B">Batch size.</param>
+    /// <param name="Tq">Query positions; the queries are the last Tq of the Tk positions.</param>
+    /// <param name="Tk">Key positions (Tk &gt;= Tq).</param>
+    /// <param name="NH">Query heads.</param>
+    /// <param name="NKV">Key/value heads; NH % NKV == 0.</param>
+    /// <param name="HS">Head size.</param>
+    /// <param name="scale">Score scale, usually 1/sqrt(HS).</param>
+    /// <param name="slidingWindow">0 for full causal attention, else each query sees only its last slidingWindow positions (itself included).</param>
+    public static unsafe void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
+        Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+    {
+        CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, -1, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+        if (B == 0 || Tq == 0) return;
+        SimdLevel level = Simd.Level;
+        fixed (float* pq = q, pk = k, pv = v, po = output, plse = lse)
+        fixed (byte* pm = keyMask)
+        {
+            var work = new ForwardWork
+            {
+                Q = pq, K = pk, V = pv, Mask = keyMask.IsEmpty ? null : pm, Out = po, Lse = plse,
+                B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
+                ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
+                RowPath = Tq <= RowPathMaxTq, QueryTiles = (Tq + Tile - 1) / Tile,
+            };
+            int parts = work.RowPath ? B * NH * Tq : B * NH * work.QueryTiles;
+            Threads.Run(ref work, parts);
+        }
+    }
+
+    /// <summary>
+    /// Adds the gradients of the forward into dq, dk and dv (callers zero them). With P the attention probabilities
+    /// (recomputed per tile from <paramref name="lse"/>), dP_ij = dOut_i·v_j, D_i = Σ_d dOut_id·out_id and
+    /// dS_ij = P_ij (dP_ij − D_i): dq_i += scale Σ_j dS_ij k_j, dk_j += scale Σ_i dS_ij q_i, dv_j += Σ_i P_ij dOut_i.
+    /// </summary>
+    /// <param name="dOut">Gradient of the output [B, Tq, NH*HS].</param>
+    /// <param name="q">Queries [B, Tq, NH*HS] as given to the forward.</param>
+    /// <param name="k">Keys [B, Tk, NKV*HS].</param>
+    /// <param name="v">Values [B, Tk, NKV*HS].</param>
+    /// <param name="output">The forward's output [B, Tq, NH*HS].</param>
+    /// <param name="lse">The forward's log-sum-exp [B, NH, Tq].</param>
+    /// <param name="keyMask">[B, Tk] or empty, as given to the forward.</param>
+    /// <param name="dq">[B, Tq, NH*HS], added into.</param>
+    /// <param name="dk">[B, Tk, NKV*HS], added into.</param>
+    /// <param name="dv">[B, Tk, NKV*HS], added into.</param>
+    /// <param name="B">Batch size.</param>
+    /// <param name="Tq">Query positions.</param>
+    /// <param name="Tk">Key positions (Tk &gt;= Tq).</param>
+    /// <param name="NH">Query heads.</param>
+    /// <param name="NKV">Key/value heads; NH % NKV == 0.</param>
+    /// <param name="HS">Head size.</param>
+    /// <param name="scale">Score scale used in the forward.</param>
+    /// <param name="slidingWindow">Sliding window used in the forward (0: none).</param>
+    /// <remarks>
+    /// Parallel over (b, kv head): one part owns that kv head's dk/dv rows and the dq rows of its G query heads, so
+    /// there are no races and the result does not depend on the thread count.
+    /// </remarks>
+    public static unsafe void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, Span<float> dq, Span<float> dk, Span<float> dv,
+        int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+    {
+        CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, dOut.Length, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+        CheckGradShapes(dq.Length, dk.Length, dv.Length, B, Tq, Tk, NH, NKV, HS);
+        if (B == 0 || Tq == 0) return;
+        SimdLevel level = Simd.Level;
+        fixed (float* pdo = dOut, pq = q, pk = k, pv = v, po = output, plse = lse, pdq = dq, pdk = dk, pdv = dv)
+        fixed (byte* pm = keyMask)
+        {
+            var work = new BackwardWork
+            {
+                DOut = pdo, Q = pq, K = pk, V = pv, Out = po, Lse = plse, Mask = keyMask.IsEmpty ? null : pm,
+                DQ = pdq, DK = pdk, DV = pdv,
+                B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
+                ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
+            };
+            Threads.Run(ref work, B * NKV);
+        }
+    }
+
+    /// <summary>Bytes of scratch one thread holds for head size <paramref name="HS"/> (independent of T; allocated once per thread and reused).</summary>
+    public static long ScratchBytesPerThread(int HS) => (long)Scratch.FloatCount(HS) * sizeof(float) + Tile * sizeof(double);
+
+    /// <summary>The widest level not above <paramref name="level"/> whose vector width divides HS (for kernels vectorised over HS).</summary>
+    private static SimdLevel RowLevelFor(SimdLevel level, int HS)
+    {
+        if (level >= SimdLevel.V512 && HS % 16 == 0) return SimdLevel.V512;
+        if (level >= SimdLevel.V256 && HS % 8 == 0) return SimdLevel.V256;
+        if (level >= SimdLevel.V128 && HS % 4 == 0) return SimdLevel.V128;
+        return SimdLevel.Scalar;
+    }
+
+    private static void CheckShapes(int qLen, int kLen, int vLen, int maskLen, int outLen, int lseLen, int dOutLen,
+        int B, int Tq, int Tk, int NH, int NKV, int HS, int slidingWindow)
+    {
+        if (B < 0 || Tq < 0 || Tk < 0 || NH < 1 || NKV < 1 || HS < 1)
+            throw new ArgumentException($"Attention dimensions must be B, Tq, Tk >= 0 and NH, NKV, HS >= 1, got B={B}, Tq={Tq}, Tk={Tk}, NH={NH}, NKV={NKV}, HS={HS}.");
+        if (NH % NKV != 0)
+            throw new ArgumentException($"Attention needs NH % NKV == 0 (each kv head serves NH/NKV query heads), got NH={NH}, NKV={NKV}.");
+        if (Tq > Tk)
+            throw new ArgumentException($"Attention needs Tq <= Tk (queries are the last Tq of Tk positions), got q [B={B}, Tq={Tq}, NH*HS={NH}*{HS}] and k [B={B}, Tk={Tk}, NKV*HS={NKV}*{HS}].");
+        if (slidingWindow < 0)
+            throw new ArgumentException($"Attention slidingWindow must be 0 (off) or positive, got {slidingWindow}.", nameof(slidingWindow));
+        string qShape = $"[B={B}, Tq={Tq}, NH*HS={NH}*{HS}]", kShape = $"[B={B}, Tk={Tk}, NKV*HS={NKV}*{HS}]";
+        long qNeed = (long)B * Tq * NH * HS, kNeed = (long)B * Tk * NKV * HS;
+        Check(qLen, qNeed, "q", qShape, qShape, kShape);
+        Check(kLen, kNeed, "k", kShape, qShape, kShape);
+        Check(vLen, kNeed, "v", kShape, qShape, kShape);
+        Check(outLen, qNeed, "output", qShape, qShape, kShape);
+        Check(lseLen, (long)B * NH * Tq, "lse", $"[B={B}, NH={NH}, Tq={Tq}]", qShape, kShape);
+        if (maskLen != 0) Check(maskLen, (long)B * Tk, "keyMask", $"[B={B}, Tk={Tk}] (or empty for no padding)", qShape, kShape);
+        if (dOutLen >= 0) Check(dOutLen, qNeed, "dOut", qShape, qShape, kShape);
+    }
+
+    private static void CheckGradShapes(int dqLen, int dkLen, int dvLen, int B, int Tq, int Tk, int NH, int NKV, int HS)
+    {
+        string qShape = $"[B={B}, Tq={Tq}, NH*HS={NH}*{HS}]", kShape = $"[B={B}, Tk={Tk}, NKV*HS={NKV}*{HS}]";
+        long qNeed = (long)B * Tq * NH * HS, kNeed = (long)B * Tk * NKV * HS;
+        Check(dqLen, qNeed, "dq", qShape, qShape, kShape);
+        Check(dkLen, kNeed, "dk", kShape, qShape, kShape);
+        Check(dvLen, kNeed, "dv", kShape, qShape, kShape);
+    }
+
+    private static void Check(long actual, long expected, string name, string shape, string qShape, string kShape)
+    {
+        if (actual != expected)
+            throw new ArgumentException(
+                $"Attention: {name} has {actual} elements but its shape {shape} needs {expected} " +
+                $"(q/output/dq are {qShape}, k/v/dk/dv are {kShape}). Pass tensors of the stated shapes or fix the dimensions.", name);
+    }
+
+    /// <summary>
+    /// One thread's tiles, allocated on first use on that thread and reused by every later call (no allocation on
+    /// the hot path). Pinned and 64-byte aligned so the kernels work on raw pointers.
+    /// </summary>
+    private sealed unsafe class Scratch
+    {
+        [ThreadStatic] private static Scratch? t_scratch;
+
+        public readonly int HS;
+        public readonly float* Qt;     // [HS, Tile]  scaled query tile, transposed
+        public readonly float* DOt;    // [HS, Tile]  dOut tile, transposed (backward)
+        public readonly float* St;     // [Tile, Tile] scores / probabilities, keys x queries
+        public readonly float* DPt;    // [Tile, Tile] dP / dS, keys x queries (backward)
+        public readonly float* OAcc;   // [Tile, HS]  unnormalised output rows (forward)
+        public readonly float* M;      // [Tile] running max per query (forward); safe lse per query (backward)
+        public readonly float* Alpha;  // [Tile] rescale factor per query (forward); D per query (backward)
+        public readonly float* ColSum; // [Tile] Σ_j p per query in this tile
+        public readonly float* Row;    // [Tile] one query's scores (row path)
+        public readonly double* L;     // [Tile] running softmax denominators in double
+        private readonly float[] _floats;
+        private readonly double[] _doubles;
+
+        private Scratch(int hs)
+        {
+            HS = hs;
+            _floats = GC.AllocateArray<float>(FloatCount(hs) + 16, pinned: true);
+            _doubles = GC.AllocateArray<double>(Tile, pinned: true);
+            float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_floats));
+            p = (float*)(((nint)p + 63) & ~(nint)63);
+            Qt = p; p += hs * Tile;
+            DOt = p; p += hs * Tile;
+            OAcc = p; p += hs * Tile;
+            St = p; p += Tile * Tile;
+            DPt = p; p += Tile * Tile;
+            M = p; p += Tile;
+            Alpha = p; p += Tile;
+            ColSum = p; p += Tile;
+            Row = p;
+            L = (double*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_doubles));
+        }
+
+        public static int FloatCount(int hs) => 3 * hs * Tile + 2 * Tile * Tile + 4 * Tile;
+
+        public static Scratch For(int hs)
+        {
+            var s = t_scratch;
+            if (s is null || s.HS < hs) t_scratch = s = new Scratch(hs);
+            return s;
+        }
+    }
+}
