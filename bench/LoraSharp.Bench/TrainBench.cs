@@ -83,7 +83,7 @@ public static class TrainBench
     public static int Run(TextWriter output, IReadOnlyList<string> shapes, int steps, int warmup, string[] selfCommand, string? peerScript)
     {
         output.WriteLine(BenchInfo.Header());
-        double peak = Peak.MeasureFmaPeakGflops();
+        double peak = Peak.MeasureFmaPeak();
         output.WriteLine($"fp32 FMA peak (measured now): {peak:F1} GFLOP/s");
         output.WriteLine($"{"shape",-22} {"impl",-10} {"tokens/s",10} {"step s",8} {"GFLOP/s",9} {"% peak",7} {"peak RSS GiB",13}");
         foreach (var key in shapes)

@@ -2,7 +2,7 @@
 // to a Linear adds scale·(dropout(x)·Aᵀ)·Bᵀ in the forward and gets its gradients in the backward.
 // The frozen base weight is packed once; in full fine-tuning mode the weight is trainable and repacked after
 // each optimizer step. Legend: M rows (tokens), K in features, N out features, R LoRA rank.
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoraSharp.Core.Kernels;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Models.Lora;

@@ -18,7 +18,7 @@ public sealed partial class LlamaModel
     /// Appends <paramref name="tokens"/> to the cached sequence and returns the logits [V] of the last one
     /// (a view into the cache, valid until the next call).
     /// </summary>
-    public ReadOnlySpan<float> ForwardCached(ReadOnlySpan<int> tokens, KvCache cache)
+    public ReadOnlySpan<float> ForwardCached(scoped ReadOnlySpan<int> tokens, KvCache cache)
     {
         if (tokens.IsEmpty) throw new ArgumentException("No tokens to run.");
         if (cache.Length + tokens.Length > cache.Capacity)
