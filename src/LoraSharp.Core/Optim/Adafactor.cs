@@ -12,8 +12,8 @@
 //   p      = p − wd·lr·p − u
 // When relative_step is false the learning rate passed to Step is used (as Hugging Face Trainer's optim="adafactor",
 // which sets scale_parameter = relative_step = false); when it is true the passed learning rate is ignored.
-// Not vectorized: Adafactor is memory-light but reduction-heavy and rarely the bottleneck for LoRA; the three
-// passes below run per parameter on the calling thread.
+// The three passes (moments, update RMS, apply) run per parameter on the calling thread with the row kernels of
+// AdafactorKernel (vectorized, scalar twins); the second-moment update of unfactored parameters is scalar.
 namespace LoraSharp.Core.Optim;
 
 /// <summary>transformers' Adafactor: factored second moments for matrices, optional first moment, relative step sizes.</summary>
@@ -77,42 +77,60 @@ public sealed class Adafactor : Optimizer
     /// <inheritdoc />
     protected override void StepCore(IReadOnlyList<Parameter> parameters, double learningRate, int step)
     {
+        var level = Simd.Level;
         double beta2t = 1.0 - Math.Pow(step, DecayRate);
         double rel = RelativeStep ? Math.Min(WarmupInit ? 1e-6 * step : 1e-2, 1.0 / Math.Sqrt(step)) : learningRate;
         foreach (var p in parameters)
         {
+            if (p.Length == 0) continue;
             double lr = rel;
-            if (ScaleParameter) lr *= Math.Max(Eps2, Rms(p.Value.Floats));
-            if (p.Shape.Length >= 2) StepFactored(p, beta2t, lr);
-            else StepUnfactored(p, beta2t, lr);
+            if (ScaleParameter) lr *= Math.Max(Eps2, Math.Sqrt(GradientClipping.SumOfSquares(p.Value.Floats, level) / p.Length));
+            if (p.Shape.Length >= 2) StepFactored(p, beta2t, lr, level);
+            else StepUnfactored(p, beta2t, lr, level);
         }
     }
 
-    private void StepUnfactored(Parameter p, double beta2t, double lr)
+    private const int Chunk = 1024;
+
+    private void StepUnfactored(Parameter p, double beta2t, double lr, SimdLevel level)
     {
         Span<float> g = p.Grad.Floats, v = Buffer(p, ExpAvgSq, p.Length), w = p.Value.Floats;
         float b = (float)beta2t, omb = (float)(1 - beta2t), eps1 = (float)Eps1;
+        if (_colFactor.Length < Chunk) _colFactor = new float[Chunk];
+        for (int i = 0; i < g.Length; i++) v[i] = v[i] * b + omb * (g[i] * g[i] + eps1);
+        // u = rsqrt(v)·g, computed chunk by chunk as factors rsqrt(v) with a row factor of 1 (exact).
         double sumSq = 0;
-        for (int i = 0; i < g.Length; i++)
+        for (int i = 0; i < g.Length; i += Chunk)
         {
-            float vi = v[i] * b + omb * (g[i] * g[i] + eps1);
-            v[i] = vi;
-            float u = 1f / MathF.Sqrt(vi) * g[i];
-            sumSq += (double)u * u;
+            int n = Math.Min(Chunk, g.Length - i);
+            var f = RsqrtInto(v.Slice(i, n));
+            sumSq += AdafactorKernel.PreconditionedSquares(g.Slice(i, n), f, 1f, level);
         }
         var k = Finish(p, sumSq, lr);
         Span<float> m = Beta1 is null ? default : Buffer(p, ExpAvg, p.Length);
-        for (int i = 0; i < g.Length; i++) ApplyOne(1f / MathF.Sqrt(v[i]) * g[i], ref w[i], m, i, k);
+        for (int i = 0; i < g.Length; i += Chunk)
+        {
+            int n = Math.Min(Chunk, g.Length - i);
+            var f = RsqrtInto(v.Slice(i, n));
+            AdafactorKernel.Apply(g.Slice(i, n), f, 1f, w.Slice(i, n), m.IsEmpty ? default : m.Slice(i, n), k, level);
+        }
     }
 
-    private void StepFactored(Parameter p, double beta2t, double lr)
+    private ReadOnlySpan<float> RsqrtInto(ReadOnlySpan<float> v)
+    {
+        var f = _colFactor.AsSpan(0, v.Length);
+        for (int i = 0; i < v.Length; i++) f[i] = 1f / MathF.Sqrt(v[i]);
+        return f;
+    }
+
+    private void StepFactored(Parameter p, double beta2t, double lr, SimdLevel level)
     {
         int C = p.Shape[^1], R = p.Shape[^2];
-        if (p.Length == 0) return;
         int Bt = p.Length / (R * C);
         Span<float> g = p.Grad.Floats, w = p.Value.Floats;
         Span<float> row = Buffer(p, ExpAvgSqRow, Bt * R), col = Buffer(p, ExpAvgSqCol, Bt * C);
-        if (_colSum.Length < C) { _colSum = new double[C]; _colFactor = new float[C]; }
+        if (_colSum.Length < C) _colSum = new double[C];
+        if (_colFactor.Length < C) _colFactor = new float[C];
         if (_rowFactor.Length < R) _rowFactor = new float[R];
         float b = (float)beta2t, omb = (float)(1 - beta2t), eps1 = (float)Eps1;
         // Pass 1: the factored second moments from u = g² + eps1 (row means over C, column means over R).
@@ -123,14 +141,7 @@ public sealed class Adafactor : Optimizer
             colSum.Clear();
             for (int r = 0; r < R; r++)
             {
-                var gr = g.Slice((bt * R + r) * C, C);
-                double rowSum = 0;
-                for (int c = 0; c < C; c++)
-                {
-                    float u = gr[c] * gr[c] + eps1;
-                    rowSum += u;
-                    colSum[c] += u;
-                }
+                double rowSum = AdafactorKernel.AccumulateSquares(g.Slice((bt * R + r) * C, C), eps1, colSum, level);
                 rowB[r] = rowB[r] * b + omb * (float)(rowSum / C);
             }
             for (int c = 0; c < C; c++) colB[c] = colB[c] * b + omb * (float)(colSum[c] / R);
@@ -140,27 +151,20 @@ public sealed class Adafactor : Optimizer
         for (int bt = 0; bt < Bt; bt++)
         {
             Factors(row.Slice(bt * R, R), col.Slice(bt * C, C));
+            var cf = _colFactor.AsSpan(0, C);
             for (int r = 0; r < R; r++)
-            {
-                var gr = g.Slice((bt * R + r) * C, C);
-                float rf = _rowFactor[r];
-                for (int c = 0; c < C; c++)
-                {
-                    float u = rf * _colFactor[c] * gr[c];
-                    sumSq += (double)u * u;
-                }
-            }
+                sumSq += AdafactorKernel.PreconditionedSquares(g.Slice((bt * R + r) * C, C), cf, _rowFactor[r], level);
         }
         var k = Finish(p, sumSq, lr);
         Span<float> m = Beta1 is null ? default : Buffer(p, ExpAvg, p.Length);
         for (int bt = 0; bt < Bt; bt++)
         {
             Factors(row.Slice(bt * R, R), col.Slice(bt * C, C));
+            var cf = _colFactor.AsSpan(0, C);
             for (int r = 0; r < R; r++)
             {
                 int o = (bt * R + r) * C;
-                float rf = _rowFactor[r];
-                for (int c = 0; c < C; c++) ApplyOne(rf * _colFactor[c] * g[o + c], ref w[o + c], m, o + c, k);
+                AdafactorKernel.Apply(g.Slice(o, C), cf, _rowFactor[r], w.Slice(o, C), m.IsEmpty ? default : m.Slice(o, C), k, level);
             }
         }
     }
@@ -175,30 +179,14 @@ public sealed class Adafactor : Optimizer
         for (int c = 0; c < colB.Length; c++) _colFactor[c] = 1f / MathF.Sqrt(colB[c]);
     }
 
-    private readonly record struct Final(float Divisor, float Lr, float Decay, bool Wd, bool Momentum, float Beta1, float OneMinusBeta1);
-
-    private Final Finish(Parameter p, double sumSq, double lr)
+    private AdafactorKernel.Coefficients Finish(Parameter p, double sumSq, double lr) => new()
     {
-        float divisor = (float)Math.Max(Math.Sqrt(sumSq / p.Length) / ClipThreshold, 1.0);
-        return new Final(divisor, (float)lr, (float)(-WeightDecay * lr), WeightDecay != 0, Beta1 is not null,
-            (float)(Beta1 ?? 0), (float)(1 - (Beta1 ?? 0)));
-    }
-
-    // u ← u / max(rms/clip, 1) · lr; m ← β1·m + (1−β1)·u, u ← m; p ← p + (−wd·lr)·p − u.
-    private static void ApplyOne(float u, ref float w, Span<float> m, int i, in Final k)
-    {
-        u = u / k.Divisor * k.Lr;
-        if (k.Momentum) { m[i] = m[i] * k.Beta1 + k.OneMinusBeta1 * u; u = m[i]; }
-        float pi = w;
-        if (k.Wd) pi += k.Decay * pi;
-        w = pi - u;
-    }
-
-    private static double Rms(ReadOnlySpan<float> x)
-    {
-        if (x.Length == 0) return 0;
-        double s = 0;
-        foreach (float f in x) s += (double)f * f;
-        return Math.Sqrt(s) / Math.Sqrt(x.Length);
-    }
+        Divisor = (float)Math.Max(Math.Sqrt(sumSq / p.Length) / ClipThreshold, 1.0),
+        Lr = (float)lr,
+        Decay = (float)(-WeightDecay * lr),
+        WeightDecay = WeightDecay != 0,
+        Momentum = Beta1 is not null,
+        Beta1 = (float)(Beta1 ?? 0),
+        OneMinusBeta1 = (float)(1 - (Beta1 ?? 0)),
+    };
 }

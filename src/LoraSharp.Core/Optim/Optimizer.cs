@@ -13,6 +13,9 @@ public abstract class Optimizer
     private readonly Dictionary<(string Param, string Buffer), float[]> _buffers = new();
     // Buffers imported from a checkpoint whose parameter has not been seen yet; checked on the next Step.
     private HashSet<string>? _importedParams;
+    // The last parameter list whose names were checked for uniqueness (checked again only when the list changes).
+    private IReadOnlyList<Parameter>? _checkedList;
+    private int _checkedCount;
 
     /// <summary>The name <see cref="OptimizerFactory"/> knows this optimizer by ("adamw", "adam", "sgd", "adafactor", "lion").</summary>
     public abstract string Name { get; }
@@ -39,6 +42,16 @@ public abstract class Optimizer
                         $"The imported optimizer state has buffers for parameter '{name}', which is not among the {parameters.Count} parameters " +
                         "being trained. The checkpoint was made for a different adapter (other target modules or layers); resume with the same LoRA settings.");
             _importedParams = null;
+        }
+        if (!ReferenceEquals(parameters, _checkedList) || parameters.Count != _checkedCount)
+        {
+            var unique = new HashSet<string>(parameters.Count, StringComparer.Ordinal);
+            foreach (var p in parameters)
+                if (!unique.Add(p.Name))
+                    throw new ArgumentException(
+                        $"Two parameters are named '{p.Name}'; optimizer state is kept by name, so names must be unique.", nameof(parameters));
+            _checkedList = parameters;
+            _checkedCount = parameters.Count;
         }
         StepCount++;
         StepCore(parameters, learningRate, StepCount);

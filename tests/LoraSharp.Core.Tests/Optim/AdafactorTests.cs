@@ -80,10 +80,19 @@ public class AdafactorTests
     [InlineData(true, false, false, null, 0.0, 0.5)]
     public void ThreeSteps_MatchTransformersFormulasInDouble(bool scale, bool relative, bool warmup, double? beta1, double wd, double clip)
     {
-        var o = new Opts(scale, relative, warmup, beta1, wd, clip);
-        int[][] shapes = [[7, 5], [33], [3, 4, 6], [1, 1], [1]];
+        foreach (var level in new[] { SimdLevel.Scalar, SimdLevel.V128, Simd.Hardware })
+        {
+            using var _ = Simd.Force(level);
+            RunThreeSteps(new Opts(scale, relative, warmup, beta1, wd, clip));
+        }
+    }
+
+    private static void RunThreeSteps(Opts o)
+    {
+        int[][] shapes = [[7, 5], [33], [3, 4, 6], [1, 1], [1], [2, 1030], [2500]];   // 2500: unfactored chunks of 1024 + tail
         using var set = ParamSet.Random(5, shapes);
-        var opt = new Adafactor(clipThreshold: clip, beta1: beta1, weightDecay: wd, scaleParameter: scale, relativeStep: relative, warmupInit: warmup);
+        var opt = new Adafactor(clipThreshold: o.Clip, beta1: o.Beta1, weightDecay: o.WeightDecay, scaleParameter: o.ScaleParameter,
+            relativeStep: o.RelativeStep, warmupInit: o.WarmupInit);
         var values = set.Params.Select(p => p.Value.Floats.ToArray().Select(f => (double)f).ToArray()).ToList();
         var states = shapes.Select(_ => new RefState()).ToList();
         double[] lrs = [1e-2, 3e-2, 5e-3];
@@ -98,7 +107,7 @@ public class AdafactorTests
                 var got = set.Params[i].Value.Floats.ToArray();
                 for (int j = 0; j < got.Length; j++)
                     Assert.True(Math.Abs(got[j] - values[i][j]) <= 2e-6 * Math.Max(1, Math.Abs(values[i][j])),
-                        $"step {t}, shape [{string.Join(",", shapes[i])}] element {j}: {got[j]} vs {values[i][j]}");
+                        $"{Simd.Level}, step {t}, shape [{string.Join(",", shapes[i])}] element {j}: {got[j]} vs {values[i][j]}");
             }
         }
         // The parameters moved (the test would pass vacuously otherwise).

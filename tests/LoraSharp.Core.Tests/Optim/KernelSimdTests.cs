@@ -106,6 +106,40 @@ public class KernelSimdTests
 
     [Theory]
     [MemberData(nameof(Levels))]
+    public void Adafactor_RowKernels_FastMatchReference_AllSizes(SimdLevel level)
+    {
+        AdafactorKernel.Coefficients[] cases =
+        [
+            new() { Divisor = 1.5f, Lr = 1e-2f, Decay = -1e-3f, WeightDecay = true, Momentum = true, Beta1 = 0.9f, OneMinusBeta1 = 0.1f },
+            new() { Divisor = 1f, Lr = 3e-3f },
+        ];
+        for (int n = 0; n <= 257; n++)
+        {
+            var g = Padded(n, n, 0.1f);
+            var f = TestData.Uniform(n, n + 5).Select(x => 0.5f + Math.Abs(x)).ToArray();
+            // AccumulateSquares: column sums bit for bit, the returned row sum within double rounding.
+            double[] cs1 = TestData.Uniform(n, n + 6).Select(x => (double)x).ToArray(), cs2 = (double[])cs1.Clone();
+            double s1, s2 = AdafactorKernel.AccumulateSquaresReference(Inner(g, n), 1e-30f, cs2);
+            using (Simd.Force(level)) s1 = AdafactorKernel.AccumulateSquares(Inner(g, n), 1e-30f, cs1);
+            Assert.Equal(cs2, cs1);
+            Assert.True(Math.Abs(s1 - s2) <= 1e-14 * Math.Max(1, s2), $"AccumulateSquares n={n} at {level}: {s1} vs {s2}");
+            double q1, q2 = AdafactorKernel.PreconditionedSquaresReference(Inner(g, n), f, 1.25f);
+            using (Simd.Force(level)) q1 = AdafactorKernel.PreconditionedSquares(Inner(g, n), f, 1.25f);
+            Assert.True(Math.Abs(q1 - q2) <= 1e-14 * Math.Max(1, q2), $"PreconditionedSquares n={n} at {level}: {q1} vs {q2}");
+            foreach (var k in cases)
+            {
+                float[] p1 = Padded(n, n + 1), m1 = Padded(n, n + 2, 0.01f);
+                float[] p2 = (float[])p1.Clone(), m2 = (float[])m1.Clone();
+                using (Simd.Force(level)) AdafactorKernel.Apply(Inner(g, n), f, 1.25f, Inner(p1, n), Inner(m1, n), k);
+                AdafactorKernel.ApplyReference(Inner(g, n), f, 1.25f, Inner(p2, n), Inner(m2, n), k);
+                AssertSame(p1, p2, n, $"Adafactor param at {level}");
+                AssertSame(m1, m2, n, $"Adafactor exp_avg at {level}");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
     public void SumOfSquares_FastMatchesReference_AllSizes(SimdLevel level)
     {
         for (int n = 0; n <= 257; n++)
@@ -125,8 +159,8 @@ public class KernelSimdTests
     [InlineData("lion")]
     public void Step_OneThreadAndAllThreads_GiveIdenticalBits(string name)
     {
-        // 100_003 + 70_001 elements: above the parallel threshold, with odd sizes so parts split inside parameters.
-        int[][] shapes = [[100_003], [7, 10_001], [3]];
+        // 1_048_583 + 70_007 elements: above the parallel threshold, odd sizes so parts split inside parameters.
+        int[][] shapes = [[1_048_583], [7, 10_001], [3]];
         var options = new OptimizerOptions { WeightDecay = 0.01, Momentum = 0.9 };
         using var a = ParamSet.Random(2, shapes);
         using var b = ParamSet.Random(2, shapes);
@@ -140,6 +174,7 @@ public class KernelSimdTests
         }
         for (int i = 0; i < shapes.Length; i++)
             Assert.True(a.Params[i].Value.Floats.SequenceEqual(b.Params[i].Value.Floats), $"{name}: parameter {i} differs between 1 and {Threads.Hardware} threads");
-        Assert.False(a.Params[0].Value.Floats.SequenceEqual(ParamSet.Random(2, shapes).Params[0].Value.Floats), "the step changed nothing");
+        using var fresh = ParamSet.Random(2, shapes);
+        Assert.False(a.Params[0].Value.Floats.SequenceEqual(fresh.Params[0].Value.Floats), "the step changed nothing");
     }
 }

@@ -120,6 +120,16 @@ public class OptimizerStateTests
     }
 
     [Fact]
+    public void Step_DuplicateParameterNames_Throws()
+    {
+        using var set = new ParamSet();
+        set.Add("w", [1f], [0.1f], 1);
+        set.Add("w", [2f], [0.2f], 1);
+        var e = Assert.Throws<ArgumentException>(() => new AdamW().Step(set.Params, 1e-3));
+        Assert.Contains("'w'", e.Message);
+    }
+
+    [Fact]
     public void Step_NegativeLearningRate_Throws()
     {
         using var set = ParamSet.Random(1, [4]);
