@@ -38,4 +38,24 @@ public sealed partial class LlamaModel
     {
         foreach (var p in TrainableParameters()) p.Grad.Floats.Clear();
     }
+
+    /// <summary>The projection with HF module name <paramref name="module"/> (model.layers.3.self_attn.q_proj), or null.</summary>
+    public Linear? FindLinear(string module)
+    {
+        const string prefix = "model.layers.";
+        if (!module.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        int dot = module.IndexOf('.', prefix.Length);
+        if (dot < 0 || !int.TryParse(module.AsSpan(prefix.Length, dot - prefix.Length), out int l) || (uint)l >= (uint)Layers.Length) return null;
+        string leaf = module[(module.LastIndexOf('.') + 1)..];
+        if (!LlamaLayer.ProjectionNames.Contains(leaf)) return null;
+        var linear = Layers[l].Projection(leaf);
+        return linear.Name == module ? linear : null;
+    }
+
+    /// <summary>Removes every adapter named <paramref name="adapterName"/> from every projection.</summary>
+    public void DetachAdapter(string adapterName)
+    {
+        foreach (var layer in Layers)
+            foreach (var p in layer.Projections) p.Detach(adapterName);
+    }
 }

@@ -1,0 +1,52 @@
+// Builds a tokenizer from GGUF metadata (tokenizer.ggml.*): the Tokenizers assembly takes plain arrays, this
+// file reads them out of the GGUF key/values. "llama" = SentencePiece-style BPE by score; "gpt2" = byte-level
+// BPE by merges with the pre-tokenizer named by tokenizer.ggml.pre.
+using LoraSharp.Formats.Gguf;
+using LoraSharp.Tokenizers;
+
+namespace LoraSharp.Models.Loading;
+
+/// <summary>Tokenizers from GGUF metadata.</summary>
+public static class GgufTokenizer
+{
+    /// <summary>The tokenizer described by <paramref name="metadata"/>; <paramref name="source"/> names the file in errors.</summary>
+    public static Tokenizer FromMetadata(IReadOnlyList<KeyValuePair<string, GgufValue>> metadata, string source)
+    {
+        var kv = new Dictionary<string, GgufValue>(StringComparer.Ordinal);
+        foreach (var (k, v) in metadata) kv[k] = v;
+        GgufValue Require(string key) => kv.TryGetValue(key, out var v) ? v
+            : throw new InvalidDataException($"{source}: GGUF key '{key}' is missing, so the file holds no usable vocabulary.");
+        int Id(string key) => kv.TryGetValue(key, out var v) ? (int)v.AsInt64() : -1;
+        bool Flag(string key, bool fallback) => kv.TryGetValue(key, out var v) ? v.AsBool() : fallback;
+
+        string model = Require("tokenizer.ggml.model").AsString();
+        var tokens = Require("tokenizer.ggml.tokens").AsArray<string>();
+        int[]? types = kv.TryGetValue("tokenizer.ggml.token_type", out var tt) ? tt.AsArray<int>() : null;
+        int bos = Id("tokenizer.ggml.bos_token_id"), eos = Id("tokenizer.ggml.eos_token_id");
+        int unk = Id("tokenizer.ggml.unknown_token_id"), pad = Id("tokenizer.ggml.padding_token_id");
+        try
+        {
+            return model switch
+            {
+                "llama" => SentencePieceBpe.FromVocabulary(tokens, Require("tokenizer.ggml.scores").AsArray<float>(), types,
+                    bos, eos, unk, pad, Flag("tokenizer.ggml.add_bos_token", true), Flag("tokenizer.ggml.add_eos_token", false),
+                    Flag("tokenizer.ggml.add_space_prefix", true)),
+                "gpt2" => ByteLevelBpe.FromVocabulary(tokens, Require("tokenizer.ggml.merges").AsArray<string>(), types,
+                    kv.TryGetValue("tokenizer.ggml.pre", out var pre) ? pre.AsString() : null,
+                    bos, eos, unk, pad, Flag("tokenizer.ggml.add_bos_token", false), Flag("tokenizer.ggml.add_eos_token", false)),
+                _ => throw new NotSupportedException($"{source}: tokenizer.ggml.model '{model}' is not supported (llama and gpt2 are)."),
+            };
+        }
+        catch (TokenizerFormatException e)
+        {
+            throw new InvalidDataException($"{source}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The tokenizer of a loaded model: tokenizer.json (or vocab files) in an HF folder, or the GGUF vocabulary.</summary>
+    public static Tokenizer ForModel(LoadedModel model)
+    {
+        if (model.GgufMetadata is { } meta) return FromMetadata(meta, model.SourcePath);
+        return TokenizerLoader.FromFile(model.SourcePath);
+    }
+}
