@@ -2,8 +2,6 @@
 // per-parameter state buffers keyed by parameter name, ZeroGrad, and export/import of the state for checkpoints.
 // Subclasses implement one step. It does not schedule the learning rate (Training.Schedules does) and does not
 // clip gradients (GradientClipping does): Step takes the learning rate for this step as an argument.
-using LoraSharp.Core.Tensors;
-
 namespace LoraSharp.Core.Optim;
 
 /// <summary>An optimizer over a list of <see cref="Parameter"/>s, with checkpointable state.</summary>
@@ -132,13 +130,4 @@ public abstract class Optimizer
 
     /// <summary>Whether <paramref name="buffer"/> is a buffer name this optimizer uses (for validating imports).</summary>
     protected abstract bool IsKnownBuffer(string buffer);
-
-    /// <summary>Throws unless the gradient of every parameter is F32 and shaped like its value (checked by Parameter).</summary>
-    private protected static Span<float> Values(Parameter p) => p.Value.Floats;
-
-    /// <summary>The gradient as a span.</summary>
-    private protected static Span<float> Grads(Parameter p) => p.Grad.Floats;
-
-    /// <summary>Formats a shape for messages.</summary>
-    private protected static string ShapeOf(Parameter p) => Tensor.FormatShape(p.Shape);
 }
