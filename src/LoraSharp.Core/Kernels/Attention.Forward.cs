@@ -88,7 +88,7 @@ public static partial class Attention
             MaskTile(st, nk, nqp, j0, i0, off, window, maskRow);
             OnlineSoftmax<TO, TV>(st, nk, nqp, m, alpha, colSum);
             for (int c = 0; c < nq; c++) l[c] = l[c] * alpha[c] + colSum[c];
-            AccRows(w.RowLevel, st, 1, Tile, nq, nk, v0 + (long)j0 * ldk, ldk, o, HS, alpha, HS);
+            AccRows(w.RowLevel, st, 1, Tile, nq, nk, v0 + (long)j0 * ldk, ldk, o, HS, alpha, HS, endShift: off + i0 - j0);
         }
 
         float* lseRow = w.Lse + ((long)b * w.NH + h) * Tq + i0;
@@ -199,7 +199,7 @@ public static partial class Attention
             }
             l = l * alpha + sum;
             m = mNew;
-            AccRows<TO, TV>(sc, 0, 1, 1, nk, v0 + (long)j0 * ldk, ldk, o, HS, &alpha, HS);
+            AccRows<TO, TV>(sc, 0, 1, 1, nk, v0 + (long)j0 * ldk, ldk, o, HS, &alpha, HS, NoBand, NoBand);
         }
         Finish(o, l, m, w.Out + ((long)b * Tq + i) * ldq + h * HS, w.Lse + ((long)b * w.NH + h) * Tq + i, HS);
     }

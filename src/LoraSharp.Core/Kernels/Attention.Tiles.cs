@@ -181,43 +181,56 @@ public static partial class Attention
         }
     }
 
+    /// <summary>No band: every j of every row is summed.</summary>
+    private const int NoBand = 1 << 24;
+
     /// <summary>
     /// C[m·ldc + :HS] = α_m · C[m·ldc + :HS] + Σ_{j&lt;J} A[m·sm + j·sj] · X[j·ldx + :HS] for m &lt; M
     /// (α_m = 1 when <paramref name="alpha"/> is null; HS a multiple of the vector width).
+    /// On a diagonal tile A is zero outside a causal band, and those terms are skipped: row m only sums
+    /// j &lt; m + 1 + <paramref name="endShift"/> (rows are queries, j keys) and j &gt;= m − <paramref name="startShift"/>
+    /// (rows are keys, j queries), widened to whole 4-row blocks. Skipping exact zeros changes no value; it halves
+    /// the p·V-type work on diagonal tiles.
     /// </summary>
-    private static unsafe void AccRows<TO, TV>(float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS)
+    private static unsafe void AccRows<TO, TV>(float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS,
+        int endShift, int startShift)
         where TO : struct, IVec<TV> where TV : unmanaged
     {
         int W = TO.Count, nv = HS / W;
         int m = 0;
         for (; m + 4 <= M; m += 4)
         {
-            float* a = A + (long)m * sm;
+            int js = Math.Max(0, m - startShift), je = Math.Min(J, m + 4 + endShift);
+            int nj = Math.Max(0, je - js);
+            float* a = A + (long)m * sm + (long)js * sj;
             float* c = C + (long)m * ldc;
             float* al = alpha == null ? null : alpha + m;
+            float* X0 = X + (long)js * ldx;
             int vi = 0;
-            for (; vi + 4 <= nv; vi += 4) Acc4x4<TO, TV>(a, sm, sj, J, X + vi * W, ldx, c + vi * W, ldc, al);
+            for (; vi + 4 <= nv; vi += 4) Acc4x4<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al);
             // HS = 48 on Vector512: one 4x3 pass instead of 4x2 + 4x1 (the 4x1 pass is broadcast-bound).
-            if (nv - vi == 3) { Acc4x3<TO, TV>(a, sm, sj, J, X + vi * W, ldx, c + vi * W, ldc, al); vi += 3; }
-            for (; vi + 2 <= nv; vi += 2) Acc4x2<TO, TV>(a, sm, sj, J, X + vi * W, ldx, c + vi * W, ldc, al);
-            for (; vi < nv; vi++) Acc4x1<TO, TV>(a, sm, sj, J, X + vi * W, ldx, c + vi * W, ldc, al);
+            if (nv - vi == 3) { Acc4x3<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al); vi += 3; }
+            for (; vi + 2 <= nv; vi += 2) Acc4x2<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al);
+            for (; vi < nv; vi++) Acc4x1<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al);
         }
         for (; m < M; m++)
         {
-            float* a = A + (long)m * sm;
+            int js = Math.Max(0, m - startShift), je = Math.Min(J, m + 1 + endShift);
+            int nj = Math.Max(0, je - js);
+            float* a = A + (long)m * sm + (long)js * sj;
             float* c = C + (long)m * ldc;
             TV s = alpha == null ? TO.Splat(1f) : TO.Splat(alpha[m]);
             for (int vi = 0; vi < nv; vi++)
             {
-                float* x = X + vi * W;
+                float* x = X + (long)js * ldx + vi * W;
                 TV r0 = TO.Mul(TO.Load(c + vi * W), s), r1 = TO.Zero;
                 int j = 0;
-                for (; j + 2 <= J; j += 2, x += 2 * ldx)
+                for (; j + 2 <= nj; j += 2, x += 2 * ldx)
                 {
                     r0 = TO.Fma(TO.Splat(a[(long)j * sj]), TO.Load(x), r0);
                     r1 = TO.Fma(TO.Splat(a[(long)(j + 1) * sj]), TO.Load(x + ldx), r1);
                 }
-                if (j < J) r0 = TO.Fma(TO.Splat(a[(long)j * sj]), TO.Load(x), r0);
+                if (j < nj) r0 = TO.Fma(TO.Splat(a[(long)j * sj]), TO.Load(x), r0);
                 TO.Store(c + vi * W, TO.Add(r0, r1));
             }
         }
@@ -345,14 +358,15 @@ public static partial class Attention
     }
 
     /// <summary>AccRows at the given level (which must divide HS).</summary>
-    private static unsafe void AccRows(SimdLevel level, float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS)
+    private static unsafe void AccRows(SimdLevel level, float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS,
+        int endShift = NoBand, int startShift = NoBand)
     {
         switch (level)
         {
-            case SimdLevel.V512: AccRows<V512, Vector512<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
-            case SimdLevel.V256: AccRows<V256, Vector256<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
-            case SimdLevel.V128: AccRows<V128, Vector128<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
-            default: AccRows<Scalar, float>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
+            case SimdLevel.V512: AccRows<V512, Vector512<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
+            case SimdLevel.V256: AccRows<V256, Vector256<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
+            case SimdLevel.V128: AccRows<V128, Vector128<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
+            default: AccRows<Scalar, float>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
         }
     }
 
