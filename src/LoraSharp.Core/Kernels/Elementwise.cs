@@ -6,6 +6,9 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
+// The tests check the exp polynomial directly.
+[assembly: InternalsVisibleTo("LoraSharp.Core.Tests")]
+
 namespace LoraSharp.Core.Kernels;
 
 /// <summary>Internal helpers of the elementwise kernels.</summary>
