@@ -26,11 +26,19 @@ internal static class Elementwise
         return (int)Math.Max(p, 1);
     }
 
-    /// <summary>Throws when a span does not hold exactly the elements its shape needs.</summary>
-    public static void CheckLength(int actual, long expected, string name, string shape)
+    /// <summary>Throws when a span does not hold exactly the d0 elements of shape [d0]. Formats only on failure
+    /// (an interpolated shape string built on every call would allocate on the hot path).</summary>
+    public static void CheckLength(int actual, int d0, string name, string? note = null)
     {
-        if (actual != expected)
-            throw new ArgumentException($"{name} has {actual} elements but its shape {shape} needs {expected}.", name);
+        if (actual != d0)
+            throw new ArgumentException($"{name} has {actual} elements but its shape [{d0}]{note} needs {d0}.", name);
+    }
+
+    /// <summary>Throws when a span does not hold exactly the d0*d1 elements of shape [d0, d1].</summary>
+    public static void CheckLength(int actual, int d0, int d1, string name, string? note = null)
+    {
+        if (actual != (long)d0 * d1)
+            throw new ArgumentException($"{name} has {actual} elements but its shape [{d0}, {d1}]{note} needs {(long)d0 * d1}.", name);
     }
 
     /// <summary>Throws when two spans that must match elementwise differ in length.</summary>

@@ -48,8 +48,8 @@ public static unsafe class Embedding
         if (C == 0) throw new ArgumentException("Embedding width C must be positive.", nameof(C));
         if (tableLength % C != 0)
             throw new ArgumentException($"{tableName} has {tableLength} elements, not a whole number of rows of C = {C}; expected shape [V, {C}].", tableName);
-        Elementwise.CheckLength(ids.Length, N, "ids", $"[{N}]");
-        Elementwise.CheckLength(rowsLength, (long)N * C, rowsName, $"[{N}, {C}]");
+        Elementwise.CheckLength(ids.Length, N, "ids");
+        Elementwise.CheckLength(rowsLength, N, C, rowsName);
         int V = tableLength / C;
         for (int n = 0; n < N; n++)
             if ((uint)ids[n] >= (uint)V)

@@ -66,21 +66,21 @@ public static unsafe class RmsNorm
     private static void CheckForward(int x, int w, int o, int r, int N, int C)
     {
         Elementwise.CheckDims(N, C);
-        Elementwise.CheckLength(x, (long)N * C, "x", $"[{N}, {C}]");
-        Elementwise.CheckLength(w, C, "weight", $"[{C}]");
-        Elementwise.CheckLength(o, (long)N * C, "output", $"[{N}, {C}]");
-        Elementwise.CheckLength(r, N, "rstd", $"[{N}]");
+        Elementwise.CheckLength(x, N, C, "x");
+        Elementwise.CheckLength(w, C, "weight");
+        Elementwise.CheckLength(o, N, C, "output");
+        Elementwise.CheckLength(r, N, "rstd");
     }
 
     private static void CheckBackward(int dOut, int x, int w, int r, int dx, int dw, int N, int C)
     {
         Elementwise.CheckDims(N, C);
-        Elementwise.CheckLength(dOut, (long)N * C, "dOut", $"[{N}, {C}]");
-        Elementwise.CheckLength(x, (long)N * C, "x", $"[{N}, {C}]");
-        Elementwise.CheckLength(w, C, "weight", $"[{C}]");
-        Elementwise.CheckLength(r, N, "rstd", $"[{N}]");
-        Elementwise.CheckLength(dx, (long)N * C, "dx", $"[{N}, {C}]");
-        if (dw != 0) Elementwise.CheckLength(dw, C, "dWeight", $"[{C}] (or empty to skip)");
+        Elementwise.CheckLength(dOut, N, C, "dOut");
+        Elementwise.CheckLength(x, N, C, "x");
+        Elementwise.CheckLength(w, C, "weight");
+        Elementwise.CheckLength(r, N, "rstd");
+        Elementwise.CheckLength(dx, N, C, "dx");
+        if (dw != 0) Elementwise.CheckLength(dw, C, "dWeight", " (or empty to skip)");
     }
 
     private struct ForwardWork : IParallelWork

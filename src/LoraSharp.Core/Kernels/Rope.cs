@@ -53,8 +53,9 @@ public static unsafe class Rope
         if (N < 0 || H < 0) throw new ArgumentException($"Dimensions must not be negative (N = {N}, H = {H}).");
         if (HS != table.HS)
             throw new ArgumentException($"Head size HS = {HS} but the RoPE table was built for HS = {table.HS}.", nameof(table));
-        Elementwise.CheckLength(length, (long)N * H * HS, "x", $"[{N}, {H}*{HS}]");
-        Elementwise.CheckLength(positions.Length, N, "positions", $"[{N}]");
+        if (length != (long)N * H * HS)
+            throw new ArgumentException($"x has {length} elements but its shape [{N}, {H}*{HS}] needs {(long)N * H * HS}.", "x");
+        Elementwise.CheckLength(positions.Length, N, "positions");
         for (int n = 0; n < N; n++)
             if ((uint)positions[n] >= (uint)table.MaxPositions)
                 throw new ArgumentException(

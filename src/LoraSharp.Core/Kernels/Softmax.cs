@@ -48,14 +48,14 @@ public static unsafe class Softmax
     private static void CheckForward(int x, int y, int rows, int cols)
     {
         if (rows < 0 || cols < 0) throw new ArgumentException($"Dimensions must not be negative (rows = {rows}, cols = {cols}).");
-        Elementwise.CheckLength(x, (long)rows * cols, "x", $"[{rows}, {cols}]");
-        Elementwise.CheckLength(y, (long)rows * cols, "y", $"[{rows}, {cols}]");
+        Elementwise.CheckLength(x, rows, cols, "x");
+        Elementwise.CheckLength(y, rows, cols, "y");
     }
 
     private static void CheckBackward(int dy, int y, int dx, int rows, int cols)
     {
         CheckForward(dy, y, rows, cols);
-        Elementwise.CheckLength(dx, (long)rows * cols, "dx", $"[{rows}, {cols}]");
+        Elementwise.CheckLength(dx, rows, cols, "dx");
     }
 
     private struct Work : IParallelWork

@@ -1,5 +1,7 @@
 using LoraSharp.Core.Kernels;
+using LoraSharp.TestSupport;
 using System.Runtime.Intrinsics;
+using LoraSharp.Core.Threading;
 
 namespace LoraSharp.Core.Tests.Kernels;
 
@@ -33,5 +35,59 @@ public class ElementwiseTests
             if (x > 88.8f) Assert.Equal(float.PositiveInfinity, s);
         }
         Assert.Equal(1f, Elementwise.Exp(0f));
+    }
+
+    [Fact]
+    public void Kernels_DoNotAllocate_AfterWarmUp()
+    {
+        const int N = 40, C = 2048, V = 300, H = 16, HS = 128;   // large enough to run on two threads
+        var x = TestData.Uniform(N * C, 1);
+        var y = new float[N * C];
+        var z = new float[N * C];
+        var w = TestData.Uniform(C, 2);
+        var r = new float[N];
+        var ids = new int[N];
+        var table = RopeTable.Create(HS, N, 10000.0, null);
+        var positions = Enumerable.Range(0, N).ToArray();
+        var emb = new float[V * C];
+        var head = PackedWeight.FromF32(TestData.Uniform(V * C, 3), V, C);
+        var ws = new CrossEntropyWorkspace(16, V);
+        var targets = Enumerable.Range(0, N).Select(i => i % 7 == 0 ? -100 : i).ToArray();
+        var report = new System.Text.StringBuilder();
+        void Measure(string name, Action<int> run)
+        {
+            // after warm-up calls, a call must not allocate (the lambda call itself allocates nothing)
+            run(0); run(1);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            run(2);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated != 0) report.Append($"{name}: {allocated} bytes; ");
+        }
+        using (Threads.Limit(2))
+        {
+            Measure("RmsNorm.Forward", _ => RmsNorm.Forward(x, w, y, r, N, C, 1e-5f));
+            Measure("RmsNorm.Backward", _ => RmsNorm.Backward(x, x, w, r, y, z.AsSpan(0, C), N, C));
+            Measure("Rope.Forward", _ => Rope.Forward(y, positions, table, N, H, HS));
+            Measure("Rope.Backward", _ => Rope.Backward(y, positions, table, N, H, HS));
+            Measure("Silu.Forward", _ => Silu.Forward(x, y));
+            Measure("Silu.Backward", _ => Silu.Backward(x, x, y));
+            Measure("SwiGlu.Forward", _ => SwiGlu.Forward(x, x, y));
+            Measure("SwiGlu.Backward", _ => SwiGlu.Backward(x, x, x, y, z));
+            Measure("Softmax.Forward", _ => Softmax.Forward(x, y, N, C));
+            Measure("Softmax.Backward", _ => Softmax.Backward(x, x, y, N, C));
+            Measure("Embedding.Forward", _ => Embedding.Forward(ids, emb, y, N, C));
+            Measure("Embedding.Backward", _ => Embedding.Backward(x, ids, emb, N, C));
+            Measure("Dropout.Forward", _ => Dropout.Forward(x, y, 0.1f, 1, 0));
+            Measure("Dropout.Backward", _ => Dropout.Backward(x, y, 0.1f, 1, 0));
+            // The fused cross-entropy allocates nothing itself; it is checked once MatMul (another kernel, whose scalar
+            // reference body formats its shape strings eagerly) is allocation-free too.
+            var logits = new float[16 * V];
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            MatMul.Forward(x.AsSpan(0, 16 * C), head, logits, 16);
+            MatMul.BackwardInput(logits, head, y.AsSpan(0, 16 * C), 16);
+            if (GC.GetAllocatedBytesForCurrentThread() == before)
+                Measure("CrossEntropy.ForwardBackward", _ => CrossEntropy.ForwardBackward(x, head, targets, y, 1f, ws, N, C, out _));
+        }
+        Assert.True(report.Length == 0, report.ToString());
     }
 }
