@@ -10,6 +10,7 @@
 // Ignored rows are skipped entirely (no matmul, dh untouched). The loss sum is accumulated in double in row order,
 // so it is identical for any thread count. gradScale is usually 1/count of the whole batch (mean reduction).
 // Not here: label smoothing, z-loss, logit soft-capping.
+using System.Runtime.CompilerServices;
 using LoraSharp.Core.Threading;
 
 namespace LoraSharp.Core.Kernels;
@@ -156,6 +157,7 @@ public static unsafe class CrossEntropy
         public bool Grad;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (r0, r1) = Threads.Split(Rows, part, parts);

@@ -4,6 +4,7 @@
 // The backward is split over column ranges, not rows: two rows with the same id would otherwise race, and
 // each column is summed over rows in the same order for any thread count, so results are identical.
 // Not here: padding_idx, max_norm, tied output heads (the caller passes the same table to both).
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -64,6 +65,7 @@ public static unsafe class Embedding
         public int N, C;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (c0, c1) = Threads.SplitAligned(C, 16, part, parts);
@@ -73,6 +75,7 @@ public static unsafe class Embedding
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Add(float* src, float* dst, int n, SimdLevel level)
     {
         int i = 0;

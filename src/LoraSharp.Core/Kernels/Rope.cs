@@ -7,6 +7,7 @@
 // Rows are split over threads; results do not depend on the thread count.
 // Not here: the interleaved (GPT-J / Meta checkpoint) layout — weights are permuted to HF layout on load.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -71,6 +72,7 @@ public static unsafe class Rope
         public bool Inverse;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (n0, n1) = Threads.Split(N, part, parts);
@@ -88,6 +90,7 @@ public static unsafe class Rope
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RotateForward(float* x, float* c, float* s, int half, SimdLevel level)
     {
         float* y = x + half;
@@ -124,6 +127,7 @@ public static unsafe class Rope
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RotateInverse(float* x, float* c, float* s, int half, SimdLevel level)
     {
         float* y = x + half;

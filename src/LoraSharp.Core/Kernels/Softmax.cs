@@ -4,6 +4,7 @@
 // A row of all -inf gives NaN, as torch.softmax does. Rows are split over threads (identical for any count).
 // The row helpers (Max, ExpSum, Scale, Dot) are shared with CrossEntropy.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -65,6 +66,7 @@ public static unsafe class Softmax
         public SimdLevel Level;
         public bool Backward;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (r0, r1) = Threads.Split(Rows, part, parts);
@@ -87,6 +89,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>max_j x[j] (NaN-propagating is not guaranteed; inputs are finite or -inf).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Max(float* x, int n, SimdLevel level)
     {
         int i = 0;
@@ -114,6 +117,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>y[j] = exp(x[j] - shift); returns sum_j y[j] in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double ExpSum(float* x, float* y, float shift, int n, SimdLevel level)
     {
         int i = 0;
@@ -170,6 +174,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>y[j] *= scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Scale(float* y, float scale, int n, SimdLevel level)
     {
         int i = 0;
@@ -192,6 +197,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>sum_j a[j] b[j] in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double Dot(float* a, float* b, int n, SimdLevel level)
     {
         int i = 0;
@@ -237,6 +243,7 @@ public static unsafe class Softmax
     }
 
     // dx += y * (dy - dot)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddScaledDifference(float* dy, float* y, float* dx, float dot, int n, SimdLevel level)
     {
         int i = 0;
