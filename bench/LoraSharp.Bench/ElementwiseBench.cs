@@ -16,10 +16,14 @@ namespace LoraSharp.Bench;
 /// <summary>Elementwise kernel throughput vs measured memory bandwidth.</summary>
 public static class ElementwiseBench
 {
+    /// <summary>Runs every measurement on 16M-float tensors and prints one line per kernel.</summary>
+    /// <param name="output">Where the table goes.</param>
+    public static void Run(TextWriter output) => Run(output, 1 << 24);
+
     /// <summary>Runs every measurement and prints one line per kernel.</summary>
     /// <param name="output">Where the table goes.</param>
     /// <param name="elements">Elements per tensor (default 16M floats = 64 MiB per tensor, beyond any L3 of a 2-channel desktop).</param>
-    public static void Run(TextWriter output, int elements = 1 << 24)
+    public static void Run(TextWriter output, int elements)
     {
         output.WriteLine($"# elementwise kernels: {Threads.Count} threads, SIMD {Simd.Level}, {elements / (1 << 20)}M floats per tensor");
         const int C = 4096;
@@ -76,12 +80,14 @@ public static class ElementwiseBench
         return a;
     }
 
-    // Best of 7 after one warm-up run (best, not mean: other processes only ever slow a run down).
+    // Best of Repeats after one warm-up run (best, not mean: other processes only ever slow a run down).
+    private const int Repeats = 11;
+
     private static double Time(Action run)
     {
         run();
         double best = double.MaxValue;
-        for (int r = 0; r < 7; r++)
+        for (int r = 0; r < Repeats; r++)
         {
             long t0 = Stopwatch.GetTimestamp();
             run();
@@ -95,7 +101,7 @@ public static class ElementwiseBench
     {
         Threads.Run(ref work, Threads.Count);
         double best = double.MaxValue;
-        for (int r = 0; r < 7; r++)
+        for (int r = 0; r < Repeats; r++)
         {
             long t0 = Stopwatch.GetTimestamp();
             Threads.Run(ref work, Threads.Count);
