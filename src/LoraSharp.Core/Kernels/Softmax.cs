@@ -97,19 +97,19 @@ public static unsafe class Softmax
         if (level >= SimdLevel.V512 && n >= 16)
         {
             var v = Vector512.Create(float.NegativeInfinity);
-            for (; i + 16 <= n; i += 16) v = Vector512.Max(v, Vector512.Load(x + i));
+            for (; i + 16 <= n; i += 16) v = Vector512.MaxNative(v, Vector512.Load(x + i));
             for (int k = 0; k < 16; k++) m = Math.Max(m, v.GetElement(k));
         }
         else if (level >= SimdLevel.V256 && n >= 8)
         {
             var v = Vector256.Create(float.NegativeInfinity);
-            for (; i + 8 <= n; i += 8) v = Vector256.Max(v, Vector256.Load(x + i));
+            for (; i + 8 <= n; i += 8) v = Vector256.MaxNative(v, Vector256.Load(x + i));
             for (int k = 0; k < 8; k++) m = Math.Max(m, v.GetElement(k));
         }
         else if (level >= SimdLevel.V128 && n >= 4)
         {
             var v = Vector128.Create(float.NegativeInfinity);
-            for (; i + 4 <= n; i += 4) v = Vector128.Max(v, Vector128.Load(x + i));
+            for (; i + 4 <= n; i += 4) v = Vector128.MaxNative(v, Vector128.Load(x + i));
             for (int k = 0; k < 4; k++) m = Math.Max(m, v.GetElement(k));
         }
         for (; i < n; i++) m = Math.Max(m, x[i]);
