@@ -116,7 +116,7 @@ public static unsafe class Softmax
         return m;
     }
 
-    /// <summary>y[j] = exp(x[j] - shift); returns sum_j y[j] in double.</summary>
+    /// <summary>y[j] = exp(x[j] - shift) for shift &gt;= max x; returns sum_j y[j] in double.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double ExpSum(float* x, float* y, float shift, int n, SimdLevel level)
     {
@@ -128,7 +128,7 @@ public static unsafe class Softmax
             Vector512<double> a0 = default, a1 = default;
             for (; i + 16 <= n; i += 16)
             {
-                var e = Elementwise.Exp(Vector512.Load(x + i) - sv);
+                var e = Elementwise.ExpNonPositive(Vector512.Load(x + i) - sv);
                 Vector512.Store(e, y + i);
                 var (lo, hi) = Vector512.Widen(e);
                 a0 += lo;
@@ -142,7 +142,7 @@ public static unsafe class Softmax
             Vector256<double> a0 = default, a1 = default;
             for (; i + 8 <= n; i += 8)
             {
-                var e = Elementwise.Exp(Vector256.Load(x + i) - sv);
+                var e = Elementwise.ExpNonPositive(Vector256.Load(x + i) - sv);
                 Vector256.Store(e, y + i);
                 var (lo, hi) = Vector256.Widen(e);
                 a0 += lo;
@@ -156,7 +156,7 @@ public static unsafe class Softmax
             Vector128<double> a0 = default, a1 = default;
             for (; i + 4 <= n; i += 4)
             {
-                var e = Elementwise.Exp(Vector128.Load(x + i) - sv);
+                var e = Elementwise.ExpNonPositive(Vector128.Load(x + i) - sv);
                 Vector128.Store(e, y + i);
                 var (lo, hi) = Vector128.Widen(e);
                 a0 += lo;
@@ -166,7 +166,7 @@ public static unsafe class Softmax
         }
         for (; i < n; i++)
         {
-            float e = Elementwise.Exp(x[i] - shift);
+            float e = Elementwise.ExpNonPositive(x[i] - shift);
             y[i] = e;
             s += e;
         }

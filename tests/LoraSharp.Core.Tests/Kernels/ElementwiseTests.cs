@@ -22,6 +22,24 @@ public class ElementwiseTests
     }
 
     [Fact]
+    public void ExpNonPositive_IsWithinFourUlp_AndVectorLanesEqualScalar()
+    {
+        for (float x = -87.3f; x <= 0f; x += 0.00731f)
+        {
+            float s = Elementwise.ExpNonPositive(x);
+            double e = Math.Exp(x);
+            Assert.True(Math.Abs(s - e) <= 4 * Math.Abs(MathF.BitIncrement((float)e) - (float)e), $"exp({x}) = {s}, expected {e}");
+            Assert.Equal(s, Elementwise.ExpNonPositive(Vector512.Create(x)).GetElement(7));
+            Assert.Equal(s, Elementwise.ExpNonPositive(Vector256.Create(x)).GetElement(2));
+            Assert.Equal(s, Elementwise.ExpNonPositive(Vector128.Create(x)).GetElement(0));
+        }
+        Assert.Equal(0f, Elementwise.ExpNonPositive(float.NegativeInfinity));
+        Assert.Equal(0f, Elementwise.ExpNonPositive(Vector512.Create(float.NegativeInfinity)).GetElement(0));
+        Assert.True(float.IsNaN(Elementwise.ExpNonPositive(Vector256.Create(float.NaN)).GetElement(0)));
+        Assert.Equal(1f, Elementwise.ExpNonPositive(Vector128<float>.Zero).GetElement(0));
+    }
+
+    [Fact]
     public void Exp_SpecialValues()
     {
         float[] xs = [float.NegativeInfinity, -1000f, -88f, 89f, 1000f, float.PositiveInfinity, float.NaN, 0f];
