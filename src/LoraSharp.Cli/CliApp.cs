@@ -13,6 +13,7 @@ public static class CliApp
     {
         var root = new RootCommand("LoraSharp: LoRA fine-tuning for Llama-family models in pure C#, CPU first.");
         root.Subcommands.Add(SystemCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
         return root;
     }
 
