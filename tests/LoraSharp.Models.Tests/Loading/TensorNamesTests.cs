@@ -76,4 +76,18 @@ public class TensorNamesTests
         Assert.Equal([0f, 2, 1, 3], biasHf.Floats.ToArray());
         Assert.Throws<ArgumentException>(() => RopePermutation.GgufToHf(gguf, nHeads: 5));
     }
+
+    [Fact]
+    public void ExportHfToGgufNames_WithInversePermutation_ReproducesF32GgufTensors()
+    {
+        using var hf = ModelLoader.Load(SharedFixtures.Stories260KHf);
+        using var g = GgufFile.Open(SharedFixtures.Path("models", "stories260K-gguf", "stories260K-F32.gguf"));
+        foreach (var (name, t) in hf.Tensors)
+        {
+            string gname = TensorNames.HfToGguf(name)!;
+            int heads = TensorNames.IsQuery(name) ? hf.Config.NumAttentionHeads : TensorNames.IsKey(name) ? hf.Config.NumKeyValueHeads : 0;
+            using var exported = heads > 0 ? RopePermutation.HfToGguf(t, heads) : null;
+            Assert.True((exported ?? t).Bytes.SequenceEqual(g.GetTensor(gname).Bytes), gname);
+        }
+    }
 }
