@@ -113,7 +113,8 @@ public class GgufCorruptTests
         // The last tensor ends before the final alignment padding; cutting inside the padding is still valid.
         long dataEnd;
         using (var g = GgufFile.Open(good)) dataEnd = g.DataStart + g.Info("w").Offset + g.Info("w").ByteLength;
-        for (int n = 0; n < dataEnd; n++)
+        // Every cut inside the fixed header, then every 5th byte (each cut is a file write + map: ~14 ms).
+        for (int n = 0; n < dataEnd; n += n < 40 ? 1 : 5)
         {
             string p = dir.Write("cut.gguf", all[..n]);
             var e = Assert.Throws<ModelFormatException>(() => GgufFile.Open(p).Dispose());
