@@ -65,6 +65,27 @@ public class DequantTests
         }
     }
 
+    [Theory]
+    [InlineData("stories260K-Q8_0.gguf")]
+    [InlineData("stories260K-Q4_0.gguf")]
+    public void DequantizeRow_StoriesQuantizedTensors_FastEqualsScalarBitForBit(string file)
+    {
+        using var g = GgufFile.Open(SharedFixtures.Path("models", "stories260K-gguf", file));
+        foreach (var info in g.Tensors.Where(t => DTypeInfo.IsQuantized(t.DType)))
+        {
+            var bytes = g.GetTensor(info.Name).Bytes;
+            var expected = new float[info.ElementCount];
+            Dequant.DequantizeRowScalar(info.DType, bytes, expected);
+            foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.V128 })
+            {
+                using var _ = Simd.Force(level);
+                var actual = new float[info.ElementCount];
+                Dequant.DequantizeRow(info.DType, bytes, actual);
+                Assert.True(System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(expected.AsSpan()).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(actual.AsSpan())), $"{file} {info.Name} at {level}");
+            }
+        }
+    }
+
     [Fact]
     public void DequantizeRow_WrongByteCount_ThrowsNamingType()
     {
