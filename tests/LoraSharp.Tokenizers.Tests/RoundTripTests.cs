@@ -1,7 +1,5 @@
 // Decode(Encode(x)) == x for every line of War and Peace with every fixture tokenizer, and offsets that point back
 // into the text.
-using System.Text;
-
 namespace LoraSharp.Tokenizers.Tests;
 
 public class RoundTripTests
@@ -17,8 +15,6 @@ public class RoundTripTests
     {
         var tok = Fixtures.ByName(name);
         var lines = Fixtures.WarAndPeaceLines;
-        // Lines are joined in blocks so the whole book goes through quickly, but every line is checked.
-        var sb = new StringBuilder();
         int failures = 0;
         string? firstFailure = null;
         foreach (string line in lines)
@@ -62,5 +58,18 @@ public class RoundTripTests
         if (tok.EosTokenId >= 0) ids.Add(tok.EosTokenId);
         Assert.Equal(text, tok.Decode(ids, skipSpecialTokens: true));
         if (tok.EosTokenId >= 0) Assert.EndsWith(tok.IdToToken(tok.EosTokenId)!, tok.Decode(ids, skipSpecialTokens: false));
+    }
+
+    [Fact]
+    public void Encode_FromFourThreads_GivesTheSameIdsAsOneThread()
+    {
+        var lines = Fixtures.WarAndPeaceLines.Take(4000).ToArray();
+        foreach (var tok in new[] { Fixtures.Stories, Fixtures.Gpt2Files })
+        {
+            var expected = lines.Select(l => tok.EncodeToIds(l, false)).ToArray();
+            var got = new int[lines.Length][];
+            Parallel.For(0, lines.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => got[i] = tok.EncodeToIds(lines[i], false));
+            for (int i = 0; i < lines.Length; i++) Assert.Equal(expected[i], got[i]);
+        }
     }
 }
