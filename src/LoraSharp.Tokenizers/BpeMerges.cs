@@ -2,6 +2,8 @@
 // A pair of adjacent symbol ids maps to (priority, merged id); lower priority merges first, ties go to the leftmost pair.
 // Priorities come from merge ranks (tokenizer.json, vocab.bpe) or from piece scores (GGUF SentencePiece vocabularies).
 // It does not know about text: callers turn text into initial symbol ids and map results back to offsets.
+using System.Runtime.CompilerServices;
+
 namespace LoraSharp.Tokenizers;
 
 /// <summary>Pair table: (left id, right id) -> (priority, merged id).</summary>
@@ -19,6 +21,7 @@ internal sealed class BpeMerges
     public bool TryAdd(int left, int right, int priority, int merged) =>
         _pairs.TryAdd(Key(left, right), ((long)priority << 32) | (uint)merged);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(int left, int right, out int priority, out int merged)
     {
         if (left >= 0 && right >= 0 && _pairs.TryGetValue(Key(left, right), out long v))
@@ -38,6 +41,20 @@ internal sealed class BpeMerges
     }
 
     [ThreadStatic] private static Scratch? t_scratch;
+    [ThreadStatic] private static int[]? t_ids, t_starts, t_ends;
+
+    /// <summary>Per-thread symbol buffers of at least n entries for callers building the initial symbols (no allocation per word).</summary>
+    public static (int[] Ids, int[] Starts, int[] Ends) SymbolBuffers(int n)
+    {
+        if (t_ids is null || t_ids.Length < n)
+        {
+            int size = Math.Max(n, 256);
+            t_ids = new int[size];
+            t_starts = new int[size];
+            t_ends = new int[size];
+        }
+        return (t_ids, t_starts!, t_ends!);
+    }
 
     private sealed class Scratch
     {
@@ -57,6 +74,7 @@ internal sealed class BpeMerges
             HeapMerged = new int[size];
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Push(long key, int merged)
         {
             if (HeapCount == HeapKey.Length)
@@ -77,6 +95,7 @@ internal sealed class BpeMerges
             HeapMerged[i] = merged;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public long Pop(out int merged)
         {
             long top = HeapKey[0];
@@ -110,6 +129,7 @@ internal sealed class BpeMerges
     /// a merged symbol takes the left start and the right end. O(n log n): a binary heap of candidate pairs keyed by
     /// (priority, position) with lazy invalidation, so a 1 MB word is fine.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Merge(Span<int> ids, Span<int> starts, Span<int> ends, int n)
     {
         if (n < 2 || _pairs.Count == 0) return n;
