@@ -12,7 +12,8 @@ internal sealed class BpeMerges
 {
     // Open addressing with linear probing; slot i holds its key at [2i] and its value at [2i+1], so a lookup touches one
     // cache line (a Dictionary<long, long> touches two: buckets, then entries). Keys are >= 0; -1 marks an empty slot.
-    // Measured on the loaded 2-core dev box: cold War and Peace with the Llama-2 vocabulary, merge lookups dominate.
+    // Measured (process CPU time, loaded 2-core box): cold War and Peace with Llama-2's vocabulary 2.8 -> 8.5 MB/s,
+    // the 1 MB line without spaces with Llama-3's 2.2 -> 0.57 s, against Dictionary<long, long>.
     private long[] _table;
     private int _mask, _shift, _count;
 
