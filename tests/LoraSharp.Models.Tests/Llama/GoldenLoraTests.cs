@@ -135,7 +135,9 @@ public class GoldenLoraTests
             for (int j = 1; j < g.Length; j++) if (Math.Abs(g[j]) > Math.Abs(g[i])) i = j;
             float analytic = g[i];
             float original = p.Value.Floats[i];
-            const float h = 1e-3f;
+            // h = 1e-2: the golden adapter's entries are ~0.02, so the loss is near-linear at this step, and the
+            // difference (~1e-3) stays far above the float32 noise of the loss (~1e-7).
+            const float h = 1e-2f;
             p.Value.Floats[i] = original + h;
             double up = model.Loss(batch);
             p.Value.Floats[i] = original - h;
