@@ -71,7 +71,7 @@ public static partial class Attention
                 RowPath = Tq <= RowPathMaxTq, QueryTiles = (Tq + Tile - 1) / Tile,
             };
             int parts = work.RowPath ? B * NH * Tq : B * NH * work.QueryTiles;
-            Threads.Run(ref work, parts);
+            Threads.Run(ref work, parts, Threads.ForFlops(4L * B * NH * Tq * Tk * HS));
         }
     }
 
@@ -120,7 +120,7 @@ public static partial class Attention
                 B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
                 ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
             };
-            Threads.Run(ref work, B * NKV);
+            Threads.Run(ref work, B * NKV, Threads.ForFlops(10L * B * NH * Tq * Tk * HS));
         }
     }
 

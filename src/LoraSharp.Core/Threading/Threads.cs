@@ -49,10 +49,16 @@ public static unsafe class Threads
     /// Runs parts 0..parts-1 of <paramref name="work"/>; thread i runs parts i, i+n, i+2n... Blocks until all are done.
     /// <paramref name="work"/> must be a local of the caller (it is read through a pointer while Run blocks).
     /// </summary>
-    public static void Run<T>(ref T work, int parts) where T : struct, IParallelWork
+    public static void Run<T>(ref T work, int parts) where T : struct, IParallelWork => Run(ref work, parts, int.MaxValue);
+
+    /// <summary>
+    /// Like <see cref="Run{T}(ref T, int)"/> on at most <paramref name="maxThreads"/> threads (1 runs every part on the
+    /// caller). Kernels pass 1 for work too small to pay a hand-off (a few microseconds).
+    /// </summary>
+    public static void Run<T>(ref T work, int parts, int maxThreads) where T : struct, IParallelWork
     {
         if (parts <= 0) return;
-        int threads = Math.Min(Count, parts);
+        int threads = Math.Min(Math.Min(Count, parts), Math.Max(1, maxThreads));
         if (threads <= 1)
         {
             bool outer = t_inside;
@@ -67,6 +73,12 @@ public static unsafe class Threads
             pool.Run(&Invoke<T>, Unsafe.AsPointer(ref work), parts, threads);
         }
     }
+
+    /// <summary>
+    /// Threads worth using for <paramref name="flops"/> of arithmetic: one below ~4 MFLOP per extra thread, since
+    /// waking a worker costs ~2-5 us, about what one core needs for that much work at ~200 GFLOP/s per core.
+    /// </summary>
+    public static int ForFlops(long flops) => (int)Math.Clamp(flops / (4L << 20), 1, Count);
 
     /// <summary>The half-open range [start, end) of part <paramref name="part"/> when n items are split evenly into parts.</summary>
     public static (int Start, int End) Split(int n, int part, int parts)

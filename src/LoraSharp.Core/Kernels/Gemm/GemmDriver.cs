@@ -79,7 +79,7 @@ internal static unsafe class GemmDriver
         int mr = GemmKernels.MR(level);
         int panels = (p.Cols + NR - 1) / NR;
         int tilesM = (p.Rows + mr - 1) / mr;
-        int threads = Math.Max(1, Threads.Count);
+        int threads = Threads.ForFlops(2L * p.Rows * p.Cols * p.Depth);   // tiny products (decode, LoRA ranks) stay on the caller
 
         float* direct = null;
         long directStride = 0;
