@@ -76,3 +76,19 @@ public class JsonRowsTests
         Assert.Contains("does not exist", e.Message);
     }
 }
+
+public class DatasetDetectorTests
+{
+    [Fact]
+    public void Detect_PicksKindFromPathAndFirstRow()
+    {
+        using var d = new TempDir();
+        Assert.Equal(DatasetKind.RawText, DatasetDetector.Detect(d.Root));
+        Assert.Equal(DatasetKind.RawText, DatasetDetector.Detect(d.File("a.txt", "x")));
+        Assert.Equal(DatasetKind.Chat, DatasetDetector.Detect(d.File("c.jsonl", """{"messages": []}""")));
+        Assert.Equal(DatasetKind.Chat, DatasetDetector.Detect(d.File("s.json", """[{"conversations": []}]""")));
+        Assert.Equal(DatasetKind.Text, DatasetDetector.Detect(d.File("t.jsonl", """{"text": "hi", "id": 3}""")));
+        Assert.Equal(DatasetKind.Formatted, DatasetDetector.Detect(d.File("f.jsonl", """{"instruction": "hi", "output": "x"}""")));
+        Assert.Throws<DatasetException>(() => DatasetDetector.Detect(d.File("e.json", "[]")));
+    }
+}
