@@ -57,8 +57,8 @@ public static class JsonRows
         }
         catch (JsonException e)
         {
-            throw new DatasetException($"invalid JSON: {Clean(e)} (row {rows.Count + 1} of the array). Fix the JSON, or give one row per line (JSONL).",
-                source, line: (int)(e.LineNumber ?? 0) + 1, inner: e);
+            throw new DatasetException($"invalid JSON: {Clean(e)}. Fix the JSON, or give one row per line (JSONL).",
+                source, rows.Count + 1, (int)(e.LineNumber ?? 0) + 1, e);
         }
         return rows;
     }

@@ -47,6 +47,7 @@ public class JsonRowsTests
         string p = d.File("bad.json", "[\n {\"a\": \"1\"},\n {\"a\": 2,,}\n]");
         var e = Assert.Throws<DatasetException>(() => JsonRows.Read(p));
         Assert.Equal(3, e.Line);
+        Assert.Equal(2, e.Row);
         Assert.Contains("line 3", e.Message);
     }
 
