@@ -12,9 +12,18 @@ namespace LoraSharp.Bench;
 /// <param name="M">Rows (tokens).</param>
 /// <param name="K">In features.</param>
 /// <param name="N">Out features.</param>
-/// <param name="GFlops">2·M·K·N / best time.</param>
+/// <param name="GFlops">2·M·K·N / best wall time.</param>
+/// <param name="CpuGFlops">2·M·K·N / process CPU time of that call.</param>
+/// <param name="Peak">The FMA peak measured just before this shape (the machine's share can change during a run).</param>
 /// <param name="Targeted">Whether the 75%-of-peak target applies to this shape.</param>
-public readonly record struct MatMulResult(string Layout, int M, int K, int N, double GFlops, bool Targeted);
+public readonly record struct MatMulResult(string Layout, int M, int K, int N, double GFlops, double CpuGFlops, FmaPeak Peak, bool Targeted)
+{
+    /// <summary>Wall-clock fraction of the peak.</summary>
+    public double OfPeak => GFlops / Peak.WallGFlops;
+
+    /// <summary>CPU-time fraction of the CPU-time peak.</summary>
+    public double OfCpuPeak => CpuGFlops / Peak.CpuGFlops;
+}
 
 /// <summary>Matmul throughput at training shapes.</summary>
 public static class MatMulBench
@@ -30,16 +39,17 @@ public static class MatMulBench
     public const double Target = 0.75;
 
     /// <summary>Measures every layout at every shape, printing one line each as it goes.</summary>
-    public static List<MatMulResult> Run(double peakGFlops, TextWriter output, double secondsPerCase = 0.25)
+    public static List<MatMulResult> Run(TextWriter output, double secondsPerCase = 0.25)
     {
         var results = new List<MatMulResult>();
-        foreach (var (M, K, N) in TargetShapes) MeasureShape(M, K, N, true, peakGFlops, output, secondsPerCase, results);
-        foreach (var (M, K, N) in LoraShapes) MeasureShape(M, K, N, false, peakGFlops, output, secondsPerCase, results);
+        foreach (var (M, K, N) in TargetShapes) MeasureShape(M, K, N, true, output, secondsPerCase, results);
+        foreach (var (M, K, N) in LoraShapes) MeasureShape(M, K, N, false, output, secondsPerCase, results);
         return results;
     }
 
-    private static void MeasureShape(int M, int K, int N, bool targeted, double peak, TextWriter output, double seconds, List<MatMulResult> results)
+    private static void MeasureShape(int M, int K, int N, bool targeted, TextWriter output, double seconds, List<MatMulResult> results)
     {
+        var peak = Peak.MeasureFma(repeats: 3, scale: 0.25);
         var x = Fill((long)M * K, 1);
         var w = Fill((long)N * K, 2);
         var dy = Fill((long)M * N, 3);
@@ -50,10 +60,10 @@ public static class MatMulBench
 
         void Report(string layout, Action call)
         {
-            double best = Time(call, seconds);
-            var r = new MatMulResult(layout, M, K, N, flops / best / 1e9, targeted);
+            var (wall, cpu) = Time(call, seconds);
+            var r = new MatMulResult(layout, M, K, N, flops / wall / 1e9, flops / cpu / 1e9, peak, targeted);
             results.Add(r);
-            output.WriteLine(Format(r, peak));
+            output.WriteLine(Format(r));
         }
 
         if (targeted)
@@ -70,25 +80,29 @@ public static class MatMulBench
         Report(targeted ? "backward-weight" : "lora-backward-weight", () => MatMul.BackwardWeight(dy, x, dw, M, N, K));
     }
 
-    /// <summary>One result line: layout, shape, GFLOP/s, % of peak.</summary>
-    public static string Format(MatMulResult r, double peak) =>
-        $"  {r.Layout,-22} M={r.M,-5} K={r.K,-5} N={r.N,-6} {r.GFlops,7:0.0} GFLOP/s {100 * r.GFlops / peak,6:0.0}% of peak";
+    /// <summary>One result line: layout, shape, GFLOP/s, % of peak (wall clock), % of peak (CPU time).</summary>
+    public static string Format(MatMulResult r) =>
+        $"  {r.Layout,-22} M={r.M,-5} K={r.K,-5} N={r.N,-6} {r.GFlops,7:0.0} GFLOP/s {100 * r.OfPeak,6:0.0}% of peak" +
+        $"  (cpu time: {100 * r.OfCpuPeak,5:0.0}%)";
 
-    private static double Time(Action call, double seconds)
+    /// <summary>Best wall time of the calls, and the process CPU time of that call.</summary>
+    private static (double Wall, double Cpu) Time(Action call, double seconds)
     {
         call();   // warm-up: JIT, first-use scratch, lazy backward panels
-        double best = double.MaxValue, total = 0;
+        double best = double.MaxValue, bestCpu = 0, total = 0;
         int runs = 0;
-        while (runs < 3 || (total < seconds && runs < 200))
+        while (runs < 2 || (total < seconds && runs < 200))
         {
+            var cpu0 = Environment.CpuUsage.TotalTime;
             long t0 = Stopwatch.GetTimestamp();
             call();
             double t = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            best = Math.Min(best, t);
+            double cpu = (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds;
+            if (t < best) { best = t; bestCpu = cpu; }
             total += t;
             runs++;
         }
-        return best;
+        return (best, bestCpu > 0 ? bestCpu : best);
     }
 
     private static float[] Fill(long n, int seed)

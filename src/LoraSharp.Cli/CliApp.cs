@@ -14,6 +14,10 @@ public static class CliApp
         var root = new RootCommand("LoraSharp: LoRA fine-tuning for Llama-family models in pure C#, CPU first.");
         root.Subcommands.Add(SystemCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(PerplexityCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
         return root;
     }
 

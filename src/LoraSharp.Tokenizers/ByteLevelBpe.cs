@@ -3,6 +3,7 @@
 // and adjacent pairs merge by rank. Words are cached. With ignore_merges (Llama-3, tiktoken) a word that is itself in
 // the vocabulary is taken whole. It does not implement BPE dropout, continuing_subword_prefix or end_of_word_suffix.
 using System.Text;
+using System.Runtime.CompilerServices;
 
 namespace LoraSharp.Tokenizers;
 
@@ -116,6 +117,7 @@ public sealed class ByteLevelBpe : Tokenizer
 
     [ThreadStatic] private static List<(int Start, int End)>? t_words;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private protected override void EncodeSegment(string text, int start, int end, bool isFirst, List<int> ids, List<EncodedToken>? tokens)
     {
         string src = text;
@@ -161,10 +163,11 @@ public sealed class ByteLevelBpe : Tokenizer
     }
 
     // BPE over one word: (id, start, end) triples, spans in UTF-16 units of the word.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int[] EncodeWord(ReadOnlySpan<char> word)
     {
         int maxBytes = Encoding.UTF8.GetMaxByteCount(word.Length);
-        int[] idsA = new int[maxBytes], st = new int[maxBytes], en = new int[maxBytes];
+        var (idsA, st, en) = BpeMerges.SymbolBuffers(maxBytes);
         Span<byte> utf8 = stackalloc byte[4];
         int n = 0;
         for (int k = 0; k < word.Length;)

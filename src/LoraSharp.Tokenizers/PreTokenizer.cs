@@ -9,6 +9,7 @@
 // \s is Unicode White_Space (= char.IsWhiteSpace), \p{L} letters, \p{N} numbers (Nd, Nl, No).
 using System.Globalization;
 using System.Text.RegularExpressions;
+using System.Runtime.CompilerServices;
 
 namespace LoraSharp.Tokenizers;
 
@@ -93,6 +94,7 @@ internal abstract class PreTokenizer
     }
 
     /// <summary>Class of the code point at i and its length in UTF-16 units (a lone surrogate is one "other" unit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static byte ClassAt(ReadOnlySpan<char> s, int i, out int len)
     {
         char c = s[i];
@@ -106,6 +108,7 @@ internal abstract class PreTokenizer
         return Class(c);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int SkipClass(ReadOnlySpan<char> s, int i, int end, byte cls)
     {
         while (i < end && ClassAt(s, i, out int l) == cls) i += l;
@@ -116,6 +119,7 @@ internal abstract class PreTokenizer
     {
         public override string Name => name;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override void Split(ReadOnlySpan<char> text, List<(int Start, int End)> words)
         {
             int n = text.Length, i = 0, limit = 0;
@@ -146,6 +150,7 @@ internal abstract class PreTokenizer
         }
 
         // One match of the GPT-2 pattern at i within text[..n].
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static int NextGpt2(ReadOnlySpan<char> s, int i, int n)
         {
             char c = s[i];
@@ -171,6 +176,7 @@ internal abstract class PreTokenizer
         }
 
         // One match of the Llama-3 (maxDigits 3) or Qwen2 (maxDigits 1) pattern at i.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static int NextLlama3(ReadOnlySpan<char> s, int i, int n, int maxDigits)
         {
             char c = s[i];
@@ -227,6 +233,7 @@ internal abstract class PreTokenizer
 
         public override string Name => "regex:" + pattern;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override void Split(ReadOnlySpan<char> text, List<(int Start, int End)> words)
         {
             int last = 0;

@@ -7,19 +7,9 @@
 // the result is identical to merging the whole text. It does not implement SentencePiece's Unigram model, NFKC
 // normalization or remove_extra_whitespaces (Llama-family tokenizers turn both off).
 using System.Text;
+using System.Runtime.CompilerServices;
 
 namespace LoraSharp.Tokenizers;
-
-/// <summary>How a SentencePiece tokenizer prepends '▁' to the text (HF Prepend normalizer / Metaspace prepend_scheme).</summary>
-public enum PrependScheme
-{
-    /// <summary>Never prepend (GGUF <c>add_space_prefix = false</c>).</summary>
-    Never,
-    /// <summary>Prepend to every run of text between added tokens (HF Prepend normalizer, llama.cpp <c>add_space_prefix</c>).</summary>
-    Always,
-    /// <summary>Prepend only to the run that starts the text (HF Metaspace <c>prepend_scheme: "first"</c>).</summary>
-    First,
-}
 
 /// <summary>SentencePiece-style BPE with byte fallback.</summary>
 public sealed class SentencePieceBpe : Tokenizer
@@ -187,6 +177,7 @@ public sealed class SentencePieceBpe : Tokenizer
         };
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private protected override void EncodeSegment(string text, int start, int end, bool isFirst, List<int> ids, List<EncodedToken>? tokens)
     {
         bool prefix = Prepend == PrependScheme.Always || (Prepend == PrependScheme.First && isFirst && start == 0);
@@ -209,6 +200,7 @@ public sealed class SentencePieceBpe : Tokenizer
     }
 
     // Encodes text[a..b) with ' ' -> '▁' (and a leading '▁' when prefix), through the cache when short.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void EncodePart(string text, int a, int b, bool prefix, List<int> ids, List<EncodedToken>? tokens)
     {
         int pl = prefix ? 1 : 0;
@@ -248,10 +240,11 @@ public sealed class SentencePieceBpe : Tokenizer
     }
 
     // BPE over one normalized key: returns (id, start, end) triples in key units.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int[] EncodeKey(ReadOnlySpan<char> key)
     {
         int cap = key.Length * 4;
-        int[] idsA = new int[cap], st = new int[cap], en = new int[cap];
+        var (idsA, st, en) = BpeMerges.SymbolBuffers(cap);
         int n = 0;
         Span<byte> utf8 = stackalloc byte[4];
         for (int k = 0; k < key.Length;)

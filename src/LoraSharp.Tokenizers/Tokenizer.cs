@@ -3,6 +3,7 @@
 // decode output. Subclasses (SentencePieceBpe, ByteLevelBpe) only encode raw text segments and turn pieces into bytes.
 // Not thread-safe while being built; encoding and decoding are safe from many threads (caches are locked).
 using System.Text;
+using System.Runtime.CompilerServices;
 
 namespace LoraSharp.Tokenizers;
 
@@ -97,6 +98,7 @@ public abstract class Tokenizer
         return ids.Count;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Encode(string text, bool addSpecial, bool parseSpecial, List<int> ids, List<EncodedToken>? tokens)
     {
         ArgumentNullException.ThrowIfNull(text);

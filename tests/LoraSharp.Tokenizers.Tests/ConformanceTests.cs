@@ -87,4 +87,30 @@ public class ConformanceTests
         int[] expected = JsonSerializer.Deserialize<int[]>(File.ReadAllText(SharedFixtures.Path("tokenizers", "gpt2-bpe", "tokens_gpt2.json")))!;
         Assert.Equal(expected, Fixtures.Gguf("gpt-2").EncodeToIds(text, false, false));
     }
+
+    [Fact]
+    public void Llama3_LibRs_MatchesCl100kIdsExceptWhereLlama3HasALongerPiece()
+    {
+        // tokens.json is tiktoken cl100k_base for lib.rs.txt. Llama-3 keeps cl100k's first 100k pieces and pattern and adds
+        // 28k pieces, so its ids must equal cl100k's except where one new piece (id >= 100000) replaces several old ones.
+        string text = File.ReadAllText(SharedFixtures.Path("tokenizers", "gpt2-bpe", "lib.rs.txt"));
+        int[] cl100k = JsonSerializer.Deserialize<int[]>(File.ReadAllText(SharedFixtures.Path("tokenizers", "gpt2-bpe", "tokens.json")))!;
+        var tok = Fixtures.Llama3Files;
+        int[] got = tok.EncodeToIds(text, addSpecialTokens: false);
+        Assert.Equal(text, tok.Decode(cl100k));
+        int i = 0, j = 0, replaced = 0;
+        while (i < got.Length && j < cl100k.Length)
+        {
+            if (got[i] == cl100k[j]) { i++; j++; continue; }
+            Assert.True(got[i] >= 100_000, $"token {i}: Llama-3 id {got[i]} where cl100k has {cl100k[j]}");
+            string piece = tok.Decode([got[i]]);
+            int k = j;
+            var sb = new System.Text.StringBuilder();
+            while (k < cl100k.Length && sb.Length < piece.Length) sb.Append(tok.Decode([cl100k[k++]]));
+            Assert.Equal(piece, sb.ToString());
+            i++; j = k; replaced++;
+        }
+        Assert.Equal((got.Length, cl100k.Length), (i, j));
+        Assert.InRange(replaced, 1, 50);
+    }
 }

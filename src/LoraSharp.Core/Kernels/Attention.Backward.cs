@@ -91,9 +91,10 @@ public static partial class Attention
                     MaskTile(st, nk, nqp, j0, i0, off, window, maskRow);
                     Abt<TO, TV>(vt, ldk, nk, dOt, Tile, nqp, HS, dpt, Tile);
                     ProbsAndDScores<TO, TV>(st, dpt, nk, nqp, lseSafe, dRow, scale);
-                    AccRows(w.RowLevel, st, Tile, 1, nk, nq, dO0, ldq, dv0 + (long)j0 * ldk, ldk, null, HS);
-                    AccRows(w.RowLevel, dpt, Tile, 1, nk, nq, q0, ldq, dk0 + (long)j0 * ldk, ldk, null, HS);
-                    AccRows(w.RowLevel, dpt, 1, Tile, nq, nk, kt, ldk, dq0, ldq, null, HS);
+                    int shift = off + i0 - j0;   // key r is visible to query c only if r <= c + shift
+                    AccRows(w.RowLevel, st, Tile, 1, nk, nq, dO0, ldq, dv0 + (long)j0 * ldk, ldk, null, HS, startShift: shift);
+                    AccRows(w.RowLevel, dpt, Tile, 1, nk, nq, q0, ldq, dk0 + (long)j0 * ldk, ldk, null, HS, startShift: shift);
+                    AccRows(w.RowLevel, dpt, 1, Tile, nq, nk, kt, ldk, dq0, ldq, null, HS, endShift: shift);
                 }
             }
         }

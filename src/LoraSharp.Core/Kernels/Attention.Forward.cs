@@ -1,4 +1,5 @@
-// Attention forward: one part per (b, h, query tile of 64 rows), or per (b, h, query row) when Tq is small.
+// Attention forward: one part per (b, h, query tile of 64 rows), or per (b, h, query row) when Tq is small;
+// parts write disjoint rows of output and lse, so any thread count gives the same bits.
 // Per query tile, over the key tiles it can see (future tiles and tiles wholly outside the window are never
 // visited, wholly padded tiles are skipped):
 //   Sᵀ = K_tile · (scale·Q_tile)ᵀ       [keys x queries], vectorised over queries
@@ -28,7 +29,7 @@ public static partial class Attention
             var s = Scratch.For(HS);
             if (RowPath)
             {
-                int i = part % Tq, bh = part / Tq;
+                int i = part / (B * NH), bh = part % (B * NH);
                 switch (RowLevel)
                 {
                     case SimdLevel.V512: ForwardRow<V512, Vector512<float>>(in this, s, bh / NH, bh % NH, i); break;
@@ -38,7 +39,10 @@ public static partial class Attention
                 }
                 return;
             }
-            int t = part % QueryTiles, bh2 = part / QueryTiles;
+            // Costliest (last) query tiles of every head first, then the next: the round-robin static split then
+            // hands each thread the same mix of long and short tiles (tile-major in order, the causal triangle
+            // gave one of 2 threads ~10% more work).
+            int t = QueryTiles - 1 - part / (B * NH), bh2 = part % (B * NH);
             switch (ScoreLevel)
             {
                 case SimdLevel.V512: ForwardTile<V512, Vector512<float>>(in this, s, bh2 / NH, bh2 % NH, t * Tile); break;
@@ -84,7 +88,7 @@ public static partial class Attention
             MaskTile(st, nk, nqp, j0, i0, off, window, maskRow);
             OnlineSoftmax<TO, TV>(st, nk, nqp, m, alpha, colSum);
             for (int c = 0; c < nq; c++) l[c] = l[c] * alpha[c] + colSum[c];
-            AccRows(w.RowLevel, st, 1, Tile, nq, nk, v0 + (long)j0 * ldk, ldk, o, HS, alpha, HS);
+            AccRows(w.RowLevel, st, 1, Tile, nq, nk, v0 + (long)j0 * ldk, ldk, o, HS, alpha, HS, endShift: off + i0 - j0);
         }
 
         float* lseRow = w.Lse + ((long)b * w.NH + h) * Tq + i0;
@@ -195,7 +199,7 @@ public static partial class Attention
             }
             l = l * alpha + sum;
             m = mNew;
-            AccRows<TO, TV>(sc, 0, 1, 1, nk, v0 + (long)j0 * ldk, ldk, o, HS, &alpha, HS);
+            AccRows<TO, TV>(sc, 0, 1, 1, nk, v0 + (long)j0 * ldk, ldk, o, HS, &alpha, HS, NoBand, NoBand);
         }
         Finish(o, l, m, w.Out + ((long)b * Tq + i) * ldq + h * HS, w.Lse + ((long)b * w.NH + h) * Tq + i, HS);
     }

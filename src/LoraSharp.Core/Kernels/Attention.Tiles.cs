@@ -46,7 +46,7 @@ public static partial class Attention
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Sub(Vector512<float> a, Vector512<float> b) => a - b;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.MaxNative(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp(Vector512<float> x) => Vector512.Exp(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp(Vector512<float> x) => ExpApprox(x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> NegInfToZero(Vector512<float> x) => Vector512.ConditionalSelect(Vector512.Equals(x, NegInf), Zero, x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> x) => Vector512.Sum(x);
@@ -65,7 +65,7 @@ public static partial class Attention
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Sub(Vector256<float> a, Vector256<float> b) => a - b;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.MaxNative(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp(Vector256<float> x) => Vector256.Exp(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp(Vector256<float> x) => ExpApprox(x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> NegInfToZero(Vector256<float> x) => Vector256.ConditionalSelect(Vector256.Equals(x, NegInf), Zero, x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> x) => Vector256.Sum(x);
@@ -84,7 +84,7 @@ public static partial class Attention
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Sub(Vector128<float> a, Vector128<float> b) => a - b;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.MaxNative(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Exp(Vector128<float> x) => Vector128.Exp(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Exp(Vector128<float> x) => ExpApprox(x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<float> NegInfToZero(Vector128<float> x) => Vector128.ConditionalSelect(Vector128.Equals(x, NegInf), Zero, x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> x) => Vector128.Sum(x);
@@ -181,41 +181,56 @@ public static partial class Attention
         }
     }
 
+    /// <summary>No band: every j of every row is summed.</summary>
+    private const int NoBand = 1 << 24;
+
     /// <summary>
     /// C[m·ldc + :HS] = α_m · C[m·ldc + :HS] + Σ_{j&lt;J} A[m·sm + j·sj] · X[j·ldx + :HS] for m &lt; M
     /// (α_m = 1 when <paramref name="alpha"/> is null; HS a multiple of the vector width).
+    /// On a diagonal tile A is zero outside a causal band, and those terms are skipped: row m only sums
+    /// j &lt; m + 1 + <paramref name="endShift"/> (rows are queries, j keys) and j &gt;= m − <paramref name="startShift"/>
+    /// (rows are keys, j queries), widened to whole 4-row blocks. Skipping exact zeros changes no value; it halves
+    /// the p·V-type work on diagonal tiles.
     /// </summary>
-    private static unsafe void AccRows<TO, TV>(float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS)
+    private static unsafe void AccRows<TO, TV>(float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS,
+        int endShift, int startShift)
         where TO : struct, IVec<TV> where TV : unmanaged
     {
         int W = TO.Count, nv = HS / W;
         int m = 0;
         for (; m + 4 <= M; m += 4)
         {
-            float* a = A + (long)m * sm;
+            int js = Math.Max(0, m - startShift), je = Math.Min(J, m + 4 + endShift);
+            int nj = Math.Max(0, je - js);
+            float* a = A + (long)m * sm + (long)js * sj;
             float* c = C + (long)m * ldc;
             float* al = alpha == null ? null : alpha + m;
+            float* X0 = X + (long)js * ldx;
             int vi = 0;
-            for (; vi + 4 <= nv; vi += 4) Acc4x4<TO, TV>(a, sm, sj, J, X + vi * W, ldx, c + vi * W, ldc, al);
-            for (; vi + 2 <= nv; vi += 2) Acc4x2<TO, TV>(a, sm, sj, J, X + vi * W, ldx, c + vi * W, ldc, al);
-            for (; vi < nv; vi++) Acc4x1<TO, TV>(a, sm, sj, J, X + vi * W, ldx, c + vi * W, ldc, al);
+            for (; vi + 4 <= nv; vi += 4) Acc4x4<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al);
+            // HS = 48 on Vector512: one 4x3 pass instead of 4x2 + 4x1 (the 4x1 pass is broadcast-bound).
+            if (nv - vi == 3) { Acc4x3<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al); vi += 3; }
+            for (; vi + 2 <= nv; vi += 2) Acc4x2<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al);
+            for (; vi < nv; vi++) Acc4x1<TO, TV>(a, sm, sj, nj, X0 + vi * W, ldx, c + vi * W, ldc, al);
         }
         for (; m < M; m++)
         {
-            float* a = A + (long)m * sm;
+            int js = Math.Max(0, m - startShift), je = Math.Min(J, m + 1 + endShift);
+            int nj = Math.Max(0, je - js);
+            float* a = A + (long)m * sm + (long)js * sj;
             float* c = C + (long)m * ldc;
             TV s = alpha == null ? TO.Splat(1f) : TO.Splat(alpha[m]);
             for (int vi = 0; vi < nv; vi++)
             {
-                float* x = X + vi * W;
+                float* x = X + (long)js * ldx + vi * W;
                 TV r0 = TO.Mul(TO.Load(c + vi * W), s), r1 = TO.Zero;
                 int j = 0;
-                for (; j + 2 <= J; j += 2, x += 2 * ldx)
+                for (; j + 2 <= nj; j += 2, x += 2 * ldx)
                 {
                     r0 = TO.Fma(TO.Splat(a[(long)j * sj]), TO.Load(x), r0);
                     r1 = TO.Fma(TO.Splat(a[(long)(j + 1) * sj]), TO.Load(x + ldx), r1);
                 }
-                if (j < J) r0 = TO.Fma(TO.Splat(a[(long)j * sj]), TO.Load(x), r0);
+                if (j < nj) r0 = TO.Fma(TO.Splat(a[(long)j * sj]), TO.Load(x), r0);
                 TO.Store(c + vi * W, TO.Add(r0, r1));
             }
         }
@@ -259,6 +274,38 @@ public static partial class Attention
         TO.Store(c1, r10); TO.Store(c1 + W, r11); TO.Store(c1 + 2 * W, r12); TO.Store(c1 + 3 * W, r13);
         TO.Store(c2, r20); TO.Store(c2 + W, r21); TO.Store(c2 + 2 * W, r22); TO.Store(c2 + 3 * W, r23);
         TO.Store(c3, r30); TO.Store(c3 + W, r31); TO.Store(c3 + 2 * W, r32); TO.Store(c3 + 3 * W, r33);
+    }
+
+    private static unsafe void Acc4x3<TO, TV>(float* a, int sm, int sj, int J, float* x, int ldx, float* c, int ldc, float* alpha)
+        where TO : struct, IVec<TV> where TV : unmanaged
+    {
+        int W = TO.Count;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        TV r00 = TO.Load(c0), r01 = TO.Load(c0 + W), r02 = TO.Load(c0 + 2 * W);
+        TV r10 = TO.Load(c1), r11 = TO.Load(c1 + W), r12 = TO.Load(c1 + 2 * W);
+        TV r20 = TO.Load(c2), r21 = TO.Load(c2 + W), r22 = TO.Load(c2 + 2 * W);
+        TV r30 = TO.Load(c3), r31 = TO.Load(c3 + W), r32 = TO.Load(c3 + 2 * W);
+        if (alpha != null)
+        {
+            TV s = TO.Splat(alpha[0]); r00 = TO.Mul(r00, s); r01 = TO.Mul(r01, s); r02 = TO.Mul(r02, s);
+            s = TO.Splat(alpha[1]); r10 = TO.Mul(r10, s); r11 = TO.Mul(r11, s); r12 = TO.Mul(r12, s);
+            s = TO.Splat(alpha[2]); r20 = TO.Mul(r20, s); r21 = TO.Mul(r21, s); r22 = TO.Mul(r22, s);
+            s = TO.Splat(alpha[3]); r30 = TO.Mul(r30, s); r31 = TO.Mul(r31, s); r32 = TO.Mul(r32, s);
+        }
+        float* a0 = a, a1 = a + sm, a2 = a1 + sm, a3 = a2 + sm;
+        for (int j = 0; j < J; j++, x += ldx)
+        {
+            long o = (long)j * sj;
+            TV x0 = TO.Load(x), x1 = TO.Load(x + W), x2 = TO.Load(x + 2 * W);
+            TV s = TO.Splat(a0[o]); r00 = TO.Fma(s, x0, r00); r01 = TO.Fma(s, x1, r01); r02 = TO.Fma(s, x2, r02);
+            s = TO.Splat(a1[o]); r10 = TO.Fma(s, x0, r10); r11 = TO.Fma(s, x1, r11); r12 = TO.Fma(s, x2, r12);
+            s = TO.Splat(a2[o]); r20 = TO.Fma(s, x0, r20); r21 = TO.Fma(s, x1, r21); r22 = TO.Fma(s, x2, r22);
+            s = TO.Splat(a3[o]); r30 = TO.Fma(s, x0, r30); r31 = TO.Fma(s, x1, r31); r32 = TO.Fma(s, x2, r32);
+        }
+        TO.Store(c0, r00); TO.Store(c0 + W, r01); TO.Store(c0 + 2 * W, r02);
+        TO.Store(c1, r10); TO.Store(c1 + W, r11); TO.Store(c1 + 2 * W, r12);
+        TO.Store(c2, r20); TO.Store(c2 + W, r21); TO.Store(c2 + 2 * W, r22);
+        TO.Store(c3, r30); TO.Store(c3 + W, r31); TO.Store(c3 + 2 * W, r32);
     }
 
     private static unsafe void Acc4x2<TO, TV>(float* a, int sm, int sj, int J, float* x, int ldx, float* c, int ldc, float* alpha)
@@ -311,14 +358,15 @@ public static partial class Attention
     }
 
     /// <summary>AccRows at the given level (which must divide HS).</summary>
-    private static unsafe void AccRows(SimdLevel level, float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS)
+    private static unsafe void AccRows(SimdLevel level, float* A, int sm, int sj, int M, int J, float* X, int ldx, float* C, int ldc, float* alpha, int HS,
+        int endShift = NoBand, int startShift = NoBand)
     {
         switch (level)
         {
-            case SimdLevel.V512: AccRows<V512, Vector512<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
-            case SimdLevel.V256: AccRows<V256, Vector256<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
-            case SimdLevel.V128: AccRows<V128, Vector128<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
-            default: AccRows<Scalar, float>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS); break;
+            case SimdLevel.V512: AccRows<V512, Vector512<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
+            case SimdLevel.V256: AccRows<V256, Vector256<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
+            case SimdLevel.V128: AccRows<V128, Vector128<float>>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
+            default: AccRows<Scalar, float>(A, sm, sj, M, J, X, ldx, C, ldc, alpha, HS, endShift, startShift); break;
         }
     }
 
@@ -368,6 +416,68 @@ public static partial class Attention
     {
         if (maskRow == null) return false;
         return new ReadOnlySpan<byte>(maskRow + j0, nk).IndexOfAnyExcept((byte)0) < 0;
+    }
+
+    // exp for the softmax, inlined (Vector512.Exp is an out-of-line call that goes through double and made the
+    // exp step cost about as much as both tile GEMMs at HS = 64). Cephes expf: x = n·ln2 + r, |r| <= ln2/2,
+    // exp(r) = 1 + r + r²·P5(r) (relative error ~1e-7), 2^n built in the exponent bits via the 1.5·2^23 rounding
+    // trick. Inputs below -87 (including -∞) give exactly 0 so masked keys contribute nothing; NaN stays NaN.
+    private const float ExpLo = -87f, ExpHi = 88f, Log2E = 1.44269504088896341f, RoundMagic = 12582912f;
+    private const float Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
+    private const float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f, P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpApprox(Vector512<float> x)
+    {
+        var xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ExpLo)), Vector512.Create(ExpHi));
+        var t = Vector512.MultiplyAddEstimate(xc, Vector512.Create(Log2E), Vector512.Create(RoundMagic));
+        var n = t - Vector512.Create(RoundMagic);
+        var r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-Ln2Hi), xc);
+        r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-Ln2Lo), r);
+        var p = Vector512.MultiplyAddEstimate(Vector512.Create(P0), r, Vector512.Create(P1));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(P2));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(P3));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(P4));
+        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(P5));
+        p = Vector512.MultiplyAddEstimate(p, r * r, r + Vector512<float>.One);
+        var scale = (Vector512.ShiftLeft(t.AsInt32(), 23) + Vector512.Create(0x3F800000)).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLo)), Vector512<float>.Zero, p * scale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ExpApprox(Vector256<float> x)
+    {
+        var xc = Vector256.MinNative(Vector256.MaxNative(x, Vector256.Create(ExpLo)), Vector256.Create(ExpHi));
+        var t = Vector256.MultiplyAddEstimate(xc, Vector256.Create(Log2E), Vector256.Create(RoundMagic));
+        var n = t - Vector256.Create(RoundMagic);
+        var r = Vector256.MultiplyAddEstimate(n, Vector256.Create(-Ln2Hi), xc);
+        r = Vector256.MultiplyAddEstimate(n, Vector256.Create(-Ln2Lo), r);
+        var p = Vector256.MultiplyAddEstimate(Vector256.Create(P0), r, Vector256.Create(P1));
+        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(P2));
+        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(P3));
+        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(P4));
+        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(P5));
+        p = Vector256.MultiplyAddEstimate(p, r * r, r + Vector256<float>.One);
+        var scale = (Vector256.ShiftLeft(t.AsInt32(), 23) + Vector256.Create(0x3F800000)).AsSingle();
+        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(ExpLo)), Vector256<float>.Zero, p * scale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> ExpApprox(Vector128<float> x)
+    {
+        var xc = Vector128.MinNative(Vector128.MaxNative(x, Vector128.Create(ExpLo)), Vector128.Create(ExpHi));
+        var t = Vector128.MultiplyAddEstimate(xc, Vector128.Create(Log2E), Vector128.Create(RoundMagic));
+        var n = t - Vector128.Create(RoundMagic);
+        var r = Vector128.MultiplyAddEstimate(n, Vector128.Create(-Ln2Hi), xc);
+        r = Vector128.MultiplyAddEstimate(n, Vector128.Create(-Ln2Lo), r);
+        var p = Vector128.MultiplyAddEstimate(Vector128.Create(P0), r, Vector128.Create(P1));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P2));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P3));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P4));
+        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P5));
+        p = Vector128.MultiplyAddEstimate(p, r * r, r + Vector128<float>.One);
+        var scale = (Vector128.ShiftLeft(t.AsInt32(), 23) + Vector128.Create(0x3F800000)).AsSingle();
+        return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(ExpLo)), Vector128<float>.Zero, p * scale);
     }
 
     private static int RoundUp(int n, int m) => (n + m - 1) / m * m;

@@ -147,32 +147,41 @@ public static partial class Attention
             throw new ArgumentException($"Attention needs Tq <= Tk (queries are the last Tq of Tk positions), got q [B={B}, Tq={Tq}, NH*HS={NH}*{HS}] and k [B={B}, Tk={Tk}, NKV*HS={NKV}*{HS}].");
         if (slidingWindow < 0)
             throw new ArgumentException($"Attention slidingWindow must be 0 (off) or positive, got {slidingWindow}.", nameof(slidingWindow));
-        string qShape = $"[B={B}, Tq={Tq}, NH*HS={NH}*{HS}]", kShape = $"[B={B}, Tk={Tk}, NKV*HS={NKV}*{HS}]";
         long qNeed = (long)B * Tq * NH * HS, kNeed = (long)B * Tk * NKV * HS;
-        Check(qLen, qNeed, "q", qShape, qShape, kShape);
-        Check(kLen, kNeed, "k", kShape, qShape, kShape);
-        Check(vLen, kNeed, "v", kShape, qShape, kShape);
-        Check(outLen, qNeed, "output", qShape, qShape, kShape);
-        Check(lseLen, (long)B * NH * Tq, "lse", $"[B={B}, NH={NH}, Tq={Tq}]", qShape, kShape);
-        if (maskLen != 0) Check(maskLen, (long)B * Tk, "keyMask", $"[B={B}, Tk={Tk}] (or empty for no padding)", qShape, kShape);
-        if (dOutLen >= 0) Check(dOutLen, qNeed, "dOut", qShape, qShape, kShape);
+        Check(qLen, qNeed, "q", Layout.Q, B, Tq, Tk, NH, NKV, HS);
+        Check(kLen, kNeed, "k", Layout.K, B, Tq, Tk, NH, NKV, HS);
+        Check(vLen, kNeed, "v", Layout.K, B, Tq, Tk, NH, NKV, HS);
+        Check(outLen, qNeed, "output", Layout.Q, B, Tq, Tk, NH, NKV, HS);
+        Check(lseLen, (long)B * NH * Tq, "lse", Layout.Lse, B, Tq, Tk, NH, NKV, HS);
+        if (maskLen != 0) Check(maskLen, (long)B * Tk, "keyMask", Layout.Mask, B, Tq, Tk, NH, NKV, HS);
+        if (dOutLen >= 0) Check(dOutLen, qNeed, "dOut", Layout.Q, B, Tq, Tk, NH, NKV, HS);
     }
 
     private static void CheckGradShapes(int dqLen, int dkLen, int dvLen, int B, int Tq, int Tk, int NH, int NKV, int HS)
     {
-        string qShape = $"[B={B}, Tq={Tq}, NH*HS={NH}*{HS}]", kShape = $"[B={B}, Tk={Tk}, NKV*HS={NKV}*{HS}]";
         long qNeed = (long)B * Tq * NH * HS, kNeed = (long)B * Tk * NKV * HS;
-        Check(dqLen, qNeed, "dq", qShape, qShape, kShape);
-        Check(dkLen, kNeed, "dk", kShape, qShape, kShape);
-        Check(dvLen, kNeed, "dv", kShape, qShape, kShape);
+        Check(dqLen, qNeed, "dq", Layout.Q, B, Tq, Tk, NH, NKV, HS);
+        Check(dkLen, kNeed, "dk", Layout.K, B, Tq, Tk, NH, NKV, HS);
+        Check(dvLen, kNeed, "dv", Layout.K, B, Tq, Tk, NH, NKV, HS);
     }
 
-    private static void Check(long actual, long expected, string name, string shape, string qShape, string kShape)
+    private enum Layout { Q, K, Lse, Mask }
+
+    // The message is built only when a check fails: no strings on the hot path.
+    private static void Check(long actual, long expected, string name, Layout layout, int B, int Tq, int Tk, int NH, int NKV, int HS)
     {
-        if (actual != expected)
-            throw new ArgumentException(
-                $"Attention: {name} has {actual} elements but its shape {shape} needs {expected} " +
-                $"(q/output/dq are {qShape}, k/v/dk/dv are {kShape}). Pass tensors of the stated shapes or fix the dimensions.", name);
+        if (actual == expected) return;
+        string qShape = $"[B={B}, Tq={Tq}, NH*HS={NH}*{HS}]", kShape = $"[B={B}, Tk={Tk}, NKV*HS={NKV}*{HS}]";
+        string shape = layout switch
+        {
+            Layout.Q => qShape,
+            Layout.K => kShape,
+            Layout.Lse => $"[B={B}, NH={NH}, Tq={Tq}]",
+            _ => $"[B={B}, Tk={Tk}] (or empty for no padding)",
+        };
+        throw new ArgumentException(
+            $"Attention: {name} has {actual} elements but its shape {shape} needs {expected} " +
+            $"(q/output/dq are {qShape}, k/v/dk/dv are {kShape}). Pass tensors of the stated shapes or fix the dimensions.", name);
     }
 
     /// <summary>

@@ -10,6 +10,7 @@
 // Ignored rows are skipped entirely (no matmul, dh untouched). The loss sum is accumulated in double in row order,
 // so it is identical for any thread count. gradScale is usually 1/count of the whole batch (mean reduction).
 // Not here: label smoothing, z-loss, logit soft-capping.
+using System.Runtime.CompilerServices;
 using LoraSharp.Core.Threading;
 
 namespace LoraSharp.Core.Kernels;
@@ -59,8 +60,8 @@ public static unsafe class CrossEntropy
         float gradScale, CrossEntropyWorkspace ws, int N, int C, out int count, Span<float> dWOut, ReadOnlySpan<float> wOutF32)
     {
         ArgumentNullException.ThrowIfNull(ws);
-        Elementwise.CheckLength(dWOut.Length, (long)ws.V * C, "dWOut", $"[{ws.V}, {C}]");
-        if (wOut is null) Elementwise.CheckLength(wOutF32.Length, (long)ws.V * C, "wOutF32", $"[{ws.V}, {C}]");
+        Elementwise.CheckLength(dWOut.Length, ws.V, C, "dWOut");
+        if (wOut is null) Elementwise.CheckLength(wOutF32.Length, ws.V, C, "wOutF32");
         return Run(h, wOut, wOutF32, targets, dh, gradScale, ws, N, C, out count, default, dWOut);
     }
 
@@ -78,7 +79,7 @@ public static unsafe class CrossEntropy
         CrossEntropyWorkspace ws, int N, int C, out int count)
     {
         ArgumentNullException.ThrowIfNull(wOut);
-        Elementwise.CheckLength(losses.Length, N, "losses", $"[{N}]");
+        Elementwise.CheckLength(losses.Length, N, "losses");
         return Run(h, wOut, default, targets, default, 0f, ws, N, C, out count, losses, default);
     }
 
@@ -86,9 +87,9 @@ public static unsafe class CrossEntropy
     {
         Elementwise.CheckDims(N, C);
         if (wK != C) throw new ArgumentException($"lm_head has {wK} input features but the hidden states have C = {C}.", "wOut");
-        Elementwise.CheckLength(h, (long)N * C, "h", $"[{N}, {C}]");
-        Elementwise.CheckLength(targets.Length, N, "targets", $"[{N}]");
-        if (dh != 0) Elementwise.CheckLength(dh, (long)N * C, "dh", $"[{N}, {C}] (or empty for forward only)");
+        Elementwise.CheckLength(h, N, C, "h");
+        Elementwise.CheckLength(targets.Length, N, "targets");
+        if (dh != 0) Elementwise.CheckLength(dh, N, C, "dh", " (or empty for forward only)");
         for (int n = 0; n < N; n++)
             if (targets[n] != IgnoreIndex && (uint)targets[n] >= (uint)V)
                 throw new ArgumentException(
@@ -156,6 +157,7 @@ public static unsafe class CrossEntropy
         public bool Grad;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (r0, r1) = Threads.Split(Rows, part, parts);
@@ -188,7 +190,7 @@ public static unsafe class CrossEntropy
         public static double RowLosses(ReadOnlySpan<float> h, PackedWeight wOut, ReadOnlySpan<int> targets, Span<float> losses,
             CrossEntropyWorkspace ws, int N, int C, out int count)
         {
-            Elementwise.CheckLength(losses.Length, N, "losses", $"[{N}]");
+            Elementwise.CheckLength(losses.Length, N, "losses");
             return Naive(h, wOut, targets, default, 0f, ws, N, C, out count, losses);
         }
 

@@ -4,6 +4,7 @@
 //   Backward  dx[i] += keep(i) ? dy[i] / (1 - p) : 0       (the mask is recomputed, never stored)
 // The mask depends only on (seed, offset + i), so it is identical for any thread count and SIMD width.
 // Callers give each dropout site and step a distinct (seed, offset) range. p = 1 drops everything.
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -75,6 +76,7 @@ public static unsafe class Dropout
         public SimdLevel Level;
         public bool Accumulate;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (s, e) = Threads.SplitAligned(Length, 16, part, parts);
@@ -87,6 +89,7 @@ public static unsafe class Dropout
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Range(float* x, float* y, int n, ulong counter, CounterRng rng, uint t, float scale, bool accumulate, SimdLevel level)
     {
         int i = 0;

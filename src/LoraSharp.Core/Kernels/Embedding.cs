@@ -4,6 +4,7 @@
 // The backward is split over column ranges, not rows: two rows with the same id would otherwise race, and
 // each column is summed over rows in the same order for any thread count, so results are identical.
 // Not here: padding_idx, max_norm, tied output heads (the caller passes the same table to both).
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -48,8 +49,8 @@ public static unsafe class Embedding
         if (C == 0) throw new ArgumentException("Embedding width C must be positive.", nameof(C));
         if (tableLength % C != 0)
             throw new ArgumentException($"{tableName} has {tableLength} elements, not a whole number of rows of C = {C}; expected shape [V, {C}].", tableName);
-        Elementwise.CheckLength(ids.Length, N, "ids", $"[{N}]");
-        Elementwise.CheckLength(rowsLength, (long)N * C, rowsName, $"[{N}, {C}]");
+        Elementwise.CheckLength(ids.Length, N, "ids");
+        Elementwise.CheckLength(rowsLength, N, C, rowsName);
         int V = tableLength / C;
         for (int n = 0; n < N; n++)
             if ((uint)ids[n] >= (uint)V)
@@ -64,6 +65,7 @@ public static unsafe class Embedding
         public int N, C;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (c0, c1) = Threads.SplitAligned(C, 16, part, parts);
@@ -73,6 +75,7 @@ public static unsafe class Embedding
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Add(float* src, float* dst, int n, SimdLevel level)
     {
         int i = 0;

@@ -8,7 +8,6 @@
 // output is identical for any thread count. Not here: a bias, mean-centering (that is LayerNorm), bf16 inputs.
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -66,21 +65,21 @@ public static unsafe class RmsNorm
     private static void CheckForward(int x, int w, int o, int r, int N, int C)
     {
         Elementwise.CheckDims(N, C);
-        Elementwise.CheckLength(x, (long)N * C, "x", $"[{N}, {C}]");
-        Elementwise.CheckLength(w, C, "weight", $"[{C}]");
-        Elementwise.CheckLength(o, (long)N * C, "output", $"[{N}, {C}]");
-        Elementwise.CheckLength(r, N, "rstd", $"[{N}]");
+        Elementwise.CheckLength(x, N, C, "x");
+        Elementwise.CheckLength(w, C, "weight");
+        Elementwise.CheckLength(o, N, C, "output");
+        Elementwise.CheckLength(r, N, "rstd");
     }
 
     private static void CheckBackward(int dOut, int x, int w, int r, int dx, int dw, int N, int C)
     {
         Elementwise.CheckDims(N, C);
-        Elementwise.CheckLength(dOut, (long)N * C, "dOut", $"[{N}, {C}]");
-        Elementwise.CheckLength(x, (long)N * C, "x", $"[{N}, {C}]");
-        Elementwise.CheckLength(w, C, "weight", $"[{C}]");
-        Elementwise.CheckLength(r, N, "rstd", $"[{N}]");
-        Elementwise.CheckLength(dx, (long)N * C, "dx", $"[{N}, {C}]");
-        if (dw != 0) Elementwise.CheckLength(dw, C, "dWeight", $"[{C}] (or empty to skip)");
+        Elementwise.CheckLength(dOut, N, C, "dOut");
+        Elementwise.CheckLength(x, N, C, "x");
+        Elementwise.CheckLength(w, C, "weight");
+        Elementwise.CheckLength(r, N, "rstd");
+        Elementwise.CheckLength(dx, N, C, "dx");
+        if (dw != 0) Elementwise.CheckLength(dw, C, "dWeight", " (or empty to skip)");
     }
 
     private struct ForwardWork : IParallelWork
@@ -90,6 +89,7 @@ public static unsafe class RmsNorm
         public float Eps;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (n0, n1) = Threads.Split(N, part, parts);
@@ -105,6 +105,7 @@ public static unsafe class RmsNorm
     }
 
     // sum x[i]^2 in double: each float vector is widened to two double vectors before the FMA.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SumSquares(float* x, int C, SimdLevel level)
     {
         int i = 0;
@@ -147,6 +148,7 @@ public static unsafe class RmsNorm
     }
 
     // o = w * (x * r)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scale(float* x, float* w, float* o, float r, int C, SimdLevel level)
     {
         int i = 0;
@@ -174,6 +176,7 @@ public static unsafe class RmsNorm
         public int N, C;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (n0, n1) = Threads.Split(N, part, parts);
@@ -188,6 +191,7 @@ public static unsafe class RmsNorm
     }
 
     // sum w[i]*dy[i]*x[i] in double
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double Dot3(float* w, float* dy, float* x, int C, SimdLevel level)
     {
         int i = 0;
@@ -233,6 +237,7 @@ public static unsafe class RmsNorm
     }
 
     // dx += a * (w*dy) - b * x
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(float* dy, float* x, float* w, float* dx, float a, float b, int C, SimdLevel level)
     {
         int i = 0;
@@ -276,6 +281,7 @@ public static unsafe class RmsNorm
         public int N, C;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             const int Block = 64;
@@ -292,6 +298,7 @@ public static unsafe class RmsNorm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateRow(float* dy, float* x, float r, double* acc, int width, SimdLevel level)
     {
         int j = 0;

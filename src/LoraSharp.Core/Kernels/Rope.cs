@@ -7,6 +7,7 @@
 // Rows are split over threads; results do not depend on the thread count.
 // Not here: the interleaved (GPT-J / Meta checkpoint) layout — weights are permuted to HF layout on load.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -53,8 +54,9 @@ public static unsafe class Rope
         if (N < 0 || H < 0) throw new ArgumentException($"Dimensions must not be negative (N = {N}, H = {H}).");
         if (HS != table.HS)
             throw new ArgumentException($"Head size HS = {HS} but the RoPE table was built for HS = {table.HS}.", nameof(table));
-        Elementwise.CheckLength(length, (long)N * H * HS, "x", $"[{N}, {H}*{HS}]");
-        Elementwise.CheckLength(positions.Length, N, "positions", $"[{N}]");
+        if (length != (long)N * H * HS)
+            throw new ArgumentException($"x has {length} elements but its shape [{N}, {H}*{HS}] needs {(long)N * H * HS}.", "x");
+        Elementwise.CheckLength(positions.Length, N, "positions");
         for (int n = 0; n < N; n++)
             if ((uint)positions[n] >= (uint)table.MaxPositions)
                 throw new ArgumentException(
@@ -70,6 +72,7 @@ public static unsafe class Rope
         public bool Inverse;
         public SimdLevel Level;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (n0, n1) = Threads.Split(N, part, parts);
@@ -87,6 +90,7 @@ public static unsafe class Rope
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RotateForward(float* x, float* c, float* s, int half, SimdLevel level)
     {
         float* y = x + half;
@@ -123,6 +127,7 @@ public static unsafe class Rope
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RotateInverse(float* x, float* c, float* s, int half, SimdLevel level)
     {
         float* y = x + half;

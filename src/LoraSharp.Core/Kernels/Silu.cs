@@ -50,6 +50,7 @@ public static unsafe class Silu
         public SimdLevel Level;
         public bool Backward;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (s, e) = Threads.SplitAligned(Length, 16, part, parts);
@@ -58,6 +59,7 @@ public static unsafe class Silu
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardRange(float* x, float* y, int n, SimdLevel level)
     {
         int i = 0;
@@ -82,6 +84,7 @@ public static unsafe class Silu
         for (; i < n; i++) y[i] = x[i] / (1f + Elementwise.Exp(-x[i]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardRange(float* dy, float* x, float* dx, int n, SimdLevel level)
     {
         int i = 0;

@@ -4,6 +4,7 @@
 // A row of all -inf gives NaN, as torch.softmax does. Rows are split over threads (identical for any count).
 // The row helpers (Max, ExpSum, Scale, Dot) are shared with CrossEntropy.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -48,14 +49,14 @@ public static unsafe class Softmax
     private static void CheckForward(int x, int y, int rows, int cols)
     {
         if (rows < 0 || cols < 0) throw new ArgumentException($"Dimensions must not be negative (rows = {rows}, cols = {cols}).");
-        Elementwise.CheckLength(x, (long)rows * cols, "x", $"[{rows}, {cols}]");
-        Elementwise.CheckLength(y, (long)rows * cols, "y", $"[{rows}, {cols}]");
+        Elementwise.CheckLength(x, rows, cols, "x");
+        Elementwise.CheckLength(y, rows, cols, "y");
     }
 
     private static void CheckBackward(int dy, int y, int dx, int rows, int cols)
     {
         CheckForward(dy, y, rows, cols);
-        Elementwise.CheckLength(dx, (long)rows * cols, "dx", $"[{rows}, {cols}]");
+        Elementwise.CheckLength(dx, rows, cols, "dx");
     }
 
     private struct Work : IParallelWork
@@ -65,6 +66,7 @@ public static unsafe class Softmax
         public SimdLevel Level;
         public bool Backward;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (r0, r1) = Threads.Split(Rows, part, parts);
@@ -87,6 +89,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>max_j x[j] (NaN-propagating is not guaranteed; inputs are finite or -inf).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Max(float* x, int n, SimdLevel level)
     {
         int i = 0;
@@ -94,26 +97,27 @@ public static unsafe class Softmax
         if (level >= SimdLevel.V512 && n >= 16)
         {
             var v = Vector512.Create(float.NegativeInfinity);
-            for (; i + 16 <= n; i += 16) v = Vector512.Max(v, Vector512.Load(x + i));
+            for (; i + 16 <= n; i += 16) v = Vector512.MaxNative(v, Vector512.Load(x + i));
             for (int k = 0; k < 16; k++) m = Math.Max(m, v.GetElement(k));
         }
         else if (level >= SimdLevel.V256 && n >= 8)
         {
             var v = Vector256.Create(float.NegativeInfinity);
-            for (; i + 8 <= n; i += 8) v = Vector256.Max(v, Vector256.Load(x + i));
+            for (; i + 8 <= n; i += 8) v = Vector256.MaxNative(v, Vector256.Load(x + i));
             for (int k = 0; k < 8; k++) m = Math.Max(m, v.GetElement(k));
         }
         else if (level >= SimdLevel.V128 && n >= 4)
         {
             var v = Vector128.Create(float.NegativeInfinity);
-            for (; i + 4 <= n; i += 4) v = Vector128.Max(v, Vector128.Load(x + i));
+            for (; i + 4 <= n; i += 4) v = Vector128.MaxNative(v, Vector128.Load(x + i));
             for (int k = 0; k < 4; k++) m = Math.Max(m, v.GetElement(k));
         }
         for (; i < n; i++) m = Math.Max(m, x[i]);
         return m;
     }
 
-    /// <summary>y[j] = exp(x[j] - shift); returns sum_j y[j] in double.</summary>
+    /// <summary>y[j] = exp(x[j] - shift) for shift &gt;= max x; returns sum_j y[j] in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double ExpSum(float* x, float* y, float shift, int n, SimdLevel level)
     {
         int i = 0;
@@ -124,7 +128,7 @@ public static unsafe class Softmax
             Vector512<double> a0 = default, a1 = default;
             for (; i + 16 <= n; i += 16)
             {
-                var e = Elementwise.Exp(Vector512.Load(x + i) - sv);
+                var e = Elementwise.ExpNonPositive(Vector512.Load(x + i) - sv);
                 Vector512.Store(e, y + i);
                 var (lo, hi) = Vector512.Widen(e);
                 a0 += lo;
@@ -138,7 +142,7 @@ public static unsafe class Softmax
             Vector256<double> a0 = default, a1 = default;
             for (; i + 8 <= n; i += 8)
             {
-                var e = Elementwise.Exp(Vector256.Load(x + i) - sv);
+                var e = Elementwise.ExpNonPositive(Vector256.Load(x + i) - sv);
                 Vector256.Store(e, y + i);
                 var (lo, hi) = Vector256.Widen(e);
                 a0 += lo;
@@ -152,7 +156,7 @@ public static unsafe class Softmax
             Vector128<double> a0 = default, a1 = default;
             for (; i + 4 <= n; i += 4)
             {
-                var e = Elementwise.Exp(Vector128.Load(x + i) - sv);
+                var e = Elementwise.ExpNonPositive(Vector128.Load(x + i) - sv);
                 Vector128.Store(e, y + i);
                 var (lo, hi) = Vector128.Widen(e);
                 a0 += lo;
@@ -162,7 +166,7 @@ public static unsafe class Softmax
         }
         for (; i < n; i++)
         {
-            float e = Elementwise.Exp(x[i] - shift);
+            float e = Elementwise.ExpNonPositive(x[i] - shift);
             y[i] = e;
             s += e;
         }
@@ -170,6 +174,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>y[j] *= scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Scale(float* y, float scale, int n, SimdLevel level)
     {
         int i = 0;
@@ -192,6 +197,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>sum_j a[j] b[j] in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double Dot(float* a, float* b, int n, SimdLevel level)
     {
         int i = 0;
@@ -237,6 +243,7 @@ public static unsafe class Softmax
     }
 
     // dx += y * (dy - dot)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddScaledDifference(float* dy, float* y, float* dx, float dot, int n, SimdLevel level)
     {
         int i = 0;

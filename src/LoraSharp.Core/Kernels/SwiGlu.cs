@@ -4,6 +4,7 @@
 // Split over threads in 16-aligned chunks; results do not depend on the thread count.
 // Not here: the two projections (MatMul) or a fused gate/up weight layout.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -55,6 +56,7 @@ public static unsafe class SwiGlu
         public SimdLevel Level;
         public bool Backward;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int part, int parts)
         {
             var (s, e) = Threads.SplitAligned(Length, 16, part, parts);
@@ -63,6 +65,7 @@ public static unsafe class SwiGlu
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardRange(float* g, float* u, float* h, int n, SimdLevel level)
     {
         int i = 0;
@@ -87,6 +90,7 @@ public static unsafe class SwiGlu
         for (; i < n; i++) h[i] = g[i] / (1f + Elementwise.Exp(-g[i])) * u[i];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardRange(float* dh, float* g, float* u, float* dg, float* du, int n, SimdLevel level)
     {
         int i = 0;

@@ -3,6 +3,8 @@
 // Quantization matches gguf-py's numpy reference (which in turn reproduces ggml's FMA-compiled C): take the element
 // with the largest magnitude, keeping its sign, as max; d = max / -8; id = 1/d (0 when d == 0);
 // q = min(15, trunc(float32(double(x) * double(id) + 8.5))); d stored as f16 (RNE).
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace LoraSharp.Core.Quant;
@@ -32,32 +34,27 @@ public static class BlockQ4_0
         }
     }
 
-    /// <summary>Vectorized twin of <see cref="DequantizeRowScalar"/> (bit-identical).</summary>
+    /// <summary>Vectorized twin of <see cref="DequantizeRowScalar"/> (bit-identical): nibbles are unpacked in registers.</summary>
     public static void DequantizeRow(ReadOnlySpan<byte> blocks, Span<float> dst)
     {
         int nb = QuantMath.CheckRow("Q4_0", BlockSize, BlockBytes, blocks.Length, dst.Length);
         var level = Simd.Level;
-        Span<sbyte> q = stackalloc sbyte[32];
+        if (level == SimdLevel.Scalar)
+        {
+            DequantizeRowScalar(blocks, dst);
+            return;
+        }
+        ref byte src = ref MemoryMarshal.GetReference(blocks);
+        ref float y = ref MemoryMarshal.GetReference(dst);
+        var mask = Vector128.Create((byte)0x0F);
+        var eight = Vector128.Create((byte)8);
         for (int b = 0; b < nb; b++)
         {
-            var blk = blocks.Slice(b * BlockBytes, BlockBytes);
-            float d = QuantMath.Half(blk, 0);
-            if (level >= SimdLevel.V128)
-            {
-                var v = Vector128.Create(blk.Slice(2, 16));
-                var eight = Vector128.Create((byte)8);
-                ((v & Vector128.Create((byte)0x0F)) - eight).AsSByte().CopyTo(q);
-                ((v >>> 4) - eight).AsSByte().CopyTo(q.Slice(16));
-            }
-            else
-            {
-                for (int j = 0; j < 16; j++)
-                {
-                    q[j] = (sbyte)((blk[2 + j] & 0x0F) - 8);
-                    q[j + 16] = (sbyte)((blk[2 + j] >> 4) - 8);
-                }
-            }
-            QuantMath.Scale(q, d, dst.Slice(b * 32, 32), level);
+            ref byte blk = ref Unsafe.Add(ref src, b * BlockBytes);
+            float d = (float)BitConverter.UInt16BitsToHalf(Unsafe.ReadUnaligned<ushort>(ref blk));
+            var v = Vector128.LoadUnsafe(ref Unsafe.Add(ref blk, 2));
+            QuantMath.Scale16(((v & mask) - eight).AsSByte(), d, ref Unsafe.Add(ref y, b * 32), level);
+            QuantMath.Scale16(((v >>> 4) - eight).AsSByte(), d, ref Unsafe.Add(ref y, b * 32 + 16), level);
         }
     }
 

@@ -2,6 +2,8 @@
 // Eight sub-blocks of 32 with 6-bit scale sc and 6-bit min m packed in scales[] (get_scale_min_k4);
 // w = (d * sc) * q - (dmin * m). Each 32 bytes of qs hold two sub-blocks: low nibbles, then high nibbles.
 // Dequantization only.
+using System.Runtime.Intrinsics;
+
 namespace LoraSharp.Core.Quant;
 
 /// <summary>Q4_K row dequantization. A row of n elements (n % 256 == 0) is n/256 blocks of 144 bytes.</summary>
@@ -55,10 +57,23 @@ public static class BlockQ4_K
             {
                 ScaleMin(2 * g, scales, out int sc1, out int m1);
                 ScaleMin(2 * g + 1, scales, out int sc2, out int m2);
-                for (int l = 0; l < 32; l++)
+                if (level >= SimdLevel.V128)
                 {
-                    q[l] = (sbyte)(qs[32 * g + l] & 0x0F);
-                    q[32 + l] = (sbyte)(qs[32 * g + l] >> 4);
+                    var mask = Vector128.Create((byte)0x0F);
+                    for (int h = 0; h < 32; h += 16)
+                    {
+                        var v = Vector128.Create(qs.Slice(32 * g + h, 16));
+                        (v & mask).AsSByte().CopyTo(q.Slice(h));
+                        (v >>> 4).AsSByte().CopyTo(q.Slice(32 + h));
+                    }
+                }
+                else
+                {
+                    for (int l = 0; l < 32; l++)
+                    {
+                        q[l] = (sbyte)(qs[32 * g + l] & 0x0F);
+                        q[32 + l] = (sbyte)(qs[32 * g + l] >> 4);
+                    }
                 }
                 // a - b == a + (-b) exactly in IEEE arithmetic, so ScaleAdd with the negated min is bit-identical.
                 QuantMath.ScaleAdd(q.Slice(0, 32), d * sc1, -(min * m1), y.Slice(64 * g, 32), level);

@@ -1,6 +1,8 @@
 // ggml Q5_K super-blocks (block_q5_K): 256 weights as { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; }
 // = 176 bytes. Like Q4_K with a fifth bit per weight: sub-block pair g takes bits 2g and 2g+1 of qh[l];
 // w = (d * sc) * (nibble + 16 * bit) - (dmin * m). Dequantization only.
+using System.Runtime.Intrinsics;
+
 namespace LoraSharp.Core.Quant;
 
 /// <summary>Q5_K row dequantization. A row of n elements (n % 256 == 0) is n/256 blocks of 176 bytes.</summary>
@@ -58,10 +60,25 @@ public static class BlockQ5_K
                 BlockQ4_K.ScaleMin(2 * g, scales, out int sc1, out int m1);
                 BlockQ4_K.ScaleMin(2 * g + 1, scales, out int sc2, out int m2);
                 int s1 = 2 * g, s2 = 2 * g + 1;
-                for (int l = 0; l < 32; l++)
+                if (level >= SimdLevel.V128)
                 {
-                    q[l] = (sbyte)((ql[32 * g + l] & 0x0F) | ((qh[l] >> s1) & 1) << 4);
-                    q[32 + l] = (sbyte)((ql[32 * g + l] >> 4) | ((qh[l] >> s2) & 1) << 4);
+                    var mask = Vector128.Create((byte)0x0F);
+                    var one = Vector128.Create((byte)1);
+                    for (int h = 0; h < 32; h += 16)
+                    {
+                        var v = Vector128.Create(ql.Slice(32 * g + h, 16));
+                        var hb = Vector128.Create(qh.Slice(h, 16));
+                        ((v & mask) | (((hb >>> s1) & one) << 4)).AsSByte().CopyTo(q.Slice(h));
+                        ((v >>> 4) | (((hb >>> s2) & one) << 4)).AsSByte().CopyTo(q.Slice(32 + h));
+                    }
+                }
+                else
+                {
+                    for (int l = 0; l < 32; l++)
+                    {
+                        q[l] = (sbyte)((ql[32 * g + l] & 0x0F) | ((qh[l] >> s1) & 1) << 4);
+                        q[32 + l] = (sbyte)((ql[32 * g + l] >> 4) | ((qh[l] >> s2) & 1) << 4);
+                    }
                 }
                 QuantMath.ScaleAdd(q.Slice(0, 32), d * sc1, -(min * m1), y.Slice(64 * g, 32), level);
                 QuantMath.ScaleAdd(q.Slice(32, 32), d * sc2, -(min * m2), y.Slice(64 * g + 32, 32), level);

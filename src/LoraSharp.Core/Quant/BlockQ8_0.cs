@@ -2,7 +2,9 @@
 // Quantization follows ggml's quantize_row_q8_0_ref (and gguf-py's numpy port) bit for bit:
 // d = max|x| / 127, id = d != 0 ? 1/d : 0, q = round-half-away-from-zero(x * id), d stored as f16 (RNE).
 // Rows only: callers hand one row (a whole number of blocks) at a time.
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace LoraSharp.Core.Quant;
 
@@ -32,11 +34,19 @@ public static class BlockQ8_0
     {
         int nb = QuantMath.CheckRow("Q8_0", BlockSize, BlockBytes, blocks.Length, dst.Length);
         var level = Simd.Level;
+        if (level == SimdLevel.Scalar)
+        {
+            DequantizeRowScalar(blocks, dst);
+            return;
+        }
+        ref byte src = ref MemoryMarshal.GetReference(blocks);
+        ref float y = ref MemoryMarshal.GetReference(dst);
         for (int b = 0; b < nb; b++)
         {
-            var blk = blocks.Slice(b * BlockBytes, BlockBytes);
-            float d = QuantMath.Half(blk, 0);
-            QuantMath.Scale(MemoryMarshal.Cast<byte, sbyte>(blk.Slice(2, 32)), d, dst.Slice(b * 32, 32), level);
+            ref byte blk = ref Unsafe.Add(ref src, b * BlockBytes);
+            float d = (float)BitConverter.UInt16BitsToHalf(Unsafe.ReadUnaligned<ushort>(ref blk));
+            QuantMath.Scale16(Vector128.LoadUnsafe(ref Unsafe.Add(ref blk, 2)).AsSByte(), d, ref Unsafe.Add(ref y, b * 32), level);
+            QuantMath.Scale16(Vector128.LoadUnsafe(ref Unsafe.Add(ref blk, 18)).AsSByte(), d, ref Unsafe.Add(ref y, b * 32 + 16), level);
         }
     }
 

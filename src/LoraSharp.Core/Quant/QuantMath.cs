@@ -75,6 +75,36 @@ internal static class QuantMath
         }
     }
 
+    /// <summary>y[0..16) = d * (float)q[0..16) for 16 codes already in a register (level >= V128).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scale16(Vector128<sbyte> q, float d, ref float y, SimdLevel level)
+    {
+        if (level >= SimdLevel.V512)
+        {
+            var i32 = Vector512.WidenLower(Vector256.WidenLower(q.ToVector256Unsafe()).ToVector512Unsafe());
+            (Vector512.ConvertToSingle(i32) * Vector512.Create(d)).StoreUnsafe(ref y);
+        }
+        else if (level >= SimdLevel.V256)
+        {
+            var vd = Vector256.Create(d);
+            var lo = Vector256.WidenLower(Vector128.WidenLower(q).ToVector256Unsafe());
+            var hi = Vector256.WidenLower(Vector128.WidenUpper(q).ToVector256Unsafe());
+            (Vector256.ConvertToSingle(lo) * vd).StoreUnsafe(ref y);
+            (Vector256.ConvertToSingle(hi) * vd).StoreUnsafe(ref y, 8);
+        }
+        else
+        {
+            var vd = Vector128.Create(d);
+            var (s0, s1) = Vector128.Widen(q);
+            var (a, b) = Vector128.Widen(s0);
+            var (c, e) = Vector128.Widen(s1);
+            (Vector128.ConvertToSingle(a) * vd).StoreUnsafe(ref y);
+            (Vector128.ConvertToSingle(b) * vd).StoreUnsafe(ref y, 4);
+            (Vector128.ConvertToSingle(c) * vd).StoreUnsafe(ref y, 8);
+            (Vector128.ConvertToSingle(e) * vd).StoreUnsafe(ref y, 12);
+        }
+    }
+
     // 16 sbytes at q+i -> 16 ints.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> Widen512(ref sbyte q, int i)

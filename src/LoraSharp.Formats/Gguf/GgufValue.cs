@@ -26,21 +26,25 @@ public sealed record GgufValue(GgufValueType Type, object Value, GgufValueType E
         ulong v => new(GgufValueType.UInt64, v),
         long v => new(GgufValueType.Int64, v),
         double v => new(GgufValueType.Float64, v),
-        byte[] a => new(GgufValueType.Array, a, GgufValueType.UInt8),
-        sbyte[] a => new(GgufValueType.Array, a, GgufValueType.Int8),
-        ushort[] a => new(GgufValueType.Array, a, GgufValueType.UInt16),
-        short[] a => new(GgufValueType.Array, a, GgufValueType.Int16),
-        uint[] a => new(GgufValueType.Array, a, GgufValueType.UInt32),
-        int[] a => new(GgufValueType.Array, a, GgufValueType.Int32),
-        float[] a => new(GgufValueType.Array, a, GgufValueType.Float32),
-        bool[] a => new(GgufValueType.Array, a, GgufValueType.Bool),
-        string[] a => new(GgufValueType.Array, a, GgufValueType.String),
-        ulong[] a => new(GgufValueType.Array, a, GgufValueType.UInt64),
-        long[] a => new(GgufValueType.Array, a, GgufValueType.Int64),
-        double[] a => new(GgufValueType.Array, a, GgufValueType.Float64),
-        GgufValue[] a => new(GgufValueType.Array, a, GgufValueType.Array),
+        Array a => FromArray(a),
         _ => throw new ArgumentException($"{value.GetType().Name} has no GGUF metadata type."),
     };
+
+    // Matched on the exact array type: the CLR lets sbyte[] pass an 'is byte[]' test (and int[]/uint[], ...).
+    private static GgufValue FromArray(Array a)
+    {
+        var t = a.GetType().GetElementType()!;
+        GgufValueType et =
+            t == typeof(byte) ? GgufValueType.UInt8 : t == typeof(sbyte) ? GgufValueType.Int8 :
+            t == typeof(ushort) ? GgufValueType.UInt16 : t == typeof(short) ? GgufValueType.Int16 :
+            t == typeof(uint) ? GgufValueType.UInt32 : t == typeof(int) ? GgufValueType.Int32 :
+            t == typeof(float) ? GgufValueType.Float32 : t == typeof(bool) ? GgufValueType.Bool :
+            t == typeof(string) ? GgufValueType.String : t == typeof(ulong) ? GgufValueType.UInt64 :
+            t == typeof(long) ? GgufValueType.Int64 : t == typeof(double) ? GgufValueType.Float64 :
+            t == typeof(GgufValue) ? GgufValueType.Array :
+            throw new ArgumentException($"{a.GetType().Name} has no GGUF metadata type.");
+        return new(GgufValueType.Array, a, et);
+    }
 
     /// <summary>True for integer scalars.</summary>
     public bool IsInteger => Type is GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.UInt16 or GgufValueType.Int16

@@ -90,6 +90,7 @@ internal readonly struct JsonFields(JsonElement obj, string file, string prefix 
     public static JsonDocument ParseFile(string path)
     {
         byte[] bytes = File.ReadAllBytes(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new ModelFormatException(path, null, "is not valid UTF-8 text.");
         try
         {
             var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });

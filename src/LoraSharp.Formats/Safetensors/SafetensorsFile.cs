@@ -90,10 +90,14 @@ public sealed class SafetensorsFile : IDisposable
         long dataStart = 8 + (long)n;
         long dataLength = file.Length - dataStart;
 
+        var headerBytes = file.Span(8, (int)n);
+        // JsonDocument only checks string contents when they are read; check the whole header up front.
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new ModelFormatException(p, "header", $"header is not valid UTF-8 JSON (invalid UTF-8 near byte {8 + FirstInvalidUtf8(headerBytes)}); a tensor name or metadata string is corrupt.");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(file.Span(8, (int)n).ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
+            doc = JsonDocument.Parse(headerBytes.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
         {
@@ -126,6 +130,12 @@ public sealed class SafetensorsFile : IDisposable
             CheckOverlaps(p, tensors);
             return new SafetensorsFile(file, dataStart, metadata, tensors);
         }
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> b)
+    {
+        System.Text.Unicode.Utf8.ToUtf16(b, new char[b.Length], out int read, out _, replaceInvalidSequences: false);
+        return read;
     }
 
     private static SafetensorsTensorInfo ParseTensor(string p, string name, JsonElement e, long dataLength)

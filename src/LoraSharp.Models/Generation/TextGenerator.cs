@@ -41,6 +41,16 @@ public sealed class TextGenerator(LlamaModel model, Tokenizer tokenizer)
 
         string emitted = "";
         string reason = "length";
+        // Decode prompt + generated ids together and cut the prompt's text off, so word boundaries (SentencePiece's
+        // leading space) come out as they would in the full text.
+        string promptText = tokenizer.Decode(ids, skipSpecialTokens: true);
+        string GeneratedText()
+        {
+            string all = tokenizer.Decode(ids.Where(i => i != tokenizer.EosTokenId), skipSpecialTokens: true);
+            return all.StartsWith(promptText, StringComparison.Ordinal)
+                ? all[promptText.Length..]
+                : tokenizer.Decode(ids.Skip(promptCount).Where(i => i != tokenizer.EosTokenId), skipSpecialTokens: true);
+        }
         var clock = Stopwatch.StartNew();
         int generated = 0;
         while (generated < options.MaxNewTokens)
@@ -51,7 +61,7 @@ public sealed class TextGenerator(LlamaModel model, Tokenizer tokenizer)
             generated++;
             if (options.StopAtEos && next == tokenizer.EosTokenId) { reason = "eos"; break; }
 
-            string text = tokenizer.Decode(ids.Skip(promptCount).Where(i => i != tokenizer.EosTokenId), skipSpecialTokens: true);
+            string text = GeneratedText();
             int stopAt = FindStop(text, options.StopStrings);
             if (stopAt >= 0)
             {
@@ -64,8 +74,7 @@ public sealed class TextGenerator(LlamaModel model, Tokenizer tokenizer)
             if (generated == options.MaxNewTokens || cache.Length >= capacity) break;
             logits = model.ForwardCached([next], cache);
         }
-        if (reason != "stop_string")
-            Emit(tokenizer.Decode(ids.Skip(promptCount).Where(i => i != tokenizer.EosTokenId), skipSpecialTokens: true));
+        if (reason != "stop_string") Emit(GeneratedText());
         double tps = generated / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
         return new GenerationResult(emitted, [.. ids], promptCount, reason, tps);
 

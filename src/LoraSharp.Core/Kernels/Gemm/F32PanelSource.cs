@@ -55,7 +55,7 @@ internal sealed unsafe class F32PanelSource : PanelSource
     {
         if (backward)
         {
-            @base = (_backward ?? BuildBackward()).Pointer;
+            @base = (Volatile.Read(ref _backward) ?? BuildBackward()).Pointer;
             panelStride = (long)_n * NR;
         }
         else
@@ -90,7 +90,7 @@ internal sealed unsafe class F32PanelSource : PanelSource
                 float* src = _forward.Pointer + (long)(n / NR) * _k * NR + n % NR;
                 for (int k = 0; k < _k; k++) dst[(long)(k / NR) * _n * NR + (long)n * NR + k % NR] = src[(long)k * NR];
             }
-            _backward = b;
+            Volatile.Write(ref _backward, b);   // published only once fully written
             return b;
         }
     }

@@ -1,15 +1,17 @@
 // The fp32 GEMM driver behind every MatMul layout: C[Rows, Cols] (+)= A[Rows, Depth] · B[Depth, Cols].
-// Legend: Rows/Cols/Depth are C's rows, C's columns and the reduction; MR x NR is the microkernel tile (6 x 32),
+// Legend: Rows/Cols/Depth are C's rows, C's columns and the reduction; MR x NR is the microkernel tile (8 x 32 for
+// Vector512, 6 x 32 for narrower vectors),
 // KC the reduction block, MC the row block.
 //
-// Loop nest (Goto/BLIS style, with the roles of our operands):
-//   for each reduction block [r0, r0+kc)                        caller thread, in order (K never splits across threads)
-//     B block: frozen f32 weights are already in panel layout (pointer, no copy); any other B is packed into the
-//              caller's scratch as 32-column panels [kc][32], panels split over the threads (Threads.Run #1)
-//     compute (Threads.Run #2, a static split of C into row ranges or panel ranges, whichever balances better):
-//       for each row block of MC rows: pack A rows into MR-row panels [kc][MR] (per-thread scratch, in L2)
-//         for each 32-column panel (its [kc][32] B micro-panel stays in L1)
-//           for each MR-row panel: microkernel on the MR x 32 tile (edges go through a tile buffer)
+// Loop nest (Goto/BLIS style). One Threads.Run per call; C is split statically into row ranges or 32-column
+// panel ranges (whichever costs less per thread), and each part runs:
+//   for each reduction block [r0, r0+kc)                     in order (the reduction never splits across threads)
+//     B: frozen f32 weights are already in panel layout (a pointer, no copy); any other B has this part's panels
+//        packed into per-thread scratch as [kc][32]
+//     for each row block of MC rows: A row-major (X, dY) is read in place, MR rows at a time (packing it cost 30%
+//              of the time when C is narrow); BackwardWeight's transposed A (dYᵀ) is packed into [kc][MR] panels
+//       for each 32-column panel (its [kc][32] B micro-panel stays in L1/L2)
+//         for each MR-row panel: microkernel on the MR x 32 tile (edges go through a tile buffer)
 // The first reduction block stores (unless accumulating), later ones add, so every element of C is
 // C = (((0 or C) + blk0) + blk1) + ... with each blk an in-order fma chain: the same operations whatever the
 // thread count, split or SIMD width, hence bit-identical results across them.
@@ -18,6 +20,7 @@
 // B may be a frozen PanelSource, row-major (B[r, j] = B[r*ldb + j]) or transposed (B[r, j] = B[j*ldb + r]).
 // Scratch is allocated once per thread at first use and grown, never freed; nothing allocates per call after that.
 // Not here: shape checks and the public API (MatMul.cs), the microkernels (GemmKernels.cs).
+using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
 namespace LoraSharp.Core.Kernels.Gemm;
@@ -52,15 +55,17 @@ internal unsafe struct GemmProblem
 /// <summary>Blocking, packing and threading around the microkernels.</summary>
 internal static unsafe class GemmDriver
 {
-    private const int MR = GemmKernels.MR;
     private const int NR = GemmKernels.NR;
-    // 256 x 32 floats = 32 KiB B micro-panel, which stays in the 48 KiB L1 of Zen 4/5 while MC/MR A panels stream by.
-    private const int KcMax = 256;
-    // 144 x 256 floats = 144 KiB A block: fits L2 next to the B block.
-    private const int Mc = 24 * MR;
+    private const int MaxMR = GemmKernels.MaxMR;
+    // Reduction block: 512 x 32 floats = 64 KiB B micro-panel (L2; L2 bandwidth is ample for 2 lines per 8 cycles).
+    // 512 instead of 256 halves the passes over C: 66% -> 75% of the 1-thread CPU-time peak at (2048, 576, 49152)
+    // (together with MC 384 -> 192; measured on a loaded machine, so approximate).
+    private const int KcMax = 512;
+    // Rows per A block (a multiple of every MR): 192 x 512 floats = 384 KiB of A, kept in the 1 MiB L2 while each
+    // B micro-panel is reused for 24-32 tiles.
+    private const int Mc = 192;
 
-    [ThreadStatic] private static AlignedBuffer? t_panelsA;   // per thread: packed A block + one edge tile
-    [ThreadStatic] private static AlignedBuffer? t_panelsB;   // per calling thread: packed B block (all panels)
+    [ThreadStatic] private static AlignedBuffer? t_scratch;   // per thread: packed A block, one edge tile, packed B block
 
     /// <summary>Runs <paramref name="p"/> with vector width <paramref name="level"/> (V128 or wider).</summary>
     public static void Run(in GemmProblem p, SimdLevel level)
@@ -71,47 +76,35 @@ internal static unsafe class GemmDriver
             if (!p.Accumulate) new Span<float>(p.C, checked(p.Rows * p.Cols)).Clear();
             return;
         }
+        int mr = GemmKernels.MR(level);
         int panels = (p.Cols + NR - 1) / NR;
-        int tilesM = (p.Rows + MR - 1) / MR;
-        int threads = Threads.Count;
-        // Per-thread tile count of each split; rows win ties because they duplicate no packing.
-        long byRows = (long)((tilesM + threads - 1) / threads) * panels;
-        long byCols = (long)((panels + threads - 1) / threads) * tilesM;
-        bool splitRows = byRows <= byCols;
-
-        int blocks = (p.Depth + KcMax - 1) / KcMax;
-        int kcMax = (p.Depth + blocks - 1) / blocks;
+        int tilesM = (p.Rows + mr - 1) / mr;
+        int threads = Math.Max(1, Threads.Count);
 
         float* direct = null;
         long directStride = 0;
         bool isDirect = p.BLayout == BLayout.Frozen && p.Frozen!.TryDirect(p.FrozenBackward, out direct, out directStride);
-        float* scratchB = isDirect ? null : (t_panelsB ??= new AlignedBuffer()).Ensure((long)panels * kcMax * NR);
 
-        for (int blk = 0; blk < blocks; blk++)
+        // Static split of C by rows or by 32-column panels, from a cost per thread in units of depth x cycles:
+        // a tile ~ MR (2 FMAs per row per k at 2 FMAs/cycle), packing a B panel ~ 8, packing an A panel (only
+        // BackwardWeight's transposed A) ~ 2. A row split makes every thread pack all B panels (when B is not
+        // pre-packed); a column split makes every thread pack all of A. One Threads.Run per call: each part loops
+        // over the reduction blocks itself, so no barrier is needed (a barrier per block cost milliseconds per
+        // call on a loaded machine).
+        int bPack = isDirect ? 0 : 8, aPack = p.ATransposed ? 2 : 0;
+        int rowTiles = (tilesM + threads - 1) / threads;
+        int colPanels = (panels + threads - 1) / threads;
+        long byRows = (long)rowTiles * panels * mr + (long)panels * bPack + (long)rowTiles * aPack;
+        long byCols = (long)colPanels * tilesM * mr + (long)colPanels * bPack + (long)tilesM * aPack;
+        bool splitRows = byRows <= byCols;
+
+        int blocks = (p.Depth + KcMax - 1) / KcMax;
+        var work = new ComputeWork
         {
-            var (r0, r1) = Threads.Split(p.Depth, blk, blocks);
-            int kc = r1 - r0;
-            float* bBase;
-            long panelStride;
-            if (isDirect)
-            {
-                bBase = direct + (long)r0 * NR;
-                panelStride = directStride;
-            }
-            else
-            {
-                var pack = new PackBWork { P = p, R0 = r0, Kc = kc, Dst = scratchB, Panels = panels };
-                Threads.Run(ref pack, Math.Min(threads, panels));
-                bBase = scratchB;
-                panelStride = (long)kc * NR;
-            }
-            var work = new ComputeWork
-            {
-                P = p, BBase = bBase, PanelStride = panelStride, R0 = r0, Kc = kc, KcMax = kcMax,
-                Store = blk == 0 && !p.Accumulate, SplitRows = splitRows, Level = level,
-            };
-            Threads.Run(ref work, threads);
-        }
+            P = p, Direct = direct, DirectStride = directStride, IsDirect = isDirect,
+            Blocks = blocks, KcMax = (p.Depth + blocks - 1) / blocks, SplitRows = splitRows, Level = level, MR = mr,
+        };
+        Threads.Run(ref work, threads);
     }
 
     /// <summary>Scalar path, same operations as MatMul.Reference (double accumulation, in reduction order).</summary>
@@ -119,7 +112,7 @@ internal static unsafe class GemmDriver
     {
         if (p.Rows == 0 || p.Cols == 0) return;
         int panels = (p.Cols + NR - 1) / NR;
-        float* panel = (t_panelsB ??= new AlignedBuffer()).Ensure((long)Math.Max(p.Depth, 1) * NR);
+        float* panel = (t_scratch ??= new AlignedBuffer()).Ensure((long)Math.Max(p.Depth, 1) * NR);
         for (int jp = 0; jp < panels; jp++)
         {
             PackB(p, jp, 0, p.Depth, panel);
@@ -139,71 +132,100 @@ internal static unsafe class GemmDriver
         }
     }
 
-    private struct PackBWork : IParallelWork
-    {
-        public GemmProblem P;
-        public int R0, Kc, Panels;
-        public float* Dst;
-
-        public void Execute(int part, int parts)
-        {
-            var (ps, pe) = Threads.Split(Panels, part, parts);
-            for (int jp = ps; jp < pe; jp++) PackB(P, jp, R0, Kc, Dst + (long)jp * Kc * NR);
-        }
-    }
-
     private struct ComputeWork : IParallelWork
     {
         public GemmProblem P;
-        public float* BBase;
-        public long PanelStride;
-        public int R0, Kc, KcMax;
-        public bool Store, SplitRows;
+        public float* Direct;
+        public long DirectStride;
+        public bool IsDirect, SplitRows;
+        public int Blocks, KcMax, MR;
         public SimdLevel Level;
 
         public void Execute(int part, int parts)
         {
-            int rows = P.Rows, cols = P.Cols, panels = (cols + NR - 1) / NR;
-            var (rs, re) = SplitRows ? Threads.SplitAligned(rows, MR, part, parts) : (0, rows);
+            int mr = MR, rows = P.Rows, cols = P.Cols, panels = (cols + NR - 1) / NR;
+            var (rs, re) = SplitRows ? Threads.SplitAligned(rows, mr, part, parts) : (0, rows);
             var (ps, pe) = SplitRows ? (0, panels) : Threads.Split(panels, part, parts);
             if (rs >= re || ps >= pe) return;
 
-            float* ap = (t_panelsA ??= new AlignedBuffer()).Ensure((long)Mc * KcMax + MR * NR);
-            float* tile = ap + (long)Mc * KcMax;   // Mc * KcMax is a multiple of 16: the tile stays 64-byte aligned
-            delegate*<float*, float*, int, float*, int, bool, void> kernel = Level switch
+            // Scratch: packed A block (transposed A only) | edge rows of A | edge tile of C | this part's B panels.
+            // Every piece is a multiple of 16 floats, so each stays 64-byte aligned.
+            long aFloats = P.ATransposed ? (long)Mc * KcMax : 0;
+            long edgeFloats = (long)MaxMR * KcMax + MaxMR * NR;
+            long bFloats = IsDirect ? 0 : (long)(pe - ps) * KcMax * NR;
+            float* packedA = (t_scratch ??= new AlignedBuffer()).Ensure(aFloats + edgeFloats + bFloats);
+            float* edgeA = packedA + aFloats;
+            float* tile = edgeA + (long)MaxMR * KcMax;
+            float* packedB = tile + MaxMR * NR;
+            bool transposedA = P.ATransposed;
+            delegate*<float*, nint, float*, int, float*, nint, bool, void> kernel = (Level, transposedA) switch
             {
-                SimdLevel.V512 => &GemmKernels.Kernel512,
-                SimdLevel.V256 => &GemmKernels.Kernel256,
-                _ => &GemmKernels.Kernel128,
+                (SimdLevel.V512, false) => &GemmKernels.Kernel512R,
+                (SimdLevel.V256, false) => &GemmKernels.Kernel256R,
+                (_, false) => &GemmKernels.Kernel128R,
+                (SimdLevel.V512, true) => &GemmKernels.Kernel512P,
+                (SimdLevel.V256, true) => &GemmKernels.Kernel256P,
+                _ => &GemmKernels.Kernel128P,
             };
-            int kc = Kc;
-            bool store = Store;
             float* c0 = P.C;
-            float* bBase = BBase;
-            long panelStride = PanelStride;
+            float* a0 = P.A;
+            nint lda = P.Lda;
 
-            for (int ic = rs; ic < re; ic += Mc)
+            for (int blk = 0; blk < Blocks; blk++)
             {
-                int mc = Math.Min(Mc, re - ic);
-                PackA(P, ic, mc, R0, kc, ap);
-                for (int jp = ps; jp < pe; jp++)
+                var (r0, r1) = Threads.Split(P.Depth, blk, Blocks);
+                int kc = r1 - r0;
+                bool store = blk == 0 && !P.Accumulate;
+                float* bBase;
+                long panelStride;
+                if (IsDirect)
                 {
-                    float* bp = bBase + jp * panelStride;
-                    int j0 = jp * NR, nv = Math.Min(NR, cols - j0);
-                    for (int ir = 0; ir < mc; ir += MR)
+                    bBase = Direct + (long)r0 * NR;
+                    panelStride = DirectStride;
+                }
+                else
+                {
+                    for (int jp = ps; jp < pe; jp++) PackB(P, jp, r0, kc, packedB + (long)(jp - ps) * kc * NR);
+                    bBase = packedB - (long)ps * kc * NR;   // so that panel jp is at bBase + jp * panelStride
+                    panelStride = (long)kc * NR;
+                }
+                // A row-major with a last panel of fewer than MR rows: copy those rows, zero-padded, so the
+                // kernel never reads past A (their extra output rows are dropped at the edge merge).
+                int edgeRow = re - (re - rs) % mr;
+                if (!transposedA && edgeRow < re)
+                {
+                    new Span<float>(edgeA, mr * kc).Clear();
+                    for (int i = edgeRow; i < re; i++)
+                        new ReadOnlySpan<float>(a0 + i * lda + r0, kc).CopyTo(new Span<float>(edgeA + (long)(i - edgeRow) * kc, kc));
+                }
+
+                for (int ic = rs; ic < re; ic += Mc)
+                {
+                    int mc = Math.Min(Mc, re - ic);
+                    if (transposedA) PackTransposedA(P, ic, mc, r0, kc, mr, packedA);
+                    for (int jp = ps; jp < pe; jp++)
                     {
-                        int mv = Math.Min(MR, mc - ir);
-                        float* c = c0 + (long)(ic + ir) * cols + j0;
-                        if (mv == MR && nv == NR)
+                        float* bp = bBase + jp * panelStride;
+                        int j0 = jp * NR, nv = Math.Min(NR, cols - j0);
+                        for (int ir = 0; ir < mc; ir += mr)
                         {
-                            kernel(ap + (long)ir * kc, bp, kc, c, cols, !store);
-                        }
-                        else
-                        {
-                            kernel(ap + (long)ir * kc, bp, kc, tile, NR, false);
-                            for (int i = 0; i < mv; i++)
-                                for (int j = 0; j < nv; j++)
-                                    c[(long)i * cols + j] = store ? tile[i * NR + j] : c[(long)i * cols + j] + tile[i * NR + j];
+                            int mv = Math.Min(mr, mc - ir);
+                            float* a, c = c0 + (long)(ic + ir) * cols + j0;
+                            nint ld;
+                            if (transposedA) { a = packedA + (long)ir * kc; ld = 0; }
+                            else if (mv == mr) { a = a0 + (ic + ir) * lda + r0; ld = lda; }
+                            else { a = edgeA; ld = kc; }
+                            if (mv == mr && nv == NR)
+                            {
+                                kernel(a, ld, bp, kc, c, cols, !store);
+                            }
+                            else
+                            {
+                                kernel(a, ld, bp, kc, tile, NR, false);
+                                for (int i = 0; i < mv; i++)
+                                    for (int j = 0; j < nv; j++)
+                                        c[(long)i * cols + j] = store ? tile[i * NR + j] : c[(long)i * cols + j] + tile[i * NR + j];
+                            }
                         }
                     }
                 }
@@ -211,31 +233,36 @@ internal static unsafe class GemmDriver
         }
     }
 
-    /// <summary>Packs A rows [i0, i0+mc), reduction [r0, r0+kc) as MR-row panels [kc][MR], zero-padding the last.</summary>
-    private static void PackA(in GemmProblem p, int i0, int mc, int r0, int kc, float* dst)
+    /// <summary>
+    /// Packs rows [i0, i0+mc) of a transposed A (A[i, r] = A[r*lda + i]), reduction [r0, r0+kc), as MR-row panels
+    /// [kc][MR], zero-padding the last panel. Each (panel, r) is MR consecutive floats of one source row: one copy.
+    /// </summary>
+    private static void PackTransposedA(in GemmProblem p, int i0, int mc, int r0, int kc, int mr, float* dst)
     {
-        for (int ip = 0; ip < mc; ip += MR)
+        for (int ip = 0; ip < mc; ip += mr)
         {
-            int mv = Math.Min(MR, mc - ip);
+            int mv = Math.Min(mr, mc - ip);
             float* d = dst + (long)ip * kc;
-            if (!p.ATransposed)
+            float* s = p.A + (long)r0 * p.Lda + i0 + ip;
+            nint lda = p.Lda;
+            if (mv == 8 && mr == 8)
             {
-                for (int i = 0; i < mv; i++)
+                for (int k = 0; k < kc; k++, s += lda) Vector256.Store(Vector256.Load(s), d + k * 8);
+            }
+            else if (mv == 6 && mr == 6)
+            {
+                for (int k = 0; k < kc; k++, s += lda)
                 {
-                    float* s = p.A + (long)(i0 + ip + i) * p.Lda + r0;
-                    for (int k = 0; k < kc; k++) d[k * MR + i] = s[k];
+                    Vector128.Store(Vector128.Load(s), d + k * 6);
+                    d[k * 6 + 4] = s[4];
+                    d[k * 6 + 5] = s[5];
                 }
             }
             else
             {
-                for (int k = 0; k < kc; k++)
-                {
-                    float* s = p.A + (long)(r0 + k) * p.Lda + i0 + ip;
-                    for (int i = 0; i < mv; i++) d[k * MR + i] = s[i];
-                }
+                for (int k = 0; k < kc; k++, s += lda)
+                    for (int i = 0; i < mr; i++) d[k * mr + i] = i < mv ? s[i] : 0;
             }
-            for (int i = mv; i < MR; i++)
-                for (int k = 0; k < kc; k++) d[k * MR + i] = 0;
         }
     }
 

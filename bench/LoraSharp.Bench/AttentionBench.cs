@@ -1,0 +1,212 @@
+// Benchmark of the tiled attention kernel (not a test): forward and backward GFLOP/s at two training shapes,
+// as a fraction of the machine's fp32 FMA peak measured in the same run, the speed-up over the full-matrix scalar
+// reference, the 1-thread rate, and the memory the kernel holds (fixed per-thread scratch + lse, O(T) per head)
+// against the T x T score matrix a naive kernel would hold per head. Timings are the best of several calls.
+// Where Linux gives per-thread CPU time (clock_gettime(CLOCK_THREAD_CPUTIME_ID)), the 1-thread rates are also given per
+// CPU-second of the running thread and compared with a 1-thread FMA peak measured the same way, so the
+// efficiency stays meaningful on a machine shared with other jobs (wall-clock rates then are not).
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using LoraSharp.Core;
+using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Threading;
+
+namespace LoraSharp.Bench;
+
+/// <summary>Attention forward/backward throughput and memory.</summary>
+public static class AttentionBench
+{
+    private readonly record struct Shape(int B, int T, int NH, int NKV, int HS)
+    {
+        /// <summary>Forward FLOPs with the causal halving: 2 GEMMs (QKᵀ, PV) of 2·T·T·HS each, halved.</summary>
+        public double ForwardFlops => 4.0 * T * T * HS / 2 * NH * B;
+        public override string ToString() => $"B={B} T={T} NH={NH} NKV={NKV} HS={HS}";
+    }
+
+    /// <summary>Runs the benchmark and prints one block per shape.</summary>
+    public static void Run(TextWriter output)
+    {
+        output.WriteLine($"# attention bench; {BenchInfo.Header()}");
+        double peak = FmaPeakGflops();
+        output.WriteLine($"fp32 FMA peak ({Threads.Count} threads, {Simd.Level}): {peak:F1} GFLOP/s");
+        double cpuPeak = 0;
+        if (ThreadCpuSeconds() is not null)
+        {
+            using (Threads.Limit(1)) cpuPeak = FmaPeakGflops(cpuTime: true);
+            output.WriteLine($"fp32 FMA peak per CPU-second of one thread: {cpuPeak:F1} GFLOP/s");
+        }
+        foreach (var s in new[] { new Shape(4, 512, 9, 3, 64), new Shape(8, 256, 6, 6, 48) })
+            RunShape(output, s, peak, cpuPeak);
+    }
+
+    private static void RunShape(TextWriter output, Shape s, double peak, double cpuPeak)
+    {
+        int qLen = s.B * s.T * s.NH * s.HS, kLen = s.B * s.T * s.NKV * s.HS, lseLen = s.B * s.NH * s.T;
+        var rng = new Random(1);
+        float[] Rand(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1); return a; }
+        float[] q = Rand(qLen), k = Rand(kLen), v = Rand(kLen), dOut = Rand(qLen);
+        float[] o = new float[qLen], lse = new float[lseLen], dq = new float[qLen], dk = new float[kLen], dv = new float[kLen];
+        float scale = 1f / MathF.Sqrt(s.HS);
+
+        void Fwd() => Attention.Forward(q, k, v, [], o, lse, s.B, s.T, s.T, s.NH, s.NKV, s.HS, scale);
+        void Bwd() => Attention.Backward(dOut, q, k, v, o, lse, [], dq, dk, dv, s.B, s.T, s.T, s.NH, s.NKV, s.HS, scale);
+
+        double fwd = Best(Fwd), bwd = Best(Bwd);
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        Fwd();
+        Bwd();
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+        double fwd1, bwd1;
+        using (Threads.Limit(1)) { fwd1 = Best(Fwd); bwd1 = Best(Bwd); }
+
+        double fFlops = s.ForwardFlops, bFlops = 2.5 * s.ForwardFlops;
+        output.WriteLine($"{s}");
+        output.WriteLine($"  forward : {fwd * 1e3,8:F2} ms  {fFlops / fwd / 1e9,7:F1} GFLOP/s  {fFlops / fwd / 1e9 / peak,6:P1} of peak   (1 thread {fFlops / fwd1 / 1e9:F1} GFLOP/s)");
+        output.WriteLine($"  backward: {bwd * 1e3,8:F2} ms  {bFlops / bwd / 1e9,7:F1} GFLOP/s  {bFlops / bwd / 1e9 / peak,6:P1} of peak   (1 thread {bFlops / bwd1 / 1e9:F1} GFLOP/s)");
+
+        if (cpuPeak > 0)
+        {
+            double fc, bc;
+            using (Threads.Limit(1)) { fc = CpuPerCall(Fwd); bc = CpuPerCall(Bwd); }
+            output.WriteLine($"  1 thread per CPU-second: forward {fFlops / fc / 1e9:F1} GFLOP/s ({fFlops / fc / 1e9 / cpuPeak:P1} of 1-thread peak)," +
+                             $" backward {bFlops / bc / 1e9:F1} GFLOP/s ({bFlops / bc / 1e9 / cpuPeak:P1})");
+        }
+
+        // The scalar reference on one batch row (it materialises the score matrix and accumulates in double).
+        int rq = s.T * s.NH * s.HS, rk = s.T * s.NKV * s.HS;
+        var sw = Stopwatch.StartNew();
+        Attention.Reference.Forward(q.AsSpan(0, rq), k.AsSpan(0, rk), v.AsSpan(0, rk), [], new float[rq], new float[s.NH * s.T], 1, s.T, s.T, s.NH, s.NKV, s.HS, scale);
+        double refFwd = sw.Elapsed.TotalSeconds * s.B;
+        output.WriteLine($"  forward vs scalar reference: {refFwd / fwd:F0}x faster");
+
+        long scratch = Attention.ScratchBytesPerThread(s.HS);
+        long lsePerHead = (long)s.T * sizeof(float);
+        long naivePerHead = (long)s.T * s.T * sizeof(float);
+        output.WriteLine($"  memory: scratch {scratch / 1024.0:F1} KiB per thread (independent of T) + lse {lsePerHead} B per head (O(T));" +
+                         $" a materialised score matrix would be {naivePerHead / 1024.0:F0} KiB per head; allocated per forward+backward call: {allocated} B");
+    }
+
+    /// <summary>Best seconds per call over at least 5 calls and ~0.5 s, after one warm-up call.</summary>
+    private static double Best(Action call)
+    {
+        call();
+        double best = double.MaxValue;
+        var total = Stopwatch.StartNew();
+        for (int i = 0; i < 5 || total.Elapsed.TotalSeconds < 0.5; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            call();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            if (i > 200) break;
+        }
+        return best;
+    }
+
+    /// <summary>Best CPU-seconds of this thread per call (one thread), over at least 5 calls and ~0.3 CPU-seconds.</summary>
+    private static double CpuPerCall(Action call)
+    {
+        call();
+        double best = double.MaxValue, total = 0;
+        for (int i = 0; i < 5 || total < 0.3; i++)
+        {
+            double c0 = ThreadCpuSeconds()!.Value;
+            call();
+            double c = ThreadCpuSeconds()!.Value - c0;
+            total += c;
+            best = Math.Min(best, c);
+            if (i > 200) break;
+        }
+        return best;
+    }
+
+    /// <summary>CPU time the calling thread has run, in seconds (clock_gettime(CLOCK_THREAD_CPUTIME_ID) on Linux; null elsewhere).</summary>
+    private static double? ThreadCpuSeconds()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            return ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var ts) == 0 ? ts.Seconds + ts.Nanoseconds * 1e-9 : null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private unsafe struct FmaWork : IParallelWork
+    {
+        public long Iterations;
+        public double* Seconds;
+        public float* Sink;
+        public bool CpuTime;
+
+        public void Execute(int part, int parts)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            double c0 = CpuTime ? ThreadCpuSeconds()!.Value : 0;
+            float r = Simd.Level >= SimdLevel.V512 ? Fma512(Iterations) : Fma256(Iterations);
+            Seconds[part] = CpuTime ? ThreadCpuSeconds()!.Value - c0 : Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            Sink[part] = r;
+        }
+    }
+
+    /// <summary>fp32 FMA peak over Threads.Count threads: 12 independent FMA chains per thread, best of 5 (wall or thread CPU time).</summary>
+    private static unsafe double FmaPeakGflops(bool cpuTime = false)
+    {
+        int threads = Threads.Count, w = Simd.Level >= SimdLevel.V512 ? 16 : 8;
+        const long iterations = 20_000_000;
+        double* seconds = stackalloc double[threads];
+        float* sink = stackalloc float[threads];
+        double best = 0;
+        for (int rep = 0; rep < 5; rep++)
+        {
+            var work = new FmaWork { Iterations = iterations, Seconds = seconds, Sink = sink, CpuTime = cpuTime };
+            Threads.Run(ref work, threads);
+            double slowest = 0;
+            for (int t = 0; t < threads; t++) slowest = Math.Max(slowest, seconds[t]);
+            best = Math.Max(best, 2.0 * 12 * w * iterations * threads / slowest / 1e9);
+        }
+        return best;
+    }
+
+    private static float Fma512(long n)
+    {
+        var m = Vector512.Create(0.999999f);
+        var a = Vector512.Create(1e-7f);
+        Vector512<float> c0 = Vector512.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (long i = 0; i < n; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, a); c1 = Vector512.FusedMultiplyAdd(c1, m, a); c2 = Vector512.FusedMultiplyAdd(c2, m, a);
+            c3 = Vector512.FusedMultiplyAdd(c3, m, a); c4 = Vector512.FusedMultiplyAdd(c4, m, a); c5 = Vector512.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector512.FusedMultiplyAdd(c6, m, a); c7 = Vector512.FusedMultiplyAdd(c7, m, a); c8 = Vector512.FusedMultiplyAdd(c8, m, a);
+            c9 = Vector512.FusedMultiplyAdd(c9, m, a); c10 = Vector512.FusedMultiplyAdd(c10, m, a); c11 = Vector512.FusedMultiplyAdd(c11, m, a);
+        }
+        return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    private static float Fma256(long n)
+    {
+        var m = Vector256.Create(0.999999f);
+        var a = Vector256.Create(1e-7f);
+        Vector256<float> c0 = Vector256.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (long i = 0; i < n; i++)
+        {
+            c0 = Vector256.FusedMultiplyAdd(c0, m, a); c1 = Vector256.FusedMultiplyAdd(c1, m, a); c2 = Vector256.FusedMultiplyAdd(c2, m, a);
+            c3 = Vector256.FusedMultiplyAdd(c3, m, a); c4 = Vector256.FusedMultiplyAdd(c4, m, a); c5 = Vector256.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector256.FusedMultiplyAdd(c6, m, a); c7 = Vector256.FusedMultiplyAdd(c7, m, a); c8 = Vector256.FusedMultiplyAdd(c8, m, a);
+            c9 = Vector256.FusedMultiplyAdd(c9, m, a); c10 = Vector256.FusedMultiplyAdd(c10, m, a); c11 = Vector256.FusedMultiplyAdd(c11, m, a);
+        }
+        return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+}

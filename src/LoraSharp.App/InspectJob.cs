@@ -1,0 +1,100 @@
+// The `inspect` use case: open a Hugging Face model folder, a .gguf file or a PEFT adapter folder without
+// converting weights (base dtype "stored"), and report architecture, dimensions, parameter count, dtypes per
+// tensor kind, tokenizer kind and size, and a LoRA memory estimate (or, for adapters, r/alpha/targets/tensors).
+using LoraSharp.Formats.Json;
+using LoraSharp.Formats.Safetensors;
+using LoraSharp.Models.Loading;
+
+namespace LoraSharp.App;
+
+/// <summary>Builds an <see cref="InspectReport"/> for a path.</summary>
+public static class InspectJob
+{
+    /// <summary>Inspects <paramref name="path"/>. Throws FormatException/InvalidDataException/FileNotFoundException with a clear message on bad input.</summary>
+    public static InspectReport Run(string path)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full) && File.Exists(System.IO.Path.Combine(full, "adapter_config.json"))) return Adapter(full);
+        using var model = ModelLoader.Load(full, new ModelLoadOptions { BaseDType = "stored" });
+        var kinds = model.Tensors
+            .GroupBy(kv => TensorNames.Kind(kv.Key))
+            .Select(g => new TensorKindSummary(g.Key,
+                string.Join(", ", g.Select(kv => model.StoredDTypes[kv.Key].ToString()).Distinct().Order()),
+                g.Count(), g.First().Value.ShapeText, g.Sum(kv => kv.Value.ElementCount)))
+            .OrderBy(k => Order(k.Kind)).ThenBy(k => k.Kind, StringComparer.Ordinal)
+            .ToList();
+        long stored = model.Tensors.Sum(kv => Core.Tensors.DTypeInfo.ByteCount(model.StoredDTypes[kv.Key], kv.Value.ElementCount));
+        var (tokKind, tokSize) = Tokenizer(model);
+        return new InspectReport
+        {
+            Path = full,
+            Kind = model.Format,
+            Config = model.Config,
+            ParameterCount = model.ParameterCount,
+            TensorKinds = kinds,
+            TokenizerKind = tokKind,
+            TokenizerVocabSize = tokSize,
+            Memory = LoraMemoryEstimate.Compute(model.Config, model.ParameterCount, stored),
+            IgnoredTensors = model.IgnoredTensors,
+        };
+    }
+
+    // Embedding first, then per-layer kinds, then the final norm and lm_head.
+    private static int Order(string kind) => kind == TensorNames.Embedding ? 0 : kind.StartsWith("model.layers.", StringComparison.Ordinal) ? 1 : 2;
+
+    private static (string?, int?) Tokenizer(LoadedModel model)
+    {
+        if (model.GgufMetadata is { } meta)
+        {
+            string? kind = meta.FirstOrDefault(kv => kv.Key == "tokenizer.ggml.model").Value?.AsString();
+            int? size = meta.FirstOrDefault(kv => kv.Key == "tokenizer.ggml.tokens").Value?.Count;
+            return (kind, size);
+        }
+        string dir = Directory.Exists(model.SourcePath) ? model.SourcePath : System.IO.Path.GetDirectoryName(model.SourcePath)!;
+        string json = System.IO.Path.Combine(dir, "tokenizer.json");
+        if (File.Exists(json))
+        {
+            var info = TokenizerJsonInfo.Read(json);
+            return (info.ModelType, info.VocabSize);
+        }
+        if (File.Exists(System.IO.Path.Combine(dir, "tokenizer.model"))) return ("SentencePiece (tokenizer.model)", null);
+        return (null, null);
+    }
+
+    private static InspectReport Adapter(string dir)
+    {
+        var cfg = PeftAdapterConfigJson.Read(System.IO.Path.Combine(dir, "adapter_config.json"));
+        string weights = System.IO.Path.Combine(dir, "adapter_model.safetensors");
+        int? count = null;
+        long parameters = 0;
+        var kinds = new List<TensorKindSummary>();
+        if (File.Exists(weights))
+        {
+            using var f = SafetensorsFile.Open(weights);
+            count = f.Tensors.Count;
+            parameters = f.Tensors.Sum(t => t.ElementCount);
+            kinds = f.Tensors
+                .GroupBy(t => TensorNames.PeftToHf(t.Name) is { } p ? TensorNames.Kind(p.HfWeight)[..^".weight".Length] + "." + p.LoraPart : TensorNames.Kind(t.Name))
+                .Select(g => new TensorKindSummary(g.Key, string.Join(", ", g.Select(t => t.DType.ToString()).Distinct().Order()), g.Count(),
+                    Core.Tensors.Tensor.FormatShape(g.First().Shape), g.Sum(t => t.ElementCount)))
+                .OrderBy(k => k.Kind, StringComparer.Ordinal).ToList();
+        }
+        else if (File.Exists(System.IO.Path.Combine(dir, "adapter_model.bin")))
+        {
+            throw new Formats.ModelFormatException(System.IO.Path.Combine(dir, "adapter_model.bin"), null,
+                "is a pickle adapter, which LoraSharp refuses to read: unpickling can run arbitrary code. Save the adapter with safe_serialization=True.");
+        }
+        return new InspectReport
+        {
+            Path = dir,
+            Kind = "adapter",
+            ParameterCount = parameters,
+            TensorKinds = kinds,
+            Rank = cfg.R,
+            Alpha = cfg.LoraAlpha,
+            TargetModules = cfg.TargetModules,
+            AdapterTensorCount = count,
+            BaseModel = cfg.BaseModelNameOrPath,
+        };
+    }
+}

@@ -1,0 +1,68 @@
+// A model ready to use: weights loaded from a Hugging Face folder or GGUF file, its tokenizer, and any adapters
+// attached. Shared by generate, perplexity, training and the web UI.
+using LoraSharp.Models.Llama;
+using LoraSharp.Models.Loading;
+using LoraSharp.Tokenizers;
+using LoraSharp.Training.Peft;
+
+namespace LoraSharp.App;
+
+/// <summary>An adapter to attach: a folder (or file) and a scale.</summary>
+/// <param name="Path">PEFT adapter folder.</param>
+/// <param name="Scale">Multiplier of the adapter's alpha/r scaling.</param>
+public sealed record AdapterSpec(string Path, double Scale = 1.0)
+{
+    /// <summary>Parses "path" or "path:scale" (a trailing ":number").</summary>
+    public static AdapterSpec Parse(string text)
+    {
+        int colon = text.LastIndexOf(':');
+        if (colon > 0 && double.TryParse(text[(colon + 1)..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s))
+            return new AdapterSpec(text[..colon], s);
+        return new AdapterSpec(text);
+    }
+}
+
+/// <summary>A loaded model with its tokenizer.</summary>
+public sealed class ModelSession : IDisposable
+{
+    private ModelSession(LlamaModel model, Tokenizer tokenizer, string source)
+    {
+        Model = model;
+        Tokenizer = tokenizer;
+        Source = source;
+    }
+
+    /// <summary>The model.</summary>
+    public LlamaModel Model { get; }
+
+    /// <summary>Its tokenizer.</summary>
+    public Tokenizer Tokenizer { get; }
+
+    /// <summary>The folder or file it was loaded from.</summary>
+    public string Source { get; }
+
+    /// <summary>Loads <paramref name="path"/> and attaches <paramref name="adapters"/> (frozen, named adapter0, adapter1, ...).</summary>
+    public static ModelSession Open(string path, IReadOnlyList<AdapterSpec>? adapters = null, string? baseDType = null, bool fullFineTuning = false)
+    {
+        if (!File.Exists(path) && !Directory.Exists(path))
+            throw new FileNotFoundException($"Model '{path}' does not exist: give a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a .gguf file.", path);
+        using var loaded = ModelLoader.Load(path, new ModelLoadOptions { BaseDType = baseDType });
+        var tokenizer = GgufTokenizer.ForModel(loaded);
+        var model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, fullFineTuning);
+        try
+        {
+            if (adapters != null)
+                for (int i = 0; i < adapters.Count; i++)
+                    PeftAdapter.Attach(model, adapters[i].Path, $"adapter{i}", adapters[i].Scale);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return new ModelSession(model, tokenizer, loaded.SourcePath);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Model.Dispose();
+}

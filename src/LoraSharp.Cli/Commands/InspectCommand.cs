@@ -1,0 +1,92 @@
+// `lorasharp inspect <model folder | .gguf | adapter folder>`: prints what InspectJob reports. Presentation only.
+using System.CommandLine;
+using System.Globalization;
+using LoraSharp.App;
+
+namespace LoraSharp.Cli.Commands;
+
+internal static class InspectCommand
+{
+    public static Command Create()
+    {
+        var pathArg = new Argument<string>("path") { Description = "A Hugging Face model folder, a .gguf file, or a PEFT adapter folder." };
+        var command = new Command("inspect", "Show a model's or adapter's architecture, sizes, tensor dtypes, tokenizer and the memory a LoRA run needs.");
+        command.Arguments.Add(pathArg);
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            string path = parse.GetValue(pathArg)!;
+            InspectReport report;
+            try
+            {
+                report = InspectJob.Run(path);
+            }
+            catch (Exception e) when (e is FormatException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                error.WriteLine($"inspect: {e.Message}");
+                return 1;
+            }
+            Print(report, output);
+            return 0;
+        });
+        return command;
+    }
+
+    private static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+
+    internal static string Bytes(long b) => b switch
+    {
+        >= 1L << 30 => $"{b / (double)(1L << 30):0.00} GiB",
+        >= 1L << 20 => $"{b / (double)(1L << 20):0.0} MiB",
+        >= 1L << 10 => $"{b / 1024.0:0.0} KiB",
+        _ => $"{b} B",
+    };
+
+    private static void Print(InspectReport r, TextWriter o)
+    {
+        void Line(string name, object? value) => o.WriteLine($"{name,-22} {value}");
+        Line("path", r.Path);
+        if (r.Kind == "adapter")
+        {
+            Line("kind", "PEFT LoRA adapter");
+            Line("base model", r.BaseModel ?? "(not recorded)");
+            Line("r", r.Rank);
+            Line("lora_alpha", r.Alpha?.ToString(CultureInfo.InvariantCulture));
+            Line("target modules", r.TargetModules is { } t ? string.Join(", ", t) : "(none)");
+            Line("tensors", r.AdapterTensorCount?.ToString(CultureInfo.InvariantCulture) ?? "(no adapter_model.safetensors)");
+            Line("parameters", Count(r.ParameterCount));
+        }
+        else
+        {
+            var c = r.Config!;
+            Line("format", r.Kind == "gguf" ? "GGUF" : "Hugging Face safetensors");
+            Line("architecture", c.ModelType);
+            Line("hidden_size", c.HiddenSize);
+            Line("intermediate_size", c.IntermediateSize);
+            Line("layers", c.NumHiddenLayers);
+            Line("heads (q / kv)", $"{c.NumAttentionHeads} / {c.NumKeyValueHeads}, head_dim {c.HeadDim}");
+            Line("vocab_size", c.VocabSize);
+            Line("context", c.MaxPositionEmbeddings);
+            Line("rope_theta", c.RopeTheta.ToString(CultureInfo.InvariantCulture) + (c.RopeScaling is { } s ? $" (scaling {s.RopeType} x{s.Factor.ToString(CultureInfo.InvariantCulture)})" : ""));
+            Line("tied embeddings", c.TieWordEmbeddings ? "yes" : "no");
+            Line("parameters", Count(r.ParameterCount));
+            Line("tokenizer", r.TokenizerKind is null ? "(none found)" : $"{r.TokenizerKind}, {r.TokenizerVocabSize?.ToString(CultureInfo.InvariantCulture) ?? "?"} tokens");
+            if (r.Memory is { } m)
+            {
+                Line("LoRA memory (est.)", $"{Bytes(m.TotalBytes)} with f32 base weights, {Bytes(m.TotalStoredBytes)} with stored dtypes");
+                Line("  base weights", $"{Bytes(m.BaseWeightsBytes)} f32, {Bytes(m.StoredWeightsBytes)} stored");
+                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.AdapterParameters)} params, {Bytes(m.AdapterBytes)} with grads and AdamW state");
+                Line("  activations", $"{Bytes(m.ActivationBytes)} (seq {m.SequenceLength}, micro-batch {m.MicroBatch})");
+            }
+            if (r.IgnoredTensors.Count > 0) Line("ignored tensors", string.Join(", ", r.IgnoredTensors));
+        }
+        if (r.TensorKinds.Count > 0)
+        {
+            o.WriteLine();
+            o.WriteLine($"{"tensor",-48} {"dtype",-10} {"count",5} {"shape",-14} {"params",12}");
+            foreach (var k in r.TensorKinds)
+                o.WriteLine($"{k.Kind,-48} {k.DTypes,-10} {k.Count,5} {k.Shape,-14} {Count(k.Parameters),12}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+// The training loop: micro-batches accumulated into optimizer steps (the loss normalised by the target tokens of
+// the whole step, so micro 8 x 1 and 2 x 4 give the same update), global-norm clipping, the learning-rate schedule,
+// periodic evaluation and checkpoints, stop-at-loss, early stopping, NaN detection and cancellation after a step.
+// Everything random is derived from (seed, step), so a resumed run repeats an uninterrupted one exactly.
+// Not here: building datasets, attaching adapters, writing the final adapter (the App's FineTuneJob does those).
+using System.Diagnostics;
+using LoraSharp.Core.Optim;
+using LoraSharp.Models.Llama;
+using LoraSharp.Training.Data;
+using LoraSharp.Training.Schedules;
+
+namespace LoraSharp.Training;
+
+/// <summary>Runs optimizer steps over a dataset.</summary>
+public sealed class Trainer
+{
+    private readonly LlamaModel _model;
+    private readonly TrainingSettings _s;
+    private readonly IReadOnlyList<TrainingSample>? _eval;
+    private readonly Batcher _batcher;
+    private readonly IReadOnlyList<Parameter> _parameters;
+    private readonly int _padId;
+
+    /// <summary>Prepares a run; trainable parameters must already exist on <paramref name="model"/>.</summary>
+    public Trainer(LlamaModel model, TrainingSettings settings, IReadOnlyList<TrainingSample> train, IReadOnlyList<TrainingSample>? eval, int padId)
+    {
+        settings.Validate();
+        _model = model;
+        _s = settings;
+        _eval = eval is { Count: > 0 } ? eval : null;
+        _padId = padId;
+        if (settings.CutoffLen > model.Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"cutoff_len {settings.CutoffLen} is longer than the model's context of {model.Config.MaxPositionEmbeddings} (max_position_embeddings); lower cutoff_len.");
+        _batcher = new Batcher(train, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed);
+        _parameters = model.TrainableParameters();
+        if (_parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
+        Optimizer = OptimizerFactory.Create(settings.Optimizer, new OptimizerOptions
+        {
+            WeightDecay = settings.WeightDecay, Momentum = settings.Momentum, Nesterov = settings.Nesterov,
+        });
+        int accumulation = settings.GradientAccumulationSteps;
+        StepsPerEpoch = Math.Max(1, (int)Math.Ceiling(_batcher.StepsPerEpoch / (double)accumulation));
+        TotalSteps = settings.MaxSteps > 0 ? settings.MaxSteps : Math.Max(1, (int)Math.Ceiling(settings.Epochs * StepsPerEpoch));
+        int warmup = LearningRateSchedule.ResolveWarmupSteps(settings.WarmupSteps, settings.WarmupRatio, TotalSteps);
+        Schedule = LearningRateSchedule.Create(settings.LrSchedulerType, settings.LearningRate, warmup, TotalSteps);
+    }
+
+    /// <summary>The optimizer (its state is checkpointed).</summary>
+    public Optimizer Optimizer { get; }
+
+    /// <summary>The learning-rate schedule.</summary>
+    public LearningRateSchedule Schedule { get; }
+
+    /// <summary>Optimizer steps per epoch.</summary>
+    public int StepsPerEpoch { get; }
+
+    /// <summary>Optimizer steps of the whole run.</summary>
+    public int TotalSteps { get; }
+
+    /// <summary>The trainable parameters.</summary>
+    public IReadOnlyList<Parameter> Parameters => _parameters;
+
+    /// <summary>Optimizer steps done so far.</summary>
+    public int Step { get; private set; }
+
+    /// <summary>Best validation loss so far.</summary>
+    public double? BestEvalLoss { get; private set; }
+
+    /// <summary>Evaluations in a row without improvement.</summary>
+    public int EvalsWithoutImprovement { get; private set; }
+
+    /// <summary>Every step so far (restored on resume).</summary>
+    public List<StepRecord> History { get; } = [];
+
+    /// <summary>Called after each step.</summary>
+    public event Action<StepRecord>? StepCompleted;
+
+    /// <summary>Called when a checkpoint is due, with the step number (the caller writes it).</summary>
+    public event Action<int>? CheckpointDue;
+
+    /// <summary>Where the data stands (for checkpoints).</summary>
+    public DataPosition DataPosition => _batcher.Position;
+
+    /// <summary>Restores loop state from a checkpoint (parameters and optimizer state are restored by the caller).</summary>
+    public void Restore(int step, DataPosition position, double? bestEvalLoss, int evalsWithoutImprovement, IEnumerable<StepRecord> history)
+    {
+        Step = step;
+        _batcher.Restore(position);
+        BestEvalLoss = bestEvalLoss;
+        EvalsWithoutImprovement = evalsWithoutImprovement;
+        History.Clear();
+        History.AddRange(history);
+    }
+
+    /// <summary>Mean loss over the validation samples (token-weighted), or null without a validation set.</summary>
+    public double? Evaluate()
+    {
+        if (_eval == null) return null;
+        var batcher = new Batcher(_eval, _s.MicroBatchSize, _s.CutoffLen, _padId, 0, shuffle: false);
+        double sum = 0;
+        long count = 0;
+        foreach (var batch in batcher.EpochBatches())
+        {
+            var losses = _model.PositionLosses(batch, out int n);
+            foreach (var l in losses) sum += l;
+            count += n;
+        }
+        return count == 0 ? null : sum / count;
+    }
+
+    /// <summary>Runs until the last step, a stop condition, or cancellation (which finishes the current step first).</summary>
+    public TrainingOutcome Run(CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        double elapsedBefore = History.Count > 0 ? History[^1].ElapsedSeconds : 0;
+        int startStep = Step;
+        long tokens = 0;
+        int accumulation = _s.GradientAccumulationSteps;
+        string reason = "completed";
+        double lastLoss = History.Count > 0 ? History[^1].Loss : double.NaN;
+        double? lastEval = History.LastOrDefault(h => h.EvalLoss != null)?.EvalLoss;
+        var micro = new List<Batch>(accumulation);
+
+        while (Step < TotalSteps)
+        {
+            if (cancel.IsCancellationRequested) { reason = "interrupted"; break; }
+            Optimizer.ZeroGrad(_parameters);
+            micro.Clear();
+            int targets = 0;
+            for (int i = 0; i < accumulation; i++)
+            {
+                var b = _batcher.NextBatch();
+                micro.Add(b);
+                targets += b.TargetCount;
+            }
+            double lossSum = 0;
+            float scale = targets > 0 ? 1f / targets : 0f;
+            for (int i = 0; i < micro.Count; i++)
+            {
+                ulong dropoutSeed = Mix((ulong)_s.Seed, (ulong)Step, (ulong)i);
+                lossSum += _model.ForwardBackward(micro[i], scale, dropoutSeed, out _);
+                tokens += micro[i].B * micro[i].T;
+            }
+            double loss = targets > 0 ? lossSum / targets : double.NaN;
+            if (!double.IsFinite(loss))
+                throw new TrainingDivergedException(Step + 1, loss, _s.LearningRate);
+
+            double gradNorm = _s.MaxGradNorm > 0 ? GradientClipping.ClipByGlobalNorm(_parameters, _s.MaxGradNorm) : GradientClipping.GlobalNorm(_parameters);
+            if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(Step + 1, gradNorm, _s.LearningRate, "gradient norm");
+            double lr = Schedule.At(Step);
+            Optimizer.Step(_parameters, lr);
+            if (_s.FullFineTuning) _model.RepackTrainable();
+            Step++;
+            lastLoss = loss;
+
+            double? eval = null;
+            bool evalDue = _eval != null && ((_s.EvalSteps > 0 && Step % _s.EvalSteps == 0) || Step == TotalSteps);
+            if (evalDue)
+            {
+                eval = Evaluate();
+                lastEval = eval;
+                if (eval is { } e)
+                {
+                    if (BestEvalLoss is not { } best || e < best) { BestEvalLoss = e; EvalsWithoutImprovement = 0; }
+                    else EvalsWithoutImprovement++;
+                }
+            }
+            double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
+            double perStep = clock.Elapsed.TotalSeconds / Math.Max(1, Step - startStep);
+            var record = new StepRecord(Step, TotalSteps, Step / (double)StepsPerEpoch, loss, eval, lr, gradNorm,
+                tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), elapsed, perStep * (TotalSteps - Step));
+            History.Add(record);
+            StepCompleted?.Invoke(record);
+
+            if (_s.SaveSteps > 0 && Step % _s.SaveSteps == 0 && Step < TotalSteps) CheckpointDue?.Invoke(Step);
+            if (_s.StopAtLoss > 0 && loss <= _s.StopAtLoss) { reason = "stop_at_loss"; break; }
+            if (_s.EarlyStoppingPatience > 0 && EvalsWithoutImprovement >= _s.EarlyStoppingPatience) { reason = "early_stopping"; break; }
+        }
+        return new TrainingOutcome(reason, Step, TotalSteps, lastLoss, lastEval, BestEvalLoss, tokens, elapsedBefore + clock.Elapsed.TotalSeconds);
+    }
+
+    // SplitMix64 of (seed, step, micro-batch): the dropout stream of one micro-batch.
+    private static ulong Mix(ulong seed, ulong step, ulong micro)
+    {
+        ulong z = seed * 0x9E3779B97F4A7C15UL + step * 0xD1B54A32D192ED03UL + micro * 0xABC98388FB8FAC03UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}
+
+/// <summary>The loss or gradient became NaN or infinite: training stops at once.</summary>
+public sealed class TrainingDivergedException(int step, double value, double learningRate, string what = "loss")
+    : Exception($"Training diverged at step {step}: the {what} is {value}. The learning rate {learningRate} is probably too high; " +
+                "lower learning_rate (or raise warmup_steps) and resume from the last checkpoint.")
+{
+    /// <summary>The step that failed.</summary>
+    public int Step { get; } = step;
+}

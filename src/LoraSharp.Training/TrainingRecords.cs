@@ -1,0 +1,28 @@
+// What the training loop reports: one record per optimizer step, one per evaluation, and the run's outcome.
+using System.Text.Json.Serialization;
+
+namespace LoraSharp.Training;
+
+/// <summary>One optimizer step, as written to the per-step JSONL log.</summary>
+public sealed record StepRecord(
+    [property: JsonPropertyName("step")] int Step,
+    [property: JsonPropertyName("total_steps")] int TotalSteps,
+    [property: JsonPropertyName("epoch")] double Epoch,
+    [property: JsonPropertyName("loss")] double Loss,
+    [property: JsonPropertyName("eval_loss")] double? EvalLoss,
+    [property: JsonPropertyName("learning_rate")] double LearningRate,
+    [property: JsonPropertyName("grad_norm")] double GradNorm,
+    [property: JsonPropertyName("tokens_per_second")] double TokensPerSecond,
+    [property: JsonPropertyName("elapsed_seconds")] double ElapsedSeconds,
+    [property: JsonPropertyName("remaining_seconds")] double RemainingSeconds);
+
+/// <summary>How a run ended.</summary>
+public sealed record TrainingOutcome(
+    [property: JsonPropertyName("stop_reason")] string StopReason,
+    [property: JsonPropertyName("steps")] int Steps,
+    [property: JsonPropertyName("total_steps")] int TotalSteps,
+    [property: JsonPropertyName("final_loss")] double FinalLoss,
+    [property: JsonPropertyName("final_eval_loss")] double? FinalEvalLoss,
+    [property: JsonPropertyName("best_eval_loss")] double? BestEvalLoss,
+    [property: JsonPropertyName("train_tokens")] long TrainTokens,
+    [property: JsonPropertyName("elapsed_seconds")] double ElapsedSeconds);

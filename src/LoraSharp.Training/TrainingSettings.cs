@@ -1,0 +1,152 @@
+// Every setting of a training run, named as text-generation-webui's training tab and Hugging Face / PEFT name them
+// (snake_case in training_parameters.json and config files, PascalCase here). Defaults are the webui's.
+using System.Text.Json.Serialization;
+using LoraSharp.Models.Lora;
+
+namespace LoraSharp.Training;
+
+/// <summary>Hyperparameters and data settings of one LoRA (or full) fine-tuning run.</summary>
+public sealed record TrainingSettings
+{
+    // ---- identity and output
+    /// <summary>Adapter name: the output folder's name.</summary>
+    [JsonPropertyName("lora_name")] public string LoraName { get; init; } = "lora";
+    /// <summary>Replace an existing output folder of the same name.</summary>
+    [JsonPropertyName("always_override")] public bool AlwaysOverride { get; init; }
+
+    // ---- data
+    /// <summary>Formatted or chat dataset (JSON array or JSONL).</summary>
+    [JsonPropertyName("dataset")] public string? Dataset { get; init; }
+    /// <summary>Validation dataset file.</summary>
+    [JsonPropertyName("eval_dataset")] public string? EvalDataset { get; init; }
+    /// <summary>Format file for a formatted dataset (alpaca-format.json, ...), or "chat" for chat datasets.</summary>
+    [JsonPropertyName("format")] public string? Format { get; init; }
+    /// <summary>Raw text file or folder of .txt files.</summary>
+    [JsonPropertyName("raw_text_file")] public string? RawTextFile { get; init; }
+    /// <summary>Longest sequence in tokens.</summary>
+    [JsonPropertyName("cutoff_len")] public int CutoffLen { get; init; } = 256;
+    /// <summary>Raw text: tokens shared by consecutive chunks.</summary>
+    [JsonPropertyName("overlap_len")] public int OverlapLen { get; init; } = 128;
+    /// <summary>Raw text: prefer cutting at a newline within this many characters.</summary>
+    [JsonPropertyName("newline_favor_len")] public int NewlineFavorLen { get; init; } = 128;
+    /// <summary>Raw text: no chunk spans this string.</summary>
+    [JsonPropertyName("hard_cut_string")] public string HardCutString { get; init; } = "\n\n\n";
+    /// <summary>Raw text: ignore blocks of at most this many characters.</summary>
+    [JsonPropertyName("min_chars")] public int MinChars { get; init; }
+    /// <summary>Add EOS at the end of each raw-text block / formatted sample.</summary>
+    [JsonPropertyName("add_eos_token")] public bool AddEosToken { get; init; }
+    /// <summary>Formatted data: train only on text after this marker (e.g. "### Response:").</summary>
+    [JsonPropertyName("train_only_after")] public string? TrainOnlyAfter { get; init; }
+    /// <summary>Hold out this fraction of the training data for validation when there is no eval dataset.</summary>
+    [JsonPropertyName("eval_split")] public double EvalSplit { get; init; }
+    /// <summary>Samples longer than cutoff_len: "drop" or "truncate".</summary>
+    [JsonPropertyName("excess_length")] public string ExcessLength { get; init; } = "drop";
+    /// <summary>Pack short samples together into cutoff_len sequences.</summary>
+    [JsonPropertyName("packing")] public bool Packing { get; init; }
+
+    // ---- batches and schedule
+    /// <summary>Sequences per forward/backward (memory).</summary>
+    [JsonPropertyName("micro_batch_size")] public int MicroBatchSize { get; init; } = 4;
+    /// <summary>Sequences per optimizer step; gradient accumulation = batch_size / micro_batch_size.</summary>
+    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 128;
+    /// <summary>Passes over the training data.</summary>
+    [JsonPropertyName("epochs")] public double Epochs { get; init; } = 3;
+    /// <summary>Stop after this many optimizer steps (0 = use epochs).</summary>
+    [JsonPropertyName("max_steps")] public int MaxSteps { get; init; }
+    /// <summary>Peak learning rate.</summary>
+    [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 3e-4;
+    /// <summary>constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial, inverse_sqrt.</summary>
+    [JsonPropertyName("lr_scheduler_type")] public string LrSchedulerType { get; init; } = "linear";
+    /// <summary>Warm-up steps.</summary>
+    [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 100;
+    /// <summary>Warm-up as a fraction of all steps (used when > 0; wins over warmup_steps as in transformers).</summary>
+    [JsonPropertyName("warmup_ratio")] public double WarmupRatio { get; init; }
+    /// <summary>adamw, adam, sgd, adafactor, lion.</summary>
+    [JsonPropertyName("optimizer")] public string Optimizer { get; init; } = "adamw";
+    /// <summary>Weight decay.</summary>
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
+    /// <summary>SGD momentum.</summary>
+    [JsonPropertyName("momentum")] public double Momentum { get; init; }
+    /// <summary>SGD Nesterov momentum.</summary>
+    [JsonPropertyName("nesterov")] public bool Nesterov { get; init; }
+    /// <summary>Clip gradients to this global norm (0 = no clipping).</summary>
+    [JsonPropertyName("max_grad_norm")] public double MaxGradNorm { get; init; } = 1.0;
+
+    // ---- LoRA
+    /// <summary>LoRA rank r.</summary>
+    [JsonPropertyName("lora_rank")] public int LoraRank { get; init; } = 32;
+    /// <summary>lora_alpha (default 2 × rank when not given on the command line).</summary>
+    [JsonPropertyName("lora_alpha")] public double LoraAlpha { get; init; } = 64;
+    /// <summary>lora_dropout.</summary>
+    [JsonPropertyName("lora_dropout")] public double LoraDropout { get; init; } = 0.05;
+    /// <summary>Projections to adapt, or ["all-linear"].</summary>
+    [JsonPropertyName("target_modules")] public string[] TargetModules { get; init; } = ["q_proj", "v_proj"];
+    /// <summary>Layers to adapt (null = all).</summary>
+    [JsonPropertyName("layers_to_transform")] public int[]? LayersToTransform { get; init; }
+    /// <summary>Per-module ranks (PEFT rank_pattern).</summary>
+    [JsonPropertyName("rank_pattern")] public Dictionary<string, int> RankPattern { get; init; } = [];
+    /// <summary>Per-module alphas (PEFT alpha_pattern).</summary>
+    [JsonPropertyName("alpha_pattern")] public Dictionary<string, double> AlphaPattern { get; init; } = [];
+    /// <summary>Scale alpha/√r (rsLoRA).</summary>
+    [JsonPropertyName("use_rslora")] public bool UseRsLora { get; init; }
+    /// <summary>default (Kaiming A, zero B) or gaussian.</summary>
+    [JsonPropertyName("init_lora_weights")] public string InitLoraWeights { get; init; } = "default";
+    /// <summary>Train every weight instead of a LoRA adapter.</summary>
+    [JsonPropertyName("full_fine_tuning")] public bool FullFineTuning { get; init; }
+
+    // ---- control
+    /// <summary>Seed for initialisation, shuffling and dropout.</summary>
+    [JsonPropertyName("seed")] public int Seed { get; init; } = 42;
+    /// <summary>Evaluate every N steps (0 = only at the end).</summary>
+    [JsonPropertyName("eval_steps")] public int EvalSteps { get; init; } = 100;
+    /// <summary>Save a checkpoint every N steps (0 = none).</summary>
+    [JsonPropertyName("save_steps")] public int SaveSteps { get; init; }
+    /// <summary>Stop when the training loss falls to this value (0 = off).</summary>
+    [JsonPropertyName("stop_at_loss")] public double StopAtLoss { get; init; }
+    /// <summary>Stop after this many evaluations without a better validation loss (0 = off).</summary>
+    [JsonPropertyName("early_stopping_patience")] public int EarlyStoppingPatience { get; init; }
+    /// <summary>Recompute layer activations in the backward (less memory).</summary>
+    [JsonPropertyName("gradient_checkpointing")] public bool GradientCheckpointing { get; init; }
+    /// <summary>Base weight dtype: f32 (default), bf16, f16 or stored.</summary>
+    [JsonPropertyName("base_dtype")] public string? BaseDType { get; init; }
+
+    /// <summary>Micro-batches per optimizer step.</summary>
+    [JsonIgnore] public int GradientAccumulationSteps => Math.Max(1, BatchSize / Math.Max(1, MicroBatchSize));
+
+    /// <summary>The LoRA part as Models' settings.</summary>
+    public LoraSettings ToLoraSettings() => new()
+    {
+        Rank = LoraRank,
+        Alpha = LoraAlpha,
+        Dropout = LoraDropout,
+        TargetModules = TargetModules,
+        LayersToTransform = LayersToTransform,
+        RankPattern = RankPattern,
+        AlphaPattern = AlphaPattern,
+        UseRsLora = UseRsLora,
+        Init = InitLoraWeights,
+    };
+
+    /// <summary>Throws naming the setting when a value is out of range.</summary>
+    public void Validate()
+    {
+        void Require(bool ok, string name, string message)
+        {
+            if (!ok) throw new ArgumentException($"{name}: {message}");
+        }
+        Require(!string.IsNullOrWhiteSpace(LoraName) && LoraName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0 && LoraName is not ("." or ".."),
+            "lora_name", $"'{LoraName}' is not a valid folder name.");
+        Require(MicroBatchSize >= 1, "micro_batch_size", $"must be at least 1 (is {MicroBatchSize}).");
+        Require(BatchSize >= MicroBatchSize, "batch_size", $"must be at least micro_batch_size {MicroBatchSize} (is {BatchSize}).");
+        Require(BatchSize % MicroBatchSize == 0, "batch_size", $"{BatchSize} is not a multiple of micro_batch_size {MicroBatchSize}.");
+        Require(Epochs > 0 || MaxSteps > 0, "epochs", "set epochs > 0 or max_steps > 0.");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), "learning_rate", $"must be a positive number (is {LearningRate}).");
+        Require(WarmupSteps >= 0, "warmup_steps", $"must be >= 0 (is {WarmupSteps}).");
+        Require(WarmupRatio is >= 0 and < 1, "warmup_ratio", $"must be in [0, 1) (is {WarmupRatio}).");
+        Require(CutoffLen >= 2, "cutoff_len", $"must be at least 2 (is {CutoffLen}).");
+        Require(MaxGradNorm >= 0, "max_grad_norm", $"must be >= 0 (is {MaxGradNorm}).");
+        Require(EvalSteps >= 0 && SaveSteps >= 0, "eval_steps/save_steps", "must be >= 0.");
+        Require(EvalSplit is >= 0 and < 1, "eval_split", $"must be in [0, 1) (is {EvalSplit}).");
+        if (!FullFineTuning) ToLoraSettings().Validate();
+    }
+}

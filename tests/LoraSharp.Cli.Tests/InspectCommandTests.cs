@@ -1,0 +1,78 @@
+// `lorasharp inspect` on the shared fixtures: HF folder, GGUF files, the PEFT adapter folder, and bad paths.
+using LoraSharp.TestSupport;
+
+namespace LoraSharp.Cli.Tests;
+
+public class InspectCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CliApp.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void Inspect_HfFolder_ShowsArchitectureParamsTokenizerAndMemory()
+    {
+        var (code, output, err) = Run("inspect", SharedFixtures.Stories260KHf);
+        Assert.True(code == 0, err);
+        Assert.Contains("architecture           llama", output);
+        Assert.Contains("260,032", output);
+        Assert.Contains("heads (q / kv)         8 / 4, head_dim 8", output);
+        Assert.Contains("BPE, 512 tokens", output);
+        Assert.Contains("LoRA memory (est.)", output);
+        Assert.Matches(@"model\.layers\.N\.self_attn\.q_proj\.weight\s+F32\s+5 \[64, 64\]", output);
+    }
+
+    [Fact]
+    public void Inspect_Q4_0Gguf_ShowsQuantTypesPerKindAndGgufTokenizer()
+    {
+        var (code, output, err) = Run("inspect", SharedFixtures.Path("models", "stories260K-gguf", "stories260K-Q4_0.gguf"));
+        Assert.True(code == 0, err);
+        Assert.Contains("GGUF", output);
+        Assert.Contains("llama, 512 tokens", output);
+        Assert.Matches(@"model\.embed_tokens\.weight\s+Q8_0", output);
+        Assert.Matches(@"model\.layers\.N\.self_attn\.k_proj\.weight\s+Q4_0", output);
+        Assert.Matches(@"model\.layers\.N\.mlp\.down_proj\.weight\s+F32", output);
+    }
+
+    [Fact]
+    public void Inspect_AdapterFolder_ShowsRankAlphaTargetsTensorCount()
+    {
+        var (code, output, err) = Run("inspect", SharedFixtures.Path("golden", "stories260K", "lora"));
+        Assert.True(code == 0, err);
+        Assert.Contains("PEFT LoRA adapter", output);
+        Assert.Matches(@"\br\s+4\b", output);
+        Assert.Matches(@"lora_alpha\s+8", output);
+        Assert.Contains("q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj", output);
+        Assert.Matches(@"tensors\s+70", output);
+    }
+
+    [Fact]
+    public void Inspect_MissingPath_FailsWithMessage()
+    {
+        var (code, _, err) = Run("inspect", "/no/such/model.gguf");
+        Assert.NotEqual(0, code);
+        Assert.Contains("/no/such/model.gguf", err);
+    }
+
+    [Fact]
+    public void Inspect_PickleFile_IsRefusedWithReason()
+    {
+        string dir = Directory.CreateTempSubdirectory("lorasharp-inspect-").FullName;
+        try
+        {
+            string p = Path.Combine(dir, "pytorch_model.bin");
+            File.WriteAllBytes(p, [0x80, 0x02]);
+            var (code, _, err) = Run("inspect", p);
+            Assert.Equal(1, code);
+            Assert.Contains("arbitrary code", err);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
