@@ -67,3 +67,51 @@ public class ChatDatasetTests
         Assert.Contains("chat.jsonl", e.Message);
     }
 }
+
+public class ChatTemplateFormatterTests
+{
+    private const string Row = """
+        {"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Question one?"}, {"role": "assistant", "content": "Reply one."}, {"role": "user", "content": "Question two?"}, {"role": "assistant", "content": "Reply two."}]}
+        """;
+
+    private static TrainingSample Build(IChatFormatter f) =>
+        ChatDataset.Build(JsonRows.Parse(System.Text.Encoding.UTF8.GetBytes(Row), "c"), "c", f, DataTestKit.Tok, new ChatOptions()).Samples.Single();
+
+    [Fact]
+    public void ChatMLTemplate_MatchesBuiltInChatMLFormatter()
+    {
+        var a = Build(new ChatMLFormatter());
+        var b = Build(ChatTemplateFormatter.FromName("chatml", DataTestKit.Tok));
+        Assert.Equal(a.InputIds, b.InputIds);
+        Assert.Equal(a.Labels, b.Labels);
+    }
+
+    [Theory]
+    [InlineData("llama2")]
+    [InlineData("llama3")]
+    [InlineData("mistral")]
+    [InlineData("alpaca")]
+    [InlineData("zephyr")]
+    [InlineData("phi3")]
+    public void EveryTemplate_TrainsBothRepliesAndNoQuestion(string name)
+    {
+        var s = Build(ChatTemplateFormatter.FromName(name, DataTestKit.Tok));
+        string trained = DataTestKit.TrainedText(s);
+        Assert.Contains("Reply one.", trained);
+        Assert.Contains("Reply two.", trained);
+        Assert.DoesNotContain("Question", trained);
+        Assert.DoesNotContain("kind", trained);
+        Assert.Equal(DataTestKit.Tok.BosTokenId, s.InputIds[0]);
+        Assert.NotEqual(DataTestKit.Tok.BosTokenId, s.InputIds[1]);
+    }
+
+    [Fact]
+    public void UnknownRole_IsDatasetErrorWithRow()
+    {
+        string bad = """{"messages": [{"role": "tool", "content": "x"}, {"role": "assistant", "content": "y"}]}""";
+        var e = Assert.Throws<DatasetException>(() => ChatDataset.Build(JsonRows.Parse(System.Text.Encoding.UTF8.GetBytes(Row + "\n" + bad), "c.jsonl"), "c.jsonl",
+            ChatTemplateFormatter.FromName("llama3", DataTestKit.Tok), DataTestKit.Tok, new ChatOptions()));
+        Assert.Equal(2, e.Row);
+        Assert.Contains("tool", e.Message);
+    }
+}
