@@ -12,7 +12,7 @@ public class FormatFileTests
     [Theory]
     [InlineData("alpaca-format.json", "### Response:")]
     [InlineData("alpaca-chatbot-format.json", "Assistant:")]
-    [InlineData("ChatML-format.json", "<|im_start|>assistant\n")]
+    [InlineData("ChatML-format.json", "<|im_start|>assistant")]
     [InlineData("llama2-chat-format.json", "[/INST]")]
     [InlineData("vicuna-format.json", "ASSISTANT:")]
     public void ShippedFormat_RendersInstructionOutputWithItsMarker(string file, string marker)
