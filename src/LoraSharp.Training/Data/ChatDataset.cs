@@ -1,7 +1,8 @@
 // Chat datasets: JSON array or JSONL rows holding either "messages": [{"role", "content"}] (OpenAI / Hugging Face
 // style) or ShareGPT "conversations": [{"from", "value"}] (from: human -> user, gpt -> assistant, system -> system;
 // user/assistant are accepted too). Each conversation is rendered by an IChatFormatter and tokenized with offsets;
-// a token is trained when it starts inside an assistant span, so the loss covers assistant turns only.
+// a token is trained when it lies inside an assistant span, so the loss covers assistant turns only. The templates
+// of LoraSharp.Tokenizers.Chat plug in through ChatTemplateFormatter; ChatMLFormatter needs no tokenizer.
 using System.Text.Json;
 using LoraSharp.Tokenizers;
 
@@ -26,7 +27,16 @@ public static class ChatDataset
         foreach (var row in rows)
         {
             var messages = Messages(row, source);
-            string text = formatter.Render(messages, out var spans);
+            string text;
+            IReadOnlyList<(int Start, int Length)> spans;
+            try
+            {
+                text = formatter.Render(messages, out spans);
+            }
+            catch (ArgumentException e)
+            {
+                throw new DatasetException($"chat template {formatter.Name} cannot render this conversation: {e.Message}", source, row.Number, row.Line, e);
+            }
             var tokens = enc.Encode(text, options.AddSpecialTokens, parseSpecialTokens: true);
             int[] labels = SampleEncoder.Label(tokens, t => InAny(t.Index, t.Length, spans));
             enc.Add(tokens.Select(t => t.Id).ToArray(), labels);

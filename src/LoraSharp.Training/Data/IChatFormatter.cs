@@ -1,6 +1,6 @@
 // The seam between chat datasets and chat templates: render a conversation to text and say which character
 // spans are the assistant's (the only trained part). The real templates (ChatML, Llama-2, Llama-3, Mistral, Alpaca)
-// live in LoraSharp.Tokenizers.Chat; an adapter from them to this interface is one small class.
+// live in LoraSharp.Tokenizers.Chat and are adapted by ChatTemplateFormatter.
 namespace LoraSharp.Training.Data;
 
 /// <summary>Renders chat messages to the text a model is trained on.</summary>

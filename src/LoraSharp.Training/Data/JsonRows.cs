@@ -38,6 +38,7 @@ public static class JsonRows
     {
         var rows = new List<DatasetRow>();
         var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 256 });
+        int lineAt = 0, line = 1; // newlines are counted incrementally: rows come in file order
         try
         {
             reader.Read(); // StartArray
@@ -45,7 +46,9 @@ public static class JsonRows
             {
                 if (!reader.Read()) throw new DatasetException("the JSON array is not closed with ']'.", source, line: LineOf(bytes, bytes.Length));
                 if (reader.TokenType == JsonTokenType.EndArray) break;
-                int line = LineOf(bytes, (int)reader.TokenStartIndex);
+                int at = (int)reader.TokenStartIndex;
+                line += bytes[lineAt..at].Count((byte)'\n');
+                lineAt = at;
                 using var doc = JsonDocument.ParseValue(ref reader);
                 rows.Add(new DatasetRow(rows.Count + 1, line, doc.RootElement.Clone()));
             }
@@ -54,8 +57,8 @@ public static class JsonRows
         }
         catch (JsonException e)
         {
-            throw new DatasetException($"invalid JSON: {Clean(e)} (row {rows.Count + 1} of the array). Fix the JSON, or give one row per line (JSONL).",
-                source, line: (int)(e.LineNumber ?? 0) + 1, inner: e);
+            throw new DatasetException($"invalid JSON: {Clean(e)}. Fix the JSON, or give one row per line (JSONL).",
+                source, rows.Count + 1, (int)(e.LineNumber ?? 0) + 1, e);
         }
         return rows;
     }

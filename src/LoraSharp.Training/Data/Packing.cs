@@ -2,7 +2,8 @@
 // samples that do not already end in one. Labels are kept, except that the first token of every packed sample
 // after the first and any EOS inserted here are not trained, so the trained targets equal the unpacked ones.
 // Caveat: the model's attention mask is per sequence, so a packed sample attends to the samples packed before it
-// (as Hugging Face's ConstantLengthDataset and most trainers do); separate attention per sample is not offered.
+// (as Hugging Face's ConstantLengthDataset and most trainers do), and its position ids continue from theirs instead
+// of starting at 0; separate attention and positions per sample are not offered.
 using LoraSharp.Models.Llama;
 
 namespace LoraSharp.Training.Data;

@@ -61,7 +61,8 @@ public static class RawTextDataset
             foreach (string part in parts)
             {
                 blocks++;
-                if (part.Trim().Length <= options.MinChars || part.Trim().Length == 0) { skipped++; continue; }
+                int chars = part.AsSpan().Trim().Length;
+                if (chars == 0 || chars <= options.MinChars) { skipped++; continue; }
                 var tokens = enc.Encode(part, addSpecialTokens: false, options.ParseSpecialTokens);
                 if (options.AddEosToken) tokens.Add(new EncodedToken(tokenizer.EosTokenId, tokenizer.IdToToken(tokenizer.EosTokenId) ?? "", part.Length, 0));
                 for (int i = 0; i < tokens.Count; i += step)
