@@ -134,6 +134,17 @@ public static class PeftAdapter
         });
     }
 
+    /// <summary>Writes (or replaces) the two adapter files inside an existing folder, each file atomically.</summary>
+    public static void WriteFiles(LlamaModel model, string adapterName, PeftAdapterConfig config, string folder)
+    {
+        var tensors = LoraInjector.Enumerate(model, adapterName)
+            .SelectMany(x => new[] { new KeyValuePair<string, Tensor>(LoraKeys.A(x.Linear.Name), x.Adapter.A), new KeyValuePair<string, Tensor>(LoraKeys.B(x.Linear.Name), x.Adapter.B) })
+            .ToList();
+        if (tensors.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}' to save.");
+        SafetensorsWriter.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        config.Write(Path.Combine(folder, PeftAdapterConfig.FileName));
+    }
+
     /// <summary>A PEFT config describing <paramref name="settings"/> for a base model.</summary>
     public static PeftAdapterConfig ToConfig(LoraSettings settings, string baseModel, int rank = 0) => new()
     {

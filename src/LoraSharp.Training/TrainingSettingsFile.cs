@@ -1,0 +1,74 @@
+// Reads and writes TrainingSettings as JSON (training_parameters.json, --config x.json) or YAML (--config x.yaml),
+// with the same snake_case names in both. Unknown keys are an error naming the key, so typos do not pass silently.
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using YamlDotNet.Serialization;
+
+namespace LoraSharp.Training;
+
+/// <summary>Training settings files.</summary>
+public static class TrainingSettingsFile
+{
+    /// <summary>The file every finished adapter folder holds.</summary>
+    public const string ParametersFileName = "training_parameters.json";
+
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = true,
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    /// <summary>Settings as JSON text.</summary>
+    public static string ToJson(TrainingSettings settings) => JsonSerializer.Serialize(settings, Options);
+
+    /// <summary>Loads a .json or .yaml/.yml settings file, or an adapter folder's training_parameters.json.</summary>
+    public static TrainingSettings Load(string path)
+    {
+        if (Directory.Exists(path)) path = Path.Combine(path, ParametersFileName);
+        if (!File.Exists(path)) throw new FileNotFoundException($"Settings file '{path}' does not exist.", path);
+        string text = File.ReadAllText(path);
+        string json = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
+            ? YamlToJson(text, path)
+            : text;
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingSettings>(json, Options) ?? throw new InvalidDataException($"{path} is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message} Valid keys are the snake_case names in {ParametersFileName} (see docs/training.md).", e);
+        }
+    }
+
+    private static string YamlToJson(string yaml, string path)
+    {
+        object? data;
+        try
+        {
+            data = new DeserializerBuilder().WithAttemptingUnquotedStringTypeDeserialization().Build().Deserialize<object?>(yaml);
+        }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            throw new InvalidDataException($"{path}: line {e.Start.Line}: {e.Message}", e);
+        }
+        return ToNode(data)?.ToJsonString() ?? "{}";
+    }
+
+    private static JsonNode? ToNode(object? o) => o switch
+    {
+        null => null,
+        IDictionary<object, object> map => new JsonObject(map.Select(kv => KeyValuePair.Create(kv.Key.ToString()!, ToNode(kv.Value)))),
+        IList<object> list => new JsonArray(list.Select(ToNode).ToArray()),
+        string s when s is "true" or "false" => JsonValue.Create(s == "true"),
+        string s when long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long l) => JsonValue.Create(l),
+        string s when double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d) => JsonValue.Create(d),
+        string s => JsonValue.Create(s),
+        bool b => JsonValue.Create(b),
+        int i => JsonValue.Create(i),
+        long l => JsonValue.Create(l),
+        double d => JsonValue.Create(d),
+        _ => JsonValue.Create(o.ToString()),
+    };
+}
