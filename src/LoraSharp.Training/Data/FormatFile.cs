@@ -38,6 +38,29 @@ public sealed partial class FormatFile
         return Parse(File.ReadAllText(path, Encoding.UTF8), path);
     }
 
+    /// <summary>
+    /// Loads a format by path, or by name from <paramref name="formatsFolder"/>: "alpaca" finds alpaca.json or
+    /// alpaca-format.json (case-insensitive). An unknown name is an error listing the formats there.
+    /// </summary>
+    public static FormatFile Resolve(string nameOrPath, string? formatsFolder)
+    {
+        ArgumentNullException.ThrowIfNull(nameOrPath);
+        if (File.Exists(nameOrPath)) return Load(nameOrPath);
+        if (formatsFolder is not null && Directory.Exists(formatsFolder))
+        {
+            var files = Directory.GetFiles(formatsFolder, "*.json");
+            string want = nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? nameOrPath[..^5] : nameOrPath;
+            foreach (var f in files)
+            {
+                string n = Path.GetFileNameWithoutExtension(f);
+                if (n.Equals(want, StringComparison.OrdinalIgnoreCase) || n.Equals(want + "-format", StringComparison.OrdinalIgnoreCase)) return Load(f);
+            }
+            var names = files.Select(f => Path.GetFileNameWithoutExtension(f)).Select(n => n.EndsWith("-format", StringComparison.OrdinalIgnoreCase) ? n[..^7] : n).Order(StringComparer.OrdinalIgnoreCase);
+            throw new DatasetException($"no format named \"{nameOrPath}\" in {formatsFolder}; available: {string.Join(", ", names)}. Give a name from this list or a path to a format file.");
+        }
+        throw new DatasetException("the format file does not exist; give a path to a *-format.json file (shipped ones are in the repository's formats/ folder).", nameOrPath);
+    }
+
     /// <summary>Parses format-file JSON; <paramref name="source"/> names it in errors.</summary>
     public static FormatFile Parse(string json, string source)
     {
