@@ -18,6 +18,7 @@ public static class CliApp
         root.Subcommands.Add(PerplexityCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
         return root;
     }
 

@@ -12,7 +12,8 @@ internal static class CommandRunner
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or NotSupportedException
                                       or FormatException or UnauthorizedAccessException or InvalidOperationException
-                                      or Tokenizers.TokenizerFormatException)
+                                      or Tokenizers.TokenizerFormatException or Training.Data.DatasetException
+                                      or Training.TrainingDivergedException)
         {
             error.WriteLine($"error: {e.Message}");
             return 1;

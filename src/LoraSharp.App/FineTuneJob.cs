@@ -1,0 +1,209 @@
+// The fine-tune use case shared by `lorasharp train` and the web UI: load the model, build the datasets, attach the
+// adapter (or enable full fine-tuning), train with checkpoints and resume, and write the adapter folder:
+//   adapter_model.safetensors + adapter_config.json (PEFT), training_parameters.json, training_prompt.json,
+//   training_log.json, training_log.jsonl (one line per step), loss_chart.svg, data_preview.json, checkpoint-N/.
+// Every file is written atomically; an existing adapter folder is never silently overwritten.
+using System.Text.Json;
+using LoraSharp.Models.Llama;
+using LoraSharp.Models.Lora;
+using LoraSharp.Training;
+using LoraSharp.Training.Data;
+using LoraSharp.Training.Peft;
+
+namespace LoraSharp.App;
+
+/// <summary>What to fine-tune and where to write it.</summary>
+public sealed record FineTuneRequest
+{
+    /// <summary>Base model folder or GGUF file.</summary>
+    public required string Model { get; init; }
+    /// <summary>All settings (data, hyperparameters, LoRA).</summary>
+    public required TrainingSettings Settings { get; init; }
+    /// <summary>Folder that holds adapter folders (the adapter goes to OutputRoot/lora_name).</summary>
+    public string OutputRoot { get; init; } = "loras";
+    /// <summary>Continue from the newest checkpoint in the adapter folder.</summary>
+    public bool Resume { get; init; }
+    /// <summary>Folder of the shipped format files (formats/), for format names like "alpaca".</summary>
+    public string? FormatsFolder { get; init; }
+}
+
+/// <summary>The result of a fine-tune.</summary>
+/// <param name="AdapterFolder">Where the adapter was written.</param>
+/// <param name="Outcome">How training ended.</param>
+/// <param name="InitialEvalLoss">Validation loss before training (null without a validation set).</param>
+public sealed record FineTuneResult(string AdapterFolder, TrainingOutcome Outcome, double? InitialEvalLoss);
+
+/// <summary>Observer of a fine-tune (CLI progress line, web UI events).</summary>
+public interface IFineTuneObserver
+{
+    /// <summary>A line of information (model summary, dataset sizes, warnings).</summary>
+    void Info(string line);
+    /// <summary>The number of steps is known.</summary>
+    void Started(int totalSteps, int resumedAtStep);
+    /// <summary>A step finished.</summary>
+    void Step(StepRecord record);
+}
+
+/// <summary>Runs fine-tunes.</summary>
+public static class FineTuneJob
+{
+    private const string AdapterName = "default";
+
+    /// <summary>Runs <paramref name="request"/>; cancellation stops after the current step and saves a resumable checkpoint.</summary>
+    public static FineTuneResult Run(FineTuneRequest request, IFineTuneObserver observer, CancellationToken cancel = default)
+    {
+        var s = request.Settings;
+        s.Validate();
+        string folder = Path.GetFullPath(Path.Combine(request.OutputRoot, s.LoraName));
+        string? checkpoint = request.Resume ? Training.Checkpoint.Latest(folder) : null;
+        if (request.Resume && checkpoint == null)
+            throw new IOException($"--resume: no checkpoint-N folder in {folder}; start without --resume (save_steps > 0 makes checkpoints).");
+        if (!request.Resume && Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+        {
+            if (!s.AlwaysOverride)
+                throw new IOException($"{folder} already exists. Choose another --name, pass --overwrite to replace it, or --resume to continue it.");
+            Directory.Delete(folder, recursive: true);
+        }
+
+        using var session = ModelSession.Open(request.Model, baseDType: s.BaseDType, fullFineTuning: s.FullFineTuning);
+        var model = session.Model;
+        var tokenizer = session.Tokenizer;
+        model.ActivationCheckpointing = s.GradientCheckpointing;
+
+        var data = PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings);
+        if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
+        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
+
+        int padId = Batcher.ResolvePadId(tokenizer);
+        var trainer = new Trainer(model, s, data.Train, data.Eval, padId);
+        long trainable = trainer.Parameters.Sum(p => (long)p.Length);
+        long total = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + model.Embedding.ElementCount;
+        observer.Info($"model: {session.Source} ({model.Config.ModelType}, {model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize})");
+        observer.Info($"trainable: {trainable:N0} parameters ({100.0 * trainable / Math.Max(1, total):F3}% of {total:N0})" +
+                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.LoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}"));
+        observer.Info($"data: {data.Kind}, {data.Train.Count} training samples ({data.Train.Sum(x => (long)x.Length):N0} tokens, " +
+                      $"{data.Train.Sum(x => (long)x.TrainedTokenCount):N0} trained), {data.Eval.Count} validation samples");
+        observer.Info($"steps: {trainer.TotalSteps} ({trainer.StepsPerEpoch} per epoch), batch {s.BatchSize} = {s.MicroBatchSize} x {s.GradientAccumulationSteps} accumulation");
+        observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB");
+
+        Directory.CreateDirectory(folder);
+        DataPreview.Write(Path.Combine(folder, "data_preview.json"), data.Train, tokenizer, 5);
+        WriteText(Path.Combine(folder, TrainingSettingsFile.ParametersFileName), TrainingSettingsFile.ToJson(s));
+        WriteText(Path.Combine(folder, "training_prompt.json"), JsonSerializer.Serialize(data.Template, Indented));
+
+        if (checkpoint != null)
+        {
+            Training.Checkpoint.Restore(checkpoint, trainer, model);
+            observer.Info($"resumed from {checkpoint} at step {trainer.Step}");
+        }
+        double? initialEval = checkpoint == null ? trainer.Evaluate() : null;
+        if (initialEval is { } ie) observer.Info($"validation loss before training: {ie:F4}");
+
+        string logPath = Path.Combine(folder, "training_log.jsonl");
+        RewriteLog(logPath, trainer.History);
+        trainer.StepCompleted += record =>
+        {
+            File.AppendAllText(logPath, JsonSerializer.Serialize(record) + "\n");
+            observer.Step(record);
+        };
+        trainer.CheckpointDue += step => Training.Checkpoint.Save(Path.Combine(folder, Training.Checkpoint.FolderName(step)), trainer, model, peftConfig);
+        observer.Started(trainer.TotalSteps, trainer.Step);
+
+        TrainingOutcome outcome;
+        try
+        {
+            outcome = trainer.Run(cancel);
+        }
+        catch (TrainingDivergedException)
+        {
+            WriteLogAndChart(folder, s, trainer, null);
+            throw;
+        }
+        if (outcome.StopReason == "interrupted")
+        {
+            string cp = Path.Combine(folder, Training.Checkpoint.FolderName(trainer.Step));
+            Training.Checkpoint.Save(cp, trainer, model, peftConfig);
+            observer.Info($"interrupted: saved {cp}; continue with --resume");
+        }
+        if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, folder);
+        else WriteFullModel(model, folder);
+        WriteLogAndChart(folder, s, trainer, outcome);
+        return new FineTuneResult(folder, outcome, initialEval);
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private static PreparedData PrepareData(FineTuneRequest request, TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context)
+    {
+        string? path = s.Dataset ?? s.RawTextFile;
+        if (path == null) throw new ArgumentException("No training data: give --dataset (JSON/JSONL) or --raw-text-file (.txt or folder).");
+        var spec = new DataSpec
+        {
+            DatasetPath = path,
+            Kind = s.RawTextFile != null && s.Dataset == null ? DatasetKind.RawText : s.Format == "chat" ? DatasetKind.Chat : null,
+            Format = s.Format is "chat" ? null : s.Format,
+            EvalDatasetPath = s.EvalDataset,
+            EvalFraction = s.EvalSplit,
+            Seed = (ulong)s.Seed,
+            CutoffLength = s.CutoffLen,
+            ContextLength = context,
+            OverlapLength = s.OverlapLen,
+            NewlineFavorLength = s.NewlineFavorLen,
+            HardCutString = s.HardCutString,
+            MinChars = s.MinChars,
+            AddEosToken = s.AddEosToken,
+            TrainOnlyAfter = s.TrainOnlyAfter ?? "",
+            ExcessLength = s.ExcessLength == "drop" ? ExcessLength.Drop : ExcessLength.Truncate,
+            Pack = s.Packing,
+        };
+        return TrainingData.Prepare(spec, tokenizer, request.FormatsFolder ?? FindFormatsFolder());
+    }
+
+    /// <summary>The shipped formats/ folder: beside the executable, or above the working directory (a source checkout).</summary>
+    public static string? FindFormatsFolder()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "formats", "alpaca-format.json"))) return Path.Combine(d.FullName, "formats");
+        return null;
+    }
+
+    private static double EstimateMemoryGiB(LlamaModel model, TrainingSettings s, long trainable)
+    {
+        long weights = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) * 4 * 2 + model.Embedding.ElementCount * 4 * 2;
+        long optimizer = trainable * 4 * 4;   // value, grad, two moments
+        var c = model.Config;
+        long M = (long)s.MicroBatchSize * s.CutoffLen;
+        long perLayer = M * (6L * c.HiddenSize + 3L * c.NumAttentionHeads * c.HeadDim + 2L * c.IntermediateSize) * 4;
+        long acts = (s.GradientCheckpointing ? perLayer + M * c.HiddenSize * 4L * c.NumHiddenLayers : perLayer * c.NumHiddenLayers) + M * c.IntermediateSize * 4L * 4;
+        return (weights + optimizer + acts) / (1024.0 * 1024 * 1024);
+    }
+
+    private static void WriteFullModel(LlamaModel model, string folder)
+    {
+        var tensors = model.TrainableParameters().Select(p => new KeyValuePair<string, Core.Tensors.Tensor>(p.Name, p.Value));
+        Formats.Safetensors.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    private static void WriteLogAndChart(string folder, TrainingSettings s, Trainer trainer, TrainingOutcome? outcome)
+    {
+        var log = new Dictionary<string, object?>
+        {
+            ["outcome"] = outcome,
+            ["log_history"] = trainer.History,
+        };
+        WriteText(Path.Combine(folder, "training_log.json"), JsonSerializer.Serialize(log, Indented));
+        WriteText(Path.Combine(folder, "loss_chart.svg"), LossChart.Svg(trainer.History, $"{s.LoraName}: loss by step"));
+    }
+
+    private static void RewriteLog(string path, IEnumerable<StepRecord> history)
+        => WriteText(path, string.Concat(history.Select(r => JsonSerializer.Serialize(r) + "\n")));
+
+    /// <summary>Writes a text file atomically (temporary name, then rename).</summary>
+    public static void WriteText(string path, string text)
+    {
+        string temp = path + ".tmp";
+        File.WriteAllText(temp, text);
+        File.Move(temp, path, overwrite: true);
+    }
+}
