@@ -91,7 +91,8 @@ public static class HfTokenizerToGguf
             new("tokenizer.ggml.pre", GgufValue.From("default")),
             new("tokenizer.ggml.tokens", GgufValue.From(tokens)),
             new("tokenizer.ggml.scores", GgufValue.From(scores)),
-            new("tokenizer.ggml.token_type", GgufValue.From(types)),
+            // Explicit element type: GgufValue.From(int[]) is matched by its uint[] case (CLR array variance).
+            new("tokenizer.ggml.token_type", new GgufValue(GgufValueType.Array, types, GgufValueType.Int32)),
         };
         int bos = Id(bosText, config.BosTokenId), eos = Id(eosText, config.EosTokenIds.Count > 0 ? config.EosTokenIds[0] : null);
         int unkId = unk != null && byPiece.TryGetValue(unk, out int ui) ? ui : -1, pad = Id(padText, config.PadTokenId);

@@ -47,7 +47,24 @@ public sealed record ExtractReport(IReadOnlyList<ExtractedModule> Modules, doubl
 public static class LoraExtractor
 {
     /// <summary>Extracts the adapter that turns <paramref name="baseModel"/> into (approximately) <paramref name="tuned"/>.</summary>
-    public static (LoraWeights Weights, ExtractReport Report) Extract(LoadedModel baseModel, LoadedModel tuned, ExtractOptions options, Action<string>? log = null)
+    public static (LoraWeights Weights, ExtractReport Report) Extract(LoadedModel baseModel, LoadedModel tuned, ExtractOptions options, Action<string>? log = null) =>
+        Extract(baseModel.Tensors, baseModel.SourcePath, tuned.Tensors, tuned.SourcePath, options, log);
+
+    /// <summary>Loads both models (tensors kept in their stored dtypes) and extracts.</summary>
+    public static (LoraWeights Weights, ExtractReport Report) Extract(string basePath, string tunedPath, ExtractOptions options, Action<string>? log = null)
+    {
+        var load = new ModelLoadOptions { BaseDType = "stored" };
+        using var b = ModelLoader.Load(basePath, load);
+        using var t = ModelLoader.Load(tunedPath, load);
+        return Extract(b, t, options, log);
+    }
+
+    /// <summary>
+    /// Extracts from tensors by HF name (base and tuned; any readable dtype). <paramref name="baseSource"/> and
+    /// <paramref name="tunedSource"/> name them in messages.
+    /// </summary>
+    public static (LoraWeights Weights, ExtractReport Report) Extract(IReadOnlyDictionary<string, Tensor> baseTensors, string baseSource,
+        IReadOnlyDictionary<string, Tensor> tunedTensors, string tunedSource, ExtractOptions options, Action<string>? log = null)
     {
         if (options.Rank.HasValue == options.Energy.HasValue) throw new ArgumentException("Give exactly one of a rank (--rank) or a target energy share (--energy).");
         if (options.Rank is <= 0) throw new ArgumentException($"The rank must be positive (is {options.Rank}).");
@@ -60,12 +77,12 @@ public static class LoraExtractor
         // Check every shape and the requested rank before any work.
         var notes = new List<string>();
         var work = new List<(string Weight, int N, int K)>();
-        foreach (var (name, bt) in baseModel.Tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (var (name, bt) in baseTensors.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            if (!tuned.Tensors.TryGetValue(name, out var tt))
-                throw new ArgumentException($"{tuned.SourcePath} has no tensor {name}, which {baseModel.SourcePath} has; the two are not the same architecture.");
+            if (!tunedTensors.TryGetValue(name, out var tt))
+                throw new ArgumentException($"{tunedSource} has no tensor {name}, which {baseSource} has; the two are not the same architecture.");
             if (!bt.Shape.AsSpan().SequenceEqual(tt.Shape))
-                throw new ArgumentException($"{name} is {bt.ShapeText} in the base {baseModel.SourcePath} but {tt.ShapeText} in the tuned model {tuned.SourcePath}; the tuned model was not fine-tuned from this base.");
+                throw new ArgumentException($"{name} is {bt.ShapeText} in the base {baseSource} but {tt.ShapeText} in the tuned model {tunedSource}; the tuned model was not fine-tuned from this base.");
             string leaf = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^7][(name[..^7].LastIndexOf('.') + 1)..] : "";
             if (TensorNames.LayerIndex(name) != null && targets.Contains(leaf) && bt.Shape.Length == 2)
             {
@@ -75,12 +92,12 @@ public static class LoraExtractor
                 work.Add((name, N, K));
             }
         }
-        foreach (var name in tuned.Tensors.Keys)
-            if (!baseModel.Tensors.ContainsKey(name))
-                throw new ArgumentException($"{tuned.SourcePath} has tensor {name}, which the base {baseModel.SourcePath} lacks; the two are not the same architecture.");
+        foreach (var name in tunedTensors.Keys)
+            if (!baseTensors.ContainsKey(name))
+                throw new ArgumentException($"{tunedSource} has tensor {name}, which the base {baseSource} lacks; the two are not the same architecture.");
 
-        foreach (var (name, bt) in baseModel.Tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
-            if (!work.Exists(w => w.Weight == name) && !SameValues(bt, tuned.Tensors[name]))
+        foreach (var (name, bt) in baseTensors.OrderBy(p => p.Key, StringComparer.Ordinal))
+            if (!work.Exists(w => w.Weight == name) && !SameValues(bt, tunedTensors[name]))
                 notes.Add($"{name} differs between the models but is not a LoRA target; the difference is not in the adapter.");
 
         var modules = new List<LoraModuleWeights>();
@@ -88,8 +105,8 @@ public static class LoraExtractor
         double totalEnergy = 0, keptEnergy = 0;
         foreach (var (name, N, K) in work)
         {
-            var wb = ToF32(baseModel.Tensors[name]);
-            var wt = ToF32(tuned.Tensors[name]);
+            var wb = ToF32(baseTensors[name]);
+            var wt = ToF32(tunedTensors[name]);
             var delta = new float[wb.Length];
             bool any = false;
             for (int i = 0; i < delta.Length; i++)
@@ -117,8 +134,8 @@ public static class LoraExtractor
             keptEnergy += kept * svd.TotalEnergy;
             log?.Invoke($"{module}: rank {rank}, energy kept {kept:P2}");
         }
-        if (modules.Count == 0) throw new InvalidDataException($"{tuned.SourcePath} and {baseModel.SourcePath} have identical linear weights; there is nothing to extract.");
-        var weights = new LoraWeights(modules, tuned.SourcePath, baseModel.SourcePath);
+        if (modules.Count == 0) throw new InvalidDataException($"{tunedSource} and {baseSource} have identical linear weights; there is nothing to extract.");
+        var weights = new LoraWeights(modules, tunedSource, baseSource);
         return (weights, new ExtractReport(report, totalEnergy > 0 ? keptEnergy / totalEnergy : 1, notes));
     }
 
