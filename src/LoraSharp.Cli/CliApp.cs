@@ -14,6 +14,10 @@ public static class CliApp
         var root = new RootCommand("LoraSharp: LoRA fine-tuning for Llama-family models in pure C#, CPU first.");
         root.Subcommands.Add(SystemCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(MergeCommand.Create());
+        root.Subcommands.Add(CombineCommand.Create());
+        root.Subcommands.Add(ExtractCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         return root;
     }
 

@@ -126,13 +126,13 @@ public static class LoraExtractor
             var svd = TruncatedSvd.Compute(delta, N, K, cap, options.Seed);
             int rank = options.Rank ?? ChooseRank(svd, options.Energy!.Value);
             if (options.Energy is { } target && svd.EnergyKept(rank) < target)
-                notes.Add($"{module}: rank {rank} (the cap) keeps {svd.EnergyKept(rank):P2} of ΔW's energy, below the target {target:P0}; raise --max-rank.");
+                notes.Add($"{module}: rank {rank} (the cap) keeps {svd.EnergyKept(rank) * 100:F2}% of ΔW's energy, below the target {target * 100:F1}%; raise --max-rank.");
             var (m, kept) = Build(module, svd, N, K, rank);
             modules.Add(m);
             report.Add(new ExtractedModule(module, rank, kept, svd.TotalEnergy));
             totalEnergy += svd.TotalEnergy;
             keptEnergy += kept * svd.TotalEnergy;
-            log?.Invoke($"{module}: rank {rank}, energy kept {kept:P2}");
+            log?.Invoke($"{module}: rank {rank}, energy kept {kept * 100:F2}%");
         }
         if (modules.Count == 0) throw new InvalidDataException($"{tunedSource} and {baseSource} have identical linear weights; there is nothing to extract.");
         var weights = new LoraWeights(modules, tunedSource, baseSource);
