@@ -143,7 +143,7 @@ public static class TruncatedSvd
             if (norm > 0) for (int n = 0; n < N; n++) vk[n] /= norm;
             S[k] = norm > 0 ? norm : sigma;                              // ‖wᵀBs‖ = σ, computed more accurately than √eig
         }
-        // The Jacobi order follows eig; re-sort by the recomputed σ (they agree up to rounding).
+        // The order is the Jacobi eigenvalue order; the recomputed σ agree with √eig up to rounding.
         return new SvdResult(U, S, Vt, total);
     }
 

@@ -132,6 +132,19 @@ public class ExtractTests
     }
 
     [Fact]
+    public void TruncatedSvd_OneAndTwoThreads_GiveIdenticalResults()
+    {
+        var d = TestSupport.TestData.Uniform(96 * 200, seed: 5);
+        SvdResult one;
+        using (Core.Threading.Threads.Limit(1)) one = TruncatedSvd.Compute(d, 96, 200, 6, seed: 2);
+        SvdResult two;
+        using (Core.Threading.Threads.Limit(2)) two = TruncatedSvd.Compute(d, 96, 200, 6, seed: 2);
+        Assert.Equal(one.S, two.S);
+        Assert.Equal(one.U, two.U);
+        Assert.Equal(one.Vt, two.Vt);
+    }
+
+    [Fact]
     public void TruncatedSvd_KnownSpectrum_GivesSingularValues()
     {
         // D = diag(5, 4, 3, 2, 1) padded to [5, 9]: singular values are the diagonal.

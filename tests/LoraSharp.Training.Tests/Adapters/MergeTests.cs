@@ -133,6 +133,19 @@ public class MergeTests
     }
 
     [Fact]
+    public void Merge_GgufBaseToHfFolder_WritesConfigAndSameWeights()
+    {
+        using var dir = new TempDir();
+        var report = AdapterMerger.Merge(AdapterFixtures.GgufF32, [(AdapterFixtures.LoraFolder, 1.0)], dir["hf"], new MergeOptions());
+        Assert.Contains(report.Notes, n => n.Contains("no tokenizer files", StringComparison.Ordinal));
+        var actual = AdapterFixtures.ReadAll(Path.Combine(dir["hf"], "model.safetensors"));
+        var expected = AdapterFixtures.ReadAll(AdapterFixtures.Golden("lora", "merged.safetensors"));
+        foreach (var (name, e) in expected) TestData.AssertClose(actual[name], e, 1e-6, what: name);
+        using var model = AdapterFixtures.LoadModel(dir["hf"]);
+        Assert.Equal(AdapterFixtures.GoldenLoss, model.Loss(AdapterFixtures.GoldenBatch()), 5e-6);
+    }
+
+    [Fact]
     public void Merge_ToGgufQ8_0_QuantizesMatricesAndKeepsOddRowsF16()
     {
         using var dir = new TempDir();
