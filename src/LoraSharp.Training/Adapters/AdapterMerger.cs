@@ -11,6 +11,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoraSharp.Core.Quant;
 using LoraSharp.Core.Tensors;
+using LoraSharp.Core.Threading;
 using LoraSharp.Formats.Gguf;
 using LoraSharp.Formats.Safetensors;
 using LoraSharp.Models;
@@ -186,36 +187,72 @@ public static class AdapterMerger
         if (src.ElementCount == 0) return dst;
         int K = src.Shape.Length == 0 ? 1 : src.Shape[^1];
         long rows = src.ElementCount / K;
-        long srcRowBytes = src.ByteLength / rows, dstRowBytes = dst.ByteLength / rows;
-        byte* s = (byte*)src.Pointer, d = (byte*)dst.Pointer;
-        var f = new float[K];
-        var acc = new double[K];
-        var check = safe && target != DType.F32 ? new float[K] : null;
-        for (long r = 0; r < rows; r++)
+        var work = new MergeRows
         {
-            var srcRow = new ReadOnlySpan<byte>(s + r * srcRowBytes, (int)srcRowBytes);
-            var dstRow = new Span<byte>(d + r * dstRowBytes, (int)dstRowBytes);
-            Dequant.DequantizeRow(src.DType, srcRow, f);
-            if (mods != null)
+            Name = name, Src = (byte*)src.Pointer, Dst = (byte*)dst.Pointer, SrcType = src.DType, DstType = target, K = K, Rows = (int)rows,
+            SrcRowBytes = src.ByteLength / rows, DstRowBytes = dst.ByteLength / rows, Mods = mods, Safe = safe,
+            Errors = new Exception?[Math.Max(1, Threads.Count)],
+        };
+        // Rows are independent, so threads split them statically; every row is computed the same way on any thread.
+        Threads.Run(ref work, work.Errors.Length);
+        foreach (var e in work.Errors)
+            if (e != null)
             {
-                for (int k = 0; k < K; k++) acc[k] = f[k];
-                foreach (var (m, scale) in mods) m.AddDeltaToRow((int)r, acc, scale);
-                for (int k = 0; k < K; k++) f[k] = (float)acc[k];
+                dst.Dispose();
+                throw e;
             }
-            if (safe)
-                for (int k = 0; k < K; k++)
-                    if (!float.IsFinite(f[k]))
-                        throw new InvalidDataException($"Merged tensor {name} has a non-finite value ({f[k]}) at row {r}, column {k}; nothing was written. Check the adapter scales.");
-            Dequant.QuantizeRow(target, f, dstRow);
-            if (check != null)
+        return dst;
+    }
+
+    private unsafe struct MergeRows : IParallelWork
+    {
+        public string Name;
+        public byte* Src, Dst;
+        public DType SrcType, DstType;
+        public int K, Rows;
+        public long SrcRowBytes, DstRowBytes;
+        public List<(LoraModuleWeights M, double Scale)>? Mods;
+        public bool Safe;
+        public Exception?[] Errors;
+
+        public void Execute(int part, int parts)
+        {
+            var (start, end) = Threads.Split(Rows, part, parts);
+            try
             {
-                Dequant.DequantizeRow(target, dstRow, check);
-                for (int k = 0; k < K; k++)
-                    if (!float.IsFinite(check[k]))
-                        throw new InvalidDataException($"Merged tensor {name} overflows {target} at row {r}, column {k} (value {f[k]}); nothing was written. Use --dtype f32 or smaller scales.");
+                var f = new float[K];
+                var acc = new double[K];
+                var check = Safe && DstType != DType.F32 ? new float[K] : null;
+                for (int r = start; r < end; r++)
+                {
+                    var srcRow = new ReadOnlySpan<byte>(Src + r * SrcRowBytes, (int)SrcRowBytes);
+                    var dstRow = new Span<byte>(Dst + r * DstRowBytes, (int)DstRowBytes);
+                    Dequant.DequantizeRow(SrcType, srcRow, f);
+                    if (Mods != null)
+                    {
+                        for (int k = 0; k < K; k++) acc[k] = f[k];
+                        foreach (var (m, scale) in Mods) m.AddDeltaToRow(r, acc, scale);
+                        for (int k = 0; k < K; k++) f[k] = (float)acc[k];
+                    }
+                    if (Safe)
+                        for (int k = 0; k < K; k++)
+                            if (!float.IsFinite(f[k]))
+                                throw new InvalidDataException($"Merged tensor {Name} has a non-finite value ({f[k]}) at row {r}, column {k}; nothing was written. Check the adapter scales.");
+                    Dequant.QuantizeRow(DstType, f, dstRow);
+                    if (check != null)
+                    {
+                        Dequant.DequantizeRow(DstType, dstRow, check);
+                        for (int k = 0; k < K; k++)
+                            if (!float.IsFinite(check[k]))
+                                throw new InvalidDataException($"Merged tensor {Name} overflows {DstType} at row {r}, column {k} (value {f[k]}); nothing was written. Use --dtype f32 or smaller scales.");
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                Errors[part] = e;
             }
         }
-        return dst;
     }
 
     private static void WriteHfSideFiles(LoadedModel b, string folder, DType dtype, List<string> notes)

@@ -66,7 +66,8 @@ public sealed class LoraModuleWeights
 
     private double[]? _aDouble;
 
-    // A widened to double once, so the merge's inner loop is a vectorised multiply-add in double.
+    // A widened to double once, so the merge's inner loop is a vectorised multiply-add in double. Merge threads may
+    // race to create it; each creates the same values and the reference assignment is atomic.
     private double[] ADouble()
     {
         if (_aDouble == null)

@@ -58,6 +58,15 @@ public class MergeTests
     }
 
     [Fact]
+    public void Merge_OneAndTwoThreads_WriteIdenticalBytes()
+    {
+        using var dir = new TempDir();
+        using (Core.Threading.Threads.Limit(1)) MergeGolden(dir["one"]);
+        using (Core.Threading.Threads.Limit(2)) MergeGolden(dir["two"]);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dir["one"], "model.safetensors")), File.ReadAllBytes(Path.Combine(dir["two"], "model.safetensors")));
+    }
+
+    [Fact]
     public void Merge_Bf16DType_WritesBf16AndRecordsTorchDtype()
     {
         using var dir = new TempDir();
