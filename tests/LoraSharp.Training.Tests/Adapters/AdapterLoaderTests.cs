@@ -74,6 +74,20 @@ public class AdapterLoaderTests
     }
 
     [Fact]
+    public void ReadPeft_LoraBMissing_ThrowsNamingTheModule()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir["a"]);
+        using var a = Core.Tensors.Tensor.Zeros(Core.Tensors.DType.F32, 4, 64);
+        Formats.Safetensors.SafetensorsWriter.Write(Path.Combine(dir["a"], PeftAdapter.WeightsFile),
+            [new("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", a)]);
+        File.Copy(Path.Combine(AdapterFixtures.LoraFolder, PeftAdapterConfig.FileName), Path.Combine(dir["a"], PeftAdapterConfig.FileName));
+        var e = Assert.Throws<InvalidDataException>(() => AdapterLoader.Read(dir["a"], null));
+        Assert.Contains("model.layers.0.self_attn.q_proj", e.Message);
+        Assert.Contains("lora_B missing", e.Message);
+    }
+
+    [Fact]
     public void Read_MissingPath_ThrowsFileNotFound()
     {
         Assert.Throws<FileNotFoundException>(() => AdapterLoader.Read("/no/such/adapter", null));

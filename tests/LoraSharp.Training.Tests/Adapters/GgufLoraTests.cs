@@ -129,4 +129,38 @@ public class GgufLoraTests
         var e = Assert.Throws<ArgumentException>(() => AdapterLoader.Read(dir["a.gguf"], null));
         Assert.Contains("--model", e.Message);
     }
+
+    [Fact]
+    public void Import_LoraAWithoutLoraB_ThrowsNamingTheTensor()
+    {
+        using var dir = new TempDir();
+        using var a = Tensor.Zeros(DType.F32, 4, 64);
+        var meta = new List<KeyValuePair<string, GgufValue>>
+        {
+            new("general.architecture", GgufValue.From("llama")),
+            new("general.type", GgufValue.From("adapter")),
+            new("adapter.type", GgufValue.From("lora")),
+            new("adapter.lora.alpha", GgufValue.From(8f)),
+        };
+        GgufWriter.Write(dir["half.gguf"], meta, [new("blk.0.attn_v.weight.lora_a", a)]);
+        var e = Assert.Throws<InvalidDataException>(() => GgufLoraAdapter.Read(dir["half.gguf"], AdapterFixtures.Config()));
+        Assert.Contains("blk.0.attn_v.weight", e.Message);
+        Assert.Contains(".lora_b missing", e.Message);
+    }
+
+    [Fact]
+    public void Import_OtherAdapterType_Refused()
+    {
+        using var dir = new TempDir();
+        using var a = Tensor.Zeros(DType.F32, 4, 64);
+        var meta = new List<KeyValuePair<string, GgufValue>>
+        {
+            new("general.architecture", GgufValue.From("llama")),
+            new("general.type", GgufValue.From("adapter")),
+            new("adapter.type", GgufValue.From("control_vector")),
+        };
+        GgufWriter.Write(dir["cv.gguf"], meta, [new("direction.1", a)]);
+        var e = Assert.Throws<InvalidDataException>(() => GgufLoraAdapter.Read(dir["cv.gguf"], AdapterFixtures.Config()));
+        Assert.Contains("control_vector", e.Message);
+    }
 }
