@@ -1,0 +1,55 @@
+// Use case "combine adapters into one" (linear, cat, svd; PEFT add_weighted_adapter semantics), writing a PEFT
+// folder. Adapter specs are PATH[:WEIGHT]. Not here: option parsing or presentation.
+using LoraSharp.App.Progress;
+using LoraSharp.Models.Loading;
+using LoraSharp.Training.Adapters;
+
+namespace LoraSharp.App;
+
+/// <summary>Options of <see cref="CombineJob"/>.</summary>
+public sealed record CombineJobOptions
+{
+    /// <summary>Adapters as PATH[:WEIGHT].</summary>
+    public required IReadOnlyList<string> Adapters { get; init; }
+
+    /// <summary>linear, cat or svd.</summary>
+    public string Method { get; init; } = "linear";
+
+    /// <summary>svd target rank (null = largest input rank).</summary>
+    public int? Rank { get; init; }
+
+    /// <summary>Output PEFT folder.</summary>
+    public required string OutPath { get; init; }
+
+    /// <summary>Base model, needed only for GGUF LoRA inputs.</summary>
+    public string? ModelPath { get; init; }
+
+    /// <summary>Replace an existing output.</summary>
+    public bool Overwrite { get; init; }
+}
+
+/// <summary>Combines adapters.</summary>
+public static class CombineJob
+{
+    /// <summary>Runs the combination; everything is checked before the folder is written.</summary>
+    public static LoraWeights Run(CombineJobOptions options, IProgressSink? progress = null)
+    {
+        if (options.Adapters.Count == 0) throw new ArgumentException("Give at least one adapter (--adapter PATH[:WEIGHT]).");
+        var method = AdapterCombiner.ParseMethod(options.Method);
+        if (options.Rank != null && method != CombineMethod.Svd) throw new ArgumentException("--rank applies to --method svd only.");
+        string full = Path.GetFullPath(options.OutPath);
+        if (!options.Overwrite && (Directory.Exists(full) || File.Exists(full)))
+            throw new IOException($"{full} already exists; choose another name or pass --overwrite to replace it.");
+        Models.LlamaConfig? config = null;
+        if (options.ModelPath != null)
+        {
+            using var loaded = ModelLoader.Load(options.ModelPath, new ModelLoadOptions { BaseDType = "stored" });
+            config = loaded.Config;
+        }
+        var inputs = options.Adapters.Select(AdapterLoader.ParseSpec).Select(s => (AdapterLoader.Read(s.Path, config), s.Scale)).ToList();
+        var combined = AdapterCombiner.Combine(inputs, method, options.Rank, full);
+        combined.SavePeft(full, options.Overwrite);
+        progress?.Log($"{method.ToString().ToLowerInvariant()}: {combined.Modules.Count} modules, rank {string.Join("/", combined.Modules.Select(m => m.Rank).Distinct().Order())} -> {full}");
+        return combined;
+    }
+}

@@ -1,0 +1,42 @@
+// `lorasharp combine`: combines adapters (each PATH[:WEIGHT]) into one PEFT adapter by linear, cat or svd.
+// Parsing and presentation only; the work is CombineJob.
+using System.CommandLine;
+using LoraSharp.App;
+
+namespace LoraSharp.Cli.Commands;
+
+internal static class CombineCommand
+{
+    public static Command Create()
+    {
+        var adapter = new Option<string[]>("--adapter", "-a")
+        {
+            Description = "Adapter as PATH[:WEIGHT] (PEFT folder or GGUF LoRA file); repeat for several.",
+            Required = true,
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var method = new Option<string>("--method") { Description = "linear (equal ranks), cat (ranks add) or svd (weighted sum of deltas re-factored).", DefaultValueFactory = _ => "linear" };
+        var rank = new Option<int?>("--rank", "-r") { Description = "svd: target rank (default: the largest input rank)." };
+        var output = new Option<string>("--out", "-o") { Description = "Output PEFT adapter folder.", Required = true };
+        var model = new Option<string?>("--model", "-m") { Description = "Base model; needed only for GGUF LoRA inputs." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output." };
+        var command = new Command("combine", "Combine several LoRA adapters with weights into one adapter (linear, cat or svd).")
+        {
+            adapter, method, rank, output, model, overwrite,
+        };
+        command.SetAction(parse => MergeCommand.Run(parse, "combine", sink =>
+        {
+            var combined = CombineJob.Run(new CombineJobOptions
+            {
+                Adapters = parse.GetValue(adapter)!,
+                Method = parse.GetValue(method)!,
+                Rank = parse.GetValue(rank),
+                OutPath = parse.GetValue(output)!,
+                ModelPath = parse.GetValue(model),
+                Overwrite = parse.GetValue(overwrite),
+            }, sink);
+            parse.InvocationConfiguration.Output.WriteLine($"wrote {combined.Modules.Count} modules to {combined.Source}");
+        }));
+        return command;
+    }
+}

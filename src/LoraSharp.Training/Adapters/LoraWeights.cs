@@ -1,0 +1,216 @@
+// A whole LoRA adapter held in memory as plain factors per module (LoraModuleWeights), with the PEFT folder
+// reader/writer and the checks against a base model that every adapter tool shares. Reading resolves PEFT's
+// scaling per module (lora_alpha or alpha_pattern, divided by the rank found in the file, or its square root with
+// use_rslora), so rank/alpha patterns and rsLoRA need no special cases downstream. Writing keeps one r/lora_alpha
+// and records modules that differ in rank_pattern / alpha_pattern (keyed by full module name, which PEFT's
+// re.match(".*\.{key}$") matches exactly).
+// Not here: GGUF LoRA files (GgufLoraAdapter) and the dispatch between formats (AdapterLoader).
+using System.Globalization;
+using LoraSharp.Core.Tensors;
+using LoraSharp.Formats.Peft;
+using LoraSharp.Formats.Safetensors;
+using LoraSharp.Models.Llama;
+using LoraSharp.Models.Lora;
+using LoraSharp.Training.Peft;
+
+namespace LoraSharp.Training.Adapters;
+
+/// <summary>A LoRA adapter as plain per-module factors.</summary>
+public sealed class LoraWeights
+{
+    /// <summary>Creates an adapter from its modules (sorted by name; names must be unique).</summary>
+    public LoraWeights(IEnumerable<LoraModuleWeights> modules, string source, string? baseModel = null)
+    {
+        Modules = modules.OrderBy(m => m.Module, StringComparer.Ordinal).ToList();
+        var dup = Modules.GroupBy(m => m.Module).FirstOrDefault(g => g.Count() > 1);
+        if (dup != null) throw new ArgumentException($"{source}: module '{dup.Key}' appears twice.");
+        if (Modules.Count == 0) throw new InvalidDataException($"{source}: the adapter has no LoRA modules.");
+        Source = source;
+        BaseModel = baseModel;
+    }
+
+    /// <summary>Modules sorted by name.</summary>
+    public IReadOnlyList<LoraModuleWeights> Modules { get; }
+
+    /// <summary>Where the adapter came from (folder or file), for messages.</summary>
+    public string Source { get; }
+
+    /// <summary>base_model_name_or_path, when known.</summary>
+    public string? BaseModel { get; }
+
+    /// <summary>The module named <paramref name="module"/>, or null.</summary>
+    public LoraModuleWeights? Find(string module) => Modules.FirstOrDefault(m => m.Module == module);
+
+    /// <summary>Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors; pickles refused).</summary>
+    public static LoraWeights ReadPeft(string folder)
+    {
+        string configPath = Path.Combine(folder, PeftAdapterConfig.FileName);
+        string weightsPath = Path.Combine(folder, PeftAdapter.WeightsFile);
+        if (!File.Exists(configPath))
+            throw new FileNotFoundException($"{folder} is not a PEFT adapter folder: {PeftAdapterConfig.FileName} is missing.", configPath);
+        if (!File.Exists(weightsPath))
+        {
+            string hint = File.Exists(Path.Combine(folder, "adapter_model.bin"))
+                ? " It holds adapter_model.bin, a pickle: pickles can run code, so LoraSharp reads only safetensors. Convert it with PEFT (save_pretrained(safe_serialization=True))."
+                : "";
+            throw new FileNotFoundException($"{folder}: {PeftAdapter.WeightsFile} is missing.{hint}", weightsPath);
+        }
+        var config = PeftAdapterConfig.Read(configPath);
+        if (config.PeftType != "LORA") throw new InvalidDataException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
+        if (config.UseDora) throw new NotSupportedException($"{configPath}: use_dora is true; DoRA adapters are not supported.");
+        var settings = PeftAdapter.ToSettings(config);
+
+        using var st = SafetensorsFile.Open(weightsPath);
+        var pairs = new Dictionary<string, (string? A, string? B)>(StringComparer.Ordinal);
+        foreach (var info in st.Tensors)
+        {
+            if (LoraKeys.Parse(info.Name) is not { } p) continue;
+            var (a, b) = pairs.GetValueOrDefault(p.Module);
+            pairs[p.Module] = p.Which == 'A' ? (info.Name, b) : (a, info.Name);
+        }
+        if (pairs.Count == 0) throw new InvalidDataException($"{weightsPath}: no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
+        var modules = new List<LoraModuleWeights>();
+        foreach (var (module, (aKey, bKey)) in pairs)
+        {
+            if (aKey == null || bKey == null)
+                throw new InvalidDataException($"{weightsPath}: module '{module}' has lora_{(aKey == null ? "A" : "B")} missing.");
+            var ia = st.Info(aKey);
+            var ib = st.Info(bKey);
+            if (ia.Shape.Length != 2 || ib.Shape.Length != 2 || ia.Shape[0] != ib.Shape[1])
+                throw new InvalidDataException($"{weightsPath}: '{module}' has lora_A {Tensor.FormatShape(ia.Shape)} and lora_B {Tensor.FormatShape(ib.Shape)}; expected A [r, in] and B [out, r] with the same r.");
+            int rank = ia.Shape[0];
+            double alpha = settings.AlphaFor(module);
+            double scale = settings.UseRsLora ? alpha / Math.Sqrt(rank) : alpha / rank;
+            var m = new LoraModuleWeights(module, rank, ia.Shape[1], ib.Shape[0], ReadF32(st, aKey), ReadF32(st, bKey), scale);
+            m.CheckFinite(weightsPath);
+            modules.Add(m);
+        }
+        return new LoraWeights(modules, folder, config.BaseModelNameOrPath);
+    }
+
+    private static float[] ReadF32(SafetensorsFile st, string key)
+    {
+        using var t = st.GetTensor(key);
+        var dst = new float[t.ElementCount];
+        switch (t.DType)
+        {
+            case DType.F32: t.Floats.CopyTo(dst); break;
+            case DType.BF16: Bf16.ToFloat(t.AsSpan<ushort>(), dst); break;
+            case DType.F16: Fp16.ToFloat(t.AsSpan<ushort>(), dst); break;
+            default: throw new InvalidDataException($"{st.Path}: '{key}' is {t.DType}; LoRA weights must be F32, BF16 or F16.");
+        }
+        return dst;
+    }
+
+    /// <summary>
+    /// Writes a PEFT folder (atomically). r and lora_alpha are the most common rank and its alpha (alpha = s·r,
+    /// or s·√r with <paramref name="useRsLora"/>); other modules get rank_pattern / alpha_pattern entries.
+    /// </summary>
+    public void SavePeft(string folder, bool overwrite = false, string? baseModel = null, bool useRsLora = false)
+    {
+        foreach (var m in Modules) m.CheckFinite(Source);
+        double AlphaOf(LoraModuleWeights m) => useRsLora ? m.Scale * Math.Sqrt(m.Rank) : m.Scale * m.Rank;
+        int r = Modules.GroupBy(m => m.Rank).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
+        double alpha = Modules.Where(m => m.Rank == r).GroupBy(AlphaOf).OrderByDescending(g => g.Count()).First().Key;
+        var rankPattern = new Dictionary<string, int>(StringComparer.Ordinal);
+        var alphaPattern = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var m in Modules)
+        {
+            if (m.Rank != r) rankPattern[m.Module] = m.Rank;
+            double a = AlphaOf(m);
+            if (Math.Abs(a - alpha) > 1e-12 * Math.Max(1, Math.Abs(alpha))) alphaPattern[m.Module] = a;
+        }
+        var targets = Modules.Select(m => m.Module[(m.Module.LastIndexOf('.') + 1)..]).Distinct().OrderBy(t => Array.IndexOf(LlamaLayer.ProjectionNames, t)).ToArray();
+        var config = new PeftAdapterConfig
+        {
+            PeftType = "LORA",
+            R = r,
+            LoraAlpha = alpha,
+            TargetModules = PeftStringOrList.FromList(targets),
+            Bias = "none",
+            TaskType = "CAUSAL_LM",
+            BaseModelNameOrPath = baseModel ?? BaseModel,
+            UseRslora = useRsLora,
+            InferenceMode = true,
+            InitLoraWeights = true,
+            RankPattern = rankPattern,
+            AlphaPattern = alphaPattern,
+        };
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        try
+        {
+            foreach (var m in Modules)
+            {
+                tensors.Add(new(LoraKeys.A(m.Module), Tensor.FromFloats(m.A, m.Rank, m.InFeatures)));
+                tensors.Add(new(LoraKeys.B(m.Module), Tensor.FromFloats(m.B, m.OutFeatures, m.Rank)));
+            }
+            AtomicFolder.Write(folder, overwrite, temp =>
+            {
+                SafetensorsWriter.Write(Path.Combine(temp, PeftAdapter.WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+                config.Write(Path.Combine(temp, PeftAdapterConfig.FileName));
+            });
+        }
+        finally
+        {
+            foreach (var (_, t) in tensors) t.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Checks every module against base weight shapes (HF weight name → [out, in]); throws ArgumentException naming
+    /// the module, both shapes and the likely cause. Call before writing anything.
+    /// </summary>
+    public void CheckAgainst(Func<string, int[]?> weightShape, string baseSource)
+    {
+        foreach (var m in Modules)
+        {
+            var shape = weightShape(m.WeightName)
+                ?? throw new ArgumentException($"{Source}: module '{m.Module}' does not exist in the base model {baseSource}; the adapter was made for another base.");
+            if (shape.Length != 2 || shape[0] != m.OutFeatures || shape[1] != m.InFeatures)
+                throw new ArgumentException(
+                    $"{Source}: '{m.Module}' has lora_A [{m.Rank}, {m.InFeatures}] and lora_B [{m.OutFeatures}, {m.Rank}] (ΔW [{m.OutFeatures}, {m.InFeatures}]), " +
+                    $"but the base weight {m.WeightName} in {baseSource} is {Tensor.FormatShape(shape)}; the adapter was made for another base.");
+        }
+    }
+
+    /// <summary>Checks against a model's projections.</summary>
+    public void CheckAgainst(LlamaModel model, string baseSource = "the base model") =>
+        CheckAgainst(name => model.FindLinear(name[..^".weight".Length]) is { } l ? [l.OutFeatures, l.InFeatures] : null, baseSource);
+
+    /// <summary>
+    /// Attaches the adapter to <paramref name="model"/> under <paramref name="adapterName"/> with every module's scale
+    /// multiplied by <paramref name="scale"/>. Every shape is checked before anything is attached.
+    /// </summary>
+    public IReadOnlyList<LoraAdapter> AttachTo(LlamaModel model, string adapterName = "default", double scale = 1.0, bool trainable = false)
+    {
+        CheckAgainst(model);
+        var created = new List<LoraAdapter>();
+        foreach (var m in Modules)
+        {
+            var linear = model.FindLinear(m.Module)!;
+            var adapter = new LoraAdapter(adapterName, m.Rank, m.InFeatures, m.OutFeatures, (float)(scale * m.Scale), 0f, trainable);
+            m.A.CopyTo(adapter.A.Floats);
+            m.B.CopyTo(adapter.B.Floats);
+            linear.Attach(adapter);
+            created.Add(adapter);
+        }
+        return created;
+    }
+
+    /// <summary>The adapter named <paramref name="adapterName"/> attached to <paramref name="model"/>, copied out.</summary>
+    public static LoraWeights FromModel(LlamaModel model, string adapterName = "default", string? baseModel = null)
+    {
+        var modules = new List<LoraModuleWeights>();
+        foreach (var (_, _, linear, a) in LoraInjector.Enumerate(model, adapterName))
+            modules.Add(new LoraModuleWeights(linear.Name, a.Rank, a.InFeatures, a.OutFeatures, a.A.Floats.ToArray(), a.B.Floats.ToArray(), a.Scale));
+        if (modules.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}'.");
+        return new LoraWeights(modules, $"adapter '{adapterName}'", baseModel);
+    }
+
+    /// <summary>A short description: module count, ranks.</summary>
+    public override string ToString()
+    {
+        var ranks = Modules.Select(m => m.Rank).Distinct().Order().Select(r => r.ToString(CultureInfo.InvariantCulture));
+        return $"{Source}: {Modules.Count} modules, rank {string.Join("/", ranks)}";
+    }
+}
