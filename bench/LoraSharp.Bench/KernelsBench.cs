@@ -20,6 +20,8 @@ public static class KernelsBench
     public static readonly (string Name, Action<KernelsBenchContext> Run)[] Sections =
     [
         ("matmul", MatMulSection),
+        ("elementwise", c => ElementwiseBench.Run(c.Output)),
+        ("attention", c => AttentionBench.Run(c.Output)),
     ];
 
     /// <summary>Measures peaks and runs every section; returns 0.</summary>

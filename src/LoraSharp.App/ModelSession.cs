@@ -3,7 +3,7 @@
 using LoraSharp.Models.Llama;
 using LoraSharp.Models.Loading;
 using LoraSharp.Tokenizers;
-using LoraSharp.Training.Peft;
+using LoraSharp.Training.Adapters;
 
 namespace LoraSharp.App;
 
@@ -53,7 +53,7 @@ public sealed class ModelSession : IDisposable
         {
             if (adapters != null)
                 for (int i = 0; i < adapters.Count; i++)
-                    PeftAdapter.Attach(model, adapters[i].Path, $"adapter{i}", adapters[i].Scale);
+                    AdapterLoader.Attach(model, adapters[i].Path, $"adapter{i}", adapters[i].Scale);   // PEFT folder or GGUF LoRA
         }
         catch
         {

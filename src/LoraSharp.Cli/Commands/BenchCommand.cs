@@ -11,7 +11,43 @@ internal static class BenchCommand
     private static readonly (string Name, string Description, Func<TextWriter, int> Run)[] Benchmarks =
     [
         ("kernels", "Measure the fp32 FMA peak, memory bandwidth and each kernel's throughput as a fraction of them.", KernelsBench.Run),
+        ("tokenize", "Encode throughput (MB/s) of the stories260K, Llama-2 and Llama-3 tokenizers on War and Peace (needs ../shared).", RunTokenizer),
     ];
+
+    private static int RunTokenizer(TextWriter output)
+    {
+        string? shared = TrainBench.FindPeerScript() is { } peer ? Path.GetDirectoryName(Path.GetDirectoryName(peer)) : null;
+        if (shared == null) { output.WriteLine("error: ../shared (fixtures) not found; run from the repository."); return 1; }
+        TokenizerBench.Run(output, shared);
+        return 0;
+    }
+
+    private static Command TrainCommand(bool child)
+    {
+        var shape = new Option<string[]>("--shape") { Description = "Shapes to run: a (stories15M-like) and/or b (SmolLM2-135M-like).", DefaultValueFactory = _ => ["a", "b"], AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int>("--steps") { Description = "Timed steps (median reported).", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 2 };
+        var noPeer = new Option<bool>("--no-peer") { Description = "Skip the PyTorch peer." };
+        var command = child
+            ? new Command("train-child", "Internal: one shape measured in this process, printed as JSON.") { Hidden = true }
+            : new Command("train", "Tokens/s, GFLOP/s and peak RSS of a LoRA training step at the PyTorch peer's shapes, with the peer run in the same benchmark.");
+        foreach (var o in new Option[] { shape, steps, warmup, noPeer }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var shapes = parse.GetValue(shape)!;
+            if (child)
+            {
+                var s = TrainBench.Shapes.Single(x => x.Key == shapes[0]);
+                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup))));
+                return 0;
+            }
+            string[] self = Environment.ProcessPath is { } exe && !exe.EndsWith("dotnet", StringComparison.Ordinal)
+                ? [exe] : ["dotnet", typeof(BenchCommand).Assembly.Location];
+            return TrainBench.Run(output, shapes, parse.GetValue(steps), parse.GetValue(warmup), self, parse.GetValue(noPeer) ? null : TrainBench.FindPeerScript());
+        });
+        return command;
+    }
 
     public static Command Create()
     {
@@ -22,6 +58,8 @@ internal static class BenchCommand
             sub.SetAction(parse => run(parse.InvocationConfiguration.Output));
             command.Subcommands.Add(sub);
         }
+        command.Subcommands.Add(TrainCommand(child: false));
+        command.Subcommands.Add(TrainCommand(child: true));
         return command;
     }
 }
