@@ -1,6 +1,7 @@
 // The generate use case: load a model (+ adapters), encode the prompt (raw or through the chat template), and
 // stream the generated text to a callback.
 using LoraSharp.Models.Generation;
+using LoraSharp.Tokenizers.Chat;
 
 namespace LoraSharp.App;
 
@@ -17,6 +18,12 @@ public sealed record GenerateRequest
     public GenerationOptions Options { get; init; } = new();
     /// <summary>Base weight dtype (null = f32).</summary>
     public string? BaseDType { get; init; }
+    /// <summary>Chat mode: the prompt is a user message rendered with the chat template.</summary>
+    public bool Chat { get; init; }
+    /// <summary>Chat template name (chatml, llama2, llama3, mistral, alpaca, zephyr, phi3); null = detect from tokenizer_config.json, else chatml.</summary>
+    public string? ChatTemplate { get; init; }
+    /// <summary>Optional system message in chat mode.</summary>
+    public string? System { get; init; }
 }
 
 /// <summary>Runs a generation.</summary>
@@ -26,7 +33,21 @@ public static class GenerateJob
     public static GenerationResult Run(GenerateRequest request, Action<string>? onText = null, CancellationToken cancel = default)
     {
         using var session = ModelSession.Open(request.Model, request.Adapters, request.BaseDType);
-        return Run(session, request.Prompt, request.Options, onText, cancel);
+        if (!request.Chat) return Run(session, request.Prompt, request.Options, onText, cancel);
+        var template = ChatTemplateFor(session, request.ChatTemplate);
+        var messages = new List<ChatMessage>();
+        if (!string.IsNullOrEmpty(request.System)) messages.Add(new ChatMessage("system", request.System));
+        messages.Add(new ChatMessage("user", request.Prompt));
+        var ids = template.Encode(session.Tokenizer, messages, addGenerationPrompt: true).Ids;
+        return new TextGenerator(session.Model, session.Tokenizer).Generate(ids, request.Options, onText, cancel);
+    }
+
+    /// <summary>The named template, or the one tokenizer_config.json's chat_template describes, or ChatML.</summary>
+    public static ChatTemplate ChatTemplateFor(ModelSession session, string? name)
+    {
+        if (!string.IsNullOrEmpty(name)) return Tokenizers.Chat.ChatTemplate.FromName(name);
+        string config = Path.Combine(session.Source, "tokenizer_config.json");
+        return (File.Exists(config) ? Tokenizers.Chat.ChatTemplate.DetectFromTokenizerConfig(config) : null) ?? Tokenizers.Chat.ChatTemplate.FromName("chatml");
     }
 
     /// <summary>Generates with an already loaded session.</summary>

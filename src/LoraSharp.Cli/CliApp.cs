@@ -19,6 +19,7 @@ public static class CliApp
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(MakeDefaultModelCommand.Create());
         root.Subcommands.Add(MergeCommand.Create());
         root.Subcommands.Add(CombineCommand.Create());
         root.Subcommands.Add(ExtractCommand.Create());

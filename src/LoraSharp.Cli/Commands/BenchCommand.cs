@@ -11,6 +11,7 @@ internal static class BenchCommand
     private static readonly (string Name, string Description, Func<TextWriter, int> Run)[] Benchmarks =
     [
         ("kernels", "Measure the fp32 FMA peak, memory bandwidth and each kernel's throughput as a fraction of them.", KernelsBench.Run),
+        ("generate", "Decode tokens/s at the SmolLM2-135M-like shape with f32 and bf16 weights, and the implied memory bandwidth.", GenerateBench.Run),
         ("tokenize", "Encode throughput (MB/s) of the stories260K, Llama-2 and Llama-3 tokenizers on War and Peace (needs ../shared).", RunTokenizer),
     ];
 

@@ -12,7 +12,7 @@ internal static class TrainCommand
     public static Command Create()
     {
         var command = new Command("train", "Fine-tune a LoRA adapter (or the full model) on raw text, a formatted dataset or a chat dataset.");
-        var model = Add(command, new Option<string>("--model", "-m") { Description = "Base model: Hugging Face folder or .gguf file.", Required = true });
+        var model = Add(command, new Option<string?>("--model", "-m") { Description = "Base model: Hugging Face folder or .gguf file (default: the embedded default model; with no dataset, runs the default demo fine-tune)." });
         var outputRoot = Add(command, new Option<string>("--output", "-o") { Description = "Folder that holds adapter folders (default: loras).", DefaultValueFactory = _ => "loras" });
         var config = Add(command, new Option<string?>("--config") { Description = "Settings file (.json or .yaml) with training_parameters.json keys." });
         var copyFrom = Add(command, new Option<string?>("--copy-from") { Description = "Copy every setting from an earlier adapter folder's training_parameters.json." });
@@ -69,6 +69,9 @@ internal static class TrainCommand
         command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             var output = parse.InvocationConfiguration.Output;
+            bool anyData = parse.GetValue(dataset) != null || parse.GetValue(rawText) != null || parse.GetValue(config) != null || parse.GetValue(copyFrom) != null;
+            if (!anyData && parse.GetValue(model) is var demoModel && (demoModel == null || demoModel.EndsWith(App.DefaultModel.DefaultJob.ModelFile, StringComparison.Ordinal)))
+                return RunDefault(output, parse.GetValue(outputRoot)!, demoModel, cancel);
             var s = parse.GetValue(config) is { } cfg ? TrainingSettingsFile.Load(cfg)
                 : parse.GetValue(copyFrom) is { } from ? TrainingSettingsFile.Load(from) : new TrainingSettings();
             T Pick<T>(Option<T> o, T current) => parse.GetResult(o) is { Implicit: false } ? parse.GetValue(o)! : current;
@@ -101,7 +104,9 @@ internal static class TrainCommand
                 BaseDType = Pick(baseDType, s.BaseDType),
                 AlwaysOverride = parse.GetValue(overwrite) || s.AlwaysOverride,
             };
-            var request = new FineTuneRequest { Model = parse.GetValue(model)!, Settings = s, OutputRoot = parse.GetValue(outputRoot)!, Resume = parse.GetValue(resume) };
+            string baseModel = parse.GetValue(model) ?? App.DefaultModel.DefaultJob.FindModel()
+                ?? throw new ArgumentException("--model is required (the embedded default model was not found).");
+            var request = new FineTuneRequest { Model = baseModel, Settings = s, OutputRoot = parse.GetValue(outputRoot)!, Resume = parse.GetValue(resume) };
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -127,6 +132,19 @@ internal static class TrainCommand
             }
         })));
         return command;
+    }
+
+    // The embedded default: teach the shipped tiny model "what number comes after N?" and show held-out accuracy.
+    private static int RunDefault(TextWriter output, string outputRoot, string? model, CancellationToken cancel)
+    {
+        output.WriteLine("No dataset given: running the embedded default fine-tune (lorasharp train --help for real data).");
+        var result = Console.ConsoleProgress.Run("train default", sink =>
+            App.DefaultModel.DefaultJob.Run(outputRoot, new Observer(sink), model, cancel), ConsoleProgressOutput(output));
+        var o = result.FineTune.Outcome;
+        output.WriteLine($"done: {o.Steps} steps in {o.ElapsedSeconds:F1} s, final loss {o.FinalLoss:F4}");
+        output.WriteLine($"held-out exact match: {100 * result.Before:F0}% before -> {100 * result.After:F0}% after fine-tuning");
+        output.WriteLine($"adapter: {result.FineTune.AdapterFolder}");
+        return 0;
     }
 
     // Plain lines when the output is not the real console (tests) or not interactive.

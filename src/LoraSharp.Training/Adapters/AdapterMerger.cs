@@ -306,32 +306,8 @@ public static class AdapterMerger
             return list;
         }
         var c = b.Config;
-        if (c.ModelType != "llama") throw new NotSupportedException($"GGUF output from a Hugging Face base is supported for llama models, not {c.ModelType}; merge to --format hf.");
-        string arch = "llama";
         string dir = Directory.Exists(b.SourcePath) ? b.SourcePath : Path.GetDirectoryName(b.SourcePath)!;
-        var list2 = new List<KeyValuePair<string, GgufValue>>
-        {
-            new("general.architecture", GgufValue.From(arch)),
-            new("general.name", GgufValue.From(Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)))),
-            new($"{arch}.context_length", GgufValue.From((uint)c.MaxPositionEmbeddings)),
-            new($"{arch}.embedding_length", GgufValue.From((uint)c.HiddenSize)),
-            new($"{arch}.block_count", GgufValue.From((uint)c.NumHiddenLayers)),
-            new($"{arch}.feed_forward_length", GgufValue.From((uint)c.IntermediateSize)),
-            new($"{arch}.rope.dimension_count", GgufValue.From((uint)c.HeadDim)),
-            new($"{arch}.attention.head_count", GgufValue.From((uint)c.NumAttentionHeads)),
-            new($"{arch}.attention.head_count_kv", GgufValue.From((uint)c.NumKeyValueHeads)),
-            new($"{arch}.attention.layer_norm_rms_epsilon", GgufValue.From((float)c.RmsNormEps)),
-            new($"{arch}.rope.freq_base", GgufValue.From((float)c.RopeTheta)),
-            new($"{arch}.vocab_size", GgufValue.From((uint)c.VocabSize)),
-            new("general.file_type", GgufValue.From(fileType)),
-        };
-        if (c.HeadDim * c.NumAttentionHeads != c.HiddenSize) list2.Add(new($"{arch}.attention.key_length", GgufValue.From((uint)c.HeadDim)));
-        if (c.RopeScaling is { } rs)
-        {
-            if (rs.RopeType != "linear") throw new NotSupportedException($"rope_scaling type '{rs.RopeType}' cannot be written to GGUF by LoraSharp yet; merge to --format hf.");
-            list2.Add(new($"{arch}.rope.scaling.type", GgufValue.From("linear")));
-            list2.Add(new($"{arch}.rope.scaling.factor", GgufValue.From((float)rs.Factor)));
-        }
+        var list2 = LlamaConfigWriter.ToGguf(c, Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), fileType);
         string tokJson = Path.Combine(dir, "tokenizer.json");
         if (File.Exists(tokJson)) list2.AddRange(HfTokenizerToGguf.Metadata(tokJson, Path.Combine(dir, "tokenizer_config.json"), c));
         else notes.Add($"{dir} has no tokenizer.json, so the GGUF file has no tokenizer metadata; llama.cpp will not load it.");
