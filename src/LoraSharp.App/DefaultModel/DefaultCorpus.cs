@@ -29,8 +29,14 @@ public static class DefaultCorpus
             int sentences = 3 + rng.Next(4);
             for (int i = 0; i < sentences; i++)
             {
-                switch (rng.Next(10))
+                int n = Num();
+                switch (rng.Next(13))
                 {
+                    // Repetitions teach the model to copy numbers and words from earlier in the text (an induction
+                    // ability the fine-tune builds on); they never change the number.
+                    case 10: sb.Append($"{a} had {n} {thing}, and {b} had {n} {thing} too. "); break;
+                    case 11: sb.Append($"\"{n}!\" said {a}. {b} wrote {n} on the {Pick(Adjectives)} card. "); break;
+                    case 12: sb.Append($"Question: How many {thing} did {a} have? Answer: {a} had {n}.\n"); break;
                     case 0: sb.Append($"{a} went to the {place} with {b}. "); break;
                     case 1: sb.Append($"{a} had {Num()} {thing}. "); break;
                     case 2: sb.Append($"There were {Num()} {Pick(Adjectives)} {thing} in the {place}. "); break;

@@ -34,8 +34,8 @@ public static class DefaultJob
     public static TrainingSettings Settings(string dataset) => new()
     {
         LoraName = "default-next-number", AlwaysOverride = true, Dataset = dataset, Format = Path.ChangeExtension(dataset, ".format.json"),
-        TrainOnlyAfter = "\nA:", AddEosToken = true, CutoffLen = 64, MicroBatchSize = 16, BatchSize = 16, Epochs = 60,
-        LearningRate = 3e-3, LrSchedulerType = "cosine", WarmupSteps = 10, LoraRank = 16, LoraAlpha = 32, LoraDropout = 0.0,
+        TrainOnlyAfter = "\nA:", AddEosToken = true, CutoffLen = 64, MicroBatchSize = 16, BatchSize = 16, Epochs = 200,
+        LearningRate = 3e-3, LrSchedulerType = "cosine", WarmupSteps = 20, LoraRank = 16, LoraAlpha = 32, LoraDropout = 0.0,
         TargetModules = ["all-linear"], EvalSteps = 0, Seed = 1,
     };
 

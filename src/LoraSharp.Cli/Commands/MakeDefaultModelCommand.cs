@@ -10,7 +10,7 @@ internal static class MakeDefaultModelCommand
     public static Command Create()
     {
         var output = new Option<string>("--out") { Description = "GGUF file to write.", DefaultValueFactory = _ => Path.Combine("models", "default", DefaultJob.ModelFile) };
-        var steps = new Option<int>("--steps") { Description = "Pretraining steps (32 sequences of 128 tokens each).", DefaultValueFactory = _ => 1200 };
+        var steps = new Option<int>("--steps") { Description = "Pretraining steps (32 sequences of 128 tokens each).", DefaultValueFactory = _ => 400 };
         var seed = new Option<int>("--seed") { Description = "Seed of the corpus and the initialisation.", DefaultValueFactory = _ => 1 };
         var command = new Command("make-default-model", "Pretrain the embedded default model from scratch on the generated corpus (reproduces models/default).");
         command.Options.Add(output);
