@@ -79,7 +79,9 @@ internal static unsafe class GemmDriver
         int mr = GemmKernels.MR(level);
         int panels = (p.Cols + NR - 1) / NR;
         int tilesM = (p.Rows + mr - 1) / mr;
-        int threads = Threads.ForFlops(2L * p.Rows * p.Cols * p.Depth);   // tiny products (decode, LoRA ranks) stay on the caller
+        // Tiny products stay on the caller. Cost counts arithmetic plus streaming B: at ~450 GFLOP/s against
+        // ~60 GB/s a byte costs about 7 FLOPs, so a 1-row product over a big weight (decode) still uses every core.
+        int threads = Threads.ForFlops(2L * p.Rows * p.Cols * p.Depth + 7L * 4 * p.Cols * p.Depth);
 
         float* direct = null;
         long directStride = 0;
