@@ -63,7 +63,7 @@ public static class InspectJob
 
     private static InspectReport Adapter(string dir)
     {
-        var cfg = PeftAdapterConfigJson.Read(System.IO.Path.Combine(dir, "adapter_config.json"));
+        var cfg = Formats.Peft.PeftAdapterConfig.Read(System.IO.Path.Combine(dir, "adapter_config.json"));
         string weights = System.IO.Path.Combine(dir, "adapter_model.safetensors");
         int? count = null;
         long parameters = 0;
@@ -92,7 +92,7 @@ public static class InspectJob
             TensorKinds = kinds,
             Rank = cfg.R,
             Alpha = cfg.LoraAlpha,
-            TargetModules = cfg.TargetModules,
+            TargetModules = cfg.TargetModules?.Items ?? (cfg.TargetModules?.Text is { } regex ? [regex] : null),
             AdapterTensorCount = count,
             BaseModel = cfg.BaseModelNameOrPath,
         };

@@ -49,12 +49,12 @@ public class ConfigJsonTests
     [Fact]
     public void GoldenAdapterConfig_ReadsRankAlphaTargets()
     {
-        var a = PeftAdapterConfigJson.Read(SharedFixtures.Path("golden", "stories260K", "lora", "adapter_config.json"));
+        var a = LoraSharp.Formats.Peft.PeftAdapterConfig.Read(SharedFixtures.Path("golden", "stories260K", "lora", "adapter_config.json"));
         Assert.Equal("LORA", a.PeftType);
         Assert.Equal(4, a.R);
         Assert.Equal(8, a.LoraAlpha);
-        Assert.Equal(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], a.TargetModules!);
-        Assert.False(a.TargetModulesIsRegex);
+        Assert.Equal(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], a.TargetModules!.Items!);
+        Assert.True(a.TargetModules.IsList);
         Assert.False(a.UseRslora);
         Assert.Equal("stories260K", a.BaseModelNameOrPath);
     }
@@ -64,9 +64,9 @@ public class ConfigJsonTests
     {
         using var dir = new TempDir();
         File.WriteAllText(dir.File("adapter_config.json"), "{\"r\":16,\"lora_alpha\":32,\"target_modules\":\".*proj\",\"rank_pattern\":{\"q_proj\":4}}");
-        var a = PeftAdapterConfigJson.Read(dir.File("adapter_config.json"));
-        Assert.True(a.TargetModulesIsRegex);
-        Assert.Equal([".*proj"], a.TargetModules!);
+        var a = LoraSharp.Formats.Peft.PeftAdapterConfig.Read(dir.File("adapter_config.json"));
+        Assert.False(a.TargetModules!.IsList);
+        Assert.Equal(".*proj", a.TargetModules.Text);
         Assert.Equal(4, a.RankPattern["q_proj"]);
     }
 
