@@ -203,7 +203,15 @@ public static class FineTuneJob
     public static void WriteText(string path, string text)
     {
         string temp = path + ".tmp";
-        File.WriteAllText(temp, text);
-        File.Move(temp, path, overwrite: true);
+        try
+        {
+            File.WriteAllText(temp, text);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);   // a full disk must not leave a half-written file behind
+            throw;
+        }
     }
 }

@@ -143,3 +143,62 @@ public sealed class FineTuneJobTests : IDisposable
         Assert.Contains("already exists", io.Message);
     }
 }
+
+public sealed class TrainingStopTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("lorasharp-stop-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private sealed class Quiet : IFineTuneObserver
+    {
+        public void Info(string line) { }
+        public void Started(int totalSteps, int resumedAtStep) { }
+        public void Step(StepRecord record) { }
+    }
+
+    private FineTuneResult Run(TrainingSettings s) => FineTuneJob.Run(
+        new FineTuneRequest { Model = SharedFixtures.Stories260KHf, Settings = s, OutputRoot = Path.Combine(_dir, "loras") }, new Quiet());
+
+    private TrainingSettings Settings(string name)
+    {
+        string data = Path.Combine(_dir, "train.json");
+        var rows = Enumerable.Range(0, 16).Select(i => new Dictionary<string, string> { ["instruction"] = $"Say {i}.", ["output"] = $"Lily said {i}." });
+        File.WriteAllText(data, JsonSerializer.Serialize(rows));
+        return new TrainingSettings
+        {
+            LoraName = name, Dataset = data, Format = "alpaca", CutoffLen = 256, MicroBatchSize = 8, BatchSize = 8, MaxSteps = 40,
+            LearningRate = 5e-3, WarmupSteps = 0, LoraRank = 4, LoraAlpha = 8, LoraDropout = 0, TargetModules = ["all-linear"], EvalSteps = 1, EvalSplit = 0.25,
+        };
+    }
+
+    [Fact]
+    public void StopAtLoss_EndsTheRunEarly()
+    {
+        var r = Run(Settings("stop") with { StopAtLoss = 2.5 });
+        Assert.Equal("stop_at_loss", r.Outcome.StopReason);
+        Assert.True(r.Outcome.Steps < 40 && r.Outcome.FinalLoss <= 2.5);
+    }
+
+    [Fact]
+    public void EarlyStopping_StopsAfterPatienceEvaluationsWithoutImprovement()
+    {
+        // A learning rate of ~0 cannot improve the validation loss, so patience 2 stops at step 3.
+        var r = Run(Settings("patience") with { LearningRate = 1e-12, EarlyStoppingPatience = 2 });
+        Assert.Equal("early_stopping", r.Outcome.StopReason);
+        Assert.Equal(3, r.Outcome.Steps);
+    }
+
+    [Fact]
+    public void FailedWrite_LeavesNoFolderBehind()
+    {
+        string target = Path.Combine(_dir, "out");
+        Assert.Throws<IOException>(() => AtomicFolder.Write(target, overwrite: false, temp =>
+        {
+            File.WriteAllText(Path.Combine(temp, "half.bin"), "partial");
+            throw new IOException("No space left on device");
+        }));
+        Assert.False(Directory.Exists(target));
+        Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(_dir), p => Path.GetFileName(p).StartsWith(".out", StringComparison.Ordinal));
+    }
+}
