@@ -1,5 +1,5 @@
-// Hugging Face PEFT adapter folders: adapter_config.json + adapter_model.safetensors, read into a model's Linear
-// seam and written from it exactly as PEFT writes them (keys base_model.model.<module>.lora_A.weight, A [r, in],
+// Hugging Face PEFT adapter folders: adapter_config.json + adapter_model.safetensors, written from a model exactly as
+// PEFT writes them (reading is Adapters/LoraWeights.ReadPeft, through AdapterLoader) (keys base_model.model.<module>.lora_A.weight, A [r, in],
 // B [out, r], F32). Writing goes to a temporary folder that is renamed into place when complete.
 using LoraSharp.Core.Tensors;
 using LoraSharp.Formats.Peft;
@@ -33,81 +33,6 @@ public static class PeftAdapter
             UseRsLora = config.UseRslora,
             Init = init is "default" or "gaussian" or "none" ? init : "default",
         };
-    }
-
-    /// <summary>
-    /// Attaches the adapter in <paramref name="folder"/> to <paramref name="model"/> under <paramref name="adapterName"/>,
-    /// with its PEFT scaling multiplied by <paramref name="scale"/>. Every shape is checked before anything is attached.
-    /// </summary>
-    public static PeftAdapterConfig Attach(LlamaModel model, string folder, string adapterName = "default", double scale = 1.0, bool trainable = false)
-    {
-        string configPath = Path.Combine(folder, PeftAdapterConfig.FileName);
-        string weightsPath = Path.Combine(folder, WeightsFile);
-        if (!File.Exists(configPath))
-            throw new FileNotFoundException($"{folder} is not a PEFT adapter folder: {PeftAdapterConfig.FileName} is missing.", configPath);
-        if (!File.Exists(weightsPath))
-        {
-            string hint = File.Exists(Path.Combine(folder, "adapter_model.bin"))
-                ? " It holds adapter_model.bin, a pickle: pickles can run code, so LoraSharp reads only safetensors. Convert it with PEFT (save_pretrained(safe_serialization=True))."
-                : "";
-            throw new FileNotFoundException($"{folder}: {WeightsFile} is missing.{hint}", weightsPath);
-        }
-        var config = PeftAdapterConfig.Read(configPath);
-        if (config.PeftType != "LORA") throw new InvalidDataException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
-        if (config.UseDora) throw new NotSupportedException($"{configPath}: use_dora is true; DoRA adapters are not supported.");
-        var settings = ToSettings(config);
-
-        using var st = SafetensorsFile.Open(weightsPath);
-        var pairs = new Dictionary<string, (string? A, string? B)>(StringComparer.Ordinal);
-        foreach (var info in st.Tensors)
-        {
-            var parsed = LoraKeys.Parse(info.Name);
-            if (parsed is not { } p) continue;   // e.g. modules_to_save copies: not LoRA weights
-            var (a, b) = pairs.GetValueOrDefault(p.Module);
-            pairs[p.Module] = p.Which == 'A' ? (info.Name, b) : (a, info.Name);
-        }
-        if (pairs.Count == 0) throw new InvalidDataException($"{weightsPath}: no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
-
-        var plan = new List<(Linear Linear, string AKey, string BKey, int Rank)>();
-        foreach (var (module, (aKey, bKey)) in pairs.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            if (aKey == null || bKey == null)
-                throw new InvalidDataException($"{weightsPath}: module '{module}' has lora_{(aKey == null ? "A" : "B")} missing.");
-            var linear = model.FindLinear(module)
-                ?? throw new InvalidDataException($"{weightsPath}: module '{module}' does not exist in this {model.Config.ModelType} model with {model.Layers.Length} layers; the adapter was made for another base.");
-            var ia = st.Info(aKey);
-            var ib = st.Info(bKey);
-            if (ia.Shape.Length != 2 || ib.Shape.Length != 2 || ia.Shape[0] != ib.Shape[1] || ia.Shape[1] != linear.InFeatures || ib.Shape[0] != linear.OutFeatures)
-                throw new InvalidDataException(
-                    $"{weightsPath}: '{module}' has lora_A {Tensor.FormatShape(ia.Shape)} and lora_B {Tensor.FormatShape(ib.Shape)}, but the base weight is " +
-                    $"[{linear.OutFeatures}, {linear.InFeatures}] (expected A [r, {linear.InFeatures}], B [{linear.OutFeatures}, r]); the adapter was made for another base.");
-            plan.Add((linear, aKey, bKey, ia.Shape[0]));
-        }
-
-        foreach (var (linear, aKey, bKey, rank) in plan)
-        {
-            double alpha = settings.AlphaFor(linear.Name);
-            float s = (float)(scale * (settings.UseRsLora ? alpha / Math.Sqrt(rank) : alpha / rank));
-            var adapter = new LoraAdapter(adapterName, rank, linear.InFeatures, linear.OutFeatures, s, (float)settings.Dropout, trainable);
-            CopyF32(st, aKey, adapter.A);
-            CopyF32(st, bKey, adapter.B);
-            linear.Attach(adapter);
-        }
-        return config;
-    }
-
-    private static void CopyF32(SafetensorsFile st, string key, Tensor destination)
-    {
-        using var t = st.GetTensor(key);
-        switch (t.DType)
-        {
-            case DType.F32: t.Floats.CopyTo(destination.Floats); break;
-            case DType.BF16: Bf16.ToFloat(t.AsSpan<ushort>(), destination.Floats); break;
-            case DType.F16: Fp16.ToFloat(t.AsSpan<ushort>(), destination.Floats); break;
-            default: throw new InvalidDataException($"{st.Path}: '{key}' is {t.DType}; LoRA weights must be F32, BF16 or F16.");
-        }
-        foreach (float v in destination.Floats)
-            if (!float.IsFinite(v)) throw new InvalidDataException($"{st.Path}: '{key}' holds a non-finite value.");
     }
 
     /// <summary>

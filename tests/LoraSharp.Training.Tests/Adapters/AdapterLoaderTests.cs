@@ -41,26 +41,23 @@ public class AdapterLoaderTests
         foreach (var m in expected.Modules) Assert.Equal(m.Scale, read.Find(m.Module)!.Scale, 12);
         Assert.Equal(8, read.Find("model.layers.2.mlp.down_proj")!.Rank);
 
-        // PeftAdapter.Attach and AdapterLoader.Attach agree.
+        // Attached, the adapter changes the model.
         var batch = AdapterFixtures.GoldenBatch();
-        using var m1 = AdapterFixtures.LoadModel();
-        PeftAdapter.Attach(m1, dir["a"]);
         using var m2 = AdapterFixtures.LoadModel();
         AdapterLoader.Attach(m2, dir["a"]);
-        Assert.Equal(m1.Loss(batch), m2.Loss(batch), 12);
         using var baseModel = AdapterFixtures.LoadModel();
         Assert.NotEqual(baseModel.Loss(batch), m2.Loss(batch), 6);
     }
 
     [Fact]
-    public void SavePeft_MixedRanksAndScales_RoundTripsThroughPeftAdapterAttach()
+    public void SavePeft_MixedRanksAndScales_RoundTripsThroughAdapterLoader()
     {
         using var dir = new TempDir();
         var w = AdapterFixtures.RandomAdapter(12, 3, 0.75, rankOf: m => m.Contains("layers.1.", StringComparison.Ordinal) ? 5 : 3);
         var mixed = new LoraWeights(w.Modules.Select(m => new LoraModuleWeights(m.Module, m.Rank, m.InFeatures, m.OutFeatures, m.A, m.B, m.Module.EndsWith("q_proj", StringComparison.Ordinal) ? 4.0 : m.Scale)), "mixed");
         mixed.SavePeft(dir["a"]);
         using var model = AdapterFixtures.LoadModel();
-        PeftAdapter.Attach(model, dir["a"]);
+        AdapterLoader.Attach(model, dir["a"]);
         var back = LoraWeights.FromModel(model);
         Assert.True(AdapterFixtures.MaxDeltaDiff(mixed, back) < 1e-7);
     }

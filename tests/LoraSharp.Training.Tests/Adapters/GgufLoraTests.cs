@@ -75,7 +75,7 @@ public class GgufLoraTests
         GgufLoraAdapter.Write(golden, AdapterFixtures.Config(), dir["a.gguf"]);
         var batch = AdapterFixtures.GoldenBatch();
         using var peft = AdapterFixtures.LoadModel();
-        PeftAdapter.Attach(peft, AdapterFixtures.LoraFolder);
+        AdapterLoader.Attach(peft, AdapterFixtures.LoraFolder);
         using var imported = AdapterFixtures.LoadModel();
         GgufLoraAdapter.Attach(imported, dir["a.gguf"]);
         TestData.AssertClose(imported.Logits(batch), peft.Logits(batch), 1e-6, what: "logits");
