@@ -273,3 +273,33 @@ public class MatMulTests
         }
     }
 }
+
+public class MatMulOneRowTests
+{
+    // Decode runs one-row products through GemvDriver; they must equal the blocked GEMM (V128 path) bit for bit,
+    // across two reduction blocks (K > 512) and a partial last panel.
+    [Theory]
+    [InlineData(600, 77, false)]
+    [InlineData(600, 77, true)]
+    [InlineData(64, 32, false)]
+    [InlineData(1100, 1, true)]
+    public void OneRowForward_EqualsBlockedGemmBitForBit(int K, int N, bool accumulate)
+    {
+        var x = LoraSharp.TestSupport.TestData.Uniform(K, 1);
+        var w = LoraSharp.TestSupport.TestData.Uniform(N * K, 2);
+        var packed = PackedWeight.FromF32(w, N, K);
+        float[] Run(SimdLevel level)
+        {
+            var y = LoraSharp.TestSupport.TestData.Uniform(N, 3);
+            using var _ = Simd.Force(level);
+            MatMul.Forward(x, packed, y, 1, accumulate);
+            return y;
+        }
+        var blocked = Run(SimdLevel.V128);
+        Assert.Equal(blocked, Run(SimdLevel.V512));
+        Assert.Equal(blocked, Run(SimdLevel.V256));
+        var reference = LoraSharp.TestSupport.TestData.Uniform(N, 3);
+        MatMul.Reference.Forward(x, w, reference, 1, K, N, accumulate);
+        LoraSharp.TestSupport.TestData.AssertClose(blocked, reference, 1e-4, 1e-4);
+    }
+}

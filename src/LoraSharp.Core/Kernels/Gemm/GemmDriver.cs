@@ -101,6 +101,11 @@ internal static unsafe class GemmDriver
         bool splitRows = byRows <= byCols;
 
         int blocks = (p.Depth + KcMax - 1) / KcMax;
+        if (GemvDriver.Applies(p, level, isDirect))
+        {
+            GemvDriver.Run(p, direct, directStride, blocks, level, Math.Min(threads, panels));
+            return;
+        }
         var work = new ComputeWork
         {
             P = p, Direct = direct, DirectStride = directStride, IsDirect = isDirect,
