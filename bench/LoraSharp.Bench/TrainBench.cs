@@ -89,8 +89,12 @@ public static class TrainBench
         foreach (var key in shapes)
         {
             var s = Shapes.FirstOrDefault(x => x.Key == key) ?? throw new ArgumentException($"Unknown shape '{key}'; valid: a, b.");
-            var ours = RunChild(selfCommand, s.Key, steps, warmup);
+            var ours = RunChild(selfCommand, s.Key, steps, warmup, checkpointing: false);
             Print(output, s, "lorasharp", ours, peak);
+            var ckpt = RunChild(selfCommand, s.Key, steps, warmup, checkpointing: true);
+            Print(output, s, "+ckpt", ckpt, peak);
+            output.WriteLine($"{"",-22} activation checkpointing: peak RSS {ckpt.PeakRssGiB:F2} vs {ours.PeakRssGiB:F2} GiB ({100 * (1 - ckpt.PeakRssGiB / ours.PeakRssGiB):F0}% less), " +
+                             $"step time {ckpt.MedianStepSeconds / ours.MedianStepSeconds:F2}x");
             var peer = peerScript == null ? null : RunPeer(peerScript, s.Key, steps, warmup, output);
             if (peer != null)
             {
@@ -105,11 +109,12 @@ public static class TrainBench
     private static void Print(TextWriter o, Shape s, string impl, Result r, double peak)
         => o.WriteLine($"{s.Key + " " + s.Name,-22} {impl,-10} {r.TokensPerSecond,10:F1} {r.MedianStepSeconds,8:F3} {r.Gflops,9:F1} {100 * r.Gflops / peak,6:F1}% {r.PeakRssGiB,13:F2}");
 
-    private static Result RunChild(string[] selfCommand, string shape, int steps, int warmup)
+    private static Result RunChild(string[] selfCommand, string shape, int steps, int warmup, bool checkpointing)
     {
         var psi = new ProcessStartInfo(selfCommand[0]) { RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in selfCommand.Skip(1)) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "bench", "train-child", "--shape", shape, "--steps", steps.ToString(), "--warmup", warmup.ToString() }) psi.ArgumentList.Add(a);
+        if (checkpointing) psi.ArgumentList.Add("--checkpointing");
         using var p = Process.Start(psi)!;
         string text = p.StandardOutput.ReadToEnd();
         p.WaitForExit();

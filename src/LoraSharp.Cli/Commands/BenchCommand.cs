@@ -29,10 +29,11 @@ internal static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "Timed steps (median reported).", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 2 };
         var noPeer = new Option<bool>("--no-peer") { Description = "Skip the PyTorch peer." };
+        var checkpointing = new Option<bool>("--checkpointing") { Description = "Internal (train-child): activation checkpointing on.", Hidden = true };
         var command = child
             ? new Command("train-child", "Internal: one shape measured in this process, printed as JSON.") { Hidden = true }
             : new Command("train", "Tokens/s, GFLOP/s and peak RSS of a LoRA training step at the PyTorch peer's shapes, with the peer run in the same benchmark.");
-        foreach (var o in new Option[] { shape, steps, warmup, noPeer }) command.Options.Add(o);
+        foreach (var o in new Option[] { shape, steps, warmup, noPeer, checkpointing }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -40,7 +41,7 @@ internal static class BenchCommand
             if (child)
             {
                 var s = TrainBench.Shapes.Single(x => x.Key == shapes[0]);
-                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup))));
+                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(checkpointing))));
                 return 0;
             }
             string[] self = Environment.ProcessPath is { } exe && !exe.EndsWith("dotnet", StringComparison.Ordinal)
