@@ -65,3 +65,25 @@ public class CliTests
         Assert.Contains("train 10/10 (100%) loss 1.0", o.ToString());
     }
 }
+
+public class TrainCommandTests
+{
+    [Fact]
+    public void BadRankPattern_FailsBeforeAnyWork_NamingTheOption()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CliApp.Run(["train", "-m", "/nonexistent-model", "--dataset", "/nonexistent.json", "--rank-pattern", "q_proj:2"], o, e);
+        Assert.Equal(1, code);
+        Assert.Contains("--rank-pattern", e.ToString());
+    }
+
+    [Fact]
+    public void MissingModel_FailsWithClearMessage()
+    {
+        var e = new StringWriter();
+        int code = CliApp.Run(["train", "-m", "/nonexistent-model", "--dataset", "/nonexistent.json"], new StringWriter(), e);
+        Assert.Equal(1, code);
+        Assert.Contains("/nonexistent-model", e.ToString());
+    }
+}

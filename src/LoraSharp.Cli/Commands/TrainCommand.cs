@@ -54,6 +54,8 @@ internal static class TrainCommand
         var dropout = Add(command, new Option<double?>("--lora-dropout") { Description = "LoRA dropout (default 0.05)." });
         var targets = Add(command, new Option<string[]?>("--target-modules") { Description = "q_proj k_proj v_proj o_proj gate_proj up_proj down_proj, or all-linear.", AllowMultipleArgumentsPerToken = true });
         var layers = Add(command, new Option<int[]?>("--layers") { Description = "Layers to adapt (default all).", AllowMultipleArgumentsPerToken = true });
+        var rankPattern = Add(command, new Option<string?>("--rank-pattern") { Description = "Per-module ranks (PEFT rank_pattern), e.g. q_proj=4,down_proj=16." });
+        var alphaPattern = Add(command, new Option<string?>("--alpha-pattern") { Description = "Per-module alphas (PEFT alpha_pattern), e.g. q_proj=8." });
         var rslora = Add(command, new Option<bool?>("--use-rslora") { Description = "Scale by alpha/sqrt(r) (rsLoRA)." });
         var init = Add(command, new Option<string?>("--init-lora-weights") { Description = "default or gaussian." });
         var full = Add(command, new Option<bool?>("--full-fine-tuning") { Description = "Train every weight instead of an adapter." });
@@ -95,7 +97,9 @@ internal static class TrainCommand
                 LoraRank = rankGiven ?? s.LoraRank,
                 LoraAlpha = parse.GetValue(alpha) ?? (rankGiven is { } r ? 2.0 * r : s.LoraAlpha),
                 LoraDropout = Pick(dropout, s.LoraDropout) ?? s.LoraDropout, TargetModules = Pick(targets, s.TargetModules) ?? s.TargetModules,
-                LayersToTransform = Pick(layers, s.LayersToTransform), UseRsLora = Pick(rslora, s.UseRsLora) ?? s.UseRsLora,
+                LayersToTransform = Pick(layers, s.LayersToTransform),
+                RankPattern = parse.GetValue(rankPattern) is { } rp ? ParsePattern(rp, "--rank-pattern").ToDictionary(p => p.Key, p => checked((int)p.Value)) : s.RankPattern,
+                AlphaPattern = parse.GetValue(alphaPattern) is { } ap ? ParsePattern(ap, "--alpha-pattern") : s.AlphaPattern, UseRsLora = Pick(rslora, s.UseRsLora) ?? s.UseRsLora,
                 InitLoraWeights = Pick(init, s.InitLoraWeights)!, FullFineTuning = Pick(full, s.FullFineTuning) ?? s.FullFineTuning,
                 Seed = Pick(seed, s.Seed) ?? s.Seed, EvalSteps = Pick(evalSteps, s.EvalSteps) ?? s.EvalSteps,
                 SaveSteps = Pick(saveSteps, s.SaveSteps) ?? s.SaveSteps, StopAtLoss = Pick(stopAtLoss, s.StopAtLoss) ?? s.StopAtLoss,
@@ -150,6 +154,20 @@ internal static class TrainCommand
     // Plain lines when the output is not the real console (tests) or not interactive.
     private static TextWriter? ConsoleProgressOutput(TextWriter output) =>
         ReferenceEquals(output, System.Console.Out) && Console.ConsoleProgress.IsInteractive ? null : output;
+
+    // "q_proj=4,down_proj=16" -> {q_proj: 4, down_proj: 16}
+    private static Dictionary<string, double> ParsePattern(string text, string option)
+    {
+        var result = new Dictionary<string, double>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = item.IndexOf('=');
+            if (eq <= 0 || !double.TryParse(item[(eq + 1)..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v))
+                throw new ArgumentException($"{option}: '{item}' is not module=number (for example q_proj=4).");
+            result[item[..eq]] = v;
+        }
+        return result;
+    }
 
     private static Option<T> Add<T>(Command command, Option<T> option)
     {
