@@ -12,4 +12,11 @@ public sealed record RopeScaling(
     double Factor = 1.0,
     double LowFreqFactor = 1.0,
     double HighFreqFactor = 4.0,
-    int OriginalMaxPositionEmbeddings = 8192);
+    int OriginalMaxPositionEmbeddings = 8192)
+{
+    /// <summary>
+    /// Per-frequency divisors [HS/2] as GGUF files store them (tensor rope_freqs.weight, llama.cpp's freq_factors, used by
+    /// Llama 3.1 conversions). When set, inv_freq[i] /= FrequencyFactors[i] replaces the rope_type computation.
+    /// </summary>
+    public IReadOnlyList<float>? FrequencyFactors { get; init; }
+}

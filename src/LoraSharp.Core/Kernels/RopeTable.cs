@@ -86,6 +86,18 @@ public sealed class RopeTable
             float e = (float)(2 * i) / HS;                 // arange(0, dim, 2).float() / dim
             inv[i] = 1f / (float)Math.Pow(theta, e);       // 1.0 / base ** e, float32
         }
+        if (scaling?.FrequencyFactors is { } factors)
+        {
+            if (factors.Count != half)
+                throw new ArgumentException($"rope frequency factors have {factors.Count} entries but the head size {HS} needs {half}.", nameof(scaling));
+            for (int i = 0; i < half; i++)
+            {
+                if (!(factors[i] > 0) || float.IsInfinity(factors[i]))
+                    throw new ArgumentException($"rope frequency factor {i} is {factors[i]}; it must be a positive finite number.", nameof(scaling));
+                inv[i] /= factors[i];
+            }
+            return inv;
+        }
         string type = scaling?.RopeType?.Trim().ToLowerInvariant() ?? "default";
         switch (type)
         {

@@ -112,6 +112,17 @@ public static class ModelLoader
         }
     }
 
+    // Llama 3.1 GGUF conversions store the llama3 rope scaling as per-frequency divisors in this tensor.
+    private const string RopeFreqs = "rope_freqs.weight";
+
+    private static Core.Kernels.RopeScaling ReadRopeFreqs(GgufFile g, string path, LlamaConfig config)
+    {
+        using var t = g.GetTensor(RopeFreqs);
+        if (t.DType != DType.F32 || t.ElementCount != config.HeadDim / 2)
+            throw new ModelFormatException(path, RopeFreqs, $"is {t.DType} {t.ShapeText}; expected F32 [{config.HeadDim / 2}] (one factor per rotary frequency).");
+        return new Core.Kernels.RopeScaling("llama3") { FrequencyFactors = t.Floats.ToArray() };
+    }
+
     private static LoadedModel LoadGguf(string path, Mode mode)
     {
         var g = GgufFile.Open(path);
@@ -126,8 +137,9 @@ public static class ModelLoader
             foreach (var t in g.Tensors)
             {
                 if (TensorNames.GgufToHf(t.Name) is { } hf) byHf[hf] = t.Name;
-                else ignored.Add(t.Name);
+                else if (t.Name != RopeFreqs) ignored.Add(t.Name);
             }
+            if (g.Contains(RopeFreqs)) config = config with { RopeScaling = ReadRopeFreqs(g, path, config) };
             var expected = LlamaTensorLayout.Expected(config);
             var expectedNames = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
             foreach (var (name, shape) in expected)
