@@ -28,12 +28,12 @@ public static class AttentionBench
     public static void Run(TextWriter output)
     {
         output.WriteLine($"# attention bench; {BenchInfo.Header()}");
-        double peak = FmaPeakGflops();
+        double peak = Peak.MeasureFmaPeak();
         output.WriteLine($"fp32 FMA peak ({Threads.Count} threads, {Simd.Level}): {peak:F1} GFLOP/s");
         double cpuPeak = 0;
         if (ThreadCpuSeconds() is not null)
         {
-            using (Threads.Limit(1)) cpuPeak = FmaPeakGflops(cpuTime: true);
+            using (Threads.Limit(1)) cpuPeak = Peak.MeasureFma().CpuGFlops;
             output.WriteLine($"fp32 FMA peak per CPU-second of one thread: {cpuPeak:F1} GFLOP/s");
         }
         foreach (var s in new[] { new Shape(4, 512, 9, 3, 64), new Shape(8, 256, 6, 6, 48) })
@@ -143,70 +143,4 @@ public static class AttentionBench
 
     [DllImport("libc", EntryPoint = "clock_gettime")]
     private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    private unsafe struct FmaWork : IParallelWork
-    {
-        public long Iterations;
-        public double* Seconds;
-        public float* Sink;
-        public bool CpuTime;
-
-        public void Execute(int part, int parts)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            double c0 = CpuTime ? ThreadCpuSeconds()!.Value : 0;
-            float r = Simd.Level >= SimdLevel.V512 ? Fma512(Iterations) : Fma256(Iterations);
-            Seconds[part] = CpuTime ? ThreadCpuSeconds()!.Value - c0 : Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            Sink[part] = r;
-        }
-    }
-
-    /// <summary>fp32 FMA peak over Threads.Count threads: 12 independent FMA chains per thread, best of 5 (wall or thread CPU time).</summary>
-    private static unsafe double FmaPeakGflops(bool cpuTime = false)
-    {
-        int threads = Threads.Count, w = Simd.Level >= SimdLevel.V512 ? 16 : 8;
-        const long iterations = 20_000_000;
-        double* seconds = stackalloc double[threads];
-        float* sink = stackalloc float[threads];
-        double best = 0;
-        for (int rep = 0; rep < 5; rep++)
-        {
-            var work = new FmaWork { Iterations = iterations, Seconds = seconds, Sink = sink, CpuTime = cpuTime };
-            Threads.Run(ref work, threads);
-            double slowest = 0;
-            for (int t = 0; t < threads; t++) slowest = Math.Max(slowest, seconds[t]);
-            best = Math.Max(best, 2.0 * 12 * w * iterations * threads / slowest / 1e9);
-        }
-        return best;
-    }
-
-    private static float Fma512(long n)
-    {
-        var m = Vector512.Create(0.999999f);
-        var a = Vector512.Create(1e-7f);
-        Vector512<float> c0 = Vector512.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-        for (long i = 0; i < n; i++)
-        {
-            c0 = Vector512.FusedMultiplyAdd(c0, m, a); c1 = Vector512.FusedMultiplyAdd(c1, m, a); c2 = Vector512.FusedMultiplyAdd(c2, m, a);
-            c3 = Vector512.FusedMultiplyAdd(c3, m, a); c4 = Vector512.FusedMultiplyAdd(c4, m, a); c5 = Vector512.FusedMultiplyAdd(c5, m, a);
-            c6 = Vector512.FusedMultiplyAdd(c6, m, a); c7 = Vector512.FusedMultiplyAdd(c7, m, a); c8 = Vector512.FusedMultiplyAdd(c8, m, a);
-            c9 = Vector512.FusedMultiplyAdd(c9, m, a); c10 = Vector512.FusedMultiplyAdd(c10, m, a); c11 = Vector512.FusedMultiplyAdd(c11, m, a);
-        }
-        return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
-    }
-
-    private static float Fma256(long n)
-    {
-        var m = Vector256.Create(0.999999f);
-        var a = Vector256.Create(1e-7f);
-        Vector256<float> c0 = Vector256.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-        for (long i = 0; i < n; i++)
-        {
-            c0 = Vector256.FusedMultiplyAdd(c0, m, a); c1 = Vector256.FusedMultiplyAdd(c1, m, a); c2 = Vector256.FusedMultiplyAdd(c2, m, a);
-            c3 = Vector256.FusedMultiplyAdd(c3, m, a); c4 = Vector256.FusedMultiplyAdd(c4, m, a); c5 = Vector256.FusedMultiplyAdd(c5, m, a);
-            c6 = Vector256.FusedMultiplyAdd(c6, m, a); c7 = Vector256.FusedMultiplyAdd(c7, m, a); c8 = Vector256.FusedMultiplyAdd(c8, m, a);
-            c9 = Vector256.FusedMultiplyAdd(c9, m, a); c10 = Vector256.FusedMultiplyAdd(c10, m, a); c11 = Vector256.FusedMultiplyAdd(c11, m, a);
-        }
-        return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
-    }
 }

@@ -106,7 +106,7 @@ public static class FineTuneJob
             File.AppendAllText(logPath, JsonSerializer.Serialize(record) + "\n");
             observer.Step(record);
         };
-        trainer.CheckpointDue += step => Training.Checkpoint.Save(Path.Combine(folder, Training.Checkpoint.FolderName(step)), trainer, model, peftConfig);
+        trainer.CheckpointDue += step => Training.Checkpoint.Save(Path.Combine(folder, Training.Checkpoint.FolderName(step)), trainer, model, peftConfig, AdapterName);
         observer.Started(trainer.TotalSteps, trainer.Step);
 
         TrainingOutcome outcome;
@@ -122,7 +122,7 @@ public static class FineTuneJob
         if (outcome.StopReason == "interrupted")
         {
             string cp = Path.Combine(folder, Training.Checkpoint.FolderName(trainer.Step));
-            Training.Checkpoint.Save(cp, trainer, model, peftConfig);
+            Training.Checkpoint.Save(cp, trainer, model, peftConfig, AdapterName);
             observer.Info($"interrupted: saved {cp}; continue with --resume");
         }
         if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, folder);

@@ -38,7 +38,7 @@ public static class Checkpoint
     public static string FolderName(int step) => $"checkpoint-{step}";
 
     /// <summary>Writes a checkpoint of <paramref name="trainer"/> into <paramref name="folder"/> (replacing an older one).</summary>
-    public static void Save(string folder, Trainer trainer, LlamaModel model, PeftAdapterConfig? peftConfig)
+    public static void Save(string folder, Trainer trainer, LlamaModel model, PeftAdapterConfig? peftConfig, string adapterName = "default")
     {
         AtomicFolder.Write(folder, overwrite: true, temp =>
         {
@@ -58,14 +58,7 @@ public static class Checkpoint
             var pos = trainer.DataPosition;
             var state = new State(trainer.Step, pos.Epoch, pos.Index, trainer.BestEvalLoss, trainer.EvalsWithoutImprovement, opt.Optimizer, trainer.History);
             File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, Json));
-            if (peftConfig != null)
-            {
-                SafetensorsWriter.Write(Path.Combine(temp, PeftAdapter.WeightsFile),
-                    trainer.Parameters.Where(p => p.Name.StartsWith(Models.Lora.LoraKeys.Prefix, StringComparison.Ordinal))
-                        .Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Value)),
-                    new Dictionary<string, string> { ["format"] = "pt" });
-                peftConfig.Write(Path.Combine(temp, PeftAdapterConfig.FileName));
-            }
+            if (peftConfig != null) PeftAdapter.WriteFiles(model, adapterName, peftConfig, temp);
         });
     }
 

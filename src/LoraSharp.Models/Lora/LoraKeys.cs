@@ -1,4 +1,4 @@
-// PEFT's tensor key names for LoRA weights, as adapter_model.safetensors stores them (adapter name removed):
+// PEFT's tensor key names for LoRA weights (built by the one name map, Loading.TensorNames), as adapter_model.safetensors stores them (adapter name removed):
 // base_model.model.<module>.lora_A.weight, where <module> is the HF module name (model.layers.N.self_attn.q_proj).
 namespace LoraSharp.Models.Lora;
 
@@ -6,13 +6,13 @@ namespace LoraSharp.Models.Lora;
 public static class LoraKeys
 {
     /// <summary>The prefix PEFT puts before a module name.</summary>
-    public const string Prefix = "base_model.model.";
+    public const string Prefix = Loading.TensorNames.PeftPrefix;
 
     /// <summary>lora_A key of <paramref name="module"/>.</summary>
-    public static string A(string module) => $"{Prefix}{module}.lora_A.weight";
+    public static string A(string module) => Loading.TensorNames.HfToPeft(module + ".weight", "lora_A");
 
     /// <summary>lora_B key of <paramref name="module"/>.</summary>
-    public static string B(string module) => $"{Prefix}{module}.lora_B.weight";
+    public static string B(string module) => Loading.TensorNames.HfToPeft(module + ".weight", "lora_B");
 
     /// <summary>Splits a PEFT key into (module, 'A' or 'B'), or null when it is not a LoRA weight key.
     /// Accepts keys with the adapter name kept (…q_proj.lora_A.default.weight) as some tools save them.</summary>

@@ -1,6 +1,6 @@
 // Hugging Face PEFT adapter folders: adapter_config.json + adapter_model.safetensors, written from a model exactly as
 // PEFT writes them (reading is Adapters/LoraWeights.ReadPeft, through AdapterLoader) (keys base_model.model.<module>.lora_A.weight, A [r, in],
-// B [out, r], F32). Writing goes to a temporary folder that is renamed into place when complete.
+// B [out, r], F32). Each file is written under a temporary name and renamed when complete.
 using LoraSharp.Core.Tensors;
 using LoraSharp.Formats.Peft;
 using LoraSharp.Formats.Safetensors;
@@ -33,30 +33,6 @@ public static class PeftAdapter
             UseRsLora = config.UseRslora,
             Init = init is "default" or "gaussian" or "none" ? init : "default",
         };
-    }
-
-    /// <summary>
-    /// Writes the adapter <paramref name="adapterName"/> of <paramref name="model"/> to <paramref name="folder"/> as PEFT does.
-    /// The folder is written under a temporary name and renamed when complete; an existing folder is replaced only when
-    /// <paramref name="overwrite"/> is true.
-    /// </summary>
-    public static void Save(LlamaModel model, string adapterName, PeftAdapterConfig config, string folder, bool overwrite = false,
-        IReadOnlyDictionary<string, string>? extraFiles = null)
-    {
-        var tensors = new List<KeyValuePair<string, Tensor>>();
-        foreach (var (_, _, linear, adapter) in LoraInjector.Enumerate(model, adapterName))
-        {
-            tensors.Add(new(LoraKeys.A(linear.Name), adapter.A));
-            tensors.Add(new(LoraKeys.B(linear.Name), adapter.B));
-        }
-        if (tensors.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}' to save.");
-        AtomicFolder.Write(folder, overwrite, temp =>
-        {
-            SafetensorsWriter.Write(Path.Combine(temp, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-            config.Write(Path.Combine(temp, PeftAdapterConfig.FileName));
-            if (extraFiles != null)
-                foreach (var (name, text) in extraFiles) File.WriteAllText(Path.Combine(temp, name), text);
-        });
     }
 
     /// <summary>Writes (or replaces) the two adapter files inside an existing folder, each file atomically.</summary>
