@@ -3,9 +3,13 @@
 //   Backward  dTable[ids[n], :] += dOut[n, :]   for every n, in row order
 // The backward is split over column ranges, not rows: two rows with the same id would otherwise race, and
 // each column is summed over rows in the same order for any thread count, so results are identical.
+// A table kept compressed (QLoRA: bf16, f16, NF4, ggml blocks) is decoded row by row (ForwardStored); it is frozen,
+// so it has no backward.
 // Not here: padding_idx, max_norm, tied output heads (the caller passes the same table to both).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using LoraSharp.Core.Quant;
+using LoraSharp.Core.Tensors;
 using LoraSharp.Core.Threading;
 
 namespace LoraSharp.Core.Kernels;
@@ -23,6 +27,24 @@ public static unsafe class Embedding
     {
         Check(ids, table.Length, "table", output.Length, "output", N, C);
         for (int n = 0; n < N; n++) table.Slice(ids[n] * C, C).CopyTo(output.Slice(n * C, C));
+    }
+
+    /// <summary>Decodes row ids[n] of a table stored as <paramref name="type"/> (bf16, f16, NF4, ggml blocks) into row n.</summary>
+    /// <param name="ids">Token ids [N], each in [0, V).</param>
+    /// <param name="type">Element type of the table.</param>
+    /// <param name="table">Embedding table [V, C] as stored: V rows of DTypeInfo.ByteCount(type, C) bytes.</param>
+    /// <param name="output">Output [N, C].</param>
+    /// <param name="N">Tokens.</param>
+    /// <param name="C">Channels.</param>
+    public static void ForwardStored(ReadOnlySpan<int> ids, DType type, ReadOnlySpan<byte> table, Span<float> output, int N, int C)
+    {
+        if (C <= 0) throw new ArgumentException("Embedding width C must be positive.", nameof(C));
+        int rowBytes = (int)DTypeInfo.ByteCount(type, C);
+        if (table.Length % rowBytes != 0)
+            throw new ArgumentException($"table has {table.Length} bytes, not a whole number of {type} rows of C = {C} ({rowBytes} bytes each).", nameof(table));
+        Check(ids, table.Length / rowBytes * C, "table", output.Length, "output", N, C);
+        for (int n = 0; n < N; n++)
+            Dequant.DequantizeRow(type, table.Slice(ids[n] * rowBytes, rowBytes), output.Slice(n * C, C));
     }
 
     /// <summary>dTable[ids[n]] += dOut[n] for every row.</summary>

@@ -1,14 +1,17 @@
 // A frozen weight matrix W [N, K] (out features N, in features K, row-major as torch.nn.Linear stores it),
-// prepared once for the matmul kernels. LoRA training never changes base weights, so packing is paid once.
+// prepared once for the matmul kernels. LoRA training never changes base weights, so preparing is paid once.
 //
-// Layout (Gemm/F32PanelSource.cs): 32-row panels of W stored k-major, [ceil(N/32)][K][32] floats, 64-byte
-// aligned, so the forward microkernel reads 32 consecutive out features per k with two aligned Vector512 loads.
-// BackwardInput needs 32-column panels of W ([ceil(K/32)][N][32]); those are built from the forward panels on the
-// first BackwardInput call. Memory: ~1x the f32 weight for inference, ~2x once used in training.
-// bf16 weights are widened row by row while packing.
-// Not here: quantized weights. A later FromQuantized(bytes, DType, N, K) adds a PanelSource whose Pack dequantizes
-// one [kc x 32] tile at a time inside the GEMM; nothing else has to change.
+// Two kinds of storage behind one type (Gemm/PanelSource.cs is the seam):
+// - f32 (FromF32, FromBf16): 32-row panels of W stored k-major, [ceil(N/32)][K][32] floats, 64-byte aligned, so
+//   the forward microkernel reads 32 consecutive out features per k with two aligned Vector512 loads.
+//   BackwardInput needs 32-column panels ([ceil(K/32)][N][32]); those are built from the forward panels on the
+//   first BackwardInput call. Memory: ~1x the f32 weight for inference, ~2x once used in training.
+// - stored (FromStored, ViewStored, FromNf4DoubleQuant: QLoRA): W stays in its compressed element type (ggml
+//   quant blocks, NF4, f16, bf16) and the GEMM decodes [kc x 32] tiles while it runs, in both orientations.
+//   Memory: the stored size (0.14x the f32 weight for Q4_0 or NF4), nothing more in training.
 using LoraSharp.Core.Kernels.Gemm;
+using LoraSharp.Core.Quant;
+using LoraSharp.Core.Tensors;
 
 namespace LoraSharp.Core.Kernels;
 
@@ -23,7 +26,21 @@ public sealed class PackedWeight
     /// <summary>Input features (columns of W).</summary>
     public int K => Source.K;
 
-    private PackedWeight(PanelSource source) => Source = source;
+    /// <summary>How W is held: F32 for packed panels, else the stored element type (NF4 for double-quantized NF4 too).</summary>
+    public DType StorageDType { get; }
+
+    /// <summary>True for NF4 with double-quantized block scales.</summary>
+    public bool DoubleQuantized { get; }
+
+    /// <summary>Bytes of memory held now (f32 backward panels count once built; a borrowed tensor counts 0).</summary>
+    public long Bytes => Source.Bytes;
+
+    private PackedWeight(PanelSource source, DType storage, bool doubleQuantized = false)
+    {
+        Source = source;
+        StorageDType = storage;
+        DoubleQuantized = doubleQuantized;
+    }
 
     /// <summary>Packs an f32 [N, K] row-major weight.</summary>
     /// <param name="w">W [N, K] row-major.</param>
@@ -32,17 +49,58 @@ public sealed class PackedWeight
     public static PackedWeight FromF32(ReadOnlySpan<float> w, int N, int K)
     {
         CheckSize(w.Length, N, K);
-        return new PackedWeight(F32PanelSource.FromF32(w, N, K));
+        return new PackedWeight(F32PanelSource.FromF32(w, N, K), DType.F32);
     }
 
-    /// <summary>Packs a bf16 [N, K] row-major weight (bit patterns), widening to f32 while packing.</summary>
+    /// <summary>Packs a bf16 [N, K] row-major weight (bit patterns), widening to f32 panels while packing.</summary>
     /// <param name="w">W [N, K] row-major, bf16 bit patterns.</param>
     /// <param name="N">Out features.</param>
     /// <param name="K">In features.</param>
     public static PackedWeight FromBf16(ReadOnlySpan<ushort> w, int N, int K)
     {
         CheckSize(w.Length, N, K);
-        return new PackedWeight(F32PanelSource.FromBf16(w, N, K));
+        return new PackedWeight(F32PanelSource.FromBf16(w, N, K), DType.F32);
+    }
+
+    /// <summary>
+    /// Keeps a private copy of <paramref name="w"/> [N, K] in its stored element type (any type Dequant reads except
+    /// F32, which <see cref="FromF32"/> packs) and decodes it inside the matmuls.
+    /// </summary>
+    public static PackedWeight FromStored(Tensor w)
+    {
+        CheckStored(w);
+        var copy = Tensor.Zeros(w.DType, w.Shape);
+        w.Bytes.CopyTo(copy.Bytes);
+        return new PackedWeight(new StoredPanelSource(copy, owned: true), w.DType);
+    }
+
+    /// <summary>
+    /// Like <see cref="FromStored"/> but reads <paramref name="w"/> in place: the caller owns it and keeps it alive
+    /// as long as this weight is used (after it is disposed, a matmul throws ObjectDisposedException).
+    /// For a tied embedding that the token lookup reads too.
+    /// </summary>
+    public static PackedWeight ViewStored(Tensor w)
+    {
+        CheckStored(w);
+        return new PackedWeight(new StoredPanelSource(w, owned: false), w.DType);
+    }
+
+    /// <summary>Re-encodes an NF4 [N, K] tensor with double-quantized block scales (4.127 instead of 4.5 bits a weight).</summary>
+    public static PackedWeight FromNf4DoubleQuant(Tensor nf4)
+    {
+        CheckStored(nf4);
+        if (nf4.DType != DType.NF4) throw new ArgumentException($"Double quantization applies to NF4 weights, not {nf4.DType}.", nameof(nf4));
+        return new PackedWeight(new Nf4DoubleQuantSource(nf4), DType.NF4, doubleQuantized: true);
+    }
+
+    private static void CheckStored(Tensor w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (w.Shape.Length != 2 || w.Shape[0] <= 0 || w.Shape[1] <= 0)
+            throw new ArgumentException($"A stored weight must be a 2-D [N, K] tensor with N and K positive, got {w.ShapeText}.", nameof(w));
+        if (w.DType == DType.F32 || !Dequant.CanDequantize(w.DType))
+            throw new ArgumentException($"Weight of type {w.DType} cannot be kept stored: use FromF32 for F32; " +
+                                        "stored types are F16, BF16, NF4 and the ggml quant types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.", nameof(w));
     }
 
     private static void CheckSize(long length, int N, int K)

@@ -11,10 +11,10 @@ public static class Dequant
 {
     /// <summary>True when <see cref="DequantizeRow"/> can read <paramref name="type"/>.</summary>
     public static bool CanDequantize(DType type) => type is DType.F32 or DType.F16 or DType.BF16
-        or DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1 or DType.Q4_K or DType.Q5_K or DType.Q6_K;
+        or DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1 or DType.Q4_K or DType.Q5_K or DType.Q6_K or DType.NF4;
 
     /// <summary>True when <see cref="QuantizeRow"/> can write <paramref name="type"/>.</summary>
-    public static bool CanQuantize(DType type) => type is DType.F32 or DType.F16 or DType.BF16 or DType.Q8_0 or DType.Q4_0;
+    public static bool CanQuantize(DType type) => type is DType.F32 or DType.F16 or DType.BF16 or DType.Q8_0 or DType.Q4_0 or DType.NF4;
 
     /// <summary>
     /// dst (n floats) = the n elements stored in <paramref name="src"/> (DTypeInfo.ByteCount(type, n) bytes),
@@ -35,6 +35,7 @@ public static class Dequant
             case DType.Q4_K: BlockQ4_K.DequantizeRow(src, dst); break;
             case DType.Q5_K: BlockQ5_K.DequantizeRow(src, dst); break;
             case DType.Q6_K: BlockQ6_K.DequantizeRow(src, dst); break;
+            case DType.NF4: BlockNF4.DequantizeRow(src, dst); break;
             default: throw new NotSupportedException($"Dequantizing {type} to F32 is not supported.");
         }
     }
@@ -55,6 +56,7 @@ public static class Dequant
             case DType.Q4_K: BlockQ4_K.DequantizeRowScalar(src, dst); break;
             case DType.Q5_K: BlockQ5_K.DequantizeRowScalar(src, dst); break;
             case DType.Q6_K: BlockQ6_K.DequantizeRowScalar(src, dst); break;
+            case DType.NF4: BlockNF4.DequantizeRowScalar(src, dst); break;
             default: throw new NotSupportedException($"Dequantizing {type} to F32 is not supported.");
         }
     }
@@ -72,7 +74,8 @@ public static class Dequant
             case DType.BF16: CheckPlain(type, dst.Length, src.Length); Bf16.FromFloat(src, MemoryMarshal.Cast<byte, ushort>(dst)); break;
             case DType.Q8_0: BlockQ8_0.QuantizeRow(src, dst); break;
             case DType.Q4_0: BlockQ4_0.QuantizeRow(src, dst); break;
-            default: throw new NotSupportedException($"Quantizing F32 to {type} is not supported (F32, F16, BF16, Q8_0, Q4_0 are).");
+            case DType.NF4: BlockNF4.QuantizeRow(src, dst); break;
+            default: throw new NotSupportedException($"Quantizing F32 to {type} is not supported (F32, F16, BF16, Q8_0, Q4_0, NF4 are).");
         }
     }
 

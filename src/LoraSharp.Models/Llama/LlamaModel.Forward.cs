@@ -3,6 +3,7 @@
 // Hugging Face semantics: position ids 0..T-1 per row, key j visible to query i iff j <= i and mask[j] = 1,
 // loss = mean over non-ignored shifted targets.
 using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Tensors;
 
 namespace LoraSharp.Models.Llama;
 
@@ -57,7 +58,10 @@ public sealed partial class LlamaModel
     }
 
     private void Embedding_Forward(ReadOnlySpan<int> ids, Span<float> x, int M)
-        => Core.Kernels.Embedding.Forward(ids, Embedding.Floats, x, M, Config.HiddenSize);
+    {
+        if (Embedding.DType == DType.F32) Core.Kernels.Embedding.Forward(ids, Embedding.Floats, x, M, Config.HiddenSize);
+        else Core.Kernels.Embedding.ForwardStored(ids, Embedding.DType, Embedding.Bytes, x, M, Config.HiddenSize);
+    }
 
     private void ForwardLayers(LlamaActivations acts, bool training, ulong dropoutSeed)
     {

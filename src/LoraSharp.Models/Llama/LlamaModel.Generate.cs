@@ -50,7 +50,7 @@ public sealed partial class LlamaModel
         var pos = cache.Positions.AsSpan(0, n);
         for (int i = 0; i < n; i++) pos[i] = past + i;
 
-        Core.Kernels.Embedding.Forward(tokens, Embedding.Floats, x, n, C);
+        Embedding_Forward(tokens, x, n);
         for (int l = 0; l < Layers.Length; l++)
         {
             var w = Layers[l];

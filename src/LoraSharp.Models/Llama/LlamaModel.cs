@@ -26,7 +26,7 @@ public sealed partial class LlamaModel : IDisposable
     /// <summary>Architecture.</summary>
     public LlamaConfig Config { get; }
 
-    /// <summary>model.embed_tokens.weight (V, C), f32.</summary>
+    /// <summary>model.embed_tokens.weight (V, C): f32, or its stored type when that is compressed and the base is frozen.</summary>
     public Tensor Embedding { get; }
 
     /// <summary>Decoder layers.</summary>
@@ -63,8 +63,16 @@ public sealed partial class LlamaModel : IDisposable
     /// Builds the model from tensors named as in Hugging Face checkpoints (model.embed_tokens.weight,
     /// model.layers.N.self_attn.q_proj.weight, ...; q/k rows in HF rotate_half order).
     /// </summary>
-    /// <param name="fullFineTuning">Make every weight trainable (all gradients computed) instead of freezing the base.</param>
-    public static LlamaModel FromTensors(LlamaConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source = "model", bool fullFineTuning = false)
+    /// <param name="fullFineTuning">Make every weight trainable (all gradients computed) instead of freezing the base;
+    /// every weight is then widened to f32.</param>
+    /// <param name="doubleQuant">Keep NF4 weights with double-quantized block scales (QLoRA's bnb_4bit_use_double_quant).</param>
+    /// <remarks>
+    /// Matrices stored as anything but F32 (bf16, f16, NF4, ggml quant blocks) stay in that type, decoded inside the
+    /// matmuls (QLoRA). A non-F32 embedding stays stored too: the lookup decodes the rows it needs, and a tied
+    /// output projection reads the same bytes.
+    /// </remarks>
+    public static LlamaModel FromTensors(LlamaConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source = "model",
+        bool fullFineTuning = false, bool doubleQuant = false)
     {
         config.Validate(source);
         int C = config.HiddenSize, H = config.IntermediateSize, V = config.VocabSize;
@@ -87,7 +95,7 @@ public sealed partial class LlamaModel : IDisposable
         Linear Proj(string prefix, int N, int K, bool bias)
         {
             string w = prefix + ".weight";
-            var packed = WeightConversion.Pack(Get(w), w, N, K);
+            var packed = WeightConversion.Pack(Get(w), w, N, K, widen: fullFineTuning, doubleQuant);
             var linear = new Linear(prefix, packed, bias ? Vector(prefix + ".bias", N) : OptionalBias(prefix + ".bias", N));
             if (fullFineTuning) linear.MakeTrainable(WeightConversion.ToF32(Get(w), w));
             return linear;
@@ -96,7 +104,10 @@ public sealed partial class LlamaModel : IDisposable
         var embT = Get("model.embed_tokens.weight");
         if (embT.Shape.Length != 2 || embT.Shape[0] != V || embT.Shape[1] != C)
             throw new InvalidDataException($"{source}: 'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
-        var embedding = Tensor.FromFloats(WeightConversion.ToF32(embT, "model.embed_tokens.weight"), V, C);
+        // Full fine-tuning trains the embedding in f32; otherwise a compressed embedding stays compressed.
+        var embedding = embT.DType == DType.F32 || fullFineTuning || !Core.Quant.Dequant.CanDequantize(embT.DType)
+            ? Tensor.FromFloats(WeightConversion.ToF32(embT, "model.embed_tokens.weight"), V, C)
+            : Copy(embT);
 
         var layers = new LlamaLayer[config.NumHiddenLayers];
         for (int l = 0; l < layers.Length; l++)
@@ -120,12 +131,12 @@ public sealed partial class LlamaModel : IDisposable
         Tensor? outputF32 = null;
         if (tied)
         {
-            output = PackedWeight.FromF32(embedding.Floats, V, C);
+            output = embedding.DType == DType.F32 ? PackedWeight.FromF32(embedding.Floats, V, C) : PackedWeight.ViewStored(embedding);
         }
         else
         {
             var head = Get("lm_head.weight");
-            output = WeightConversion.Pack(head, "lm_head.weight", V, C);
+            output = WeightConversion.Pack(head, "lm_head.weight", V, C, widen: fullFineTuning);
             if (fullFineTuning) outputF32 = Tensor.FromFloats(WeightConversion.ToF32(head, "lm_head.weight"), V, C);
         }
         var model = new LlamaModel(config, embedding, layers, finalNorm, output, outputF32);
@@ -142,6 +153,18 @@ public sealed partial class LlamaModel : IDisposable
         }
         return model;
     }
+
+    private static Tensor Copy(Tensor t)
+    {
+        var copy = Tensor.Zeros(t.DType, t.Shape);
+        t.Bytes.CopyTo(copy.Bytes);
+        return copy;
+    }
+
+    /// <summary>Bytes held by the frozen base weights: packed projections, output, embedding and norms.</summary>
+    public long BaseWeightBytes =>
+        Layers.Sum(l => l.Projections.Sum(p => p.Packed.Bytes + (p.Bias?.Length ?? 0) * 4L) + l.InputNorm.ByteLength + l.PostAttentionNorm.ByteLength)
+        + Output.Bytes + Embedding.ByteLength + FinalNorm.ByteLength;
 
     /// <summary>The projection <paramref name="module"/> (q_proj ... down_proj) of layer <paramref name="layer"/>.</summary>
     public Linear Projection(int layer, string module)

@@ -1,36 +1,41 @@
-// Turns a stored tensor (F32, F16, BF16) into f32 values or a packed weight. Quantized storage is handled by
-// the QLoRA path; here it is refused with a clear message until that lands.
+// Turns a loaded tensor into what the model holds: f32 values (vectors, trainable weights) or a packed frozen
+// weight. F32 matrices are packed into f32 panels; any other stored type (bf16, f16, NF4, ggml quant blocks) stays
+// in that type and is decoded inside the matmuls (QLoRA), optionally with NF4's block scales double-quantized.
 using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Quant;
 using LoraSharp.Core.Tensors;
 
 namespace LoraSharp.Models.Llama;
 
 internal static class WeightConversion
 {
-    /// <summary>The tensor's values as a new f32 array.</summary>
+    /// <summary>The tensor's values as a new f32 array (any dtype Dequant reads).</summary>
     public static float[] ToF32(Tensor t, string name)
     {
+        if (!Dequant.CanDequantize(t.DType))
+            throw new NotSupportedException($"Tensor '{name}' is stored as {t.DType}, which cannot be widened to f32.");
         var result = new float[checked((int)t.ElementCount)];
-        switch (t.DType)
-        {
-            case DType.F32: t.Floats.CopyTo(result); break;
-            case DType.BF16: Bf16.ToFloat(t.AsSpan<ushort>(), result); break;
-            case DType.F16: Fp16.ToFloat(t.AsSpan<ushort>(), result); break;
-            default: throw new NotSupportedException($"Tensor '{name}' is stored as {t.DType}, which cannot be widened to f32 here.");
-        }
+        if (t.DType == DType.F32) { t.Floats.CopyTo(result); return result; }
+        int row = t.Shape.Length == 0 ? 1 : t.Shape[^1];
+        long rows = t.ElementCount / row;
+        long rowBytes = t.ByteLength / Math.Max(1, rows);
+        var bytes = t.Bytes;
+        for (long r = 0; r < rows; r++)
+            Dequant.DequantizeRow(t.DType, bytes.Slice((int)(r * rowBytes), (int)rowBytes), result.AsSpan((int)(r * row), row));
         return result;
     }
 
-    /// <summary>Packs a [N, K] weight for the matmuls, keeping bf16 storage compact until packing.</summary>
-    public static PackedWeight Pack(Tensor t, string name, int N, int K)
+    /// <summary>Packs a [N, K] weight for the matmuls: f32 panels for F32, the stored type decoded on the fly otherwise.</summary>
+    /// <param name="widen">Pack f32 panels whatever the stored type (full fine-tuning, which trains f32 weights).</param>
+    /// <param name="doubleQuant">Re-encode NF4 block scales in 8 bits (QLoRA's double quantization).</param>
+    public static PackedWeight Pack(Tensor t, string name, int N, int K, bool widen = false, bool doubleQuant = false)
     {
         if (t.Shape.Length != 2 || t.Shape[0] != N || t.Shape[1] != K)
             throw new InvalidDataException($"Tensor '{name}' has shape {t.ShapeText} but the config implies [{N}, {K}].");
-        return t.DType switch
-        {
-            DType.F32 => PackedWeight.FromF32(t.Floats, N, K),
-            DType.BF16 => PackedWeight.FromBf16(t.AsSpan<ushort>(), N, K),
-            _ => PackedWeight.FromF32(ToF32(t, name), N, K),
-        };
+        if (t.DType == DType.F32) return PackedWeight.FromF32(t.Floats, N, K);
+        if (widen) return PackedWeight.FromF32(ToF32(t, name), N, K);
+        if (!Dequant.CanDequantize(t.DType))
+            throw new NotSupportedException($"Tensor '{name}' is stored as {t.DType}, which LoraSharp cannot decode; supported: F32, F16, BF16, NF4, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.");
+        return doubleQuant && t.DType == DType.NF4 ? PackedWeight.FromNf4DoubleQuant(t) : PackedWeight.FromStored(t);
     }
 }

@@ -32,9 +32,13 @@ public sealed class LoadedModel : IDisposable
     /// <summary>Tensors in the file that are not part of the model (e.g. rope_freqs.weight, rotary_emb.inv_freq), by stored name.</summary>
     public IReadOnlyList<string> IgnoredTensors { get; }
 
+    /// <summary>What the loader decided that the user should know (tensors kept in another dtype than asked, and why).</summary>
+    public IReadOnlyList<string> Notes { get; }
+
     internal LoadedModel(LlamaConfig config, Dictionary<string, Tensor> tensors, Dictionary<string, DType> stored, string sourcePath, string format,
-        IReadOnlyList<KeyValuePair<string, GgufValue>>? ggufMetadata, List<string> ignored, List<IDisposable> resources)
+        IReadOnlyList<KeyValuePair<string, GgufValue>>? ggufMetadata, List<string> ignored, List<IDisposable> resources, List<string> notes)
     {
+        Notes = notes;
         Config = config;
         Tensors = tensors;
         StoredDTypes = stored;

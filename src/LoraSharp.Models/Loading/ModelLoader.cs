@@ -2,7 +2,8 @@
 // model.safetensors.index.json, or a given *.safetensors file beside config.json) or from a .gguf file, into one
 // LoadedModel with HF tensor names. GGUF q/k rows are permuted back to HF's rotate_half layout. Every expected
 // tensor is checked for presence and shape. Pickle checkpoints (.bin/.pt/.pth/.ckpt) are refused: unpickling can
-// execute arbitrary code. Does not load tokenizers (GGUF metadata is handed on for that).
+// execute arbitrary code. Base weights take the dtype ModelLoadOptions.BaseDType asks for (BaseStorageRules).
+// Does not load tokenizers (GGUF metadata is handed on for that).
 using LoraSharp.Core.Quant;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Formats;
@@ -23,7 +24,7 @@ public static class ModelLoader
     public static LoadedModel Load(string path, ModelLoadOptions? options = null)
     {
         options ??= ModelLoadOptions.Default;
-        var mode = ParseMode(options.BaseDType);
+        var mode = BaseStorageRules.Parse(options.BaseDType);
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
@@ -45,17 +46,6 @@ public static class ModelLoader
         throw new ModelFormatException(full, null, "is not a .gguf, .safetensors or config.json file, nor a Hugging Face model folder.");
     }
 
-    private enum Mode { F32, Stored, BF16, F16 }
-
-    private static Mode ParseMode(string? s) => s?.Trim().ToLowerInvariant() switch
-    {
-        null or "" or "f32" or "float32" => Mode.F32,
-        "stored" or "keep" => Mode.Stored,
-        "bf16" or "bfloat16" => Mode.BF16,
-        "f16" or "float16" or "fp16" => Mode.F16,
-        _ => throw new ArgumentException($"Base dtype '{s}' is not one of f32, bf16, f16, stored."),
-    };
-
     private static ModelFormatException PickleRefused(string file) => new(file, null,
         "is a PyTorch pickle checkpoint, which LoraSharp refuses to read: unpickling can run arbitrary code. " +
         "Convert it to safetensors first (e.g. in Python: safetensors.torch.save_file(torch.load(f, weights_only=True), 'model.safetensors')), " +
@@ -74,7 +64,7 @@ public static class ModelLoader
         return fs.Read(b) == magic.Length && b.SequenceEqual(magic);
     }
 
-    private static LoadedModel LoadHf(string folder, string? weightsFile, Mode mode)
+    private static LoadedModel LoadHf(string folder, string? weightsFile, BaseStorage mode)
     {
         string configPath = Path.Combine(folder, "config.json");
         if (!File.Exists(configPath))
@@ -84,6 +74,7 @@ public static class ModelLoader
         var set = weightsFile != null ? SafetensorsSet.OpenFiles([weightsFile]) : SafetensorsSet.OpenFolder(folder);
         var resources = new List<IDisposable> { set };
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var notes = new List<string>();
         try
         {
             var stored = new Dictionary<string, DType>(StringComparer.Ordinal);
@@ -99,10 +90,10 @@ public static class ModelLoader
                 var view = set.GetTensor(name);
                 CheckShape(file, name, view, shape);
                 stored[name] = view.DType;
-                tensors[name] = Convert(view, mode, file, name);
+                tensors[name] = Convert(view, mode, file, name, notes);
             }
             var ignored = set.Names.Where(n => !expectedNames.Contains(n)).ToList();
-            return new LoadedModel(config, tensors, stored, weightsFile ?? folder, "hf", null, ignored, resources);
+            return new LoadedModel(config, tensors, stored, weightsFile ?? folder, "hf", null, ignored, resources, notes);
         }
         catch
         {
@@ -123,14 +114,16 @@ public static class ModelLoader
         return new Core.Kernels.RopeScaling("llama3") { FrequencyFactors = t.Floats.ToArray() };
     }
 
-    private static LoadedModel LoadGguf(string path, Mode mode)
+    private static LoadedModel LoadGguf(string path, BaseStorage mode)
     {
         var g = GgufFile.Open(path);
         var resources = new List<IDisposable> { g };
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var notes = new List<string>();
         try
         {
             var config = LlamaConfigReader.FromGguf(g);
+            if (mode == BaseStorage.Auto) mode = BaseStorage.Stored;   // a GGUF file's own types: quantized stays quantized
             var stored = new Dictionary<string, DType>(StringComparer.Ordinal);
             var byHf = new Dictionary<string, string>(StringComparer.Ordinal);
             var ignored = new List<string>();
@@ -153,18 +146,18 @@ public static class ModelLoader
                 if (heads > 0)
                 {
                     var permuted = RopePermutation.GgufToHf(view, heads);
-                    var converted = Convert(permuted, mode, path, gname);
+                    var converted = Convert(permuted, mode, path, gname, notes);
                     // Convert returns its input when no conversion is needed; the permuted copy is then the result.
                     if (!ReferenceEquals(converted, permuted)) permuted.Dispose();
                     tensors[name] = converted;
                 }
                 else
                 {
-                    tensors[name] = Convert(view, mode, path, gname);
+                    tensors[name] = Convert(view, mode, path, gname, notes);
                 }
             }
             ignored.AddRange(byHf.Where(kv => !expectedNames.Contains(kv.Key)).Select(kv => kv.Value));
-            return new LoadedModel(config, tensors, stored, path, "gguf", g.Metadata, ignored, resources);
+            return new LoadedModel(config, tensors, stored, path, "gguf", g.Metadata, ignored, resources, notes);
         }
         catch
         {
@@ -180,18 +173,10 @@ public static class ModelLoader
             throw new ModelFormatException(file, name, $"has shape {t.ShapeText} but the config needs {Tensor.FormatShape(expected)}.");
     }
 
-    private static DType Target(Mode mode, Tensor t) => mode switch
+    private static Tensor Convert(Tensor src, BaseStorage mode, string file, string name, List<string> notes)
     {
-        Mode.Stored => t.DType,
-        Mode.F32 => DType.F32,
-        _ when t.Shape.Length < 2 => DType.F32,
-        Mode.BF16 => DType.BF16,
-        _ => DType.F16,
-    };
-
-    private static Tensor Convert(Tensor src, Mode mode, string file, string name)
-    {
-        var target = Target(mode, src);
+        var target = BaseStorageRules.Target(mode, src, out string? fallback);
+        if (fallback != null) notes.Add($"{name}: {fallback}");
         if (target == src.DType) return src;
         if (!Dequant.CanDequantize(src.DType))
             throw new ModelFormatException(file, name, $"is stored as {src.DType}, which cannot be converted to {target}; use --base-dtype stored.");

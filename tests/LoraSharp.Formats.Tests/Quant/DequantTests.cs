@@ -12,31 +12,9 @@ namespace LoraSharp.Formats.Tests.Quant;
 
 public class DequantTests
 {
-    public static TheoryData<DType> AllTypes => new() { DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q4_K, DType.Q5_K, DType.Q6_K };
+    public static TheoryData<DType> AllTypes => new() { DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q4_K, DType.Q5_K, DType.Q6_K, DType.NF4 };
 
-    // Random block bytes whose f16 scale fields hold finite values (random bits there could be NaN/Inf).
-    private static byte[] RandomBlocks(DType t, int blocks, int seed)
-    {
-        var rng = new Random(seed);
-        var b = new byte[blocks * DTypeInfo.BlockBytes(t)];
-        rng.NextBytes(b);
-        int[] halfOffsets = t switch
-        {
-            DType.Q8_0 or DType.Q4_0 or DType.Q5_0 => [0],
-            DType.Q4_1 or DType.Q5_1 or DType.Q4_K or DType.Q5_K => [0, 2],
-            DType.Q6_K => [208],
-            _ => [],
-        };
-        int bb = DTypeInfo.BlockBytes(t);
-        for (int k = 0; k < blocks; k++)
-            foreach (int o in halfOffsets)
-                BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(k * bb + o), BitConverter.HalfToUInt16Bits((Half)(rng.NextDouble() * 4 - 2)));
-        if (t is DType.F32)
-            for (int i = 0; i < b.Length; i += 4) BinaryPrimitives.WriteSingleLittleEndian(b.AsSpan(i), (float)(rng.NextDouble() * 2 - 1));
-        if (t is DType.F16)
-            for (int i = 0; i < b.Length; i += 2) BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(i), BitConverter.HalfToUInt16Bits((Half)(rng.NextDouble() * 2 - 1)));
-        return b;
-    }
+    private static byte[] RandomBlocks(DType t, int blocks, int seed) => QuantTestData.RandomBlocks(t, blocks, seed);
 
     [Theory]
     [MemberData(nameof(AllTypes))]

@@ -79,7 +79,7 @@ public class ModelLoaderTests
     public void Stories260K_QuantizedGguf_DequantizesWithinGoldenBound(string file, double bound)
     {
         using var f32 = ModelLoader.Load(Gguf("stories260K-F32.gguf"));
-        using var q = ModelLoader.Load(Gguf(file));
+        using var q = ModelLoader.Load(Gguf(file), new ModelLoadOptions { BaseDType = "f32" });
         double worst = 0;
         int quantized = 0;
         foreach (var (name, t) in f32.Tensors)
@@ -96,7 +96,7 @@ public class ModelLoaderTests
     public void Stories260K_Q4_0Stored_KeepsQuantizedTypesAndPermutesBlocks()
     {
         using var q = ModelLoader.Load(Gguf("stories260K-Q4_0.gguf"), new ModelLoadOptions { BaseDType = "stored" });
-        using var widened = ModelLoader.Load(Gguf("stories260K-Q4_0.gguf"));
+        using var widened = ModelLoader.Load(Gguf("stories260K-Q4_0.gguf"), new ModelLoadOptions { BaseDType = "f32" });
         Assert.Equal(DType.Q4_0, q.Tensors["model.layers.2.self_attn.k_proj.weight"].DType);
         Assert.Equal(DType.Q8_0, q.Tensors[TensorNames.Embedding].DType);
         Assert.Equal(DType.F32, q.Tensors["model.layers.2.mlp.down_proj.weight"].DType);
@@ -137,7 +137,9 @@ public class ModelLoaderTests
         Assert.Equal(32000, tokens.Length);
         Assert.Equal("<s>", tokens[1]);
         Assert.Equal(m.Config.VocabSize, m.Tensors[TensorNames.Embedding].Shape[0]);
-        using var widened = ModelLoader.Load(path);
+        using var widened = ModelLoader.Load(path, new ModelLoadOptions { BaseDType = "f32" });
         Assert.All(widened.Tensors.Values, t => Assert.Equal(DType.F32, t.DType));
+        using var byDefault = ModelLoader.Load(path);   // a GGUF file loads in its own types unless asked otherwise
+        Assert.Equal(DType.F16, byDefault.Tensors[TensorNames.Embedding].DType);
     }
 }

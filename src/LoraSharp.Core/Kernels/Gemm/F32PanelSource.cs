@@ -66,11 +66,15 @@ internal sealed unsafe class F32PanelSource : PanelSource
         return true;
     }
 
-    public override void Pack(bool backward, int panel, int r0, int kc, float* dst)
+    public override void Pack(bool backward, int panel0, int panels, int r0, int kc, float* dst)
     {
         TryDirect(backward, out float* b, out long stride);
-        Buffer.MemoryCopy(b + panel * stride + (long)r0 * NR, dst, (long)kc * NR * sizeof(float), (long)kc * NR * sizeof(float));
+        long bytes = (long)kc * NR * sizeof(float);
+        for (int p = 0; p < panels; p++)
+            Buffer.MemoryCopy(b + (panel0 + p) * stride + (long)r0 * NR, dst + p * (long)kc * NR, bytes, bytes);
     }
+
+    public override long Bytes => (_forward.Capacity + (Volatile.Read(ref _backward)?.Capacity ?? 0)) * sizeof(float);
 
     private void ScatterRow(int n, ReadOnlySpan<float> row)
     {

@@ -93,23 +93,32 @@ internal static unsafe class GemmDriver
         // pre-packed); a column split makes every thread pack all of A. One Threads.Run per call: each part loops
         // over the reduction blocks itself, so no barrier is needed (a barrier per block cost milliseconds per
         // call on a loaded machine).
-        int bPack = isDirect ? 0 : 8, aPack = p.ATransposed ? 2 : 0;
+        int bPack = isDirect ? 0 : p.BLayout == BLayout.Frozen ? p.Frozen!.PackCost(p.FrozenBackward) : 8, aPack = p.ATransposed ? 2 : 0;
         int rowTiles = (tilesM + threads - 1) / threads;
         int colPanels = (panels + threads - 1) / threads;
         long byRows = (long)rowTiles * panels * mr + (long)panels * bPack + (long)rowTiles * aPack;
         long byCols = (long)colPanels * tilesM * mr + (long)colPanels * bPack + (long)tilesM * aPack;
         bool splitRows = byRows <= byCols;
 
-        int blocks = (p.Depth + KcMax - 1) / KcMax;
+        // Reduction blocks start at multiples of the source's alignment (a quantized row decodes from a block
+        // boundary); with alignment 1 this is an even split of Depth into ceil(Depth / KcMax) blocks.
+        int align = p.BLayout == BLayout.Frozen ? p.Frozen!.ReductionAlign(p.FrozenBackward) : 1;
+        int units = (p.Depth + align - 1) / align;
+        int blocks = (units + KcMax / align - 1) / Math.Max(1, KcMax / align);
         if (GemvDriver.Applies(p, level, isDirect))
         {
             GemvDriver.Run(p, direct, directStride, blocks, level, Math.Min(threads, panels));
             return;
         }
+        if (DecodedGemv.Applies(p, level, isDirect))
+        {
+            DecodedGemv.Run(p, threads);
+            return;
+        }
         var work = new ComputeWork
         {
-            P = p, Direct = direct, DirectStride = directStride, IsDirect = isDirect,
-            Blocks = blocks, KcMax = (p.Depth + blocks - 1) / blocks, SplitRows = splitRows, Level = level, MR = mr,
+            P = p, Direct = direct, DirectStride = directStride, IsDirect = isDirect, Align = align, Units = units,
+            Blocks = blocks, KcMax = (units + blocks - 1) / blocks * align, SplitRows = splitRows, Level = level, MR = mr,
         };
         Threads.Run(ref work, threads);
     }
@@ -145,7 +154,7 @@ internal static unsafe class GemmDriver
         public float* Direct;
         public long DirectStride;
         public bool IsDirect, SplitRows;
-        public int Blocks, KcMax, MR;
+        public int Blocks, KcMax, MR, Align, Units;
         public SimdLevel Level;
 
         public void Execute(int part, int parts)
@@ -180,8 +189,8 @@ internal static unsafe class GemmDriver
 
             for (int blk = 0; blk < Blocks; blk++)
             {
-                var (r0, r1) = Threads.Split(P.Depth, blk, Blocks);
-                int kc = r1 - r0;
+                var (u0, u1) = Threads.Split(Units, blk, Blocks);
+                int r0 = u0 * Align, kc = Math.Min(P.Depth, u1 * Align) - r0;
                 bool store = blk == 0 && !P.Accumulate;
                 float* bBase;
                 long panelStride;
@@ -192,7 +201,8 @@ internal static unsafe class GemmDriver
                 }
                 else
                 {
-                    for (int jp = ps; jp < pe; jp++) PackB(P, jp, r0, kc, packedB + (long)(jp - ps) * kc * NR);
+                    if (P.BLayout == BLayout.Frozen) P.Frozen!.Pack(P.FrozenBackward, ps, pe - ps, r0, kc, packedB);
+                    else for (int jp = ps; jp < pe; jp++) PackB(P, jp, r0, kc, packedB + (long)(jp - ps) * kc * NR);
                     bBase = packedB - (long)ps * kc * NR;   // so that panel jp is at bBase + jp * panelStride
                     panelStride = (long)kc * NR;
                 }
@@ -280,7 +290,7 @@ internal static unsafe class GemmDriver
         switch (p.BLayout)
         {
             case BLayout.Frozen:
-                p.Frozen!.Pack(p.FrozenBackward, panel, r0, kc, dst);
+                p.Frozen!.Pack(p.FrozenBackward, panel, 1, r0, kc, dst);
                 break;
             case BLayout.RowMajor:
                 for (int k = 0; k < kc; k++)

@@ -1,8 +1,8 @@
 // The seam between a frozen weight's storage and the GEMM driver. The driver never reads W itself: for each
 // block of reduction rows it asks the source for 32-column micro-panels ([kc][32] floats, row stride 32), either
 // as a pointer into storage already in that layout (TryDirect, the f32 case: zero copies) or by having the source
-// write one panel tile into scratch (Pack). A quantized source (QLoRA, later) implements Pack by dequantizing just
-// that [kc x 32] tile, so the whole matrix is never widened at once.
+// write a run of panel tiles into scratch (Pack). Stored sources (quantized blocks, f16, bf16: QLoRA) implement Pack
+// by dequantizing just those [kc x 32] tiles, so the whole matrix is never widened at once.
 //
 // Two orientations of W [N, K]:
 //   forward   Y = X·Wᵀ : C columns are W's rows n, the reduction runs over k. Panel p holds n = 32p..32p+31;
@@ -28,6 +28,35 @@ internal abstract unsafe class PanelSource
     /// </summary>
     public abstract bool TryDirect(bool backward, out float* @base, out long panelStride);
 
-    /// <summary>Writes panel <paramref name="panel"/>, reduction rows [r0, r0 + kc), as [kc][32] floats to <paramref name="dst"/>.</summary>
-    public abstract void Pack(bool backward, int panel, int r0, int kc, float* dst);
+    /// <summary>
+    /// Writes panels [panel0, panel0 + panels), reduction rows [r0, r0 + kc), each as [kc][32] floats, one after
+    /// another from <paramref name="dst"/> (panel p at dst + (p - panel0) * kc * 32). r0 is a multiple of
+    /// <see cref="ReductionAlign"/>, and so is kc unless r0 + kc reaches the end of the reduction.
+    /// </summary>
+    public abstract void Pack(bool backward, int panel0, int panels, int r0, int kc, float* dst);
+
+    /// <summary>
+    /// The reduction blocks of the orientation must start at multiples of this (a quantized row can only be
+    /// decoded from a block boundary: forward reductions run along W's rows). 1 for f32.
+    /// </summary>
+    public virtual int ReductionAlign(bool backward) => 1;
+
+    /// <summary>
+    /// Cost of packing one panel, per reduction row, in the driver's cost units (cycles; a MR x 32 microkernel tile
+    /// costs MR per reduction row). Used to choose between splitting C by rows and by panels.
+    /// </summary>
+    public virtual int PackCost(bool backward) => 8;
+
+    /// <summary>True when <see cref="DequantizeRow"/> is cheap enough for one-row products (decode) to use it.</summary>
+    public virtual bool HasRowAccess => false;
+
+    /// <summary>
+    /// dst[0..count) = W[n, k0 .. k0 + count) as floats; k0 is a multiple of ReductionAlign(false) and so is count
+    /// unless k0 + count == K. Only for sources with <see cref="HasRowAccess"/>.
+    /// </summary>
+    public virtual void DequantizeRow(int n, int k0, int count, float* dst)
+        => throw new NotSupportedException($"{GetType().Name} has no row access.");
+
+    /// <summary>Bytes of memory this source holds.</summary>
+    public abstract long Bytes { get; }
 }

@@ -1,0 +1,41 @@
+// A frozen weight W [N, K] kept in its stored element type (ggml quant blocks, NF4, f16, bf16), row-major as the
+// file holds it: ByteCount(type, K) bytes a row. The GEMM decodes it tile by tile (DecodedPanelSource), so the
+// memory held is the stored size, e.g. 4.5 bits a weight for Q4_0 or NF4.
+// The tensor is either owned (a private copy) or borrowed from a caller that keeps it alive (a tied embedding
+// that the lookup reads too); Tensor.Pointer throws once it is disposed, so a borrowed source can never read
+// freed memory.
+// Not here: decoding (Quant/Dequant.cs), double-quantized NF4 (Nf4DoubleQuantSource.cs).
+using LoraSharp.Core.Quant;
+using LoraSharp.Core.Tensors;
+
+namespace LoraSharp.Core.Kernels.Gemm;
+
+/// <summary>W [N, K] in a stored dtype, decoded on demand.</summary>
+internal sealed unsafe class StoredPanelSource : DecodedPanelSource
+{
+    private readonly Tensor _storage;
+    private readonly long _rowBytes;
+    private readonly bool _owned;
+
+    public StoredPanelSource(Tensor storage, bool owned)
+        : base(storage.Shape[0], storage.Shape[1], DTypeInfo.BlockSize(storage.DType))
+    {
+        _storage = storage;
+        _owned = owned;
+        _rowBytes = DTypeInfo.ByteCount(storage.DType, storage.Shape[1]);
+    }
+
+    /// <summary>The element type of the stored rows.</summary>
+    public DType DType => _storage.DType;
+
+    /// <summary>Bytes held: the stored size when owned, 0 when borrowed (counted by its owner).</summary>
+    public override long Bytes => _owned ? _storage.ByteLength : 0;
+
+    public override void DequantizeRow(int n, int k0, int count, float* dst)
+    {
+        var type = _storage.DType;
+        long from = n * _rowBytes + DTypeInfo.ByteCount(type, k0);
+        int bytes = (int)DTypeInfo.ByteCount(type, count);
+        Dequant.DequantizeRow(type, new ReadOnlySpan<byte>((byte*)_storage.Pointer + from, bytes), new Span<float>(dst, count));
+    }
+}
