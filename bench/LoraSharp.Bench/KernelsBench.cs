@@ -20,6 +20,7 @@ public static class KernelsBench
     public static readonly (string Name, Action<KernelsBenchContext> Run)[] Sections =
     [
         ("matmul", MatMulSection),
+        ("stored-weight matmul", c => StoredMatMulBench.Run(c.Output)),
         ("elementwise", c => ElementwiseBench.Run(c.Output)),
         ("attention", c => AttentionBench.Run(c.Output)),
     ];

@@ -86,7 +86,7 @@ public static class MatMulBench
         $"  (cpu time: {100 * r.OfCpuPeak,5:0.0}%)";
 
     /// <summary>Best wall time of the calls, and the process CPU time of that call.</summary>
-    private static (double Wall, double Cpu) Time(Action call, double seconds)
+    internal static (double Wall, double Cpu) Time(Action call, double seconds)
     {
         call();   // warm-up: JIT, first-use scratch, lazy backward panels
         double best = double.MaxValue, bestCpu = 0, total = 0;

@@ -23,6 +23,13 @@ public static class TrainBench
         new("b", "SmolLM2-135M-like", Llama(576, 1536, 30, 9, 3, 49152, tied: true), 4, 512),
     ];
 
+    /// <summary>The QLoRA issue's 7B-class shape (Llama-2-7B dimensions), micro-batch 1.</summary>
+    public static readonly Shape SevenB = new("7b", "Llama-2-7B-like", Llama(4096, 11008, 32, 32, 32, 32000, tied: false), 1, 512);
+
+    /// <summary>A shape by key: a, b or 7b.</summary>
+    public static Shape ShapeOf(string key) => Shapes.FirstOrDefault(x => x.Key == key) ?? (key == SevenB.Key ? SevenB
+        : throw new ArgumentException($"Unknown shape '{key}'; valid: a, b, 7b."));
+
     private static LlamaConfig Llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, bool tied) => new()
     {
         HiddenSize = dim, IntermediateSize = hidden, NumHiddenLayers = layers, NumAttentionHeads = heads,
@@ -31,7 +38,8 @@ public static class TrainBench
     };
 
     /// <summary>One measured result.</summary>
-    public sealed record Result(string Shape, double TokensPerSecond, double MedianStepSeconds, double Gflops, double PeakRssGiB, double[] StepSeconds);
+    public sealed record Result(string Shape, double TokensPerSecond, double MedianStepSeconds, double Gflops, double PeakRssGiB, double[] StepSeconds,
+        long BaseWeightBytes = 0, long Parameters = 0);
 
     /// <summary>FLOPs per token of one training step, exactly as the peer counts them.</summary>
     public static double FlopsPerToken(Shape s, int rank = 8)
@@ -49,11 +57,16 @@ public static class TrainBench
     }
 
     /// <summary>Measures LoraSharp in this process (the child side): warm-up steps, then timed steps.</summary>
-    public static Result MeasureHere(Shape s, int steps, int warmup, bool checkpointing = false)
+    /// <param name="baseDType">Base weights: f32, bf16, f16, q8_0, q4_0, nf4, or nf4-dq (NF4 with double-quantized scales).</param>
+    public static Result MeasureHere(Shape s, int steps, int warmup, bool checkpointing = false, string baseDType = "f32")
     {
-        var weights = RandomWeights.Create(s.Config, seed: 0);
-        using var model = LlamaModel.FromTensors(s.Config, weights, "random");
+        bool doubleQuant = baseDType == "nf4-dq";
+        var dtype = BaseDType(baseDType);
+        var weights = RandomWeights.Create(s.Config, seed: 0, dtype);
+        long parameterCount = weights.Values.Sum(t => t.ElementCount);
+        using var model = LlamaModel.FromTensors(s.Config, weights, "random", doubleQuant: doubleQuant);
         foreach (var t in weights.Values) t.Dispose();
+        weights.Clear();
         model.ActivationCheckpointing = checkpointing;
         LoraInjector.Attach(model, new LoraSettings { Rank = 8, Alpha = 16, Dropout = 0.05, TargetModules = ["all-linear"] }, seed: 0);
         var parameters = model.TrainableParameters();
@@ -76,8 +89,20 @@ public static class TrainBench
         double median = times.Order().ElementAt(times.Count / 2);
         double tps = n / median;
         double rss = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024);
-        return new Result(s.Key, tps, median, FlopsPerToken(s) * tps / 1e9, rss, [.. times]);
+        return new Result(s.Key, tps, median, FlopsPerToken(s) * tps / 1e9, rss, [.. times], model.BaseWeightBytes, parameterCount);
     }
+
+    /// <summary>The dtype of a --base-dtype benchmark value.</summary>
+    public static Core.Tensors.DType BaseDType(string name) => name switch
+    {
+        "f32" => Core.Tensors.DType.F32,
+        "bf16" => Core.Tensors.DType.BF16,
+        "f16" => Core.Tensors.DType.F16,
+        "q8_0" => Core.Tensors.DType.Q8_0,
+        "q4_0" => Core.Tensors.DType.Q4_0,
+        "nf4" or "nf4-dq" => Core.Tensors.DType.NF4,
+        _ => throw new ArgumentException($"Unknown base dtype '{name}'; valid: f32, bf16, f16, q8_0, q4_0, nf4, nf4-dq."),
+    };
 
     /// <summary>Runs the whole benchmark: each shape in a child process of <paramref name="selfCommand"/>, and the peer.</summary>
     public static int Run(TextWriter output, IReadOnlyList<string> shapes, int steps, int warmup, string[] selfCommand, string? peerScript)
@@ -88,7 +113,7 @@ public static class TrainBench
         output.WriteLine($"{"shape",-22} {"impl",-10} {"tokens/s",10} {"step s",8} {"GFLOP/s",9} {"% peak",7} {"peak RSS GiB",13}");
         foreach (var key in shapes)
         {
-            var s = Shapes.FirstOrDefault(x => x.Key == key) ?? throw new ArgumentException($"Unknown shape '{key}'; valid: a, b.");
+            var s = ShapeOf(key);
             var ours = RunChild(selfCommand, s.Key, steps, warmup, checkpointing: false);
             Print(output, s, "lorasharp", ours, peak);
             var ckpt = RunChild(selfCommand, s.Key, steps, warmup, checkpointing: true);
@@ -109,11 +134,13 @@ public static class TrainBench
     private static void Print(TextWriter o, Shape s, string impl, Result r, double peak)
         => o.WriteLine($"{s.Key + " " + s.Name,-22} {impl,-10} {r.TokensPerSecond,10:F1} {r.MedianStepSeconds,8:F3} {r.Gflops,9:F1} {100 * r.Gflops / peak,6:F1}% {r.PeakRssGiB,13:F2}");
 
-    private static Result RunChild(string[] selfCommand, string shape, int steps, int warmup, bool checkpointing)
+    /// <summary>Measures one configuration in a child process of <paramref name="selfCommand"/> (so peak RSS is its own).</summary>
+    public static Result RunChild(string[] selfCommand, string shape, int steps, int warmup, bool checkpointing, string baseDType = "f32")
     {
         var psi = new ProcessStartInfo(selfCommand[0]) { RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in selfCommand.Skip(1)) psi.ArgumentList.Add(a);
-        foreach (var a in new[] { "bench", "train-child", "--shape", shape, "--steps", steps.ToString(), "--warmup", warmup.ToString() }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "bench", "train-child", "--shape", shape, "--steps", steps.ToString(), "--warmup", warmup.ToString(), "--base-dtype", baseDType })
+            psi.ArgumentList.Add(a);
         if (checkpointing) psi.ArgumentList.Add("--checkpointing");
         using var p = Process.Start(psi)!;
         string text = p.StandardOutput.ReadToEnd();

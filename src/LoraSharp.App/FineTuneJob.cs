@@ -65,7 +65,7 @@ public static class FineTuneJob
             Directory.Delete(folder, recursive: true);
         }
 
-        using var session = ModelSession.Open(request.Model, baseDType: s.BaseDType, fullFineTuning: s.FullFineTuning);
+        using var session = ModelSession.Open(request.Model, baseDType: s.BaseDType, fullFineTuning: s.FullFineTuning, doubleQuant: s.DoubleQuant);
         var model = session.Model;
         var tokenizer = session.Tokenizer;
         model.ActivationCheckpointing = s.GradientCheckpointing;
@@ -84,6 +84,8 @@ public static class FineTuneJob
         observer.Info($"data: {data.Kind}, {data.Train.Count} training samples ({data.Train.Sum(x => (long)x.Length):N0} tokens, " +
                       $"{data.Train.Sum(x => (long)x.TrainedTokenCount):N0} trained), {data.Eval.Count} validation samples");
         observer.Info($"steps: {trainer.TotalSteps} ({trainer.StepsPerEpoch} per epoch), batch {s.BatchSize} = {s.MicroBatchSize} x {s.GradientAccumulationSteps} accumulation");
+        observer.Info($"base weights: {BaseWeightsSummary(model)}");
+        foreach (var note in session.Notes) observer.Info("note: " + note);
         observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB");
 
         Directory.CreateDirectory(folder);
@@ -168,9 +170,23 @@ public static class FineTuneJob
         return null;
     }
 
+    // "q4_0 x 180, f32 x 31; 72.3 MiB held (0.14x their f32 size)": how the projections and the output are stored,
+    // and the bytes the base weights hold.
+    private static string BaseWeightsSummary(LlamaModel model)
+    {
+        var packed = model.Layers.SelectMany(l => l.Projections.Select(p => p.Packed)).Append(model.Output).ToList();
+        string types = string.Join(", ", packed.GroupBy(p => p.StorageDType.ToString().ToLowerInvariant() + (p.DoubleQuantized ? "+dq" : ""))
+            .Select(g => $"{g.Key} x {g.Count()}"));
+        long held = model.BaseWeightBytes;
+        long f32 = (model.Layers.Sum(l => l.Projections.Sum(p => (long)p.OutFeatures * p.InFeatures)) + model.Embedding.ElementCount) * 4;
+        return $"{types}; {held / 1048576.0:F1} MiB held ({(double)held / f32:F2}x their f32 size)";
+    }
+
     private static double EstimateMemoryGiB(LlamaModel model, TrainingSettings s, long trainable)
     {
-        long weights = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) * 4 * 2 + model.Embedding.ElementCount * 4 * 2;
+        // Frozen f32 panels double once the input gradient has used them; stored (QLoRA) weights do not grow.
+        long weights = model.Layers.Sum(l => l.Projections.Sum(p => p.Packed.StorageDType == Core.Tensors.DType.F32 ? 2 * p.Packed.Bytes : p.Packed.Bytes))
+                       + model.Embedding.ByteLength + (model.Output.StorageDType == Core.Tensors.DType.F32 ? 2 * model.Output.Bytes : model.Output.Bytes);
         long optimizer = trainable * 4 * 4;   // value, grad, two moments
         var c = model.Config;
         long M = (long)s.MicroBatchSize * s.CutoffLen;

@@ -18,6 +18,8 @@ public sealed record GenerateRequest
     public GenerationOptions Options { get; init; } = new();
     /// <summary>Base weight dtype (null = f32).</summary>
     public string? BaseDType { get; init; }
+    /// <summary>With an nf4 base: double-quantize the block scales.</summary>
+    public bool DoubleQuant { get; init; }
     /// <summary>Chat mode: the prompt is a user message rendered with the chat template.</summary>
     public bool Chat { get; init; }
     /// <summary>Chat template name (chatml, llama2, llama3, mistral, alpaca, zephyr, phi3); null = detect from tokenizer_config.json, else chatml.</summary>
@@ -32,7 +34,7 @@ public static class GenerateJob
     /// <summary>Generates, streaming text pieces to <paramref name="onText"/>.</summary>
     public static GenerationResult Run(GenerateRequest request, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        using var session = ModelSession.Open(request.Model, request.Adapters, request.BaseDType);
+        using var session = ModelSession.Open(request.Model, request.Adapters, request.BaseDType, doubleQuant: request.DoubleQuant);
         if (!request.Chat) return Run(session, request.Prompt, request.Options, onText, cancel);
         var template = ChatTemplateFor(session, request.ChatTemplate);
         var messages = new List<ChatMessage>();

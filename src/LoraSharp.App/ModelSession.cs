@@ -25,11 +25,12 @@ public sealed record AdapterSpec(string Path, double Scale = 1.0)
 /// <summary>A loaded model with its tokenizer.</summary>
 public sealed class ModelSession : IDisposable
 {
-    private ModelSession(LlamaModel model, Tokenizer tokenizer, string source)
+    private ModelSession(LlamaModel model, Tokenizer tokenizer, string source, IReadOnlyList<string> notes)
     {
         Model = model;
         Tokenizer = tokenizer;
         Source = source;
+        Notes = notes;
     }
 
     /// <summary>The model.</summary>
@@ -41,14 +42,20 @@ public sealed class ModelSession : IDisposable
     /// <summary>The folder or file it was loaded from.</summary>
     public string Source { get; }
 
+    /// <summary>What the loader decided that the user should know (tensors kept in another dtype than asked).</summary>
+    public IReadOnlyList<string> Notes { get; }
+
     /// <summary>Loads <paramref name="path"/> and attaches <paramref name="adapters"/> (frozen, named adapter0, adapter1, ...).</summary>
-    public static ModelSession Open(string path, IReadOnlyList<AdapterSpec>? adapters = null, string? baseDType = null, bool fullFineTuning = false)
+    /// <param name="baseDType">--base-dtype: f32, bf16, f16, q8_0, q4_0, nf4, stored (null: f32 for HF folders, stored for GGUF).</param>
+    /// <param name="doubleQuant">With nf4: double-quantize the block scales.</param>
+    public static ModelSession Open(string path, IReadOnlyList<AdapterSpec>? adapters = null, string? baseDType = null, bool fullFineTuning = false,
+        bool doubleQuant = false)
     {
         if (!File.Exists(path) && !Directory.Exists(path))
             throw new FileNotFoundException($"Model '{path}' does not exist: give a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a .gguf file.", path);
         using var loaded = ModelLoader.Load(path, new ModelLoadOptions { BaseDType = baseDType });
         var tokenizer = GgufTokenizer.ForModel(loaded);
-        var model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, fullFineTuning);
+        var model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, fullFineTuning, doubleQuant);
         try
         {
             if (adapters != null)
@@ -60,7 +67,7 @@ public sealed class ModelSession : IDisposable
             model.Dispose();
             throw;
         }
-        return new ModelSession(model, tokenizer, loaded.SourcePath);
+        return new ModelSession(model, tokenizer, loaded.SourcePath, loaded.Notes);
     }
 
     /// <inheritdoc />

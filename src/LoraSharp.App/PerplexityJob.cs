@@ -20,6 +20,8 @@ public sealed record PerplexityRequest
     public int MaxTokens { get; init; }
     /// <summary>Base weight dtype.</summary>
     public string? BaseDType { get; init; }
+    /// <summary>With an nf4 base: double-quantize the block scales.</summary>
+    public bool DoubleQuant { get; init; }
 }
 
 /// <summary>Runs a perplexity evaluation.</summary>
@@ -29,7 +31,7 @@ public static class PerplexityJob
     public static PerplexityResult Run(PerplexityRequest request, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
         if (!System.IO.File.Exists(request.File)) throw new FileNotFoundException($"Text file '{request.File}' does not exist.", request.File);
-        using var session = ModelSession.Open(request.Model, request.Adapters, request.BaseDType);
+        using var session = ModelSession.Open(request.Model, request.Adapters, request.BaseDType, doubleQuant: request.DoubleQuant);
         string text = System.IO.File.ReadAllText(request.File);
         var ids = session.Tokenizer.EncodeToIds(text, addSpecialTokens: true);
         if (request.MaxTokens > 0 && ids.Length > request.MaxTokens) ids = ids[..request.MaxTokens];

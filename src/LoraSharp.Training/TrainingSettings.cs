@@ -107,8 +107,13 @@ public sealed record TrainingSettings
     [JsonPropertyName("early_stopping_patience")] public int EarlyStoppingPatience { get; init; }
     /// <summary>Recompute layer activations in the backward (less memory).</summary>
     [JsonPropertyName("gradient_checkpointing")] public bool GradientCheckpointing { get; init; }
-    /// <summary>Base weight dtype: f32 (default), bf16, f16 or stored.</summary>
+    /// <summary>
+    /// Base weight dtype: f32, bf16, f16, q8_0, q4_0, nf4 (QLoRA: frozen weights decoded inside the matmuls) or stored
+    /// (the file's own types). Default: f32 for Hugging Face folders, stored for GGUF files.
+    /// </summary>
     [JsonPropertyName("base_dtype")] public string? BaseDType { get; init; }
+    /// <summary>With an nf4 base: quantize the NF4 block scales to 8 bits too (QLoRA's bnb_4bit_use_double_quant).</summary>
+    [JsonPropertyName("double_quant")] public bool DoubleQuant { get; init; }
 
     /// <summary>Micro-batches per optimizer step.</summary>
     [JsonIgnore] public int GradientAccumulationSteps => Math.Max(1, BatchSize / Math.Max(1, MicroBatchSize));
@@ -147,6 +152,9 @@ public sealed record TrainingSettings
         Require(MaxGradNorm >= 0, "max_grad_norm", $"must be >= 0 (is {MaxGradNorm}).");
         Require(EvalSteps >= 0 && SaveSteps >= 0, "eval_steps/save_steps", "must be >= 0.");
         Require(EvalSplit is >= 0 and < 1, "eval_split", $"must be in [0, 1) (is {EvalSplit}).");
+        try { Models.Loading.BaseStorageRules.Parse(BaseDType); }
+        catch (ArgumentException e) { Require(false, "base_dtype", e.Message); }
+        Require(!DoubleQuant || BaseDType?.Trim().ToLowerInvariant() == "nf4", "double_quant", "applies to NF4 weights only: use it with base_dtype nf4.");
         if (!FullFineTuning) ToLoraSettings().Validate();
     }
 }

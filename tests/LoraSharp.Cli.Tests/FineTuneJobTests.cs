@@ -15,22 +15,7 @@ public sealed class FineTuneJobTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static readonly string[] Names = ["Lily", "Tom", "Max", "Sue", "Ben", "Mia"];
-    private static readonly string[] Things = ["ball", "cat", "dog", "tree", "cake", "boat"];
-
-    private string WriteDataset(string file, int rows, int seed)
-    {
-        var rng = new Random(seed);
-        var list = new List<Dictionary<string, string>>();
-        for (int i = 0; i < rows; i++)
-        {
-            string n = Names[rng.Next(Names.Length)], t = Things[rng.Next(Things.Length)];
-            list.Add(new() { ["instruction"] = $"Tell me about {n} and the {t}.", ["output"] = $"{n} had a red {t}. {n} loved the red {t}." });
-        }
-        string path = Path.Combine(_dir, file);
-        File.WriteAllText(path, JsonSerializer.Serialize(list));
-        return path;
-    }
+    private string WriteDataset(string file, int rows, int seed) => StoryDataset.Write(_dir, file, rows, seed);
 
     private TrainingSettings Settings(string name, int micro, int batch, int maxSteps = 0, double epochs = 2) => new()
     {

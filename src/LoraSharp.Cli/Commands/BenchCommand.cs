@@ -11,6 +11,7 @@ internal static class BenchCommand
     private static readonly (string Name, string Description, Func<TextWriter, int> Run)[] Benchmarks =
     [
         ("kernels", "Measure the fp32 FMA peak, memory bandwidth and each kernel's throughput as a fraction of them.", KernelsBench.Run),
+        ("stored-matmul", "Matmul throughput over compressed frozen weights (bf16, Q8_0, NF4, Q4_0) as a fraction of f32 panels.", o => { StoredMatMulBench.Run(o); return 0; }),
         ("generate", "Decode tokens/s at the SmolLM2-135M-like shape with f32 and bf16 weights, and the implied memory bandwidth.", GenerateBench.Run),
         ("tokenize", "Encode throughput (MB/s) of the stories260K, Llama-2 and Llama-3 tokenizers on War and Peace (needs ../shared).", RunTokenizer),
     ];
@@ -30,24 +31,40 @@ internal static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 2 };
         var noPeer = new Option<bool>("--no-peer") { Description = "Skip the PyTorch peer." };
         var checkpointing = new Option<bool>("--checkpointing") { Description = "Internal (train-child): activation checkpointing on.", Hidden = true };
+        var baseDType = new Option<string>("--base-dtype") { Description = "Internal (train-child): base weights f32, bf16, q8_0, q4_0, nf4 or nf4-dq.", Hidden = true, DefaultValueFactory = _ => "f32" };
         var command = child
             ? new Command("train-child", "Internal: one shape measured in this process, printed as JSON.") { Hidden = true }
             : new Command("train", "Tokens/s, GFLOP/s and peak RSS of a LoRA training step at the PyTorch peer's shapes, with the peer run in the same benchmark.");
-        foreach (var o in new Option[] { shape, steps, warmup, noPeer, checkpointing }) command.Options.Add(o);
+        foreach (var o in new Option[] { shape, steps, warmup, noPeer, checkpointing, baseDType }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             var shapes = parse.GetValue(shape)!;
             if (child)
             {
-                var s = TrainBench.Shapes.Single(x => x.Key == shapes[0]);
-                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(checkpointing))));
+                var s = TrainBench.ShapeOf(shapes[0]);
+                var result = TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(checkpointing), parse.GetValue(baseDType)!);
+                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result));
                 return 0;
             }
-            string[] self = Environment.ProcessPath is { } exe && !exe.EndsWith("dotnet", StringComparison.Ordinal)
-                ? [exe] : ["dotnet", typeof(BenchCommand).Assembly.Location];
-            return TrainBench.Run(output, shapes, parse.GetValue(steps), parse.GetValue(warmup), self, parse.GetValue(noPeer) ? null : TrainBench.FindPeerScript());
+            return TrainBench.Run(output, shapes, parse.GetValue(steps), parse.GetValue(warmup), SelfCommand(), parse.GetValue(noPeer) ? null : TrainBench.FindPeerScript());
         });
+        return command;
+    }
+
+    // How a benchmark starts this program again for its child processes.
+    private static string[] SelfCommand() => Environment.ProcessPath is { } exe && !exe.EndsWith("dotnet", StringComparison.Ordinal)
+        ? [exe] : ["dotnet", typeof(BenchCommand).Assembly.Location];
+
+    private static Command QloraCommand()
+    {
+        var dtypes = new Option<string[]>("--base-dtype") { Description = "Base dtypes to compare at shape (b).", DefaultValueFactory = _ => [.. QloraBench.DefaultDTypes], AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per dtype (median reported).", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 1 };
+        var no7b = new Option<bool>("--no-7b") { Description = "Skip the 7B-class step (about 2-3 minutes, ~5 GiB)." };
+        var command = new Command("qlora", "Tokens/s, base-weight bytes and peak RSS of a LoRA step on f32, bf16, q8_0, nf4 and q4_0 bases (shape b), and one 4-bit step at a 7B-class shape.");
+        foreach (var o in new Option[] { dtypes, steps, warmup, no7b }) command.Options.Add(o);
+        command.SetAction(parse => QloraBench.Run(parse.InvocationConfiguration.Output, SelfCommand(), parse.GetValue(dtypes)!, parse.GetValue(steps), parse.GetValue(warmup), !parse.GetValue(no7b)));
         return command;
     }
 
@@ -62,6 +79,7 @@ internal static class BenchCommand
         }
         command.Subcommands.Add(TrainCommand(child: false));
         command.Subcommands.Add(TrainCommand(child: true));
+        command.Subcommands.Add(QloraCommand());
         return command;
     }
 }

@@ -20,13 +20,14 @@ internal static class GenerateCommand
         var repetition = new Option<float>("--repetition-penalty") { Description = "Penalty on repeated tokens (1 = off).", DefaultValueFactory = _ => 1f };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1234 };
         var stops = new Option<string[]>("--stop") { Description = "Stop when this string appears. Repeatable." };
-        var baseDType = new Option<string?>("--base-dtype") { Description = "Keep base weights as f32, bf16, f16 or stored (default f32)." };
+        var baseDType = new Option<string?>("--base-dtype") { Description = BaseDTypeHelp.BaseDType };
+        var doubleQuant = new Option<bool>("--double-quant") { Description = BaseDTypeHelp.DoubleQuant };
         var chat = new Option<bool>("--chat") { Description = "Treat the prompt as a user message and apply the model's chat template." };
         var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml, llama2, llama3, mistral, alpaca, zephyr, phi3 (default: detected from tokenizer_config.json, else chatml)." };
         var system = new Option<string?>("--system") { Description = "System message in chat mode." };
 
         var command = new Command("generate", "Generate text with a model and optional LoRA adapters, streamed as it is produced.");
-        foreach (var o in new Option[] { model, adapters, prompt, maxNew, temperature, topK, topP, minP, repetition, seed, stops, baseDType, chat, chatTemplate, system }) command.Options.Add(o);
+        foreach (var o in new Option[] { model, adapters, prompt, maxNew, temperature, topK, topP, minP, repetition, seed, stops, baseDType, doubleQuant, chat, chatTemplate, system }) command.Options.Add(o);
         command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -36,6 +37,7 @@ internal static class GenerateCommand
                 Adapters = (parse.GetValue(adapters) ?? []).Select(AdapterSpec.Parse).ToArray(),
                 Prompt = parse.GetValue(prompt) ?? "",
                 BaseDType = parse.GetValue(baseDType),
+                DoubleQuant = parse.GetValue(doubleQuant),
                 Chat = parse.GetValue(chat),
                 ChatTemplate = parse.GetValue(chatTemplate),
                 System = parse.GetValue(system),

@@ -14,10 +14,11 @@ internal static class PerplexityCommand
         var stride = new Option<int>("--stride") { Description = "Window advance in tokens (default: half the window).", DefaultValueFactory = _ => 0 };
         var maxLength = new Option<int>("--max-length") { Description = "Window length in tokens (default: the model's context).", DefaultValueFactory = _ => 0 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Evaluate only the first N tokens of the file (0 = all).", DefaultValueFactory = _ => 0 };
-        var baseDType = new Option<string?>("--base-dtype") { Description = "Keep base weights as f32, bf16, f16 or stored (default f32)." };
+        var baseDType = new Option<string?>("--base-dtype") { Description = BaseDTypeHelp.BaseDType };
+        var doubleQuant = new Option<bool>("--double-quant") { Description = BaseDTypeHelp.DoubleQuant };
 
         var command = new Command("perplexity", "Measure the perplexity of a text file with a sliding window (context length and stride).");
-        foreach (var o in new Option[] { model, adapters, file, stride, maxLength, maxTokens, baseDType }) command.Options.Add(o);
+        foreach (var o in new Option[] { model, adapters, file, stride, maxLength, maxTokens, baseDType, doubleQuant }) command.Options.Add(o);
         command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -30,6 +31,7 @@ internal static class PerplexityCommand
                 MaxLength = parse.GetValue(maxLength),
                 MaxTokens = parse.GetValue(maxTokens),
                 BaseDType = parse.GetValue(baseDType),
+                DoubleQuant = parse.GetValue(doubleQuant),
             };
             var r = Console.ConsoleProgress.Run("perplexity", sink =>
                 PerplexityJob.Run(request, (done, total) => { sink.SetTotal(total); sink.Report(done, "windows"); }, cancel), output);

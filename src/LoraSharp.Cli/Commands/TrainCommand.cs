@@ -66,7 +66,8 @@ internal static class TrainCommand
         var stopAtLoss = Add(command, new Option<double?>("--stop-at-loss") { Description = "Stop when the training loss reaches this value." });
         var patience = Add(command, new Option<int?>("--early-stopping-patience") { Description = "Stop after N evaluations without a better validation loss." });
         var checkpointing = Add(command, new Option<bool?>("--gradient-checkpointing") { Description = "Recompute activations in the backward (less memory)." });
-        var baseDType = Add(command, new Option<string?>("--base-dtype") { Description = "Base weights as f32 (default), bf16, f16 or stored." });
+        var baseDType = Add(command, new Option<string?>("--base-dtype") { Description = BaseDTypeHelp.BaseDType });
+        var doubleQuant = Add(command, new Option<bool?>("--double-quant") { Description = BaseDTypeHelp.DoubleQuant });
 
         command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
@@ -106,6 +107,7 @@ internal static class TrainCommand
                 EarlyStoppingPatience = Pick(patience, s.EarlyStoppingPatience) ?? s.EarlyStoppingPatience,
                 GradientCheckpointing = Pick(checkpointing, s.GradientCheckpointing) ?? s.GradientCheckpointing,
                 BaseDType = Pick(baseDType, s.BaseDType),
+                DoubleQuant = Pick(doubleQuant, s.DoubleQuant) ?? s.DoubleQuant,
                 AlwaysOverride = parse.GetValue(overwrite) || s.AlwaysOverride,
             };
             string baseModel = parse.GetValue(model) ?? App.DefaultModel.DefaultJob.FindModel()

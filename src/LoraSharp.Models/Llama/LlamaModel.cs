@@ -194,8 +194,13 @@ public sealed partial class LlamaModel : IDisposable
         return _acts;
     }
 
+    // Rows of logits per cross-entropy chunk: 16 MiB of them over f32 panels. A compressed output projection is
+    // decoded once per chunk, so it gets 64 MiB (341 rows at V = 49152) to spread that over more rows.
     private CrossEntropyWorkspace CeWorkspace()
-        => _ce ??= new CrossEntropyWorkspace(Math.Max(1, Math.Min(256, (1 << 22) / Config.VocabSize)), Config.VocabSize);
+    {
+        int budget = Output.StorageDType == DType.F32 ? 1 << 22 : 1 << 24, cap = Output.StorageDType == DType.F32 ? 256 : 512;
+        return _ce ??= new CrossEntropyWorkspace(Math.Clamp(budget / Config.VocabSize, 1, cap), Config.VocabSize);
+    }
 
     /// <summary>Drops the activation buffers (they are reallocated on the next pass).</summary>
     public void ReleaseActivations() => _acts = null;

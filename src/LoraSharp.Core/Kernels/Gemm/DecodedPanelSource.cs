@@ -2,7 +2,8 @@
 // the packing of the QLoRA forward and input gradient. Subclasses only decode a run of one row of W
 // (DequantizeRow); the two panel orientations are built from such runs here (see PanelSource.cs):
 //   forward  panel p = rows n = 32p..32p+31 of W over k in [r0, r0+kc): each row's run is decoded once into a
-//            [16][kc] staging tile, 16 rows at a time, and transposed into the panel's [kc][32] layout.
+//            [16][kc] staging tile, 16 rows at a time, and transposed into the panel's [kc][32] layout in
+//            registers (PanelTranspose.cs).
 //   backward panels p0..p1 = columns k = 32p0..32p1 of W over n in [r0, r0+kc): each row n's run over those
 //            columns (block aligned) is decoded once and cut into 32-float pieces, one per panel.
 // Decoded values are exactly what Dequant.DequantizeRow gives, so a GEMM over a decoded source equals one over the
@@ -14,7 +15,7 @@ namespace LoraSharp.Core.Kernels.Gemm;
 internal abstract unsafe class DecodedPanelSource : PanelSource
 {
     private const int NR = GemmKernels.NR;
-    private const int Stage = 16;   // rows decoded before one transposition pass
+    private const int Stage = PanelTranspose.Rows;   // rows decoded before one transposition pass
 
     [ThreadStatic] private static AlignedBuffer? t_rows;   // per thread: decoded runs
 
@@ -56,6 +57,7 @@ internal abstract unsafe class DecodedPanelSource : PanelSource
     private void PackForward(int panel0, int panels, int r0, int kc, float* dst)
     {
         float* rows = (t_rows ??= new AlignedBuffer()).Ensure((long)Stage * kc);
+        var level = Simd.Level;
         for (int p = 0; p < panels; p++)
         {
             float* panel = dst + p * (long)kc * NR;
@@ -65,18 +67,8 @@ internal abstract unsafe class DecodedPanelSource : PanelSource
                 int live = Math.Clamp(N - (n0 + s), 0, Stage);
                 for (int j = 0; j < live; j++) DequantizeRow(n0 + s + j, r0, kc, rows + (long)j * kc);
                 if (live < Stage) new Span<float>(rows + (long)live * kc, (Stage - live) * kc).Clear();
-                Transpose16(rows, kc, panel + s);
+                PanelTranspose.Transpose16(rows, kc, panel + s, level);
             }
-        }
-    }
-
-    // panel[k * 32 + j] = rows[j * kc + k] for the 16 staged rows j.
-    private static void Transpose16(float* rows, int kc, float* panel)
-    {
-        for (int k = 0; k < kc; k++)
-        {
-            float* d = panel + (long)k * NR;
-            for (int j = 0; j < Stage; j++) d[j] = rows[(long)j * kc + k];
         }
     }
 
