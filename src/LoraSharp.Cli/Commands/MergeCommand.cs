@@ -21,7 +21,7 @@ internal static class MergeCommand
         };
         var output = new Option<string>("--out", "-o") { Description = "Output folder (hf) or .gguf file.", Required = true };
         var format = new Option<string?>("--format") { Description = "hf or gguf (default: gguf when --out ends in .gguf, else hf)." };
-        var dtype = new Option<string?>("--dtype") { Description = "Output dtype of the matrices: f32, f16, bf16 (hf) or f32, f16, q8_0 (gguf). Default: the base's." };
+        var dtype = new Option<string?>("--dtype") { Description = "Output dtype of the matrices: f32, f16, bf16 (hf) or f32, f16, q8_0, q4_0 (gguf; re-quantizing loses quality, see docs/adapters.md). Default: the base's." };
         var safe = new Option<bool>("--safe") { Description = "Check every merged value is finite (also after rounding) before writing." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output." };
         var command = new Command("merge", "Merge LoRA adapters into a base model and write a new Hugging Face folder or GGUF file.")

@@ -1,7 +1,7 @@
 // Merges LoRA adapters into a base model: W' = W + Σ_i c_i·s_i·B_i·A_i for every adapted weight, each element
 // accumulated in double from the base value (dequantized from its stored dtype) and rounded once to the output dtype.
 // Output: a Hugging Face folder (model.safetensors with HF names, config.json, tokenizer/generation files copied)
-// or a GGUF file (F32, F16 or Q8_0 matrices; q/k rows permuted back to GGUF's interleaved order; metadata copied
+// or a GGUF file (F32, F16, Q8_0 or Q4_0 matrices; q/k rows permuted back to GGUF's interleaved order; metadata copied
 // from a GGUF base, or built from config.json + tokenizer.json for an HF base). Everything is checked (adapter
 // shapes against the base, finiteness of adapters, and with Safe every merged value) before anything is written;
 // folders are written under a temporary name and renamed, GGUF files via a temporary file.
@@ -25,7 +25,7 @@ public sealed record MergeOptions
     /// <summary>"hf" (folder) or "gguf" (file).</summary>
     public string Format { get; init; } = "hf";
 
-    /// <summary>Output dtype of matrices: null = the base's; hf: f32, f16, bf16; gguf: f32, f16, q8_0. Norms stay F32 in GGUF.</summary>
+    /// <summary>Output dtype of matrices: null = the base's; hf: f32, f16, bf16; gguf: f32, f16, q8_0, q4_0. Norms stay F32 in GGUF.</summary>
     public string? DType { get; init; }
 
     /// <summary>Check every merged value is finite (also after rounding to f16/bf16) before writing.</summary>
@@ -95,10 +95,10 @@ public static class AdapterMerger
             {
                 byWeight.TryGetValue(name, out var mods);
                 var target = t.Shape.Length < 2 ? (format == "gguf" ? DType.F32 : HfVectorType(t, matrixType)) : matrixType;
-                if (target == DType.Q8_0 && t.Shape[^1] % 32 != 0)
+                if (target is DType.Q8_0 or DType.Q4_0 && t.Shape[^1] % 32 != 0)
                 {
+                    notes.Add($"{name}: rows of {t.Shape[^1]} are not a multiple of 32, so it is stored as F16 instead of {target}.");
                     target = DType.F16;
-                    notes.Add($"{name}: rows of {t.Shape[^1]} are not a multiple of 32, so it is stored as F16 instead of Q8_0.");
                 }
                 var merged = MergeTensor(name, t, mods, target, options.Safe);
                 if (format == "gguf")
@@ -160,9 +160,10 @@ public static class AdapterMerger
                 (_, "f16" or "float16" or "fp16") => DType.F16,
                 ("hf", "bf16" or "bfloat16") => DType.BF16,
                 ("gguf", "q8_0") => DType.Q8_0,
-                ("gguf", "bf16" or "bfloat16") => throw new ArgumentException("GGUF merge output supports f32, f16 and q8_0 (not bf16)."),
-                ("hf", "q8_0") => throw new ArgumentException("Safetensors output supports f32, f16 and bf16; use --format gguf for q8_0."),
-                _ => throw new ArgumentException($"Output dtype '{requested}' is not one of {(format == "hf" ? "f32, f16, bf16" : "f32, f16, q8_0")}."),
+                ("gguf", "q4_0") => DType.Q4_0,
+                ("gguf", "bf16" or "bfloat16") => throw new ArgumentException("GGUF merge output supports f32, f16, q8_0 and q4_0 (not bf16)."),
+                ("hf", "q8_0" or "q4_0") => throw new ArgumentException($"Safetensors output supports f32, f16 and bf16; use --format gguf for {requested}."),
+                _ => throw new ArgumentException($"Output dtype '{requested}' is not one of {(format == "hf" ? "f32, f16, bf16" : "f32, f16, q8_0, q4_0")}."),
             };
         }
         var stored = b.StoredDTypes.Where(p => b.Tensors[p.Key].Shape.Length >= 2).Select(p => p.Value)
@@ -298,7 +299,7 @@ public static class AdapterMerger
 
     private static List<KeyValuePair<string, GgufValue>> GgufMetadata(LoadedModel b, DType matrixType, List<string> notes)
     {
-        uint fileType = matrixType switch { DType.F32 => 0u, DType.F16 => 1u, DType.Q8_0 => 7u, _ => 1u };
+        uint fileType = matrixType switch { DType.F32 => 0u, DType.F16 => 1u, DType.Q8_0 => 7u, DType.Q4_0 => 2u, _ => 1u };   // llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0
         if (b.GgufMetadata is { } meta)
         {
             var list = meta.Where(p => p.Key != "general.file_type" && p.Key != "general.alignment").ToList();

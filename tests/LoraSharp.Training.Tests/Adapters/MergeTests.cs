@@ -172,6 +172,42 @@ public class MergeTests
     }
 
     [Fact]
+    public void Merge_IntoQuantizedQ4_0Base_AddsTheUpdateToTheDequantizedWeights_OrRequantizesOnRequest()
+    {
+        using var dir = new TempDir();
+        string q4 = SharedFixtures.Path("models", "stories260K-gguf", "stories260K-Q4_0.gguf");
+        var report = AdapterMerger.Merge(q4, [(AdapterFixtures.LoraFolder, 1.0)], dir["hf"], new MergeOptions());
+        Assert.Equal("F16", report.DType);   // a quantized base merges into F16 by default, and says why
+        Assert.Contains(report.Notes, n => n.Contains("re-quantized", StringComparison.Ordinal));
+        var f32Merged = AdapterMerger.Merge(q4, [(AdapterFixtures.LoraFolder, 1.0)], dir["hf32"], new MergeOptions { DType = "f32" });
+        // Expected: golden merged (W + 2 B A) minus W plus the dequantized Q4_0 weight, i.e. deq(Wq) + 2 B A.
+        var merged = AdapterFixtures.ReadAll(Path.Combine(dir["hf32"], "model.safetensors"));
+        var golden = AdapterFixtures.ReadAll(AdapterFixtures.Golden("lora", "merged.safetensors"));
+        var original = AdapterFixtures.ReadAll(Path.Combine(AdapterFixtures.HfFolder, "model.safetensors"));
+        using var deq = ModelLoader.Load(q4, new ModelLoadOptions { BaseDType = "f32" });
+        foreach (var (name, g) in golden)
+        {
+            var w = deq.Tensors[name].Floats;
+            var expected = new float[g.Length];
+            for (int i = 0; i < g.Length; i++) expected[i] = (float)((double)g[i] - original[name][i] + w[i]);
+            TestData.AssertClose(merged[name], expected, 2e-6, what: name);
+        }
+
+        AdapterMerger.Merge(q4, [(AdapterFixtures.LoraFolder, 1.0)], dir["q4.gguf"], new MergeOptions { Format = "gguf", DType = "q4_0" });
+        using (var g = GgufFile.Open(dir["q4.gguf"]))
+        {
+            Assert.Equal(DType.Q4_0, g.Info("blk.0.attn_q.weight").DType);
+            Assert.Equal(DType.F16, g.Info("blk.0.ffn_down.weight").DType);   // rows of 172 are not Q4_0 blocks
+            Assert.Equal(2L, g.Get("general.file_type")!.AsInt64());
+        }
+        // Re-quantizing rounds the merged weights again: the loss moves, the F32 merge of the same base does not.
+        using var requantized = AdapterFixtures.LoadModel(dir["q4.gguf"]);
+        using var exact = AdapterFixtures.LoadModel(dir["hf32"]);
+        double lq = requantized.Loss(AdapterFixtures.GoldenBatch()), le = exact.Loss(AdapterFixtures.GoldenBatch());
+        Assert.True(Math.Abs(lq - le) > 1e-4 && Math.Abs(lq - le) < 1.0, $"re-quantized loss {lq} vs merged f32 {le}");
+    }
+
+    [Fact]
     public void Merge_AdapterForAnotherBase_ThrowsBeforeWriting()
     {
         using var dir = new TempDir();
