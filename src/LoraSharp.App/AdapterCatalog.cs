@@ -44,7 +44,9 @@ public static class AdapterCatalog
             outcome?.FinalLoss ?? lastLoss, outcome?.FinalEvalLoss ?? lastEval, problems.Count == 0 ? null : string.Join(" ", problems));
     }
 
-    // training_log.json: {"outcome": TrainingOutcome or null, "log_history": [StepRecord...]}
+    private static readonly JsonSerializerOptions LogOptions = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    // training_log.json: {"outcome": TrainingOutcome or null, "log_history": [StepRecord...]}; a loss may be "NaN" (no step ran)
     private static (TrainingOutcome? Outcome, double? LastLoss, double? LastEval) ReadLog(string path, List<string> problems)
     {
         if (!File.Exists(path)) return (null, null, null);
@@ -52,8 +54,8 @@ public static class AdapterCatalog
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
             var root = doc.RootElement;
-            TrainingOutcome? outcome = root.TryGetProperty("outcome", out var o) && o.ValueKind == JsonValueKind.Object ? o.Deserialize<TrainingOutcome>() : null;
-            var history = root.TryGetProperty("log_history", out var h) && h.ValueKind == JsonValueKind.Array ? h.Deserialize<StepRecord[]>() ?? [] : [];
+            TrainingOutcome? outcome = root.TryGetProperty("outcome", out var o) && o.ValueKind == JsonValueKind.Object ? o.Deserialize<TrainingOutcome>(LogOptions) : null;
+            var history = root.TryGetProperty("log_history", out var h) && h.ValueKind == JsonValueKind.Array ? h.Deserialize<StepRecord[]>(LogOptions) ?? [] : [];
             return (outcome, history.Length > 0 ? history[^1].Loss : null, history.LastOrDefault(r => r.EvalLoss != null)?.EvalLoss);
         }
         catch (JsonException e)
