@@ -47,7 +47,8 @@ internal static class LibraryEndpoints
                 },
             });
         });
-        app.MapPost("/api/datasets", async (HttpContext ctx) => await UploadAsync(ctx, folders, options.MaxUploadBytes));
+        // A block body: an expression lambda would bind as a RequestDelegate and drop the result.
+        app.MapPost("/api/datasets", async (HttpContext ctx) => { return await UploadAsync(ctx, folders, options.MaxUploadBytes); });
     }
 
     private static async Task<IResult> UploadAsync(HttpContext ctx, WebFolders folders, long limit)
