@@ -86,7 +86,8 @@ function fieldView(f) {
     case 'number': input = el('input', { id, type: 'number', step: 'any', value: def }); break;
     default: input = el('input', { id, type: 'text' }); writeField(f, input, def);
   }
-  const shown = f.kind === 'dataset' || f.kind === 'format' || def === null || def === undefined ? '' : ` (default ${display(f, def)})`;
+  const quiet = f.kind === 'dataset' || f.kind === 'format' || def === null || def === undefined || f.help.includes('default');
+  const shown = quiet ? '' : ` (default ${display(f, def)})`;
   const label = f.kind === 'boolean'
     ? el('label', { class: 'check' }, input, f.name)
     : el('label', { for: id }, f.name, input);
