@@ -37,6 +37,17 @@ public sealed class TrainingJobManagerTests
             new("/adapters/" + request.Settings.LoraName, new TrainingOutcome(reason, steps, 3, 0.3, 0.5, 0.5, 10, 1), 2.0);
     }
 
+    // A manager whose run "name" has finished its first step and waits for the next go-ahead.
+    private static async Task<(SteppedJob Job, TrainingJobManager Manager, TrainingRun Run)> AfterOneStep(string name)
+    {
+        var job = new SteppedJob();
+        var manager = new TrainingJobManager(job.Run);
+        var run = manager.Start(Request(name));
+        job.Go.Release();
+        await Wait.UntilAsync(() => Task.FromResult(run.Snapshot().History.Count == 1), Timeout, "the first step");
+        return (job, manager, run);
+    }
+
     private static async Task<TrainingSnapshot> Ended(TrainingRun run)
     {
         await run.Completion.WaitAsync(Timeout);
@@ -65,11 +76,7 @@ public sealed class TrainingJobManagerTests
     [Fact]
     public async Task Subscribe_GivesTheStartingState_ThenEveryUpdateInOrder()
     {
-        var job = new SteppedJob();
-        var manager = new TrainingJobManager(job.Run);
-        var run = manager.Start(Request("seen"));
-        job.Go.Release();
-        await Wait.UntilAsync(() => Task.FromResult(run.Snapshot().History.Count == 1), Timeout, "the first step");
+        var (job, manager, run) = await AfterOneStep("seen");
 
         var updates = new ConcurrentQueue<TrainingUpdate>();
         using var subscription = manager.Subscribe(updates.Enqueue, out var current);
@@ -93,11 +100,7 @@ public sealed class TrainingJobManagerTests
     [Fact]
     public async Task Interrupt_CancelsTheJob_AndEndsInterrupted()
     {
-        var job = new SteppedJob();
-        var manager = new TrainingJobManager(job.Run);
-        var run = manager.Start(Request("stop"));
-        job.Go.Release();
-        await Wait.UntilAsync(() => Task.FromResult(run.Snapshot().History.Count == 1), Timeout, "the first step");
+        var (job, manager, run) = await AfterOneStep("stop");
         Assert.True(manager.Interrupt());
         Assert.Equal(TrainingStatus.Stopping, run.Snapshot().Status);
         job.Go.Release();
