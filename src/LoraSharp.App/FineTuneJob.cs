@@ -4,6 +4,7 @@
 //   training_log.json, training_log.jsonl (one line per step), loss_chart.svg, data_preview.json, checkpoint-N/.
 // Every file is written atomically; an existing adapter folder is never silently overwritten.
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using LoraSharp.Models.Llama;
 using LoraSharp.Models.Lora;
 using LoraSharp.Training;
@@ -133,7 +134,8 @@ public static class FineTuneJob
         return new FineTuneResult(folder, outcome, initialEval);
     }
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // NaN is a real value here: a run interrupted before its first step has no final loss.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     private static PreparedData PrepareData(FineTuneRequest request, TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context)
     {

@@ -24,6 +24,7 @@ public static class CliApp
         root.Subcommands.Add(CombineCommand.Create());
         root.Subcommands.Add(ExtractCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         return root;
     }
 

@@ -32,13 +32,19 @@ public static class TrainingSettingsFile
         string json = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
             ? YamlToJson(text, path)
             : text;
+        return Parse(json, path);
+    }
+
+    /// <summary>Settings from JSON text with training_parameters.json keys; <paramref name="source"/> names it in errors.</summary>
+    public static TrainingSettings Parse(string json, string source)
+    {
         try
         {
-            return JsonSerializer.Deserialize<TrainingSettings>(json, Options) ?? throw new InvalidDataException($"{path} is empty.");
+            return JsonSerializer.Deserialize<TrainingSettings>(json, Options) ?? throw new InvalidDataException($"{source} is empty.");
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: {e.Message} Valid keys are the snake_case names in {ParametersFileName} (see docs/training.md).", e);
+            throw new InvalidDataException($"{source}: {e.Message} Valid keys are the snake_case names in {ParametersFileName} (see docs/training.md).", e);
         }
     }
 

@@ -10,10 +10,7 @@ internal static class CommandRunner
         {
             return body();
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or NotSupportedException
-                                      or FormatException or UnauthorizedAccessException or InvalidOperationException
-                                      or Tokenizers.TokenizerFormatException or Training.Data.DatasetException
-                                      or Training.TrainingDivergedException)
+        catch (Exception e) when (App.UserErrors.IsExpected(e))
         {
             error.WriteLine($"error: {e.Message}");
             return 1;

@@ -1,6 +1,7 @@
 // `lorasharp train`: LoRA (or full) fine-tuning with every knob of text-generation-webui's training tab.
 // Settings come from --config (JSON/YAML) or --copy-from (an earlier adapter's training_parameters.json); options
 // given on the command line override them. Ctrl+C stops after the current step and saves a resumable checkpoint.
+// Option help texts come from App's TrainingSettingsHelp, which the web UI's training form shows too.
 using System.CommandLine;
 using LoraSharp.App;
 using LoraSharp.Training;
@@ -17,57 +18,57 @@ internal static class TrainCommand
         var config = Add(command, new Option<string?>("--config") { Description = "Settings file (.json or .yaml) with training_parameters.json keys." });
         var copyFrom = Add(command, new Option<string?>("--copy-from") { Description = "Copy every setting from an earlier adapter folder's training_parameters.json." });
         var resume = Add(command, new Option<bool>("--resume") { Description = "Continue from the newest checkpoint-N in the adapter folder." });
-        var overwrite = Add(command, new Option<bool>("--overwrite") { Description = "Replace an existing adapter folder of the same name (always_override)." });
+        var overwrite = Add(command, new Option<bool>("--overwrite") { Description = Help("always_override") });
 
-        var name = Add(command, new Option<string?>("--name") { Description = "Adapter name (lora_name): the output folder." });
-        var dataset = Add(command, new Option<string?>("--dataset") { Description = "Formatted or chat dataset (JSON array or JSONL)." });
-        var evalDataset = Add(command, new Option<string?>("--eval-dataset") { Description = "Validation dataset file." });
-        var format = Add(command, new Option<string?>("--format") { Description = "Format file or name (alpaca, alpaca-chatbot, ChatML, llama2-chat, vicuna) or 'chat'." });
-        var rawText = Add(command, new Option<string?>("--raw-text-file") { Description = "Raw text: a .txt file or a folder of them." });
-        var cutoff = Add(command, new Option<int?>("--cutoff-len") { Description = "Longest sequence in tokens (default 256)." });
-        var overlap = Add(command, new Option<int?>("--overlap-len") { Description = "Raw text: tokens shared by consecutive chunks (default 128)." });
-        var newline = Add(command, new Option<int?>("--newline-favor-len") { Description = "Raw text: prefer cuts at newlines within N characters (default 128)." });
-        var hardCut = Add(command, new Option<string?>("--hard-cut-string") { Description = "Raw text: no chunk spans this string (default three newlines)." });
-        var minChars = Add(command, new Option<int?>("--min-chars") { Description = "Raw text: ignore blocks of at most N characters." });
-        var addEos = Add(command, new Option<bool?>("--add-eos-token") { Description = "Add EOS at the end of each block/sample." });
-        var trainOnlyAfter = Add(command, new Option<string?>("--train-only-after") { Description = "Train only on text after this marker (e.g. '### Response:')." });
-        var evalSplit = Add(command, new Option<double?>("--eval-split") { Description = "Hold out this fraction for validation when no eval dataset is given." });
-        var excess = Add(command, new Option<string?>("--excess-length") { Description = "Samples longer than cutoff: drop or truncate (default drop)." });
-        var packing = Add(command, new Option<bool?>("--packing") { Description = "Pack short samples into cutoff-length sequences." });
+        var name = Add(command, new Option<string?>("--name") { Description = Help("lora_name") });
+        var dataset = Add(command, new Option<string?>("--dataset") { Description = Help("dataset") });
+        var evalDataset = Add(command, new Option<string?>("--eval-dataset") { Description = Help("eval_dataset") });
+        var format = Add(command, new Option<string?>("--format") { Description = Help("format") });
+        var rawText = Add(command, new Option<string?>("--raw-text-file") { Description = Help("raw_text_file") });
+        var cutoff = Add(command, new Option<int?>("--cutoff-len") { Description = Help("cutoff_len") });
+        var overlap = Add(command, new Option<int?>("--overlap-len") { Description = Help("overlap_len") });
+        var newline = Add(command, new Option<int?>("--newline-favor-len") { Description = Help("newline_favor_len") });
+        var hardCut = Add(command, new Option<string?>("--hard-cut-string") { Description = Help("hard_cut_string") });
+        var minChars = Add(command, new Option<int?>("--min-chars") { Description = Help("min_chars") });
+        var addEos = Add(command, new Option<bool?>("--add-eos-token") { Description = Help("add_eos_token") });
+        var trainOnlyAfter = Add(command, new Option<string?>("--train-only-after") { Description = Help("train_only_after") });
+        var evalSplit = Add(command, new Option<double?>("--eval-split") { Description = Help("eval_split") });
+        var excess = Add(command, new Option<string?>("--excess-length") { Description = Help("excess_length") });
+        var packing = Add(command, new Option<bool?>("--packing") { Description = Help("packing") });
 
-        var micro = Add(command, new Option<int?>("--micro-batch-size") { Description = "Sequences per forward/backward (default 4)." });
-        var batch = Add(command, new Option<int?>("--batch-size") { Description = "Sequences per optimizer step (default 128; accumulation = batch / micro)." });
-        var epochs = Add(command, new Option<double?>("--epochs") { Description = "Passes over the data (default 3)." });
-        var maxSteps = Add(command, new Option<int?>("--max-steps") { Description = "Stop after N optimizer steps (overrides epochs)." });
-        var lr = Add(command, new Option<double?>("--learning-rate", "--lr") { Description = "Peak learning rate (default 3e-4)." });
-        var scheduler = Add(command, new Option<string?>("--lr-scheduler") { Description = "constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial, inverse_sqrt." });
-        var warmup = Add(command, new Option<int?>("--warmup-steps") { Description = "Warm-up steps (default 100)." });
-        var warmupRatio = Add(command, new Option<double?>("--warmup-ratio") { Description = "Warm-up as a fraction of all steps." });
-        var optimizer = Add(command, new Option<string?>("--optimizer") { Description = "adamw, adam, sgd, adafactor, lion (default adamw)." });
-        var weightDecay = Add(command, new Option<double?>("--weight-decay") { Description = "Weight decay (default 0)." });
-        var momentum = Add(command, new Option<double?>("--momentum") { Description = "SGD momentum." });
-        var nesterov = Add(command, new Option<bool?>("--nesterov") { Description = "SGD Nesterov momentum." });
-        var maxGradNorm = Add(command, new Option<double?>("--max-grad-norm") { Description = "Clip gradients to this global norm (default 1; 0 = off)." });
+        var micro = Add(command, new Option<int?>("--micro-batch-size") { Description = Help("micro_batch_size") });
+        var batch = Add(command, new Option<int?>("--batch-size") { Description = Help("batch_size") });
+        var epochs = Add(command, new Option<double?>("--epochs") { Description = Help("epochs") });
+        var maxSteps = Add(command, new Option<int?>("--max-steps") { Description = Help("max_steps") });
+        var lr = Add(command, new Option<double?>("--learning-rate", "--lr") { Description = Help("learning_rate") });
+        var scheduler = Add(command, new Option<string?>("--lr-scheduler") { Description = Help("lr_scheduler_type") });
+        var warmup = Add(command, new Option<int?>("--warmup-steps") { Description = Help("warmup_steps") });
+        var warmupRatio = Add(command, new Option<double?>("--warmup-ratio") { Description = Help("warmup_ratio") });
+        var optimizer = Add(command, new Option<string?>("--optimizer") { Description = Help("optimizer") });
+        var weightDecay = Add(command, new Option<double?>("--weight-decay") { Description = Help("weight_decay") });
+        var momentum = Add(command, new Option<double?>("--momentum") { Description = Help("momentum") });
+        var nesterov = Add(command, new Option<bool?>("--nesterov") { Description = Help("nesterov") });
+        var maxGradNorm = Add(command, new Option<double?>("--max-grad-norm") { Description = Help("max_grad_norm") });
 
-        var rank = Add(command, new Option<int?>("--lora-rank", "-r") { Description = "LoRA rank (default 32)." });
-        var alpha = Add(command, new Option<double?>("--lora-alpha") { Description = "LoRA alpha (default 2 x rank)." });
-        var dropout = Add(command, new Option<double?>("--lora-dropout") { Description = "LoRA dropout (default 0.05)." });
-        var targets = Add(command, new Option<string[]?>("--target-modules") { Description = "q_proj k_proj v_proj o_proj gate_proj up_proj down_proj, or all-linear.", AllowMultipleArgumentsPerToken = true });
-        var layers = Add(command, new Option<int[]?>("--layers") { Description = "Layers to adapt (default all).", AllowMultipleArgumentsPerToken = true });
-        var rankPattern = Add(command, new Option<string?>("--rank-pattern") { Description = "Per-module ranks (PEFT rank_pattern), e.g. q_proj=4,down_proj=16." });
-        var alphaPattern = Add(command, new Option<string?>("--alpha-pattern") { Description = "Per-module alphas (PEFT alpha_pattern), e.g. q_proj=8." });
-        var rslora = Add(command, new Option<bool?>("--use-rslora") { Description = "Scale by alpha/sqrt(r) (rsLoRA)." });
-        var init = Add(command, new Option<string?>("--init-lora-weights") { Description = "default or gaussian." });
-        var full = Add(command, new Option<bool?>("--full-fine-tuning") { Description = "Train every weight instead of an adapter." });
+        var rank = Add(command, new Option<int?>("--lora-rank", "-r") { Description = Help("lora_rank") });
+        var alpha = Add(command, new Option<double?>("--lora-alpha") { Description = Help("lora_alpha") });
+        var dropout = Add(command, new Option<double?>("--lora-dropout") { Description = Help("lora_dropout") });
+        var targets = Add(command, new Option<string[]?>("--target-modules") { Description = Help("target_modules"), AllowMultipleArgumentsPerToken = true });
+        var layers = Add(command, new Option<int[]?>("--layers") { Description = Help("layers_to_transform"), AllowMultipleArgumentsPerToken = true });
+        var rankPattern = Add(command, new Option<string?>("--rank-pattern") { Description = Help("rank_pattern") });
+        var alphaPattern = Add(command, new Option<string?>("--alpha-pattern") { Description = Help("alpha_pattern") });
+        var rslora = Add(command, new Option<bool?>("--use-rslora") { Description = Help("use_rslora") });
+        var init = Add(command, new Option<string?>("--init-lora-weights") { Description = Help("init_lora_weights") });
+        var full = Add(command, new Option<bool?>("--full-fine-tuning") { Description = Help("full_fine_tuning") });
 
-        var seed = Add(command, new Option<int?>("--seed") { Description = "Seed for init, shuffling and dropout (default 42)." });
-        var evalSteps = Add(command, new Option<int?>("--eval-steps") { Description = "Evaluate every N steps (default 100)." });
-        var saveSteps = Add(command, new Option<int?>("--save-steps") { Description = "Save checkpoint-N every N steps (default 0 = never)." });
-        var stopAtLoss = Add(command, new Option<double?>("--stop-at-loss") { Description = "Stop when the training loss reaches this value." });
-        var patience = Add(command, new Option<int?>("--early-stopping-patience") { Description = "Stop after N evaluations without a better validation loss." });
-        var checkpointing = Add(command, new Option<bool?>("--gradient-checkpointing") { Description = "Recompute activations in the backward (less memory)." });
-        var baseDType = Add(command, new Option<string?>("--base-dtype") { Description = BaseDTypeHelp.BaseDType });
-        var doubleQuant = Add(command, new Option<bool?>("--double-quant") { Description = BaseDTypeHelp.DoubleQuant });
+        var seed = Add(command, new Option<int?>("--seed") { Description = Help("seed") });
+        var evalSteps = Add(command, new Option<int?>("--eval-steps") { Description = Help("eval_steps") });
+        var saveSteps = Add(command, new Option<int?>("--save-steps") { Description = Help("save_steps") });
+        var stopAtLoss = Add(command, new Option<double?>("--stop-at-loss") { Description = Help("stop_at_loss") });
+        var patience = Add(command, new Option<int?>("--early-stopping-patience") { Description = Help("early_stopping_patience") });
+        var checkpointing = Add(command, new Option<bool?>("--gradient-checkpointing") { Description = Help("gradient_checkpointing") });
+        var baseDType = Add(command, new Option<string?>("--base-dtype") { Description = Help("base_dtype") });
+        var doubleQuant = Add(command, new Option<bool?>("--double-quant") { Description = Help("double_quant") });
 
         command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
@@ -170,6 +171,8 @@ internal static class TrainCommand
         }
         return result;
     }
+
+    private static string Help(string setting) => App.Settings.TrainingSettingsHelp.For(setting);
 
     private static Option<T> Add<T>(Command command, Option<T> option)
     {

@@ -1,0 +1,139 @@
+// The adapters tab's tools, each a use case of App run off the request thread; every input is a name inside its
+// folder and every output a plain new name in the folder it belongs to:
+//   POST /api/merge       {model, adapters: [{name, scale}], out, format: hf|gguf, dtype, safe, overwrite} -> models folder
+//   POST /api/export      {adapter, model, out, dtype: f32|f16, overwrite}                             -> adapters folder (.gguf)
+//   POST /api/combine     {adapters: [{name, scale (the weight)}], method: linear|cat|svd, rank, out, overwrite}   -> adapters folder
+//   POST /api/perplexity  {model, adapter, file, max_length, stride, max_tokens}                       (file in datasets)
+// Not here: the tools themselves (MergeJob, ExportJob, CombineJob, PerplexityJob).
+using System.Globalization;
+using System.Text.Json.Serialization;
+using LoraSharp.App;
+using LoraSharp.Web.Http;
+using LoraSharp.Web.Library;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace LoraSharp.Web.Api;
+
+/// <summary>Maps merge, export, combine and perplexity.</summary>
+internal static class AdapterToolEndpoints
+{
+    public static void Map(WebApplication app, WebFolders folders)
+    {
+        app.MapPost("/api/merge", async (HttpContext ctx) =>
+        {
+            var body = await WebJson.ReadAsync<MergeBody>(ctx.Request);
+            bool gguf = body.Format == "gguf" || body.Out.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase);
+            var options = new MergeJobOptions
+            {
+                ModelPath = folders.Models.Resolve(body.Model),
+                Adapters = Specs(body.Adapters, folders),
+                OutPath = folders.Models.ResolveChild(gguf && !body.Out.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) ? body.Out + ".gguf" : body.Out),
+                Format = gguf ? "gguf" : "hf", DType = string.IsNullOrEmpty(body.DType) ? null : body.DType, Safe = body.Safe, Overwrite = body.Overwrite,
+            };
+            var report = await Task.Run(() => MergeJob.Run(options));
+            return WebJson.Ok(new
+            {
+                output = folders.Models.Name(report.OutputPath), merged_weights = report.MergedWeights, total_tensors = report.TotalTensors,
+                dtype = report.DType, notes = report.Notes.Select(folders.Redact),
+            });
+        });
+        app.MapPost("/api/export", async (HttpContext ctx) =>
+        {
+            var body = await WebJson.ReadAsync<ExportBody>(ctx.Request);
+            string adapterName = body.Adapter.TrimEnd('/');
+            string outName = string.IsNullOrEmpty(body.Out) ? adapterName + ".gguf" : body.Out.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) ? body.Out : body.Out + ".gguf";
+            var options = new ExportJobOptions
+            {
+                AdapterPath = folders.Adapters.Resolve(adapterName), ModelPath = folders.Models.Resolve(body.Model),
+                OutPath = folders.Adapters.ResolveChild(outName), DType = body.DType, Overwrite = body.Overwrite,
+            };
+            var weights = await Task.Run(() => ExportJob.Run(options));
+            return WebJson.Ok(new { output = outName, modules = weights.Modules.Count });
+        });
+        app.MapPost("/api/combine", async (HttpContext ctx) =>
+        {
+            var body = await WebJson.ReadAsync<CombineBody>(ctx.Request);
+            var options = new CombineJobOptions
+            {
+                Adapters = Specs(body.Adapters, folders), Method = body.Method, Rank = body.Rank, OutPath = folders.Adapters.ResolveChild(body.Out),
+                ModelPath = string.IsNullOrEmpty(body.Model) ? null : folders.Models.Resolve(body.Model), Overwrite = body.Overwrite,
+            };
+            var combined = await Task.Run(() => CombineJob.Run(options));
+            return WebJson.Ok(new { output = body.Out, modules = combined.Modules.Count, ranks = combined.Modules.Select(m => m.Rank).Distinct().Order() });
+        });
+        app.MapPost("/api/perplexity", async (HttpContext ctx) =>
+        {
+            var body = await WebJson.ReadAsync<PerplexityBody>(ctx.Request);
+            var request = new PerplexityRequest
+            {
+                Model = folders.Models.Resolve(body.Model), File = folders.Datasets.Resolve(body.File),
+                Adapters = string.IsNullOrEmpty(body.Adapter) ? [] : [new AdapterSpec(folders.Adapters.Resolve(body.Adapter))],
+                MaxLength = body.MaxLength, Stride = body.Stride, MaxTokens = body.MaxTokens,
+            };
+            var r = await Task.Run(() => PerplexityJob.Run(request, cancel: ctx.RequestAborted));
+            return WebJson.Ok(new
+            {
+                adapter = body.Adapter, perplexity = r.Perplexity, token_weighted_perplexity = r.TokenWeightedPerplexity, windows = r.Windows,
+                tokens = r.Tokens, scored_tokens = r.ScoredTokens,
+            });
+        });
+    }
+
+    // PATH:SCALE strings as the App jobs take them; the path is resolved inside the adapters folder first.
+    private static string[] Specs(IReadOnlyList<AdapterRef> adapters, WebFolders folders)
+    {
+        if (adapters.Count == 0) throw new ArgumentException("Select at least one adapter.");
+        return adapters.Select(a =>
+        {
+            if (!double.IsFinite(a.Scale)) throw new ArgumentException($"The scale of '{a.Name}' must be a number.");
+            return folders.Adapters.Resolve(a.Name) + ":" + a.Scale.ToString("R", CultureInfo.InvariantCulture);
+        }).ToArray();
+    }
+
+    private sealed record AdapterRef
+    {
+        public required string Name { get; init; }
+        public double Scale { get; init; } = 1.0;   // combine: the weight
+    }
+
+    private sealed record MergeBody
+    {
+        public required string Model { get; init; }
+        public required AdapterRef[] Adapters { get; init; }
+        public required string Out { get; init; }
+        public string? Format { get; init; }
+        [JsonPropertyName("dtype")] public string? DType { get; init; }
+        public bool Safe { get; init; }
+        public bool Overwrite { get; init; }
+    }
+
+    private sealed record ExportBody
+    {
+        public required string Adapter { get; init; }
+        public required string Model { get; init; }
+        public string? Out { get; init; }
+        [JsonPropertyName("dtype")] public string DType { get; init; } = "f32";
+        public bool Overwrite { get; init; }
+    }
+
+    private sealed record CombineBody
+    {
+        public required AdapterRef[] Adapters { get; init; }
+        public string Method { get; init; } = "linear";
+        public int? Rank { get; init; }
+        public required string Out { get; init; }
+        public string? Model { get; init; }
+        public bool Overwrite { get; init; }
+    }
+
+    private sealed record PerplexityBody
+    {
+        public required string Model { get; init; }
+        public string? Adapter { get; init; }
+        public required string File { get; init; }
+        public int MaxLength { get; init; }
+        public int Stride { get; init; }
+        public int MaxTokens { get; init; }
+    }
+}

@@ -1,0 +1,42 @@
+// JSON in and out of the HTTP API: snake_case names (as training_parameters.json), enums as snake_case strings,
+// NaN/Infinity as strings instead of an exception, unknown request keys refused. Request bodies must say they are
+// JSON, which a cross-site HTML form cannot (no CSRF through forms).
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http;
+
+namespace LoraSharp.Web.Http;
+
+/// <summary>Serializer settings and body reading of the API.</summary>
+internal static class WebJson
+{
+    public static JsonSerializerOptions Options { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        AllowTrailingCommas = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,   // the answers are JSON, never embedded in HTML
+    };
+
+    /// <summary>The body as <typeparamref name="T"/>; 415 when it is not JSON, 400 with the parser's message when it is invalid.</summary>
+    public static async Task<T> ReadAsync<T>(HttpRequest request) where T : class
+    {
+        if (!request.HasJsonContentType()) throw new HttpError(StatusCodes.Status415UnsupportedMediaType, "Send the request body as JSON (Content-Type: application/json).");
+        try
+        {
+            return await JsonSerializer.DeserializeAsync<T>(request.Body, Options, request.HttpContext.RequestAborted)
+                ?? throw new HttpError(StatusCodes.Status400BadRequest, "The request body is null; send a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new HttpError(StatusCodes.Status400BadRequest, $"The request body is not valid: {e.Message}");
+        }
+    }
+
+    /// <summary>A JSON response.</summary>
+    public static IResult Ok(object value, int status = StatusCodes.Status200OK) => Results.Json(value, Options, statusCode: status);
+}

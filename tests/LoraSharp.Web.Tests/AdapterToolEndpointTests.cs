@@ -1,0 +1,96 @@
+// The adapters tab's API: the list with settings and losses, merge, export to GGUF, combine and perplexity, each
+// writing only inside its folder.
+using System.Text.Json;
+
+namespace LoraSharp.Web.Tests;
+
+public sealed class AdapterToolEndpointTests(TrainedServer trained) : IClassFixture<TrainedServer>
+{
+    private WebTestServer Web => trained.Web;
+
+    private async Task<JsonElement> Adapter(string name) =>
+        (await Web.GetJsonAsync("/api/adapters")).EnumerateArray().Single(a => a.GetProperty("name").GetString() == name);
+
+    [Fact]
+    public async Task Adapters_ListTheTrainedAdapterWithItsSettingsAndFinalLoss()
+    {
+        var a = await Adapter("trained");
+        Assert.Equal("stories260K-hf", a.GetProperty("base_model").GetString());
+        Assert.Equal(4, a.GetProperty("rank").GetInt32());
+        Assert.Equal(8, a.GetProperty("alpha").GetDouble());
+        Assert.Equal(Models.Llama.LlamaLayer.ProjectionNames, a.GetProperty("target_modules").EnumerateArray().Select(t => t.GetString()));   // all-linear, resolved
+        Assert.Equal("completed", a.GetProperty("stop_reason").GetString());
+        Assert.True(double.IsFinite(a.GetProperty("final_loss").GetDouble()));
+        Assert.True(double.IsFinite(a.GetProperty("final_eval_loss").GetDouble()));
+        Assert.True(a.GetProperty("has_parameters").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Merge_WritesAHuggingFaceFolderIntoModels_ThatIsListedAndGenerates()
+    {
+        var r = await Web.PostOkAsync("/api/merge", new { model = "stories260K-hf", adapters = new[] { new { name = "trained", scale = 1.0 } }, @out = "merged-hf" });
+        Assert.Equal("merged-hf", r.GetProperty("output").GetString());
+        Assert.True(r.GetProperty("merged_weights").GetInt32() > 0);
+        Assert.True(File.Exists(Path.Combine(Web.Models, "merged-hf", "model.safetensors")));
+        Assert.Contains((await Web.GetJsonAsync("/api/models")).EnumerateArray(), m => m.GetProperty("name").GetString() == "merged-hf");
+    }
+
+    [Fact]
+    public async Task Merge_ToGguf_AddsTheExtension()
+    {
+        var r = await Web.PostOkAsync("/api/merge", new { model = "stories260K-hf", adapters = new[] { new { name = "trained", scale = 0.5 } }, @out = "merged", format = "gguf", dtype = "f16" });
+        Assert.Equal("merged.gguf", r.GetProperty("output").GetString());
+        Assert.True(File.Exists(Path.Combine(Web.Models, "merged.gguf")));
+    }
+
+    [Fact]
+    public async Task Merge_OverAnExistingOutput_IsRefusedUnlessOverwrite()
+    {
+        Directory.CreateDirectory(Path.Combine(Web.Models, "occupied"));
+        string error = await Web.PostErrorAsync("/api/merge", new { model = "stories260K-hf", adapters = new[] { new { name = "trained", scale = 1.0 } }, @out = "occupied" }, 400);
+        Assert.Contains("exists", error);
+        Assert.DoesNotContain(Web.Root, error);
+    }
+
+    [Fact]
+    public async Task Export_WritesAGgufLoraIntoAdapters()
+    {
+        var r = await Web.PostOkAsync("/api/export", new { adapter = "trained", model = "stories260K-hf", dtype = "f16" });
+        Assert.Equal("trained.gguf", r.GetProperty("output").GetString());
+        Assert.Equal(35, r.GetProperty("modules").GetInt32());   // 5 layers x 7 projections
+        Assert.Equal("gguf", (await Adapter("trained.gguf")).GetProperty("kind").GetString());
+    }
+
+    [Fact]
+    public async Task Combine_WritesANewAdapterFolder()
+    {
+        var r = await Web.PostOkAsync("/api/combine", new { adapters = new[] { new { name = "trained", scale = 0.5 }, new { name = "trained", scale = 0.5 } }, method = "cat", @out = "combined" });
+        Assert.Equal(35, r.GetProperty("modules").GetInt32());
+        Assert.Equal([8], r.GetProperty("ranks").EnumerateArray().Select(x => x.GetInt32()));
+        Assert.Equal(8, (await Adapter("combined")).GetProperty("rank").GetInt32());
+    }
+
+    [Fact]
+    public async Task Perplexity_OfBaseAndAdapter_AreFinite()
+    {
+        var baseline = await Web.PostOkAsync("/api/perplexity", new { model = "stories260K-hf", file = "war-and-peace-6k.txt", max_length = 64, max_tokens = 400 });
+        var adapted = await Web.PostOkAsync("/api/perplexity", new { model = "stories260K-hf", adapter = "trained", file = "war-and-peace-6k.txt", max_length = 64, max_tokens = 400 });
+        Assert.True(baseline.GetProperty("perplexity").GetDouble() is > 1 and < 1e4);
+        Assert.True(adapted.GetProperty("perplexity").GetDouble() is > 1 and < 1e4);
+        Assert.NotEqual(baseline.GetProperty("perplexity").GetDouble(), adapted.GetProperty("perplexity").GetDouble());
+        Assert.Equal(400, baseline.GetProperty("tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Tools_WithNoAdapter_SayWhatToTick()
+    {
+        Assert.Contains("at least one adapter", await Web.PostErrorAsync("/api/combine", new { adapters = Array.Empty<object>(), @out = "x" }, 400));
+    }
+
+    [Fact]
+    public async Task Parameters_OfAnAdapterWithoutThem_Is404()
+    {
+        Directory.CreateDirectory(Path.Combine(Web.Adapters, "bare"));
+        Assert.Contains("training_parameters.json", await WebTestServer.ErrorOf(await Web.Client.GetAsync("/api/adapters/bare/parameters"), 404));
+    }
+}
