@@ -85,10 +85,14 @@ public static class MatMulBench
         $"  {r.Layout,-22} M={r.M,-5} K={r.K,-5} N={r.N,-6} {r.GFlops,7:0.0} GFLOP/s {100 * r.OfPeak,6:0.0}% of peak" +
         $"  (cpu time: {100 * r.OfCpuPeak,5:0.0}%)";
 
-    /// <summary>Best wall time of the calls, and the process CPU time of that call.</summary>
-    internal static (double Wall, double Cpu) Time(Action call, double seconds)
+    /// <summary>
+    /// Best wall time of the calls, and the process CPU time of that call. <paramref name="warmupSeconds"/> of untimed
+    /// calls first lets tiered compilation reach its optimised code (a few hundred thousand calls of a small kernel).
+    /// </summary>
+    internal static (double Wall, double Cpu) Time(Action call, double seconds, double warmupSeconds = 0)
     {
         call();   // warm-up: JIT, first-use scratch, lazy backward panels
+        for (long t0 = Stopwatch.GetTimestamp(); Stopwatch.GetElapsedTime(t0).TotalSeconds < warmupSeconds;) call();
         double best = double.MaxValue, bestCpu = 0, total = 0;
         int runs = 0;
         while (runs < 2 || (total < seconds && runs < 200))

@@ -37,7 +37,7 @@ public static class StoredMatMulBench
                 double Measure(PackedWeight w)
                 {
                     Action call = layout == "forward" ? () => MatMul.Forward(x, w, y, M) : () => MatMul.BackwardInput(dy, w, dx, M);
-                    return flops / MatMulBench.Time(call, secondsPerCase).Wall / 1e9;
+                    return flops / MatMulBench.Time(call, secondsPerCase, warmupSeconds: 0.3).Wall / 1e9;
                 }
                 double f32 = Measure(Packed(config, DType.F32));
                 var ratios = Types.Select(t => Measure(Packed(config, t)) / f32);

@@ -64,7 +64,7 @@ public static class TrainBench
         var dtype = BaseDType(baseDType);
         var weights = RandomWeights.Create(s.Config, seed: 0, dtype);
         long parameterCount = weights.Values.Sum(t => t.ElementCount);
-        using var model = LlamaModel.FromTensors(s.Config, weights, "random", doubleQuant: doubleQuant);
+        using var model = LlamaModel.FromTensors(s.Config, weights, "random", doubleQuant: doubleQuant, consumeTensors: true);
         foreach (var t in weights.Values) t.Dispose();
         weights.Clear();
         model.ActivationCheckpointing = checkpointing;

@@ -55,7 +55,7 @@ public sealed class ModelSession : IDisposable
             throw new FileNotFoundException($"Model '{path}' does not exist: give a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a .gguf file.", path);
         using var loaded = ModelLoader.Load(path, new ModelLoadOptions { BaseDType = baseDType });
         var tokenizer = GgufTokenizer.ForModel(loaded);
-        var model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, fullFineTuning, doubleQuant);
+        var model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, fullFineTuning, doubleQuant, consumeTensors: true);
         try
         {
             if (adapters != null)

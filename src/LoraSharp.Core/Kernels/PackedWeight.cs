@@ -75,6 +75,16 @@ public sealed class PackedWeight
     }
 
     /// <summary>
+    /// Like <see cref="FromStored"/> but takes <paramref name="w"/> itself as the storage, without copying: the caller
+    /// gives it up (see <see cref="Tensor.MoveOrCopy"/>) and must neither use nor dispose it afterwards.
+    /// </summary>
+    public static PackedWeight AdoptStored(Tensor w)
+    {
+        CheckStored(w);
+        return new PackedWeight(new StoredPanelSource(w, owned: true), w.DType);
+    }
+
+    /// <summary>
     /// Like <see cref="FromStored"/> but reads <paramref name="w"/> in place: the caller owns it and keeps it alive
     /// as long as this weight is used (after it is disposed, a matmul throws ObjectDisposedException).
     /// For a tied embedding that the token lookup reads too.

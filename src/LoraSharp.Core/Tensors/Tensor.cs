@@ -74,6 +74,25 @@ public sealed unsafe class Tensor : IDisposable
     /// <summary>Start of the storage.</summary>
     public nint Pointer => (nint)EnsureAlive();
 
+    /// <summary>
+    /// A tensor that owns this one's contents: an owned tensor hands its memory over without copying and is left
+    /// disposed; a view (of a mapped file) is copied into new memory and stays usable.
+    /// </summary>
+    public Tensor MoveOrCopy()
+    {
+        byte* data = EnsureAlive();
+        if (!_owned)
+        {
+            var copy = Zeros(DType, Shape);
+            Buffer.MemoryCopy(data, copy._data, ByteLength, ByteLength);
+            return copy;
+        }
+        var moved = new Tensor(DType, (int[])Shape.Clone(), data, owned: true, owner: null);
+        _data = null;   // the memory (and its GC pressure) now belongs to `moved`
+        GC.SuppressFinalize(this);
+        return moved;
+    }
+
     /// <summary>Number of rows when viewed as a matrix [rows, last dim].</summary>
     public long Rows => Shape.Length == 0 ? 1 : ElementCount / Math.Max(1, Shape[^1]);
 

@@ -66,13 +66,15 @@ public sealed partial class LlamaModel : IDisposable
     /// <param name="fullFineTuning">Make every weight trainable (all gradients computed) instead of freezing the base;
     /// every weight is then widened to f32.</param>
     /// <param name="doubleQuant">Keep NF4 weights with double-quantized block scales (QLoRA's bnb_4bit_use_double_quant).</param>
+    /// <param name="consumeTensors">The caller is done with <paramref name="tensors"/>: compressed tensors it owns become
+    /// the model's storage without a copy (they are left disposed), so loading never holds a model twice.</param>
     /// <remarks>
     /// Matrices stored as anything but F32 (bf16, f16, NF4, ggml quant blocks) stay in that type, decoded inside the
     /// matmuls (QLoRA). A non-F32 embedding stays stored too: the lookup decodes the rows it needs, and a tied
     /// output projection reads the same bytes.
     /// </remarks>
     public static LlamaModel FromTensors(LlamaConfig config, IReadOnlyDictionary<string, Tensor> tensors, string source = "model",
-        bool fullFineTuning = false, bool doubleQuant = false)
+        bool fullFineTuning = false, bool doubleQuant = false, bool consumeTensors = false)
     {
         config.Validate(source);
         int C = config.HiddenSize, H = config.IntermediateSize, V = config.VocabSize;
@@ -95,7 +97,7 @@ public sealed partial class LlamaModel : IDisposable
         Linear Proj(string prefix, int N, int K, bool bias)
         {
             string w = prefix + ".weight";
-            var packed = WeightConversion.Pack(Get(w), w, N, K, widen: fullFineTuning, doubleQuant);
+            var packed = WeightConversion.Pack(Get(w), w, N, K, widen: fullFineTuning, doubleQuant, consumeTensors);
             var linear = new Linear(prefix, packed, bias ? Vector(prefix + ".bias", N) : OptionalBias(prefix + ".bias", N));
             if (fullFineTuning) linear.MakeTrainable(WeightConversion.ToF32(Get(w), w));
             return linear;
@@ -107,7 +109,7 @@ public sealed partial class LlamaModel : IDisposable
         // Full fine-tuning trains the embedding in f32; otherwise a compressed embedding stays compressed.
         var embedding = embT.DType == DType.F32 || fullFineTuning || !Core.Quant.Dequant.CanDequantize(embT.DType)
             ? Tensor.FromFloats(WeightConversion.ToF32(embT, "model.embed_tokens.weight"), V, C)
-            : Copy(embT);
+            : consumeTensors ? embT.MoveOrCopy() : Copy(embT);
 
         var layers = new LlamaLayer[config.NumHiddenLayers];
         for (int l = 0; l < layers.Length; l++)
@@ -136,7 +138,7 @@ public sealed partial class LlamaModel : IDisposable
         else
         {
             var head = Get("lm_head.weight");
-            output = WeightConversion.Pack(head, "lm_head.weight", V, C, widen: fullFineTuning);
+            output = WeightConversion.Pack(head, "lm_head.weight", V, C, widen: fullFineTuning, consume: consumeTensors);
             if (fullFineTuning) outputF32 = Tensor.FromFloats(WeightConversion.ToF32(head, "lm_head.weight"), V, C);
         }
         var model = new LlamaModel(config, embedding, layers, finalNorm, output, outputF32);

@@ -28,7 +28,9 @@ internal static class WeightConversion
     /// <summary>Packs a [N, K] weight for the matmuls: f32 panels for F32, the stored type decoded on the fly otherwise.</summary>
     /// <param name="widen">Pack f32 panels whatever the stored type (full fine-tuning, which trains f32 weights).</param>
     /// <param name="doubleQuant">Re-encode NF4 block scales in 8 bits (QLoRA's double quantization).</param>
-    public static PackedWeight Pack(Tensor t, string name, int N, int K, bool widen = false, bool doubleQuant = false)
+    /// <param name="consume">The caller gives <paramref name="t"/> up: a stored tensor it owns becomes the weight's
+    /// storage without a copy (Tensor.MoveOrCopy).</param>
+    public static PackedWeight Pack(Tensor t, string name, int N, int K, bool widen = false, bool doubleQuant = false, bool consume = false)
     {
         if (t.Shape.Length != 2 || t.Shape[0] != N || t.Shape[1] != K)
             throw new InvalidDataException($"Tensor '{name}' has shape {t.ShapeText} but the config implies [{N}, {K}].");
@@ -36,6 +38,7 @@ internal static class WeightConversion
         if (widen) return PackedWeight.FromF32(ToF32(t, name), N, K);
         if (!Dequant.CanDequantize(t.DType))
             throw new NotSupportedException($"Tensor '{name}' is stored as {t.DType}, which LoraSharp cannot decode; supported: F32, F16, BF16, NF4, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.");
-        return doubleQuant && t.DType == DType.NF4 ? PackedWeight.FromNf4DoubleQuant(t) : PackedWeight.FromStored(t);
+        if (doubleQuant && t.DType == DType.NF4) return PackedWeight.FromNf4DoubleQuant(t);
+        return consume ? PackedWeight.AdoptStored(t.MoveOrCopy()) : PackedWeight.FromStored(t);
     }
 }

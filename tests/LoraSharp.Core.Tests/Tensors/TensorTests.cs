@@ -55,4 +55,31 @@ public class TensorTests
         t.Dispose();
         Assert.Throws<ObjectDisposedException>(() => t.Floats.Length);
     }
+
+    [Fact]
+    public void MoveOrCopy_OwnedTensor_HandsOverItsMemory_AndIsLeftDisposed()
+    {
+        var t = Tensor.FromFloats([1f, 2, 3, 4], 2, 2);
+        nint data = t.Pointer;
+        using var moved = t.MoveOrCopy();
+        Assert.Equal(data, moved.Pointer);
+        Assert.Equal([1f, 2, 3, 4], moved.Floats.ToArray());
+        Assert.Throws<ObjectDisposedException>(() => t.Floats.Length);
+        t.Dispose();   // a second owner never frees it
+        Assert.Equal(4f, moved.Floats[3]);
+    }
+
+    [Fact]
+    public unsafe void MoveOrCopy_View_CopiesAndLeavesTheViewUsable()
+    {
+        var backing = new float[] { 5f, 6f };
+        fixed (float* p = backing)
+        {
+            using var view = Tensor.View((nint)p, DType.F32, [2]);
+            using var copy = view.MoveOrCopy();
+            Assert.NotEqual(view.Pointer, copy.Pointer);
+            Assert.Equal([5f, 6f], copy.Floats.ToArray());
+            Assert.Equal(6f, view.Floats[1]);
+        }
+    }
 }

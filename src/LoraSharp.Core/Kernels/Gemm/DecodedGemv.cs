@@ -1,11 +1,10 @@
 // Few-row products against a compressed frozen weight (decode and short prompts: Y[M, N] (+)= X[M, K]·Wᵀ with M
 // at most MaxRows). The blocked GEMM would decode and transpose every panel for a handful of rows; here each
-// thread decodes its rows of W once, a chunk at a time, and takes the chunk's dot product with every row of X,
-// so the work is one pass over the stored bytes (4.5 bits a weight for Q4_0) instead of four bytes a weight.
+// thread takes dot products of its rows of W with each row of X (PanelSource.DotRows: fused decode-and-multiply in
+// registers for the common types, DecodedDot.cs), so the work is one pass over the stored bytes per row of X.
 // Rows of W are split statically over threads. Results differ from the blocked GEMM in the last bits (the dot
 // products sum in vector lanes, not in one chain per column); they do not depend on the thread count.
 // Not here: uncompressed weights (GemvDriver), the backward orientation (training has many rows).
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoraSharp.Core.Threading;
 
 namespace LoraSharp.Core.Kernels.Gemm;
@@ -15,11 +14,8 @@ internal static unsafe class DecodedGemv
     /// <summary>Most rows of X handled here; more go to the blocked GEMM.</summary>
     public const int MaxRows = 4;
 
-    // Elements of a row decoded at once: 4 KiB of floats stay in L1 while every row of X reads them. A multiple of
-    // every block size (32, 64, 256).
-    private const int Chunk = 1024;
-
-    [ThreadStatic] private static AlignedBuffer? t_chunk;
+    // Rows of W per DotRows call: its results go through a small stack buffer before landing in C.
+    private const int RowsPerCall = 64;
 
     /// <summary>True when <paramref name="p"/> is a forward product with few rows over a decodable source.</summary>
     public static bool Applies(in GemmProblem p, SimdLevel level, bool isDirect) =>
@@ -40,26 +36,18 @@ internal static unsafe class DecodedGemv
         public void Execute(int part, int parts)
         {
             var (ns, ne) = Threads.Split(P.Cols, part, parts);
-            if (ns >= ne) return;
             var src = P.Frozen!;
-            int K = P.Depth, M = P.Rows, N = P.Cols;
-            float* chunk = (t_chunk ??= new AlignedBuffer()).Ensure(Chunk);
-            Span<double> sums = stackalloc double[MaxRows];
-            for (int n = ns; n < ne; n++)
+            int N = P.Cols;
+            float* dots = stackalloc float[RowsPerCall];
+            for (int m = 0; m < P.Rows; m++)
             {
-                sums.Clear();
-                for (int k0 = 0; k0 < K; k0 += Chunk)
+                float* x = P.A + (long)m * P.Lda;
+                for (int n0 = ns; n0 < ne; n0 += RowsPerCall)
                 {
-                    int count = Math.Min(Chunk, K - k0);
-                    src.DequantizeRow(n, k0, count, chunk);
-                    var w = new ReadOnlySpan<float>(chunk, count);
-                    for (int m = 0; m < M; m++)
-                        sums[m] += TensorPrimitives.Dot(w, new ReadOnlySpan<float>(P.A + (long)m * P.Lda + k0, count));
-                }
-                for (int m = 0; m < M; m++)
-                {
-                    float* c = P.C + (long)m * N + n;
-                    *c = P.Accumulate ? *c + (float)sums[m] : (float)sums[m];
+                    int n1 = Math.Min(ne, n0 + RowsPerCall);
+                    src.DotRows(n0, n1, x, dots);
+                    float* c = P.C + (long)m * N + n0;
+                    for (int i = 0; i < n1 - n0; i++) c[i] = P.Accumulate ? c[i] + dots[i] : dots[i];
                 }
             }
         }

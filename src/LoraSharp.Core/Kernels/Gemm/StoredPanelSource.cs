@@ -31,6 +31,18 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     /// <summary>Bytes held: the stored size when owned, 0 when borrowed (counted by its owner).</summary>
     public override long Bytes => _owned ? _storage.ByteLength : 0;
 
+    public override void DotRows(int n0, int n1, float* x, float* y)
+    {
+        var type = _storage.DType;
+        if (!DecodedDot.Supports(type, Simd.Level))
+        {
+            base.DotRows(n0, n1, x, y);
+            return;
+        }
+        byte* row = (byte*)_storage.Pointer + n0 * _rowBytes;
+        for (int n = n0; n < n1; n++, row += _rowBytes) y[n - n0] = DecodedDot.Dot(type, row, x, K);
+    }
+
     public override void DequantizeRow(int n, int k0, int count, float* dst)
     {
         var type = _storage.DType;
