@@ -19,7 +19,27 @@ internal static unsafe class DecodedDot
     public static bool Supports(DType type, SimdLevel level) =>
         level >= SimdLevel.V512 && Avx512F.IsSupported && type is DType.BF16 or DType.Q8_0 or DType.Q4_0 or DType.NF4;
 
-    /// <summary>Σ_k W[k]·x[k] for one row of <paramref name="K"/> elements stored as <paramref name="type"/> at <paramref name="row"/>.</summary>
+    /// <summary>
+    /// The x a row dot product of <paramref name="type"/> reads: bf16 wants x with each 32-element block split into
+    /// its 16 even then 16 odd elements (a 32-bit lane of bf16 pairs then widens with one shift or one mask);
+    /// other types read x as it is. <paramref name="staged"/> has room for K floats; returns what to pass to Dot.
+    /// </summary>
+    public static float* Stage(DType type, float* x, int K, float* staged)
+    {
+        if (type != DType.BF16) return x;
+        int k = 0;
+        for (; k + 32 <= K; k += 32)
+            for (int i = 0; i < 16; i++)
+            {
+                staged[k + i] = x[k + 2 * i];
+                staged[k + 16 + i] = x[k + 2 * i + 1];
+            }
+        for (; k < K; k++) staged[k] = x[k];
+        return staged;
+    }
+
+    /// <summary>Σ_k W[k]·x[k] for one row of <paramref name="K"/> elements stored as <paramref name="type"/> at <paramref name="row"/>;
+    /// <paramref name="x"/> as <see cref="Stage"/> returned it.</summary>
     public static float Dot(DType type, byte* row, float* x, int K) => type switch
     {
         DType.BF16 => DotBf16((ushort*)row, x, K),
@@ -29,16 +49,19 @@ internal static unsafe class DecodedDot
         _ => throw new NotSupportedException($"No fused dot product for {type}."),
     };
 
+    // x staged as even/odd halves per 32 elements: lane i of a 32-bit load holds elements 2i (low half) and 2i + 1
+    // (high half), so `<< 16` and `& 0xFFFF0000` give both as floats without a widening shuffle (which cost ~2x).
     private static float DotBf16(ushort* w, float* x, int K)
     {
         var a0 = Vector512<float>.Zero;
         var a1 = Vector512<float>.Zero;
+        var high = Vector512.Create(0xFFFF0000u);
         int k = 0;
         for (; k + 32 <= K; k += 32)
         {
-            var (lo, hi) = Vector512.Widen(Vector512.Load(w + k));
-            a0 = Vector512.FusedMultiplyAdd((lo << 16).AsSingle(), Vector512.Load(x + k), a0);
-            a1 = Vector512.FusedMultiplyAdd((hi << 16).AsSingle(), Vector512.Load(x + k + 16), a1);
+            var pairs = Vector512.Load((uint*)(w + k));
+            a0 = Vector512.FusedMultiplyAdd((pairs << 16).AsSingle(), Vector512.Load(x + k), a0);
+            a1 = Vector512.FusedMultiplyAdd((pairs & high).AsSingle(), Vector512.Load(x + k + 16), a1);
         }
         float s = Vector512.Sum(a0 + a1);
         for (; k < K; k++) s += BitConverter.Int32BitsToSingle(w[k] << 16) * x[k];

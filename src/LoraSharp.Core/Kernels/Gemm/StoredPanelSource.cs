@@ -17,6 +17,8 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     private readonly long _rowBytes;
     private readonly bool _owned;
 
+    [ThreadStatic] private static AlignedBuffer? t_staged;   // per thread: x rearranged for the fused dot
+
     public StoredPanelSource(Tensor storage, bool owned)
         : base(storage.Shape[0], storage.Shape[1], DTypeInfo.BlockSize(storage.DType))
     {
@@ -40,7 +42,8 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
             return;
         }
         byte* row = (byte*)_storage.Pointer + n0 * _rowBytes;
-        for (int n = n0; n < n1; n++, row += _rowBytes) y[n - n0] = DecodedDot.Dot(type, row, x, K);
+        float* xs = DecodedDot.Stage(type, x, K, (t_staged ??= new AlignedBuffer()).Ensure(K));
+        for (int n = n0; n < n1; n++, row += _rowBytes) y[n - n0] = DecodedDot.Dot(type, row, xs, K);
     }
 
     public override void DequantizeRow(int n, int k0, int count, float* dst)
