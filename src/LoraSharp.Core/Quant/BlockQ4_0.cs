@@ -51,7 +51,7 @@ public static class BlockQ4_0
         for (int b = 0; b < nb; b++)
         {
             ref byte blk = ref Unsafe.Add(ref src, b * BlockBytes);
-            float d = (float)BitConverter.UInt16BitsToHalf(Unsafe.ReadUnaligned<ushort>(ref blk));
+            float d = QuantMath.HalfBitsToFloat(Unsafe.ReadUnaligned<ushort>(ref blk));
             var v = Vector128.LoadUnsafe(ref Unsafe.Add(ref blk, 2));
             QuantMath.Scale16(((v & mask) - eight).AsSByte(), d, ref Unsafe.Add(ref y, b * 32), level);
             QuantMath.Scale16(((v >>> 4) - eight).AsSByte(), d, ref Unsafe.Add(ref y, b * 32 + 16), level);

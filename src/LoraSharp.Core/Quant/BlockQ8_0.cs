@@ -44,7 +44,7 @@ public static class BlockQ8_0
         for (int b = 0; b < nb; b++)
         {
             ref byte blk = ref Unsafe.Add(ref src, b * BlockBytes);
-            float d = (float)BitConverter.UInt16BitsToHalf(Unsafe.ReadUnaligned<ushort>(ref blk));
+            float d = QuantMath.HalfBitsToFloat(Unsafe.ReadUnaligned<ushort>(ref blk));
             QuantMath.Scale16(Vector128.LoadUnsafe(ref Unsafe.Add(ref blk, 2)).AsSByte(), d, ref Unsafe.Add(ref y, b * 32), level);
             QuantMath.Scale16(Vector128.LoadUnsafe(ref Unsafe.Add(ref blk, 18)).AsSByte(), d, ref Unsafe.Add(ref y, b * 32 + 16), level);
         }

@@ -134,8 +134,11 @@ internal static class QuantMath
 
     /// <summary>Half-precision bits at <paramref name="offset"/> of <paramref name="b"/>, as float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Half(ReadOnlySpan<byte> b, int offset)
-        => (float)BitConverter.UInt16BitsToHalf((ushort)(b[offset] | b[offset + 1] << 8));
+    public static float Half(ReadOnlySpan<byte> b, int offset) => HalfBitsToFloat((ushort)(b[offset] | b[offset + 1] << 8));
+
+    /// <summary>The float of f16 bits <paramref name="h"/> (Fp16.ToFloatFast: exact, a few integer operations).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HalfBitsToFloat(ushort h) => LoraSharp.Core.Tensors.Fp16.ToFloatFast(h);
 
     /// <summary>Checks that <paramref name="src"/> holds exactly the blocks for <paramref name="dst"/>.Length elements.</summary>
     public static int CheckRow(string type, int blockSize, int blockBytes, int srcLength, int dstLength)

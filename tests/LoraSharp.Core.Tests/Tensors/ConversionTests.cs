@@ -90,4 +90,15 @@ public class ConversionTests
         Assert.Equal(0x3C02, Fp16.FromFloat(1f + 3f / 2048));   // halfway, odd rounds up
         Assert.Equal(0x7C00, Fp16.FromFloat(65520f));           // rounds to +inf
     }
+
+    [Fact]
+    public void Fp16ToFloatFast_EveryBitPattern_EqualsHalfConversion()
+    {
+        for (int h = 0; h <= ushort.MaxValue; h++)
+        {
+            float expected = Fp16.ToFloat((ushort)h), actual = Fp16.ToFloatFast((ushort)h);
+            if (float.IsNaN(expected)) Assert.True(float.IsNaN(actual), $"0x{h:X4} should be NaN, got {actual}");
+            else Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual), $"0x{h:X4}: {actual} != {expected}");
+        }
+    }
 }

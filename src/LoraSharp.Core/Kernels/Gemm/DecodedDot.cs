@@ -73,7 +73,7 @@ internal static unsafe class DecodedDot
         var acc = Vector512<float>.Zero;
         for (int b = 0; b < blocks; b++, w += BlockQ8_0.BlockBytes, x += 32)
         {
-            var d = Vector512.Create((float)BitConverter.UInt16BitsToHalf(Unsafe.ReadUnaligned<ushort>(w)));
+            var d = Vector512.Create(QuantMath.HalfBitsToFloat(Unsafe.ReadUnaligned<ushort>(w)));
             var q0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)w + 2)));
             var q1 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)w + 18)));
             var t = Vector512.FusedMultiplyAdd(q1, Vector512.Load(x + 16), q0 * Vector512.Load(x));
@@ -89,7 +89,7 @@ internal static unsafe class DecodedDot
         var eight = Vector512.Create(8f);
         for (int b = 0; b < blocks; b++, w += BlockQ4_0.BlockBytes, x += 32)
         {
-            var d = Vector512.Create((float)BitConverter.UInt16BitsToHalf(Unsafe.ReadUnaligned<ushort>(w)));
+            var d = Vector512.Create(QuantMath.HalfBitsToFloat(Unsafe.ReadUnaligned<ushort>(w)));
             var bytes = Vector128.Load(w + 2);
             // Element j < 16 is the low nibble of byte j, element j + 16 its high nibble.
             var q0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(bytes & mask)) - eight;
