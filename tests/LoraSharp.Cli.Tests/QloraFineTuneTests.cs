@@ -3,6 +3,7 @@
 // it moves the Q4_0 model's, and lowers the F32 model's loss too. Also an NF4 (double-quantized) base from the
 // Hugging Face folder, and the errors for settings that cannot work.
 using LoraSharp.App;
+using LoraSharp.Models.Evaluation;
 using LoraSharp.Models.Llama;
 using LoraSharp.Training;
 using LoraSharp.TestSupport;
@@ -87,6 +88,34 @@ public sealed class QloraFineTuneTests : IDisposable
         Assert.Contains(log.Info, l => l.Contains("nf4+dq"));
         // down_proj rows (172) are not whole NF4 blocks (64): kept F32, and the log says so.
         Assert.Contains(log.Info, l => l.StartsWith("note: model.layers.0.mlp.down_proj.weight: kept as F32", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("stored")]
+    [InlineData("nf4")]
+    public void Perplexity_OnACompressedBase_EqualsItsDequantizedTwin_OrStaysClose(string baseDType)
+    {
+        string text = Path.Combine(_dir, "text.txt");
+        File.WriteAllText(text, File.ReadAllText(SharedFixtures.Path("text", "war-and-peace.txt"))[..6000]);
+        PerplexityResult Run(string model, string? dtype) => PerplexityJob.Run(new PerplexityRequest
+        {
+            Model = model, File = text, MaxLength = 128, Stride = 64, BaseDType = dtype,
+        });
+        if (baseDType == "stored")
+        {
+            // The Q4_0 file as it is against the same file widened to f32 at load: the same weights.
+            var q4 = Run(Gguf("Q4_0"), "stored");
+            var widened = Run(Gguf("Q4_0"), "f32");
+            Assert.Equal(widened.Perplexity, q4.Perplexity, widened.Perplexity * 1e-5);
+        }
+        else
+        {
+            // NF4 rounds the HF model's weights: close to, but not the same as, the f32 model.
+            var f32 = Run(SharedFixtures.Stories260KHf, null);
+            var nf4 = Run(SharedFixtures.Stories260KHf, "nf4");
+            Assert.NotEqual(f32.Perplexity, nf4.Perplexity);
+            Assert.InRange(nf4.Perplexity / f32.Perplexity, 0.9, 1.25);
+        }
     }
 
     [Theory]

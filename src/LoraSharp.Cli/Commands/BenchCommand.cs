@@ -63,9 +63,11 @@ internal static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "Timed steps per dtype (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 1 };
         var no7b = new Option<bool>("--no-7b") { Description = "Skip the 7B-class step (about 2-3 minutes, ~5 GiB)." };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds over the dtypes; each keeps its fastest (a shared machine has slow spells).", DefaultValueFactory = _ => 2 };
         var command = new Command("qlora", "Tokens/s, base-weight bytes and peak RSS of a LoRA step on f32, bf16, q8_0, nf4 and q4_0 bases (shape b), and one 4-bit step at a 7B-class shape.");
-        foreach (var o in new Option[] { dtypes, steps, warmup, no7b }) command.Options.Add(o);
-        command.SetAction(parse => QloraBench.Run(parse.InvocationConfiguration.Output, SelfCommand(), parse.GetValue(dtypes)!, parse.GetValue(steps), parse.GetValue(warmup), !parse.GetValue(no7b)));
+        foreach (var o in new Option[] { dtypes, steps, warmup, no7b, rounds }) command.Options.Add(o);
+        command.SetAction(parse => QloraBench.Run(parse.InvocationConfiguration.Output, SelfCommand(), parse.GetValue(dtypes)!, parse.GetValue(steps),
+            parse.GetValue(warmup), !parse.GetValue(no7b), Math.Max(1, parse.GetValue(rounds))));
         return command;
     }
 
