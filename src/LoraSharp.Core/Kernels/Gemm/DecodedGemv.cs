@@ -14,8 +14,7 @@ internal static unsafe class DecodedGemv
     /// <summary>Most rows of X handled here; more go to the blocked GEMM.</summary>
     public const int MaxRows = 4;
 
-    // Rows of W per DotRows call: its results go through a small stack buffer before landing in C.
-    private const int RowsPerCall = 64;
+    [ThreadStatic] private static AlignedBuffer? t_dots;   // per thread: the dot products of its rows of W
 
     /// <summary>True when <paramref name="p"/> is a forward product with few rows over a decodable source.</summary>
     public static bool Applies(in GemmProblem p, SimdLevel level, bool isDirect) =>
@@ -36,19 +35,22 @@ internal static unsafe class DecodedGemv
         public void Execute(int part, int parts)
         {
             var (ns, ne) = Threads.Split(P.Cols, part, parts);
+            if (ns >= ne) return;
             var src = P.Frozen!;
             int N = P.Cols;
-            float* dots = stackalloc float[RowsPerCall];
+            // One DotRows call per row of X over all this part's rows of W, so per-call work (bf16 stages x once)
+            // is paid once, not per block of rows.
+            float* dots = P.Accumulate ? (t_dots ??= new AlignedBuffer()).Ensure(ne - ns) : null;
             for (int m = 0; m < P.Rows; m++)
             {
-                float* x = P.A + (long)m * P.Lda;
-                for (int n0 = ns; n0 < ne; n0 += RowsPerCall)
+                float* x = P.A + (long)m * P.Lda, c = P.C + (long)m * N + ns;
+                if (!P.Accumulate)
                 {
-                    int n1 = Math.Min(ne, n0 + RowsPerCall);
-                    src.DotRows(n0, n1, x, dots);
-                    float* c = P.C + (long)m * N + n0;
-                    for (int i = 0; i < n1 - n0; i++) c[i] = P.Accumulate ? c[i] + dots[i] : dots[i];
+                    src.DotRows(ns, ne, x, c);
+                    continue;
                 }
+                src.DotRows(ns, ne, x, dots);
+                for (int i = 0; i < ne - ns; i++) c[i] += dots[i];
             }
         }
     }
