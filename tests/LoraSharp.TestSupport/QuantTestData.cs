@@ -1,6 +1,7 @@
 // Random but valid stored rows for every dtype Dequant reads: random code bytes, with the scale fields (f16 d/dmin,
 // f32 NF4 absmax) set to finite values of a chosen size, so decoded weights are bounded by about `amplitude`.
 using System.Buffers.Binary;
+using LoraSharp.Core.Quant;
 using LoraSharp.Core.Tensors;
 
 namespace LoraSharp.TestSupport;
@@ -56,6 +57,15 @@ public static class QuantTestData
         var t = Tensor.Zeros(type, rows, cols);
         RandomBlocks(type, checked((int)(DTypeInfo.ByteCount(type, (long)rows * cols) / DTypeInfo.BlockBytes(type))), seed, amplitude).CopyTo(t.Bytes);
         return t;
+    }
+
+    /// <summary>Every element of <paramref name="t"/> (any stored dtype, rows of its last dimension) by the scalar decoders.</summary>
+    public static float[] Dequantize(Tensor t)
+    {
+        int k = t.Shape.Length == 0 ? 1 : t.Shape[^1], rows = (int)(t.ElementCount / k), rowBytes = (int)DTypeInfo.ByteCount(t.DType, k);
+        var f = new float[t.ElementCount];
+        for (int r = 0; r < rows; r++) Dequant.DequantizeRowScalar(t.DType, t.Bytes.Slice(r * rowBytes, rowBytes), f.AsSpan(r * k, k));
+        return f;
     }
 
     private static double Amp(double amplitude) => amplitude == 0 ? 1 : amplitude;

@@ -14,15 +14,9 @@ internal static class WeightConversion
     {
         if (!Dequant.CanDequantize(t.DType))
             throw new NotSupportedException($"Tensor '{name}' is stored as {t.DType}, which cannot be widened to f32.");
-        var result = new float[checked((int)t.ElementCount)];
-        if (t.DType == DType.F32) { t.Floats.CopyTo(result); return result; }
-        int row = t.Shape.Length == 0 ? 1 : t.Shape[^1];
-        long rows = t.ElementCount / row;
-        long rowBytes = t.ByteLength / Math.Max(1, rows);
-        var bytes = t.Bytes;
-        for (long r = 0; r < rows; r++)
-            Dequant.DequantizeRow(t.DType, bytes.Slice((int)(r * rowBytes), (int)rowBytes), result.AsSpan((int)(r * row), row));
-        return result;
+        if (t.DType == DType.F32) return t.Floats.ToArray();
+        using var widened = Loading.ModelLoader.ConvertRows(t, DType.F32);
+        return widened.Floats.ToArray();
     }
 
     /// <summary>Packs a [N, K] weight for the matmuls: f32 panels for F32, the stored type decoded on the fly otherwise.</summary>

@@ -13,14 +13,7 @@ public class StoredWeightTests
 {
     public static TheoryData<DType> Types => new(QuantTestData.StoredTypes);
 
-    private static float[] Widen(Tensor w)
-    {
-        int n = w.Shape[0], k = w.Shape[1];
-        var f = new float[n * k];
-        int rowBytes = (int)DTypeInfo.ByteCount(w.DType, k);
-        for (int r = 0; r < n; r++) Dequant.DequantizeRowScalar(w.DType, w.Bytes.Slice(r * rowBytes, rowBytes), f.AsSpan(r * k, k));
-        return f;
-    }
+    private static float[] Widen(Tensor w) => QuantTestData.Dequantize(w);
 
     // (M, K-blocks, N): one-row decode, the few-row path's edge (4) and the GEMM past it, N off the 32-column panels,
     // K over several reduction blocks.

@@ -45,14 +45,7 @@ public class QuantizedBaseTests
         return (stored, widened);
     }
 
-    private static Tensor Widen(Tensor t)
-    {
-        if (t.DType == DType.F32) return Tensor.FromFloats(t.Floats, t.Shape);
-        int k = t.Shape[^1], rows = (int)(t.ElementCount / k), rowBytes = (int)DTypeInfo.ByteCount(t.DType, k);
-        var f = new float[t.ElementCount];
-        for (int r = 0; r < rows; r++) Dequant.DequantizeRowScalar(t.DType, t.Bytes.Slice(r * rowBytes, rowBytes), f.AsSpan(r * k, k));
-        return Tensor.FromFloats(f, t.Shape);
-    }
+    private static Tensor Widen(Tensor t) => Tensor.FromFloats(QuantTestData.Dequantize(t), t.Shape);
 
     private static Batch RandomBatch(LlamaConfig c, int B, int T, int seed)
     {

@@ -1,6 +1,6 @@
 // Few-row products against a compressed frozen weight (decode and short prompts: Y[M, N] (+)= X[M, K]·Wᵀ with M
 // at most MaxRows). The blocked GEMM would decode and transpose every panel for a handful of rows; here each
-// thread takes dot products of its rows of W with each row of X (PanelSource.DotRows: fused decode-and-multiply in
+// thread takes dot products of its rows of W with each row of X (DecodedPanelSource.DotRows: fused decode-and-multiply in
 // registers for the common types, DecodedDot.cs), so the work is one pass over the stored bytes per row of X.
 // Rows of W are split statically over threads. Results differ from the blocked GEMM in the last bits (the dot
 // products sum in vector lanes, not in one chain per column); they do not depend on the thread count.
@@ -19,7 +19,7 @@ internal static unsafe class DecodedGemv
     /// <summary>True when <paramref name="p"/> is a forward product with few rows over a decodable source.</summary>
     public static bool Applies(in GemmProblem p, SimdLevel level, bool isDirect) =>
         p.Rows <= MaxRows && !isDirect && p.BLayout == BLayout.Frozen && !p.FrozenBackward && !p.ATransposed
-        && p.Frozen!.HasRowAccess && level >= SimdLevel.V128;
+        && p.Frozen is DecodedPanelSource && level >= SimdLevel.V128;
 
     /// <summary>Runs <paramref name="p"/> on up to <paramref name="threads"/> threads.</summary>
     public static void Run(in GemmProblem p, int threads)
@@ -36,7 +36,7 @@ internal static unsafe class DecodedGemv
         {
             var (ns, ne) = Threads.Split(P.Cols, part, parts);
             if (ns >= ne) return;
-            var src = P.Frozen!;
+            var src = (DecodedPanelSource)P.Frozen!;
             int N = P.Cols;
             // One DotRows call per row of X over all this part's rows of W, so per-call work (bf16 stages x once)
             // is paid once, not per block of rows.

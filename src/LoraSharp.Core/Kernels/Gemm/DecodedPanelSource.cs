@@ -42,10 +42,35 @@ internal abstract unsafe class DecodedPanelSource : PanelSource
 
     public override int ReductionAlign(bool backward) => backward ? 1 : BlockSize;
 
-    public override bool HasRowAccess => true;
+    /// <summary>
+    /// dst[0..count) = W[n, k0 .. k0 + count) as floats; k0 is a multiple of <see cref="BlockSize"/> and so is count
+    /// unless k0 + count == K.
+    /// </summary>
+    public abstract void DequantizeRow(int n, int k0, int count, float* dst);
 
-    // Measured at shape (b)'s projections: decoding plus transposing costs ~1 cycle an element forward (32 per
-    // reduction row per panel); backward only decodes and copies (~16).
+    /// <summary>
+    /// y[n - n0] = W[n, :] · x for rows n in [n0, n1) (x: K floats), for few-row products (DecodedGemv). The default
+    /// decodes each row in chunks and sums TensorPrimitives dot products in double.
+    /// </summary>
+    public virtual void DotRows(int n0, int n1, float* x, float* y)
+    {
+        const int Chunk = 1024;   // 4 KiB of decoded floats stay in L1; a multiple of every block size (32, 64, 256)
+        float* chunk = stackalloc float[Chunk];
+        for (int n = n0; n < n1; n++)
+        {
+            double sum = 0;
+            for (int k0 = 0; k0 < K; k0 += Chunk)
+            {
+                int count = Math.Min(Chunk, K - k0);
+                DequantizeRow(n, k0, count, chunk);
+                sum += System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(chunk, count), new ReadOnlySpan<float>(x + k0, count));
+            }
+            y[n - n0] = (float)sum;
+        }
+    }
+
+    // Estimated, not tuned: decoding plus transposing costs about a cycle an element forward (32 per reduction row
+    // per panel); backward only decodes and copies (about half). Only the row/panel split decision reads it.
     public override int PackCost(bool backward) => backward ? 16 : 32;
 
     public override void Pack(bool backward, int panel0, int panels, int r0, int kc, float* dst)

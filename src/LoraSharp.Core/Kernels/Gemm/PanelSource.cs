@@ -47,37 +47,6 @@ internal abstract unsafe class PanelSource
     /// </summary>
     public virtual int PackCost(bool backward) => 8;
 
-    /// <summary>True when <see cref="DequantizeRow"/> is cheap enough for one-row products (decode) to use it.</summary>
-    public virtual bool HasRowAccess => false;
-
-    /// <summary>
-    /// dst[0..count) = W[n, k0 .. k0 + count) as floats; k0 is a multiple of ReductionAlign(false) and so is count
-    /// unless k0 + count == K. Only for sources with <see cref="HasRowAccess"/>.
-    /// </summary>
-    public virtual void DequantizeRow(int n, int k0, int count, float* dst)
-        => throw new NotSupportedException($"{GetType().Name} has no row access.");
-
-    /// <summary>
-    /// y[n - n0] = W[n, :] · x for rows n in [n0, n1) (x: K floats). Sources with <see cref="HasRowAccess"/> only;
-    /// the default decodes each row in chunks and sums TensorPrimitives dot products in double.
-    /// </summary>
-    public virtual void DotRows(int n0, int n1, float* x, float* y)
-    {
-        const int Chunk = 1024;   // 4 KiB of decoded floats stay in L1; a multiple of every block size (32, 64, 256)
-        float* chunk = stackalloc float[Chunk];
-        for (int n = n0; n < n1; n++)
-        {
-            double sum = 0;
-            for (int k0 = 0; k0 < K; k0 += Chunk)
-            {
-                int count = Math.Min(Chunk, K - k0);
-                DequantizeRow(n, k0, count, chunk);
-                sum += System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(chunk, count), new ReadOnlySpan<float>(x + k0, count));
-            }
-            y[n - n0] = (float)sum;
-        }
-    }
-
     /// <summary>Bytes of memory this source holds.</summary>
     public abstract long Bytes { get; }
 }
