@@ -69,9 +69,7 @@ public sealed class PackedWeight
     public static PackedWeight FromStored(Tensor w)
     {
         CheckStored(w);
-        var copy = Tensor.Zeros(w.DType, w.Shape);
-        w.Bytes.CopyTo(copy.Bytes);
-        return new PackedWeight(new StoredPanelSource(copy, owned: true), w.DType);
+        return new PackedWeight(new StoredPanelSource(w.Clone(), owned: true), w.DType);
     }
 
     /// <summary>

@@ -74,6 +74,15 @@ public sealed unsafe class Tensor : IDisposable
     /// <summary>Start of the storage.</summary>
     public nint Pointer => (nint)EnsureAlive();
 
+    /// <summary>A new owned tensor holding a copy of this one's contents.</summary>
+    public Tensor Clone()
+    {
+        byte* data = EnsureAlive();
+        var copy = Zeros(DType, Shape);
+        Buffer.MemoryCopy(data, copy._data, ByteLength, ByteLength);
+        return copy;
+    }
+
     /// <summary>
     /// A tensor that owns this one's contents: an owned tensor hands its memory over without copying and is left
     /// disposed; a view (of a mapped file) is copied into new memory and stays usable.
@@ -81,12 +90,7 @@ public sealed unsafe class Tensor : IDisposable
     public Tensor MoveOrCopy()
     {
         byte* data = EnsureAlive();
-        if (!_owned)
-        {
-            var copy = Zeros(DType, Shape);
-            Buffer.MemoryCopy(data, copy._data, ByteLength, ByteLength);
-            return copy;
-        }
+        if (!_owned) return Clone();
         var moved = new Tensor(DType, (int[])Shape.Clone(), data, owned: true, owner: null);
         _data = null;   // the memory (and its GC pressure) now belongs to `moved`
         GC.SuppressFinalize(this);

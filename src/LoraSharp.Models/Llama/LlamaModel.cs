@@ -107,9 +107,10 @@ public sealed partial class LlamaModel : IDisposable
         if (embT.Shape.Length != 2 || embT.Shape[0] != V || embT.Shape[1] != C)
             throw new InvalidDataException($"{source}: 'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
         // Full fine-tuning trains the embedding in f32; otherwise a compressed embedding stays compressed.
+        // A type nothing can decode goes to ToF32, which refuses it with a message at load.
         var embedding = embT.DType == DType.F32 || fullFineTuning || !Core.Quant.Dequant.CanDequantize(embT.DType)
             ? Tensor.FromFloats(WeightConversion.ToF32(embT, "model.embed_tokens.weight"), V, C)
-            : consumeTensors ? embT.MoveOrCopy() : Copy(embT);
+            : consumeTensors ? embT.MoveOrCopy() : embT.Clone();
 
         var layers = new LlamaLayer[config.NumHiddenLayers];
         for (int l = 0; l < layers.Length; l++)
@@ -154,13 +155,6 @@ public sealed partial class LlamaModel : IDisposable
             if (outputF32 != null) model.GradOutput = Tensor.Zeros(DType.F32, V, C);
         }
         return model;
-    }
-
-    private static Tensor Copy(Tensor t)
-    {
-        var copy = Tensor.Zeros(t.DType, t.Shape);
-        t.Bytes.CopyTo(copy.Bytes);
-        return copy;
     }
 
     /// <summary>Bytes held by the frozen base weights: packed projections, output, embedding and norms.</summary>
