@@ -25,8 +25,11 @@ public static class KernelsBench
         ("attention", c => AttentionBench.Run(c.Output)),
     ];
 
-    /// <summary>Measures peaks and runs every section; returns 0.</summary>
-    public static int Run(TextWriter output)
+    /// <summary>Measures peaks and runs every section (or only the one named <paramref name="only"/>); returns 0.</summary>
+    public static int Run(TextWriter output) => Run(output, null);
+
+    /// <inheritdoc cref="Run(TextWriter)"/>
+    public static int Run(TextWriter output, string? only)
     {
         var clock = Stopwatch.StartNew();
         output.WriteLine(BenchInfo.Header());
@@ -37,7 +40,7 @@ public static class KernelsBench
         var bw = Peak.MeasureBandwidth();
         output.WriteLine($"memory bandwidth   {bw.ReadGBps,8:0.0} GB/s read, {bw.CopyGBps:0.0} GB/s copy (read + write, {bw.Bytes >> 20} MiB buffers)");
         var context = new KernelsBenchContext(peak, bw, output, []);
-        foreach (var (name, run) in Sections)
+        foreach (var (name, run) in Sections.Where(s => only == null || s.Name == only))
         {
             output.WriteLine();
             output.WriteLine($"[{name}]");

@@ -11,6 +11,7 @@ internal static class BenchCommand
     private static readonly (string Name, string Description, Func<TextWriter, int> Run)[] Benchmarks =
     [
         ("kernels", "Measure the fp32 FMA peak, memory bandwidth and each kernel's throughput as a fraction of them.", KernelsBench.Run),
+        ("matmul", "Only the matmul section of `bench kernels`: each layout at the issue's shapes against the FMA peak.", o => KernelsBench.Run(o, "matmul")),
         ("elementwise", "Only the elementwise section of `bench kernels`: RMSNorm, RoPE, SwiGLU, softmax, SiLU, dropout against memory bandwidth.", o => { ElementwiseBench.Run(o); return 0; }),
         ("stored-matmul", "Matmul throughput over compressed frozen weights (bf16, Q8_0, NF4, Q4_0) as a fraction of f32 panels.", o => { StoredMatMulBench.Run(o); return 0; }),
         ("generate", "Decode tokens/s at the SmolLM2-135M-like shape with f32 and bf16 weights, and the implied memory bandwidth.", GenerateBench.Run),
