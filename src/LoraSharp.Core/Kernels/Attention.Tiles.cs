@@ -420,14 +420,15 @@ public static partial class Attention
 
     // exp for the softmax, inlined (Vector512.Exp is an out-of-line call that goes through double and made the
     // exp step cost about as much as both tile GEMMs at HS = 64). Cephes expf: x = n·ln2 + r, |r| <= ln2/2,
-    // exp(r) = 1 + r + r²·P5(r) (relative error ~1e-7), 2^n built in the exponent bits via the 1.5·2^23 rounding
-    // trick. Inputs below -87 (including -∞) give exactly 0 so masked keys contribute nothing; NaN stays NaN.
+    // exp(r) = 1 + (r + r²·P5(r)), 2^n built in the exponent bits via the 1.5·2^23 rounding trick. Adding the 1
+    // last matters: (1 + r) + r²·P5 rounded twice near 1 and was biased, +0.18 ulp on average (max 1.2 ulp, over
+    // [-20, 0]); this order measures mean 0.27 ulp, max 1.0, bias -0.01 (MathF.Exp: mean 0.25, max 0.5). Inputs below -87 (including -∞) give exactly 0 so masked keys contribute nothing; NaN stays NaN.
     private const float ExpLo = -87f, ExpHi = 88f, Log2E = 1.44269504088896341f, RoundMagic = 12582912f;
     private const float Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
     private const float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f, P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ExpApprox(Vector512<float> x)
+    internal static Vector512<float> ExpApprox(Vector512<float> x)
     {
         var xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ExpLo)), Vector512.Create(ExpHi));
         var t = Vector512.MultiplyAddEstimate(xc, Vector512.Create(Log2E), Vector512.Create(RoundMagic));
@@ -439,13 +440,13 @@ public static partial class Attention
         p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(P3));
         p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(P4));
         p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(P5));
-        p = Vector512.MultiplyAddEstimate(p, r * r, r + Vector512<float>.One);
+        p = Vector512.MultiplyAddEstimate(p, r * r, r) + Vector512<float>.One;
         var scale = (Vector512.ShiftLeft(t.AsInt32(), 23) + Vector512.Create(0x3F800000)).AsSingle();
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLo)), Vector512<float>.Zero, p * scale);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> ExpApprox(Vector256<float> x)
+    internal static Vector256<float> ExpApprox(Vector256<float> x)
     {
         var xc = Vector256.MinNative(Vector256.MaxNative(x, Vector256.Create(ExpLo)), Vector256.Create(ExpHi));
         var t = Vector256.MultiplyAddEstimate(xc, Vector256.Create(Log2E), Vector256.Create(RoundMagic));
@@ -457,13 +458,13 @@ public static partial class Attention
         p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(P3));
         p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(P4));
         p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(P5));
-        p = Vector256.MultiplyAddEstimate(p, r * r, r + Vector256<float>.One);
+        p = Vector256.MultiplyAddEstimate(p, r * r, r) + Vector256<float>.One;
         var scale = (Vector256.ShiftLeft(t.AsInt32(), 23) + Vector256.Create(0x3F800000)).AsSingle();
         return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(ExpLo)), Vector256<float>.Zero, p * scale);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> ExpApprox(Vector128<float> x)
+    internal static Vector128<float> ExpApprox(Vector128<float> x)
     {
         var xc = Vector128.MinNative(Vector128.MaxNative(x, Vector128.Create(ExpLo)), Vector128.Create(ExpHi));
         var t = Vector128.MultiplyAddEstimate(xc, Vector128.Create(Log2E), Vector128.Create(RoundMagic));
@@ -475,7 +476,7 @@ public static partial class Attention
         p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P3));
         p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P4));
         p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(P5));
-        p = Vector128.MultiplyAddEstimate(p, r * r, r + Vector128<float>.One);
+        p = Vector128.MultiplyAddEstimate(p, r * r, r) + Vector128<float>.One;
         var scale = (Vector128.ShiftLeft(t.AsInt32(), 23) + Vector128.Create(0x3F800000)).AsSingle();
         return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(ExpLo)), Vector128<float>.Zero, p * scale);
     }
