@@ -5,6 +5,7 @@
 // that the lookup reads too); Tensor.Pointer throws once it is disposed, so a borrowed source can never read
 // freed memory.
 // Not here: decoding (Quant/Dequant.cs), double-quantized NF4 (Nf4DoubleQuantSource.cs).
+using System.Runtime.Intrinsics.X86;
 using LoraSharp.Core.Quant;
 using LoraSharp.Core.Tensors;
 
@@ -33,6 +34,9 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     /// <summary>Bytes held: the stored size when owned, 0 when borrowed (counted by its owner).</summary>
     public override long Bytes => _owned ? _storage.ByteLength : 0;
 
+    // 4 KiB ahead measured best of 2, 4, 8 and 16 KiB (8+ fell back towards no prefetch).
+    private const int PrefetchAhead = 4096;
+
     public override void DotRows(int n0, int n1, float* x, float* y)
     {
         var type = _storage.DType;
@@ -43,7 +47,20 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
         }
         byte* row = (byte*)_storage.Pointer + n0 * _rowBytes;
         float* xs = DecodedDot.Stage(type, x, K, (t_staged ??= new AlignedBuffer()).Ensure(K));
-        for (int n = n0; n < n1; n++, row += _rowBytes) y[n - n0] = DecodedDot.Dot(type, row, xs, K);
+        byte* end = (byte*)_storage.Pointer + n1 * _rowBytes;
+        bool prefetch = Sse.IsSupported;
+        for (int n = n0; n < n1; n++, row += _rowBytes)
+        {
+            // Touch the bytes PrefetchAhead past this row before multiplying it: the dot product of one row is a
+            // short dependent chain, and the hardware prefetcher alone kept too few lines in flight (decode at shape
+            // b, interleaved runs: bf16 52-57 -> 75-78 tokens/s, Q8_0 +25-40%, NF4 +22%, Q4_0, compute-bound, even).
+            if (prefetch)
+            {
+                byte* ahead = row + PrefetchAhead;
+                for (long l = 0, lim = Math.Min(_rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
+            }
+            y[n - n0] = DecodedDot.Dot(type, row, xs, K);
+        }
     }
 
     public override void DequantizeRow(int n, int k0, int count, float* dst)
