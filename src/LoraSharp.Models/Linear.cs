@@ -48,6 +48,17 @@ public sealed class Linear : IDisposable
     /// <summary>Adapters attached to this projection, applied in order.</summary>
     public IReadOnlyList<LoraAdapter> Adapters => _adapters;
 
+    /// <summary>The largest rank of the attached adapters (0 without any).</summary>
+    public int MaxAdapterRank
+    {
+        get
+        {
+            int r = 0;
+            for (int i = 0; i < _adapters.Count; i++) r = Math.Max(r, _adapters[i].Rank);
+            return r;
+        }
+    }
+
     /// <summary>True when the backward must produce gradients for something owned here.</summary>
     public bool HasTrainable => Weight != null || _adapters.Exists(a => a.Trainable);
 

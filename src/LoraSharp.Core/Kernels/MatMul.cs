@@ -27,7 +27,7 @@ public static unsafe partial class MatMul
     {
         ArgumentNullException.ThrowIfNull(W);
         int N = W.N, K = W.K;
-        string shapes = $"X [M, K] = [{M}, {K}], W [N, K] = [{N}, {K}], Y [M, N] = [{M}, {N}]";
+        var shapes = new Shapes(Layout.Forward, M, K, N);
         CheckRows(M, nameof(Forward), shapes);
         Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
         Check(Y.Length, (long)M * N, nameof(Forward), "Y", shapes);
@@ -51,7 +51,7 @@ public static unsafe partial class MatMul
     {
         ArgumentNullException.ThrowIfNull(W);
         int N = W.N, K = W.K;
-        string shapes = $"dY [M, N] = [{M}, {N}], W [N, K] = [{N}, {K}], dX [M, K] = [{M}, {K}]";
+        var shapes = new Shapes(Layout.BackwardInput, M, K, N);
         CheckRows(M, nameof(BackwardInput), shapes);
         Check(dY.Length, (long)M * N, nameof(BackwardInput), "dY", shapes);
         Check(dX.Length, (long)M * K, nameof(BackwardInput), "dX", shapes);
@@ -76,7 +76,7 @@ public static unsafe partial class MatMul
     /// <param name="accumulate">Add into <paramref name="Y"/> instead of overwriting it.</param>
     public static void Forward(ReadOnlySpan<float> X, ReadOnlySpan<float> W, Span<float> Y, int M, int K, int N, bool accumulate = false)
     {
-        string shapes = $"X [M, K] = [{M}, {K}], W [N, K] = [{N}, {K}], Y [M, N] = [{M}, {N}]";
+        var shapes = new Shapes(Layout.Forward, M, K, N);
         CheckDims(M, K, N, nameof(Forward), shapes);
         Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
         Check(W.Length, (long)N * K, nameof(Forward), "W", shapes);
@@ -102,7 +102,7 @@ public static unsafe partial class MatMul
     /// <param name="K">In features of W.</param>
     public static void BackwardInput(ReadOnlySpan<float> dY, ReadOnlySpan<float> W, Span<float> dX, int M, int N, int K)
     {
-        string shapes = $"dY [M, N] = [{M}, {N}], W [N, K] = [{N}, {K}], dX [M, K] = [{M}, {K}]";
+        var shapes = new Shapes(Layout.BackwardInput, M, K, N);
         CheckDims(M, K, N, nameof(BackwardInput), shapes);
         Check(dY.Length, (long)M * N, nameof(BackwardInput), "dY", shapes);
         Check(W.Length, (long)N * K, nameof(BackwardInput), "W", shapes);
@@ -128,7 +128,7 @@ public static unsafe partial class MatMul
     /// <param name="K">In features.</param>
     public static void BackwardWeight(ReadOnlySpan<float> dY, ReadOnlySpan<float> X, Span<float> dW, int M, int N, int K)
     {
-        string shapes = $"dY [M, N] = [{M}, {N}], X [M, K] = [{M}, {K}], dW [N, K] = [{N}, {K}]";
+        var shapes = new Shapes(Layout.BackwardWeight, M, K, N);
         CheckDims(M, K, N, nameof(BackwardWeight), shapes);
         Check(dY.Length, (long)M * N, nameof(BackwardWeight), "dY", shapes);
         Check(X.Length, (long)M * K, nameof(BackwardWeight), "X", shapes);
@@ -153,22 +153,36 @@ public static unsafe partial class MatMul
         else GemmDriver.Run(p, level);
     }
 
-    private static void CheckRows(int M, string op, string shapes)
+    private static void CheckRows(int M, string op, in Shapes shapes)
     {
         if (M < 0) throw new ArgumentException($"MatMul.{op}: M = {M} is negative ({shapes}).", nameof(M));
     }
 
-    private static void CheckDims(int M, int K, int N, string op, string shapes)
+    private static void CheckDims(int M, int K, int N, string op, in Shapes shapes)
     {
         if (M < 0 || K < 0 || N < 0)
             throw new ArgumentException($"MatMul.{op}: dimensions must not be negative ({shapes}).");
     }
 
-    private static void Check(int actual, long expected, string op, string name, string shapes)
+    private static void Check(int actual, long expected, string op, string name, in Shapes shapes)
     {
         if (actual != expected)
             throw new ArgumentException(
                 $"MatMul.{op}: {name} has {actual} elements but needs {expected} for the shapes {shapes}. " +
                 "Check M and the weight's [N, K] against the tensors passed.", name);
+    }
+
+    private enum Layout { Forward, BackwardInput, BackwardWeight }
+
+    // The shapes of one call, formatted only when a check fails: an interpolated string per call allocated on every
+    // matmul of a training step.
+    private readonly record struct Shapes(Layout Layout, int M, int K, int N)
+    {
+        public override string ToString() => Layout switch
+        {
+            Layout.Forward => $"X [M, K] = [{M}, {K}], W [N, K] = [{N}, {K}], Y [M, N] = [{M}, {N}]",
+            Layout.BackwardInput => $"dY [M, N] = [{M}, {N}], W [N, K] = [{N}, {K}], dX [M, K] = [{M}, {K}]",
+            _ => $"dY [M, N] = [{M}, {N}], X [M, K] = [{M}, {K}], dW [N, K] = [{N}, {K}]",
+        };
     }
 }

@@ -64,8 +64,14 @@ public sealed class LlamaLayer : IDisposable
     /// <summary>All seven projections in <see cref="ProjectionNames"/> order.</summary>
     public IEnumerable<Linear> Projections => [Q, K, V, O, Gate, Up, Down];
 
+    /// <summary>The largest rank of any adapter on this layer's projections (0 without adapters).</summary>
+    public int MaxAdapterRank => Math.Max(Math.Max(Math.Max(Q.MaxAdapterRank, K.MaxAdapterRank), Math.Max(V.MaxAdapterRank, O.MaxAdapterRank)),
+        Math.Max(Math.Max(Gate.MaxAdapterRank, Up.MaxAdapterRank), Down.MaxAdapterRank));
+
     /// <summary>True when something in this layer is trainable.</summary>
-    public bool HasTrainable => GradInputNorm != null || Projections.Any(p => p.HasTrainable);
+    public bool HasTrainable =>   // spelled out, not over Projections: the backward asks every step, and that allocated
+        GradInputNorm != null || Q.HasTrainable || K.HasTrainable || V.HasTrainable || O.HasTrainable
+        || Gate.HasTrainable || Up.HasTrainable || Down.HasTrainable;
 
     /// <inheritdoc />
     public void Dispose()

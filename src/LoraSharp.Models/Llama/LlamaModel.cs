@@ -181,7 +181,8 @@ public sealed partial class LlamaModel : IDisposable
 
     private LlamaActivations Activations(int B, int T)
     {
-        int maxRank = Layers.SelectMany(l => l.Projections).SelectMany(p => p.Adapters).Select(a => a.Rank).DefaultIfEmpty(0).Max();
+        int maxRank = 0;   // a loop, not LINQ: every forward asks, and a training step must not allocate
+        foreach (var layer in Layers) maxRank = Math.Max(maxRank, layer.MaxAdapterRank);
         if (_acts == null || _acts.B != B || _acts.T != T || _acts.Checkpointing != ActivationCheckpointing || _acts.LoraScratch.Length < _acts.M * maxRank)
         {
             _acts = null;
