@@ -81,9 +81,15 @@ public static unsafe partial class MatMul
         Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
         Check(W.Length, (long)N * K, nameof(Forward), "W", shapes);
         Check(Y.Length, (long)M * N, nameof(Forward), "Y", shapes);
-        if (Simd.Level == SimdLevel.Scalar) { Reference.Forward(X, W, Y, M, K, N, accumulate); return; }
+        var level = Simd.Level;
+        if (level == SimdLevel.Scalar) { Reference.Forward(X, W, Y, M, K, N, accumulate); return; }
         fixed (float* x = X, w = W, y = Y)
         {
+            if (RowDotDriver.Applies(M, K, N, level))
+            {
+                RowDotDriver.Forward(x, w, y, M, K, N, accumulate, level);
+                return;
+            }
             var p = new GemmProblem
             {
                 A = x, Lda = K, B = w, Ldb = K, BLayout = BLayout.Transposed,

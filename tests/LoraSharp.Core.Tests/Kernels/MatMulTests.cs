@@ -124,6 +124,29 @@ public class MatMulTests
         }
     }
 
+    // LoRA's A and B at decode (M <= 4, small unpacked W) take one dot product per output (RowDotDriver), every
+    // reduction length through the 16-, 8-wide and scalar parts of the dot; these match the reference to rounding.
+    [Theory]
+    [InlineData(SimdLevel.V512)]
+    [InlineData(SimdLevel.V256)]
+    public void FewRowsUnpackedForward_MatchesReference_EveryReductionLength(SimdLevel level)
+    {
+        foreach (int m in new[] { 1, 2, 4 })
+            foreach (int k in new[] { 1, 7, 8, 9, 16, 17, 25, 33, 576 })
+                foreach (int n in new[] { 1, 8, 37 })
+                    foreach (bool accumulate in new[] { false, true })
+                    {
+                        var c = new Case(m, k, n, seed: 31 * k + n);
+                        var expected = c.Output(Layout.ForwardUnpacked, 3);
+                        var actual = (float[])expected.Clone();
+                        c.Reference(Layout.ForwardUnpacked, expected, accumulate);
+                        using (Simd.Force(level)) c.Fast(Layout.ForwardUnpacked, actual, accumulate);
+                        AssertGuards(actual, m * n);
+                        TestData.AssertClose(actual.AsSpan(0, m * n), expected.AsSpan(0, m * n), atol: 2e-6 * k + 1e-6, rtol: 1e-5,
+                            what: $"{level} M={m} K={k} N={n} accumulate={accumulate}");
+                    }
+    }
+
     [Theory]
     [InlineData(Layout.ForwardPacked)]
     [InlineData(Layout.BackwardInputPacked)]
