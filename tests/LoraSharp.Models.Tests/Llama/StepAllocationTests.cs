@@ -8,7 +8,7 @@ using LoraSharp.Models.Lora;
 
 namespace LoraSharp.Models.Tests.Llama;
 
-// Counts every thread's allocations, so nothing else may run meanwhile.
+// Counts every thread's allocations, so no other test may run meanwhile.
 [CollectionDefinition(nameof(StepAllocationTests), DisableParallelization = true)]
 public sealed class StepAllocationCollection;
 
@@ -43,9 +43,15 @@ public class StepAllocationTests
         }
         for (int i = 0; i < 3; i++) Step(i);
 
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 3; i < 6; i++) Step(i);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // The least of three tries: the test host's own threads may allocate now and then, a step's allocation
+        // shows in every try.
+        long allocated = long.MaxValue;
+        for (int attempt = 0, i = 3; attempt < 3 && allocated > 0; attempt++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int end = i + 3; i < end; i++) Step(i);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
 
         Assert.True(allocated == 0, $"3 warm training steps allocated {allocated} bytes (expected none)");
     }
