@@ -60,8 +60,9 @@ public static class MatMulBench
                 var peak = MeasureShape(M, K, N, targeted, secondsPerCase, (layout, wall, cpu) =>
                 {
                     var key = (layout, M, K, N);
-                    if (!best.TryGetValue(key, out var b)) order.Add((layout, M, K, N, targeted));
-                    if (!best.TryGetValue(key, out b) || wall < b.Wall) best[key] = (wall, cpu);
+                    bool seen = best.TryGetValue(key, out var b);
+                    if (!seen) order.Add((layout, M, K, N, targeted));
+                    if (!seen || wall < b.Wall) best[key] = (wall, cpu);
                 });
                 if (!peaks.TryGetValue((M, K, N), out var p) || peak.WallGFlops > p.WallGFlops) peaks[(M, K, N)] = peak;
             }

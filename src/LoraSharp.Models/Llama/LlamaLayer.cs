@@ -16,7 +16,11 @@ public sealed class LlamaLayer : IDisposable
         InputNorm = inputNorm;
         PostAttentionNorm = postAttentionNorm;
         Q = q; K = k; V = v; O = o; Gate = gate; Up = up; Down = down;
+        _projections = [q, k, v, o, gate, up, down];
     }
+
+    // Built once: the training step walks it every forward and backward, so it must not be a fresh array each time.
+    private readonly Linear[] _projections;
 
     /// <summary>Layer index l.</summary>
     public int Index { get; }
@@ -62,16 +66,29 @@ public sealed class LlamaLayer : IDisposable
     };
 
     /// <summary>All seven projections in <see cref="ProjectionNames"/> order.</summary>
-    public IEnumerable<Linear> Projections => [Q, K, V, O, Gate, Up, Down];
+    public IReadOnlyList<Linear> Projections => _projections;
 
     /// <summary>The largest rank of any adapter on this layer's projections (0 without adapters).</summary>
-    public int MaxAdapterRank => Math.Max(Math.Max(Math.Max(Q.MaxAdapterRank, K.MaxAdapterRank), Math.Max(V.MaxAdapterRank, O.MaxAdapterRank)),
-        Math.Max(Math.Max(Gate.MaxAdapterRank, Up.MaxAdapterRank), Down.MaxAdapterRank));
+    public int MaxAdapterRank
+    {
+        get
+        {
+            int r = 0;
+            foreach (var p in _projections) r = Math.Max(r, p.MaxAdapterRank);
+            return r;
+        }
+    }
 
     /// <summary>True when something in this layer is trainable.</summary>
-    public bool HasTrainable =>   // spelled out, not over Projections: the backward asks every step, and that allocated
-        GradInputNorm != null || Q.HasTrainable || K.HasTrainable || V.HasTrainable || O.HasTrainable
-        || Gate.HasTrainable || Up.HasTrainable || Down.HasTrainable;
+    public bool HasTrainable
+    {
+        get
+        {
+            if (GradInputNorm != null) return true;
+            foreach (var p in _projections) if (p.HasTrainable) return true;
+            return false;
+        }
+    }
 
     /// <inheritdoc />
     public void Dispose()
