@@ -326,3 +326,51 @@ public class MatMulOneRowTests
         LoraSharp.TestSupport.TestData.AssertClose(blocked, reference, 1e-4, 1e-4);
     }
 }
+
+public class MatMulChainOrderTests
+{
+    // The fast path's documented summation order (GemmDriver.Chains): reduction blocks of at most 768, each summed as
+    // up to 4 in-order fma chains of at least 16 terms, every chain after the first added onto C. An emulation in
+    // scalar floats must match every SIMD width bit for bit; a single chain per block (the old order) does not.
+    [Theory]
+    [InlineData(9, 15, 33, false)]
+    [InlineData(9, 64, 33, false)]
+    [InlineData(9, 67, 40, true)]
+    [InlineData(17, 600, 32, false)]
+    [InlineData(3, 1100, 65, true)]
+    public void Forward_SumsEachBlockAsUpToFourFmaChains(int M, int K, int N, bool accumulate)
+    {
+        var x = TestData.Uniform(M * K, 1);
+        var w = TestData.Uniform(N * K, 2);
+        var start = TestData.Uniform(M * N, 3);
+        var packed = PackedWeight.FromF32(w, N, K);
+
+        var expected = (float[])start.Clone();
+        int blocks = (K + 767) / 768;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++)
+            {
+                bool first = !accumulate;
+                for (int blk = 0; blk < blocks; blk++)
+                {
+                    var (b0, b1) = Threads.Split(K, blk, blocks);
+                    int chains = Math.Clamp((b1 - b0) / 16, 1, 4);
+                    for (int ch = 0; ch < chains; ch++)
+                    {
+                        var (s0, s1) = Threads.Split(b1 - b0, ch, chains);
+                        float acc = 0;
+                        for (int k = b0 + s0; k < b0 + s1; k++) acc = MathF.FusedMultiplyAdd(x[m * K + k], w[n * K + k], acc);
+                        expected[m * N + n] = first ? acc : expected[m * N + n] + acc;
+                        first = false;
+                    }
+                }
+            }
+
+        foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.V128 })
+        {
+            var y = (float[])start.Clone();
+            using (Simd.Force(level)) MatMul.Forward(x, packed, y, M, accumulate);
+            Assert.True(expected.AsSpan().SequenceEqual(y), $"{level}: the forward differs from the documented chain order");
+        }
+    }
+}

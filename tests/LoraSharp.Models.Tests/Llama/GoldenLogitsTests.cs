@@ -15,24 +15,24 @@ public class GoldenLogitsTests
         return (idsArr, Stories.ReadF32(file, "logits_ref"));
     }
 
-    // The fast path accumulates matmuls in fp32 (as PyTorch and llama.cpp do): measured 1.14e-5 max abs here, against
-    // 1.23e-5 for PyTorch float32 and 8.3e-6 for llama.cpp (golden README 4.2). Double accumulation in the matmuls
-    // alone brings it to 4.8e-6: their fp32 reduction order is what is left (see docs/models.md). The scalar path accumulates every
-    // reduction in double and must meet 1e-5, which shows the model's math is the reference's.
+    // The fast path accumulates matmuls in fp32 as up to 4 fma chains per reduction block (GemmDriver.Chains):
+    // measured 6.7e-6 max abs here, against 1.23e-5 for PyTorch float32 and 8.3e-6 for llama.cpp (golden README 4.2);
+    // one chain per output gave 1.14e-5 (see docs/models.md). The scalar path accumulates every reduction in double.
     [Theory]
-    [InlineData("hf", SimdLevel.V512, 2e-5)]
-    [InlineData("F32", SimdLevel.V512, 2e-5)]
-    [InlineData("hf", SimdLevel.V256, 2e-5)]
-    [InlineData("hf", SimdLevel.Scalar, 1e-5)]
-    [InlineData("F32", SimdLevel.Scalar, 1e-5)]
-    public void Logits_MatchFloat64Reference(string source, SimdLevel level, double tolerance)
+    [InlineData("hf", SimdLevel.V512)]
+    [InlineData("F32", SimdLevel.V512)]
+    [InlineData("hf", SimdLevel.V256)]
+    [InlineData("hf", SimdLevel.V128)]
+    [InlineData("hf", SimdLevel.Scalar)]
+    [InlineData("F32", SimdLevel.Scalar)]
+    public void Logits_MatchFloat64Reference(string source, SimdLevel level)
     {
         var (ids, reference) = Reference32();
         using var model = Stories.Load(source == "hf" ? null : Stories.Gguf(source));
         using var _ = Simd.Force(level);
         var logits = model.Logits(new Batch(1, ids.Length, ids));
         double max = TestData.MaxAbsDiff(logits, reference);
-        Assert.True(max <= tolerance, $"max |logits - reference| = {max:E3} (tolerance {tolerance})");
+        Assert.True(max <= 1e-5, $"max |logits - reference| = {max:E3} (tolerance 1e-5)");
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 // One-row products against a frozen, directly addressable weight (decode: y[N] (+)= x[K]·Wᵀ). The blocked GEMM
 // would compute a full MR-row tile for the single row; here each thread streams its 32-column panels once, which
 // is what a memory-bound decode step needs. Results are bit-identical to GemmDriver: the same reduction blocks,
-// one FMA chain per column in reduction order, the first block stored and later blocks added.
+// the same fma chains per column in reduction order, the first chain stored and later chains added.
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -42,11 +42,17 @@ internal static unsafe class GemvDriver
                 float* c = P.C + j0;
                 for (int blk = 0; blk < Blocks; blk++)
                 {
-                    var (r0, r1) = Threads.Split(P.Depth, blk, Blocks);
-                    if (Wide) Panel512(P.A, panel, r0, r1, tmp);
-                    else Panel256(P.A, panel, r0, r1, tmp);
-                    bool store = blk == 0 && !P.Accumulate;
-                    for (int j = 0; j < nv; j++) c[j] = store ? tmp[j] : c[j] + tmp[j];
+                    var (b0, b1) = Threads.Split(P.Depth, blk, Blocks);
+                    int chains = GemmDriver.Chains(b1 - b0);
+                    for (int ch = 0; ch < chains; ch++)
+                    {
+                        var (s0, s1) = Threads.Split(b1 - b0, ch, chains);
+                        int r0 = b0 + s0, r1 = b0 + s1;
+                        if (Wide) Panel512(P.A, panel, r0, r1, tmp);
+                        else Panel256(P.A, panel, r0, r1, tmp);
+                        bool store = blk == 0 && ch == 0 && !P.Accumulate;
+                        for (int j = 0; j < nv; j++) c[j] = store ? tmp[j] : c[j] + tmp[j];
+                    }
                 }
             }
         }
