@@ -254,7 +254,7 @@ public sealed class TokenTests : IAsyncLifetime
     {
         using var client = Bare();
         using var events = await SseReader.OpenAsync(client, new HttpRequestMessage(HttpMethod.Get, $"/api/train/events?token={Uri.EscapeDataString(_web.Server.Token!)}"));
-        Assert.Equal("snapshot", (await events.NextAsync(TimeSpan.FromSeconds(10), "the first snapshot"))?.Name);
+        Assert.Equal("snapshot", (await events.NextAsync(WebTestServer.TrainingTimeout, "the first snapshot"))?.Name);
     }
 
     [Fact]

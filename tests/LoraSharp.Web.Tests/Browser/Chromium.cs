@@ -83,7 +83,7 @@ internal sealed partial class Chromium : IAsyncDisposable
     /// <summary>Connects to the page the browser opened (about:blank).</summary>
     public async Task<DevToolsPage> OpenPageAsync()
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
         using var targets = JsonDocument.Parse(await http.GetStringAsync($"http://{DevTools.Authority}/json/list"));
         var page = targets.RootElement.EnumerateArray().FirstOrDefault(t => t.GetProperty("type").GetString() == "page");
         if (page.ValueKind != JsonValueKind.Object) throw new Xunit.Sdk.XunitException($"Chromium at {DevTools} has no page target: {targets.RootElement}");
