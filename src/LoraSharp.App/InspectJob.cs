@@ -24,6 +24,9 @@ public static class InspectJob
             .OrderBy(k => Order(k.Kind)).ThenBy(k => k.Kind, StringComparer.Ordinal)
             .ToList();
         long stored = model.Tensors.Sum(kv => Core.Tensors.DTypeInfo.ByteCount(model.StoredDTypes[kv.Key], kv.Value.ElementCount));
+        // Training keeps an f32-stored matmul weight a second time as backward panels; compressed ones decode per tile.
+        stored += model.Tensors.Where(kv => model.StoredDTypes[kv.Key] == Core.Tensors.DType.F32 && IsMatmulWeight(kv.Key, model.Config.TieWordEmbeddings))
+            .Sum(kv => 4 * kv.Value.ElementCount);
         var (tokKind, tokSize) = Tokenizer(model);
         return new InspectReport
         {
@@ -60,6 +63,9 @@ public static class InspectJob
         if (File.Exists(System.IO.Path.Combine(dir, "tokenizer.model"))) return ("SentencePiece (tokenizer.model)", null);
         return (null, null);
     }
+
+    private static bool IsMatmulWeight(string name, bool tied) =>
+        name.EndsWith("_proj.weight", StringComparison.Ordinal) || name == "lm_head.weight" || (tied && name == "model.embed_tokens.weight");
 
     private static InspectReport Adapter(string dir)
     {

@@ -23,6 +23,7 @@ public class InspectCommandTests
         Assert.Contains("heads (q / kv)         8 / 4, head_dim 8", output);
         Assert.Contains("BPE, 512 tokens", output);
         Assert.Contains("LoRA memory (est.)", output);
+        Assert.Matches(@"activations\s+[0-9.]+ MiB \(seq 512, micro-batch 1\); [0-9.]+ MiB with --gradient-checkpointing", output);
         Assert.Matches(@"model\.layers\.N\.self_attn\.q_proj\.weight\s+F32\s+5 \[64, 64\]", output);
     }
 

@@ -77,7 +77,7 @@ internal static class InspectCommand
                 Line("LoRA memory (est.)", $"{Bytes(m.TotalBytes)} with f32 base weights, {Bytes(m.TotalStoredBytes)} with stored dtypes");
                 Line("  base weights", $"{Bytes(m.BaseWeightsBytes)} f32, {Bytes(m.StoredWeightsBytes)} stored");
                 Line("  adapters", $"r={m.Rank} on all linears: {Count(m.AdapterParameters)} params, {Bytes(m.AdapterBytes)} with grads and AdamW state");
-                Line("  activations", $"{Bytes(m.ActivationBytes)} (seq {m.SequenceLength}, micro-batch {m.MicroBatch})");
+                Line("  activations", $"{Bytes(m.ActivationBytes)} (seq {m.SequenceLength}, micro-batch {m.MicroBatch}); {Bytes(m.CheckpointedActivationBytes)} with --gradient-checkpointing");
             }
             if (r.IgnoredTensors.Count > 0) Line("ignored tensors", string.Join(", ", r.IgnoredTensors));
         }

@@ -120,6 +120,23 @@ public sealed class LlamaActivations
     /// <summary>Scratch for LoRA dropout and low-rank gradients.</summary>
     public float[] LoraScratch { get; }
 
+    /// <summary>
+    /// The <see cref="Bytes"/> that buffers for (B, T) would hold, without allocating them (memory estimates);
+    /// a test keeps it equal to a real allocation's.
+    /// </summary>
+    public static long ByteCount(LlamaConfig c, int B, int T, bool checkpointing, int maxRank)
+    {
+        long M = (long)B * T, C = c.HiddenSize, H = c.IntermediateSize;
+        long QD = (long)c.NumAttentionHeads * c.HeadDim, KD = (long)c.NumKeyValueHeads * c.HeadDim;
+        long layer = 2 * M + 3 * M * C + 2 * M * QD + 2 * M * KD + (long)B * c.NumAttentionHeads * T + 2 * M * H;
+        long maxK = Math.Max(Math.Max(C, H), QD);
+        long shared = (c.NumHiddenLayers + 1) * M * C                // X
+                      + M + M * C + M * H                            // RstdF, XnF, Hidden
+                      + 2 * M * C + 2 * M * QD + 2 * M * KD + 3 * M * H   // DX, DXn, DQ, DAtt, DK, DV, DH, DGate, DUp
+                      + M * maxK + M * Math.Max(1, maxRank);         // LoraScratch
+        return 4 * (shared + layer * (checkpointing ? 1 : c.NumHiddenLayers));
+    }
+
     /// <summary>Bytes held, for memory reports.</summary>
     public long Bytes
     {

@@ -195,11 +195,11 @@ public sealed partial class LlamaModel : IDisposable
     // V = 49152) and 512 over a compressed output projection, which is decoded once per chunk. Each chunk streams
     // the whole lm_head twice (logits, then dh), so few rows make skinny matmuls: at (2048 tokens, 576, 49152) the
     // fused forward-backward took 1.08-1.17 s with 85-row chunks (16 MiB) and 0.93-0.96 s with 256 (512: 0.93).
-    private CrossEntropyWorkspace CeWorkspace()
-    {
-        int cap = Output.StorageDType == DType.F32 ? 256 : 512;
-        return _ce ??= new CrossEntropyWorkspace(Math.Clamp((1 << 24) / Config.VocabSize, 1, cap), Config.VocabSize);
-    }
+    private CrossEntropyWorkspace CeWorkspace() =>
+        _ce ??= new CrossEntropyWorkspace(CrossEntropyChunkRows(Config.VocabSize, Output.StorageDType == DType.F32), Config.VocabSize);
+
+    /// <summary>Rows per cross-entropy chunk for a vocabulary of <paramref name="vocab"/> (its logits block holds rows × vocab floats).</summary>
+    public static int CrossEntropyChunkRows(int vocab, bool f32Output) => Math.Clamp((1 << 24) / vocab, 1, f32Output ? 256 : 512);
 
     /// <summary>Drops the activation buffers (they are reallocated on the next pass).</summary>
     public void ReleaseActivations() => _acts = null;
