@@ -56,18 +56,56 @@ public sealed class ModelSession : IDisposable
         using var loaded = ModelLoader.Load(path, new ModelLoadOptions { BaseDType = baseDType });
         var tokenizer = GgufTokenizer.ForModel(loaded);
         var model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, fullFineTuning, doubleQuant, consumeTensors: true);
+        var session = new ModelSession(model, tokenizer, loaded.SourcePath, loaded.Notes);
         try
         {
-            if (adapters != null)
-                for (int i = 0; i < adapters.Count; i++)
-                    AdapterLoader.Attach(model, adapters[i].Path, $"adapter{i}", adapters[i].Scale);   // PEFT folder or GGUF LoRA
+            if (adapters != null) session.AttachAdapters(adapters);   // stay attached for the session's life
         }
         catch
         {
             model.Dispose();
             throw;
         }
-        return new ModelSession(model, tokenizer, loaded.SourcePath, loaded.Notes);
+        return session;
+    }
+
+    /// <summary>
+    /// Attaches <paramref name="adapters"/> (frozen, named adapter0, adapter1, ...; PEFT folders or GGUF LoRA files)
+    /// until the returned handle is disposed, which detaches and frees them: a long-lived session (the web UI's
+    /// cached model) answers with and without adapters without loading the model again.
+    /// </summary>
+    public IDisposable AttachAdapters(IReadOnlyList<AdapterSpec> adapters)
+    {
+        var attached = new AttachedAdapters(Model);
+        try
+        {
+            for (int i = 0; i < adapters.Count; i++)
+            {
+                string name = $"adapter{i}";
+                attached.Names.Add(name);
+                attached.Adapters.AddRange(AdapterLoader.Attach(Model, adapters[i].Path, name, adapters[i].Scale));
+            }
+        }
+        catch
+        {
+            attached.Dispose();
+            throw;
+        }
+        return attached;
+    }
+
+    private sealed class AttachedAdapters(LlamaModel model) : IDisposable
+    {
+        public readonly List<string> Names = [];
+        public readonly List<Models.Lora.LoraAdapter> Adapters = [];
+
+        public void Dispose()
+        {
+            foreach (var name in Names) model.DetachAdapter(name);
+            foreach (var a in Adapters) a.Dispose();
+            Names.Clear();
+            Adapters.Clear();
+        }
     }
 
     /// <inheritdoc />

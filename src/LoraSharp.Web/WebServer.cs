@@ -79,13 +79,15 @@ public sealed class WebServer : IAsyncDisposable
         var app = builder.Build();
 
         var training = new TrainingJobManager();
+        var models = new ModelCache();
+        app.Lifetime.ApplicationStopped.Register(models.Dispose);
         var errors = new ErrorReporter(folders, log);
         errors.Use(app);
         AccessGate.Use(app, token);
         StaticAssets.Map(app);
         LibraryEndpoints.Map(app, folders, options, token != null);
-        TrainingEndpoints.Map(app, folders, training);
-        GenerateEndpoints.Map(app, folders, errors);
+        TrainingEndpoints.Map(app, folders, training, models);
+        GenerateEndpoints.Map(app, folders, errors, models);
         AdapterEndpoints.Map(app, folders);
         AdapterToolEndpoints.Map(app, folders);
         app.MapFallback((HttpContext ctx) => ErrorReporter.WriteAsync(ctx.Response, StatusCodes.Status404NotFound, $"Nothing at {ctx.Request.Path}."));

@@ -4,7 +4,7 @@
 //                        repetition_penalty, seed, stop}
 //   events: "start" {side}, "text" {side, text}, "done" {side, tokens, tokens_per_second, stop_reason},
 //           "error" {error}, "end" {}; side is "base" or "adapter".
-// Not here: sampling or chat templates (GenerateJob, TextGenerator).
+// The model stays loaded between requests (ModelCache). Not here: sampling or chat templates (GenerateJob, TextGenerator).
 using LoraSharp.App;
 using LoraSharp.Models.Generation;
 using LoraSharp.Web.Http;
@@ -20,7 +20,7 @@ internal static class GenerateEndpoints
 {
     private const int MaxNewTokensLimit = 4096;
 
-    public static void Map(WebApplication app, WebFolders folders, ErrorReporter errors)
+    public static void Map(WebApplication app, WebFolders folders, ErrorReporter errors, ModelCache models)
     {
         app.MapPost("/api/generate", async (HttpContext ctx, IHostApplicationLifetime lifetime) =>
         {
@@ -37,8 +37,8 @@ internal static class GenerateEndpoints
             {
                 try
                 {
-                    Answer(sse, "base", model, [], body.Prompt, options, cancel.Token);
-                    if (adapter != null) Answer(sse, "adapter", model, [new AdapterSpec(adapter, body.AdapterScale)], body.Prompt, options, cancel.Token);
+                    Answer(models, sse, "base", model, [], body.Prompt, options, cancel.Token);
+                    if (adapter != null) Answer(models, sse, "adapter", model, [new AdapterSpec(adapter, body.AdapterScale)], body.Prompt, options, cancel.Token);
                     sse.Send("end", new { });
                 }
                 catch (OperationCanceledException)
@@ -65,11 +65,11 @@ internal static class GenerateEndpoints
         if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException(message);
     }
 
-    private static void Answer(SseStream sse, string side, string model, AdapterSpec[] adapters, string prompt, GenerationOptions options, CancellationToken cancel)
+    private static void Answer(ModelCache models, SseStream sse, string side, string model, AdapterSpec[] adapters, string prompt,
+        GenerationOptions options, CancellationToken cancel)
     {
         sse.Send("start", new { side });
-        using var session = ModelSession.Open(model, adapters);
-        var result = GenerateJob.Run(session, prompt, options, text => sse.Send("text", new { side, text }), cancel);
+        var result = models.Use(model, adapters, session => GenerateJob.Run(session, prompt, options, text => sse.Send("text", new { side, text }), cancel), cancel);
         sse.Send("done", new { side, tokens = result.TokenIds.Length - result.PromptTokens, tokens_per_second = result.TokensPerSecond, stop_reason = result.StopReason });
     }
 

@@ -21,13 +21,14 @@ namespace LoraSharp.Web.Api;
 /// <summary>Maps the training endpoints.</summary>
 internal static class TrainingEndpoints
 {
-    public static void Map(WebApplication app, WebFolders folders, TrainingJobManager jobs)
+    public static void Map(WebApplication app, WebFolders folders, TrainingJobManager jobs, ModelCache models)
     {
         app.MapGet("/api/train", () => WebJson.Ok(new { run = RunView.From(jobs.Current?.Snapshot(), folders) }));
         app.MapPost("/api/train", async (HttpContext ctx) =>
         {
             var body = await WebJson.ReadAsync<TrainBody>(ctx.Request);
             var run = jobs.Start(ToRequest(body, folders));
+            models.Drop();   // the generate tab's model gives its memory to the run
             return WebJson.Ok(new { run = RunView.From(run.Snapshot(), folders) }, StatusCodes.Status202Accepted);
         });
         app.MapPost("/api/train/interrupt", () =>
