@@ -35,14 +35,29 @@ public static class GenerateJob
     public static GenerationResult Run(GenerateRequest request, Action<string>? onText = null, CancellationToken cancel = default)
     {
         using var session = ModelSession.Open(request.Model, request.Adapters, request.BaseDType, doubleQuant: request.DoubleQuant);
-        if (!request.Chat) return Run(session, request.Prompt, request.Options, onText, cancel);
-        var template = ChatTemplateFor(session, request.ChatTemplate);
-        var messages = new List<ChatMessage>();
-        if (!string.IsNullOrEmpty(request.System)) messages.Add(new ChatMessage("system", request.System));
-        messages.Add(new ChatMessage("user", request.Prompt));
-        var ids = template.Encode(session.Tokenizer, messages, addGenerationPrompt: true).Ids;
-        return new TextGenerator(session.Model, session.Tokenizer).Generate(ids, request.Options, onText, cancel);
+        return request.Chat
+            ? RunChat(session, request.Prompt, request.System, request.ChatTemplate, request.Options, onText, cancel)
+            : Run(session, request.Prompt, request.Options, onText, cancel);
     }
+
+    /// <summary>
+    /// Chat mode with an already loaded session: <paramref name="prompt"/> is one user message (after an optional
+    /// <paramref name="system"/> message) rendered with the template <paramref name="templateName"/> (see
+    /// <see cref="ChatTemplateFor"/>), ending with the assistant's turn.
+    /// </summary>
+    public static GenerationResult RunChat(ModelSession session, string prompt, string? system, string? templateName, GenerationOptions options,
+        Action<string>? onText = null, CancellationToken cancel = default)
+    {
+        var template = ChatTemplateFor(session, templateName);
+        var messages = new List<ChatMessage>();
+        if (!string.IsNullOrEmpty(system)) messages.Add(new ChatMessage("system", system));
+        messages.Add(new ChatMessage("user", prompt));
+        var ids = template.Encode(session.Tokenizer, messages, addGenerationPrompt: true).Ids;
+        return new TextGenerator(session.Model, session.Tokenizer).Generate(ids, options, onText, cancel);
+    }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the known templates when <paramref name="name"/> is none of them.</summary>
+    public static void CheckChatTemplateName(string name) => Tokenizers.Chat.ChatTemplate.FromName(name);
 
     /// <summary>The named template, or the one tokenizer_config.json's chat_template describes, or ChatML.</summary>
     public static ChatTemplate ChatTemplateFor(ModelSession session, string? name)

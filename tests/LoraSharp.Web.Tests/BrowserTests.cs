@@ -92,6 +92,21 @@ public sealed class BrowserTests(ITestOutputHelper output)
         }
         await Save(page, Path.Combine(shots, "web-ui-generate.png"));
 
+        // Chat mode: the same prompt as a user message in the ChatML template gets another answer.
+        string rawBase = (await page.EvaluateAsync("document.querySelector('#out-base').textContent")).GetString()!;
+        await page.EvaluateAsync("""
+            document.querySelector('#gen-chat').checked = true;
+            document.querySelector('#gen-chat_template').value = 'chatml';
+            document.querySelector('#gen-adapter').value = '';
+            document.querySelector('#gen-message').textContent = '';
+            document.querySelector('#generate').click();
+            """);
+        await page.WaitForAsync("document.querySelector('#gen-message').textContent === 'done.'", Timeout, "the chat answer to finish",
+            "document.querySelector('#gen-message').textContent");
+        string chatBase = (await page.EvaluateAsync("document.querySelector('#out-base').textContent")).GetString()!;
+        Assert.StartsWith("Once upon a time", chatBase);
+        Assert.NotEqual(rawBase, chatBase);
+
         // The adapters tab: the new adapter's row; export it and compare perplexities.
         await page.EvaluateAsync("""
             document.querySelector('#tabs button[data-tab=adapters]').click();

@@ -76,4 +76,27 @@ public sealed class GenerateEndpointTests(TrainedServer trained) : IClassFixture
         Assert.DoesNotContain(Web.Root, message);   // the folder is named by its label
         Assert.True(Encoding.UTF8.GetByteCount(message) < 1000);
     }
+
+    [Fact]
+    public async Task Generate_ChatMode_AnswersAsTheCliChatModeDoes()
+    {
+        var events = await Generate(new { model = "stories260K-hf", prompt = "Tell me a story", max_new_tokens = 10, temperature = 0, chat = true, chat_template = "chatml", system = "Be brief." });
+        Assert.Equal("end", events[^1].Name);
+        var cli = LoraSharp.App.GenerateJob.Run(new LoraSharp.App.GenerateRequest
+        {
+            Model = LoraSharp.TestSupport.SharedFixtures.Stories260KHf, Prompt = "Tell me a story", Chat = true, ChatTemplate = "chatml", System = "Be brief.",
+            Options = new LoraSharp.Models.Generation.GenerationOptions { MaxNewTokens = 10, Sampling = new LoraSharp.Models.Generation.SamplingSettings { Temperature = 0 } },
+        });
+        Assert.Equal(cli.Text, Text(events, "base"));
+        var raw = await Generate(new { model = "stories260K-hf", prompt = "Tell me a story", max_new_tokens = 10, temperature = 0 });
+        Assert.NotEqual(Text(raw, "base"), Text(events, "base"));   // the template changed what the model saw
+    }
+
+    [Fact]
+    public async Task Generate_AnUnknownChatTemplate_Is400NamingTheSetting()
+    {
+        string error = await Web.PostErrorAsync("/api/generate", new { model = "stories260K-hf", prompt = "x", chat = true, chat_template = "no-such" }, 400);
+        Assert.Contains("chat_template", error);
+        Assert.Contains("chatml", error);   // the known names
+    }
 }

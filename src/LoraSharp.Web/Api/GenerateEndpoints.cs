@@ -1,7 +1,9 @@
 // The generate tab's API: one prompt answered by the base model and then by base + adapter, streamed as
 // server-sent events in the response to the POST (the page reads it with fetch, since EventSource cannot POST):
 //   POST /api/generate  {model, adapter?, adapter_scale, prompt, max_new_tokens, temperature, top_k, top_p, min_p,
-//                        repetition_penalty, seed, stop}
+//                        repetition_penalty, seed, stop, chat, chat_template?, system?}
+//   chat: the prompt is one user message rendered with the model's chat template (or chat_template), as
+//   `lorasharp generate --chat` does.
 //   events: "start" {side}, "text" {side, text}, "done" {side, tokens, tokens_per_second, stop_reason},
 //           "error" {error}, "end" {}; side is "base" or "adapter".
 // The model stays loaded between requests (ModelCache). Not here: sampling or chat templates (GenerateJob, TextGenerator).
@@ -28,6 +30,7 @@ internal static class GenerateEndpoints
             string model = folders.Models.Resolve(body.Model);
             string? adapter = string.IsNullOrEmpty(body.Adapter) ? null : folders.Adapters.Resolve(body.Adapter);
             var options = body.ToOptions();
+            var chat = body.ToChat();
             RequireExisting(model, $"Model '{body.Model}' is not in the models folder.");
             if (adapter != null) RequireExisting(adapter, $"Adapter '{body.Adapter}' is not in the adapters folder.");
 
@@ -37,8 +40,8 @@ internal static class GenerateEndpoints
             {
                 try
                 {
-                    Answer(models, sse, "base", model, [], body.Prompt, options, cancel.Token);
-                    if (adapter != null) Answer(models, sse, "adapter", model, [new AdapterSpec(adapter, body.AdapterScale)], body.Prompt, options, cancel.Token);
+                    Answer(models, sse, "base", model, [], body.Prompt, chat, options, cancel.Token);
+                    if (adapter != null) Answer(models, sse, "adapter", model, [new AdapterSpec(adapter, body.AdapterScale)], body.Prompt, chat, options, cancel.Token);
                     sse.Send("end", new { });
                 }
                 catch (OperationCanceledException)
@@ -65,13 +68,18 @@ internal static class GenerateEndpoints
         if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException(message);
     }
 
-    private static void Answer(ModelCache models, SseStream sse, string side, string model, AdapterSpec[] adapters, string prompt,
+    private static void Answer(ModelCache models, SseStream sse, string side, string model, AdapterSpec[] adapters, string prompt, ChatMode? chat,
         GenerationOptions options, CancellationToken cancel)
     {
         sse.Send("start", new { side });
-        var result = models.Use(model, adapters, session => GenerateJob.Run(session, prompt, options, text => sse.Send("text", new { side, text }), cancel), cancel);
+        void OnText(string text) => sse.Send("text", new { side, text });
+        var result = models.Use(model, adapters, session => chat is { } c
+            ? GenerateJob.RunChat(session, prompt, c.System, c.Template, options, OnText, cancel)
+            : GenerateJob.Run(session, prompt, options, OnText, cancel), cancel);
         sse.Send("done", new { side, tokens = result.TokenIds.Length - result.PromptTokens, tokens_per_second = result.TokensPerSecond, stop_reason = result.StopReason });
     }
+
+    private sealed record ChatMode(string? Template, string? System);
 
     private sealed record GenerateBody
     {
@@ -87,6 +95,22 @@ internal static class GenerateEndpoints
         public float RepetitionPenalty { get; init; } = new SamplingSettings().RepetitionPenalty;
         public int Seed { get; init; } = new SamplingSettings().Seed;
         public string[] Stop { get; init; } = [];
+        public bool Chat { get; init; }
+        public string? ChatTemplate { get; init; }
+        public string? System { get; init; }
+
+        // Checked before the stream starts, so an unknown template is a 400 answer.
+        public ChatMode? ToChat()
+        {
+            if (!Chat) return null;
+            string? template = string.IsNullOrWhiteSpace(ChatTemplate) ? null : ChatTemplate;
+            if (template != null)
+            {
+                try { GenerateJob.CheckChatTemplateName(template); }
+                catch (ArgumentException e) { throw new ArgumentException($"chat_template: {e.Message}"); }
+            }
+            return new ChatMode(template, string.IsNullOrEmpty(System) ? null : System);
+        }
 
         public GenerationOptions ToOptions()
         {

@@ -29,6 +29,9 @@ async function generate() {
   const body = { model: $('#gen-model').value, adapter: $('#gen-adapter').value || null, adapter_scale: Number($('#gen-adapter_scale').value || 1), prompt: $('#gen-prompt').value };
   for (const [name] of SAMPLING) body[name] = Number($(`#gen-${name}`).value);
   body.stop = $('#gen-stop').value.split('\n').filter(s => s.length > 0);
+  body.chat = $('#gen-chat').checked;
+  body.chat_template = $('#gen-chat_template').value || null;
+  body.system = $('#gen-system').value || null;
   for (const side of ['base', 'adapter']) { $(`#out-${side}`).textContent = ''; $(`#stat-${side}`).textContent = ''; }
   if (!body.adapter) $('#stat-adapter').textContent = 'no adapter selected';
   running?.abort();
