@@ -136,8 +136,7 @@ public sealed class Linear : IDisposable
             if (!a.Trainable && !needDx) continue;
             int R = a.Rank;
             var dz = scratch.Slice(0, M * R);
-            dz.Clear();
-            MatMul.BackwardInput(dy, a.B.Floats, dz, M, N, R);     // dz = dy·B
+            MatMul.BackwardInput(dy, a.B.Floats, dz, M, N, R, accumulate: false);   // dz = dy·B
             TensorPrimitives.Multiply(dz, a.Scale, dz);              // d(scale·z)/dz
             var rest = scratch[(M * R)..];
             ReadOnlySpan<float> u = x;
@@ -145,7 +144,6 @@ public sealed class Linear : IDisposable
             if (dropped)
             {
                 var drop = rest[..(M * K)];
-                drop.Clear();
                 Dropout.Forward(x[..(M * K)], drop, a.Dropout, a.DropoutSeed, a.DropoutOffset);   // recompute, not stored
                 u = drop;
             }
@@ -162,8 +160,7 @@ public sealed class Linear : IDisposable
             else
             {
                 var du = rest[..(M * K)];
-                du.Clear();
-                MatMul.BackwardInput(dz, a.A.Floats, du, M, R, K);
+                MatMul.BackwardInput(dz, a.A.Floats, du, M, R, K, accumulate: false);
                 Dropout.Backward(du, dx[..(M * K)], a.Dropout, a.DropoutSeed, a.DropoutOffset);
             }
         }

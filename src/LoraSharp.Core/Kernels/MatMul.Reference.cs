@@ -24,7 +24,7 @@ public static partial class MatMul
         }
 
         /// <summary>dX[M,K] += dY[M,N]·W[N,K].</summary>
-        public static void BackwardInput(ReadOnlySpan<float> dY, ReadOnlySpan<float> W, Span<float> dX, int M, int N, int K)
+        public static void BackwardInput(ReadOnlySpan<float> dY, ReadOnlySpan<float> W, Span<float> dX, int M, int N, int K, bool accumulate = true)
         {
             Check(dY.Length, (long)M * N, "dY", $"[{M}, {N}]");
             Check(W.Length, (long)N * K, "W", $"[{N}, {K}]");
@@ -32,7 +32,7 @@ public static partial class MatMul
             for (int m = 0; m < M; m++)
                 for (int k = 0; k < K; k++)
                 {
-                    double s = dX[m * K + k];
+                    double s = accumulate ? dX[m * K + k] : 0;
                     for (int n = 0; n < N; n++) s += (double)dY[m * N + n] * W[n * K + k];
                     dX[m * K + k] = (float)s;
                 }

@@ -374,3 +374,63 @@ public class MatMulChainOrderTests
         }
     }
 }
+
+public class MatMulNarrowWeightGradTests
+{
+    // BackwardWeight with fewer than 32 output columns (LoRA's dB, K = r) runs as dWᵀ = Xᵀ·dY. It must keep the
+    // documented order: reduction blocks of at most 512 tokens (transposed A), up to 4 fma chains each, every chain
+    // added onto dW; a scalar emulation of that order matches every SIMD width bit for bit.
+    [Theory]
+    [InlineData(1100, 40, 8)]
+    [InlineData(64, 33, 4)]
+    [InlineData(300, 100, 31)]
+    public void NarrowDw_IsBitIdenticalToTheDocumentedOrder(int M, int N, int K)
+    {
+        var dy = TestData.Uniform(M * N, 1);
+        var x = TestData.Uniform(M * K, 2);
+        var start = TestData.Uniform(N * K, 3);
+        var expected = (float[])start.Clone();
+        int blocks = (M + 511) / 512;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++)
+                for (int blk = 0; blk < blocks; blk++)
+                {
+                    var (b0, b1) = Threads.Split(M, blk, blocks);
+                    int chains = Math.Clamp((b1 - b0) / 16, 1, 4);
+                    for (int ch = 0; ch < chains; ch++)
+                    {
+                        var (s0, s1) = Threads.Split(b1 - b0, ch, chains);
+                        float acc = 0;
+                        for (int m = b0 + s0; m < b0 + s1; m++) acc = MathF.FusedMultiplyAdd(dy[m * N + n], x[m * K + k], acc);
+                        expected[n * K + k] += acc;
+                    }
+                }
+        foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.V128 })
+        {
+            var dw = (float[])start.Clone();
+            using (Simd.Force(level)) MatMul.BackwardWeight(dy, x, dw, M, N, K);
+            Assert.True(expected.AsSpan().SequenceEqual(dw), $"{level}: the narrow dW differs from the documented order");
+        }
+    }
+}
+
+public class MatMulOverwriteTests
+{
+    // BackwardInput with accumulate: false overwrites dX, whatever it held (LoRA's dz and du skip a clearing pass).
+    [Theory]
+    [InlineData(SimdLevel.V512)]
+    [InlineData(SimdLevel.V256)]
+    [InlineData(SimdLevel.V128)]
+    [InlineData(SimdLevel.Scalar)]
+    public void UnpackedBackwardInput_WithoutAccumulate_OverwritesDx(SimdLevel level)
+    {
+        const int M = 37, N = 8, K = 70;
+        var dy = TestData.Uniform(M * N, 1);
+        var w = TestData.Uniform(N * K, 2);
+        var expected = new float[M * K];
+        MatMul.Reference.BackwardInput(dy, w, expected, M, N, K);
+        var dx = Enumerable.Repeat(float.NaN, M * K).ToArray();
+        using (Simd.Force(level)) MatMul.BackwardInput(dy, w, dx, M, N, K, accumulate: false);
+        TestData.AssertClose(dx, expected, 1e-5, 1e-5, $"{level}");
+    }
+}
