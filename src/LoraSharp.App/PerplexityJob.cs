@@ -30,13 +30,26 @@ public static class PerplexityJob
     /// <summary>Evaluates and returns the result; <paramref name="progress"/> gets (windows done, total).</summary>
     public static PerplexityResult Run(PerplexityRequest request, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
-        if (!System.IO.File.Exists(request.File)) throw new FileNotFoundException($"Text file '{request.File}' does not exist.", request.File);
+        CheckFile(request);
         using var session = ModelSession.Open(request.Model, request.Adapters, request.BaseDType, doubleQuant: request.DoubleQuant);
+        return Run(session, request, progress, cancel);
+    }
+
+    /// <summary>Evaluates with an already loaded session (its adapters as attached; the request's model, adapters and dtype are not used).</summary>
+    public static PerplexityResult Run(ModelSession session, PerplexityRequest request, Action<int, int>? progress = null, CancellationToken cancel = default)
+    {
+        CheckFile(request);
         string text = System.IO.File.ReadAllText(request.File);
         var ids = session.Tokenizer.EncodeToIds(text, addSpecialTokens: true);
         if (request.MaxTokens > 0 && ids.Length > request.MaxTokens) ids = ids[..request.MaxTokens];
         int maxLength = request.MaxLength > 0 ? request.MaxLength : session.Model.Config.MaxPositionEmbeddings;
         int stride = request.Stride > 0 ? request.Stride : Math.Max(1, maxLength / 2);
         return Perplexity.Evaluate(session.Model, ids, maxLength, stride, progress, cancel);
+    }
+
+    /// <summary>Throws <see cref="FileNotFoundException"/> when the text file is missing (before a model is loaded for nothing).</summary>
+    public static void CheckFile(PerplexityRequest request)
+    {
+        if (!System.IO.File.Exists(request.File)) throw new FileNotFoundException($"Text file '{request.File}' does not exist.", request.File);
     }
 }

@@ -89,7 +89,7 @@ public sealed class WebServer : IAsyncDisposable
         TrainingEndpoints.Map(app, folders, training, models);
         GenerateEndpoints.Map(app, folders, errors, models);
         AdapterEndpoints.Map(app, folders);
-        AdapterToolEndpoints.Map(app, folders);
+        AdapterToolEndpoints.Map(app, folders, models);
         app.MapFallback((HttpContext ctx) => ErrorReporter.WriteAsync(ctx.Response, StatusCodes.Status404NotFound, $"Nothing at {ctx.Request.Path}."));
         LogUnexpectedTrainingFailures(training, log);
 

@@ -79,6 +79,15 @@ public sealed class AdapterToolEndpointTests(TrainedServer trained) : IClassFixt
         Assert.True(adapted.GetProperty("perplexity").GetDouble() is > 1 and < 1e4);
         Assert.NotEqual(baseline.GetProperty("perplexity").GetDouble(), adapted.GetProperty("perplexity").GetDouble());
         Assert.Equal(400, baseline.GetProperty("tokens").GetInt32());
+        // The loaded model is shared between requests: the adapter is gone again afterwards.
+        var again = await Web.PostOkAsync("/api/perplexity", new { model = "stories260K-hf", file = "war-and-peace-6k.txt", max_length = 64, max_tokens = 400 });
+        Assert.Equal(baseline.GetProperty("perplexity").GetDouble(), again.GetProperty("perplexity").GetDouble());
+    }
+
+    [Fact]
+    public async Task Perplexity_OfAMissingFile_Is404()
+    {
+        Assert.Contains("no-such.txt", await Web.PostErrorAsync("/api/perplexity", new { model = "stories260K-hf", file = "no-such.txt" }, 404));
     }
 
     [Fact]

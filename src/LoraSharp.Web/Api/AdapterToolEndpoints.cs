@@ -18,7 +18,7 @@ namespace LoraSharp.Web.Api;
 /// <summary>Maps merge, export, combine and perplexity.</summary>
 internal static class AdapterToolEndpoints
 {
-    public static void Map(WebApplication app, WebFolders folders)
+    public static void Map(WebApplication app, WebFolders folders, ModelCache models)
     {
         app.MapPost("/api/merge", async (HttpContext ctx) =>
         {
@@ -71,7 +71,8 @@ internal static class AdapterToolEndpoints
                 Adapters = string.IsNullOrEmpty(body.Adapter) ? [] : [new AdapterSpec(folders.Adapters.Resolve(body.Adapter))],
                 MaxLength = body.MaxLength, Stride = body.Stride, MaxTokens = body.MaxTokens,
             };
-            var r = await Task.Run(() => PerplexityJob.Run(request, cancel: ctx.RequestAborted));
+            PerplexityJob.CheckFile(request);
+            var r = await Task.Run(() => models.Use(request.Model, request.Adapters, session => PerplexityJob.Run(session, request, cancel: ctx.RequestAborted), ctx.RequestAborted));
             return WebJson.Ok(new
             {
                 adapter = body.Adapter, perplexity = r.Perplexity, token_weighted_perplexity = r.TokenWeightedPerplexity, windows = r.Windows,

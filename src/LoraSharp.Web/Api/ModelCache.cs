@@ -1,9 +1,9 @@
-// The generate tab's loaded model. Loading a model takes seconds (minutes for a large one), and every request
-// answers twice, without and with the adapter, so one base model stays loaded between requests; requests use it
-// one at a time, each adapter attached for one answer and detached after. The model is loaded again when its
-// file or any file of its folder changes (size or time), and let go when a training starts, to give that run
-// the memory (the next request loads it again).
-// Not here: generation itself (GenerateJob), the endpoint (GenerateEndpoints).
+// The web UI's loaded model (generate tab, perplexity tool). Loading a model takes seconds (minutes for a large
+// one), and a request often answers twice, without and with the adapter, so one base model stays loaded between
+// requests; requests use it one at a time, each adapter attached for one answer and detached after. The model is
+// loaded again when its file or any file of its folder changes (size or time), and let go when a training starts,
+// to give that run the memory (the next request loads it again).
+// Not here: generation and perplexity themselves (GenerateJob, PerplexityJob), the endpoints.
 using LoraSharp.App;
 
 namespace LoraSharp.Web.Api;
