@@ -345,26 +345,10 @@ public class MatMulChainOrderTests
         var start = TestData.Uniform(M * N, 3);
         var packed = PackedWeight.FromF32(w, N, K);
 
-        var expected = (float[])start.Clone();
-        int blocks = (K + 767) / 768;
+        var expected = new float[M * N];
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++)
-            {
-                bool first = !accumulate;
-                for (int blk = 0; blk < blocks; blk++)
-                {
-                    var (b0, b1) = Threads.Split(K, blk, blocks);
-                    int chains = Math.Clamp((b1 - b0) / 16, 1, 4);
-                    for (int ch = 0; ch < chains; ch++)
-                    {
-                        var (s0, s1) = Threads.Split(b1 - b0, ch, chains);
-                        float acc = 0;
-                        for (int k = b0 + s0; k < b0 + s1; k++) acc = MathF.FusedMultiplyAdd(x[m * K + k], w[n * K + k], acc);
-                        expected[m * N + n] = first ? acc : expected[m * N + n] + acc;
-                        first = false;
-                    }
-                }
-            }
+                expected[m * N + n] = ChainOrder.Emulate(K, 768, k => (x[m * K + k], w[n * K + k]), start[m * N + n], accumulate);
 
         foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.V128 })
         {
@@ -389,22 +373,11 @@ public class MatMulNarrowWeightGradTests
         var dy = TestData.Uniform(M * N, 1);
         var x = TestData.Uniform(M * K, 2);
         var start = TestData.Uniform(N * K, 3);
-        var expected = (float[])start.Clone();
-        int blocks = (M + 511) / 512;
+        var expected = new float[N * K];
         for (int n = 0; n < N; n++)
             for (int k = 0; k < K; k++)
-                for (int blk = 0; blk < blocks; blk++)
-                {
-                    var (b0, b1) = Threads.Split(M, blk, blocks);
-                    int chains = Math.Clamp((b1 - b0) / 16, 1, 4);
-                    for (int ch = 0; ch < chains; ch++)
-                    {
-                        var (s0, s1) = Threads.Split(b1 - b0, ch, chains);
-                        float acc = 0;
-                        for (int m = b0 + s0; m < b0 + s1; m++) acc = MathF.FusedMultiplyAdd(dy[m * N + n], x[m * K + k], acc);
-                        expected[n * K + k] += acc;
-                    }
-                }
+                expected[n * K + k] = ChainOrder.Emulate(M, 512, m => (dy[m * N + n], x[m * K + k]), start[n * K + k], accumulate: true);
+
         foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.V128 })
         {
             var dw = (float[])start.Clone();
@@ -432,5 +405,38 @@ public class MatMulOverwriteTests
         var dx = Enumerable.Repeat(float.NaN, M * K).ToArray();
         using (Simd.Force(level)) MatMul.BackwardInput(dy, w, dx, M, N, K, accumulate: false);
         TestData.AssertClose(dx, expected, 1e-5, 1e-5, $"{level}");
+    }
+}
+
+/// <summary>The fast GEMM's documented summation order for one output element, in scalar floats.</summary>
+internal static class ChainOrder
+{
+    /// <summary>
+    /// Reduction blocks of at most <paramref name="kcMax"/> (split evenly), each summed as up to 4 in-order fma chains of
+    /// at least 16 terms; the first chain is stored unless <paramref name="accumulate"/>, every other one added.
+    /// </summary>
+    public static float Emulate(int depth, int kcMax, Func<int, (float A, float B)> term, float start, bool accumulate)
+    {
+        float c = start;
+        bool first = !accumulate;
+        int blocks = (depth + kcMax - 1) / kcMax;
+        for (int blk = 0; blk < blocks; blk++)
+        {
+            var (b0, b1) = Threads.Split(depth, blk, blocks);
+            int chains = Math.Clamp((b1 - b0) / 16, 1, 4);
+            for (int ch = 0; ch < chains; ch++)
+            {
+                var (s0, s1) = Threads.Split(b1 - b0, ch, chains);
+                float acc = 0;
+                for (int r = b0 + s0; r < b0 + s1; r++)
+                {
+                    var (a, b) = term(r);
+                    acc = MathF.FusedMultiplyAdd(a, b, acc);
+                }
+                c = first ? acc : c + acc;
+                first = false;
+            }
+        }
+        return c;
     }
 }
