@@ -51,19 +51,32 @@ internal static unsafe class DecodedDot
 
     // x staged as even/odd halves per 32 elements: lane i of a 32-bit load holds elements 2i (low half) and 2i + 1
     // (high half), so `<< 16` and `& 0xFFFF0000` give both as floats without a widening shuffle (which cost ~2x).
+    // Two cache lines per iteration into four accumulators: a one-row product over a 128 MiB bf16 weight streamed
+    // 12.6 -> 14.4 GB/s on 2 threads (6.3 -> 7.4 on one) against one line and two accumulators; four lines gained nothing more.
     private static float DotBf16(ushort* w, float* x, int K)
     {
         var a0 = Vector512<float>.Zero;
         var a1 = Vector512<float>.Zero;
+        var a2 = Vector512<float>.Zero;
+        var a3 = Vector512<float>.Zero;
         var high = Vector512.Create(0xFFFF0000u);
         int k = 0;
+        for (; k + 64 <= K; k += 64)
+        {
+            var p0 = Vector512.Load((uint*)(w + k));
+            var p1 = Vector512.Load((uint*)(w + k + 32));
+            a0 = Vector512.FusedMultiplyAdd((p0 << 16).AsSingle(), Vector512.Load(x + k), a0);
+            a1 = Vector512.FusedMultiplyAdd((p0 & high).AsSingle(), Vector512.Load(x + k + 16), a1);
+            a2 = Vector512.FusedMultiplyAdd((p1 << 16).AsSingle(), Vector512.Load(x + k + 32), a2);
+            a3 = Vector512.FusedMultiplyAdd((p1 & high).AsSingle(), Vector512.Load(x + k + 48), a3);
+        }
         for (; k + 32 <= K; k += 32)
         {
             var pairs = Vector512.Load((uint*)(w + k));
             a0 = Vector512.FusedMultiplyAdd((pairs << 16).AsSingle(), Vector512.Load(x + k), a0);
             a1 = Vector512.FusedMultiplyAdd((pairs & high).AsSingle(), Vector512.Load(x + k + 16), a1);
         }
-        float s = Vector512.Sum(a0 + a1);
+        float s = Vector512.Sum((a0 + a1) + (a2 + a3));
         for (; k < K; k++) s += BitConverter.Int32BitsToSingle(w[k] << 16) * x[k];
         return s;
     }
