@@ -35,7 +35,7 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     public override long Bytes => _owned ? _storage.ByteLength : 0;
 
     // 4 KiB ahead measured best of 2, 4, 8 and 16 KiB (8+ fell back towards no prefetch).
-    internal static int ExpAhead = 4096;
+    private const int PrefetchAhead = 4096;
 
     public override void DotRows(int n0, int n1, float* x, float* y)
     {
@@ -56,7 +56,7 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
             // b, interleaved runs: bf16 52-57 -> 75-78 tokens/s, Q8_0 +25-40%, NF4 +22%, Q4_0, compute-bound, even).
             if (prefetch)
             {
-                byte* ahead = row + ExpAhead;
+                byte* ahead = row + PrefetchAhead;
                 for (long l = 0, lim = Math.Min(_rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
             }
             y[n - n0] = DecodedDot.Dot(type, row, xs, K);
