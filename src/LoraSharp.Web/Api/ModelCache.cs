@@ -1,7 +1,7 @@
 // The web UI's loaded model (generate tab, perplexity tool). Loading a model takes seconds (minutes for a large
 // one), and a request often answers twice, without and with the adapter, so one base model stays loaded between
 // requests; requests use it one at a time, each adapter attached for one answer and detached after. The model is
-// loaded again when its file or any file of its folder changes (size or time), and let go when a training starts,
+// loaded again when its file or any file in its folder changes (size or time), and let go when a training starts,
 // to give that run the memory (the next request loads it again).
 // Not here: generation and perplexity themselves (GenerateJob, PerplexityJob), the endpoints.
 using LoraSharp.App;
@@ -74,13 +74,14 @@ internal sealed class ModelCache : IDisposable
         _key = null;
     }
 
-    // The full path with the size and write time of the file, or of every file below the folder.
+    // The full path with the size and write time of the file, or of every file in the folder (a Hugging Face folder
+    // keeps its model files at the top; a cloned repository's .git below it may hold thousands).
     private static string Key(string path)
     {
         string full = Path.GetFullPath(path);
         IEnumerable<FileInfo> files = File.Exists(full)
             ? [new FileInfo(full)]
-            : new DirectoryInfo(full).EnumerateFiles("*", SearchOption.AllDirectories).OrderBy(f => f.FullName, StringComparer.Ordinal);
+            : new DirectoryInfo(full).EnumerateFiles("*", SearchOption.TopDirectoryOnly).OrderBy(f => f.FullName, StringComparer.Ordinal);
         return full + "|" + string.Join("|", files.Select(f => $"{f.Name}:{f.Length}:{f.LastWriteTimeUtc.Ticks}"));
     }
 }
