@@ -95,8 +95,26 @@ public sealed class Linear : IDisposable
     /// </summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training)
     {
-        int K = InFeatures, N = OutFeatures;
         MatMul.Forward(x, Packed, y, M, accumulate);
+        AddBiasAndAdapters(x, y, M, scratch, dropoutSeed, training);
+    }
+
+    /// <summary>
+    /// Inference forward of two or three linears that read the same input (decode's q/k/v, gate/up): y = x·Wᵀ + b +
+    /// Σ adapters for each, with the frozen products run together (<see cref="MatMul.ForwardShared"/>). Equals
+    /// separate <see cref="Forward"/> calls with <c>training: false</c>, bit for bit.
+    /// </summary>
+    public static void ForwardShared(ReadOnlySpan<float> x, int M, Linear a, Span<float> ya, Linear b, Span<float> yb, Linear? c = null, Span<float> yc = default)
+    {
+        MatMul.ForwardShared(x, M, a.Packed, ya, b.Packed, yb, c?.Packed, yc);
+        a.AddBiasAndAdapters(x, ya, M, [], 0, training: false);
+        b.AddBiasAndAdapters(x, yb, M, [], 0, training: false);
+        c?.AddBiasAndAdapters(x, yc, M, [], 0, training: false);
+    }
+
+    private void AddBiasAndAdapters(ReadOnlySpan<float> x, Span<float> y, int M, Span<float> scratch, ulong dropoutSeed, bool training)
+    {
+        int K = InFeatures, N = OutFeatures;
         if (Bias != null)
             for (int m = 0; m < M; m++) TensorPrimitives.Add(y.Slice(m * N, N), Bias, y.Slice(m * N, N));
         for (int i = 0; i < _adapters.Count; i++)

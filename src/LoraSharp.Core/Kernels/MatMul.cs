@@ -42,6 +42,47 @@ public static unsafe partial class MatMul
         }
     }
 
+    /// <summary>
+    /// Y0 = X·W0ᵀ, Y1 = X·W1ᵀ (and Y2 = X·W2ᵀ when <paramref name="W2"/> is given): products that read the same input,
+    /// as decode's q/k/v and gate/up projections do. Few-row products over compressed weights run in one parallel
+    /// region (one hand-off instead of one per weight); anything else runs as separate <see cref="Forward(ReadOnlySpan{float}, PackedWeight, Span{float}, int, bool)"/>
+    /// calls. The results are those of the separate calls, bit for bit.
+    /// </summary>
+    public static void ForwardShared(ReadOnlySpan<float> X, int M, PackedWeight W0, Span<float> Y0, PackedWeight W1, Span<float> Y1,
+        PackedWeight? W2 = null, Span<float> Y2 = default)
+    {
+        ArgumentNullException.ThrowIfNull(W0);
+        ArgumentNullException.ThrowIfNull(W1);
+        int K = W0.K;
+        if (W1.K != K || (W2 != null && W2.K != K))
+            throw new ArgumentException($"MatMul.ForwardShared: the weights read one input, so they need the same K (got {W0.K}, {W1.K}{(W2 != null ? ", " + W2.K : "")}).");
+        var level = Simd.Level;
+        if (level != SimdLevel.Scalar && M > 0)
+        {
+            CheckRows(M, nameof(ForwardShared), new Shapes(Layout.Forward, M, K, W0.N));
+            Check(X.Length, (long)M * K, nameof(ForwardShared), "X", new Shapes(Layout.Forward, M, K, W0.N));
+            Check(Y0.Length, (long)M * W0.N, nameof(ForwardShared), "Y0", new Shapes(Layout.Forward, M, K, W0.N));
+            Check(Y1.Length, (long)M * W1.N, nameof(ForwardShared), "Y1", new Shapes(Layout.Forward, M, K, W1.N));
+            if (W2 != null) Check(Y2.Length, (long)M * W2.N, nameof(ForwardShared), "Y2", new Shapes(Layout.Forward, M, K, W2.N));
+            fixed (float* x = X, y0 = Y0, y1 = Y1, y2 = Y2)
+            {
+                var p0 = Problem(x, W0, y0, M);
+                var p1 = Problem(x, W1, y1, M);
+                var p2 = W2 != null ? Problem(x, W2, y2, M) : p1;
+                if (GemmDriver.TryRunShared(p0, p1, p2, W2 != null ? 3 : 2, level)) return;
+            }
+        }
+        Forward(X, W0, Y0, M);
+        Forward(X, W1, Y1, M);
+        if (W2 != null) Forward(X, W2, Y2, M);
+    }
+
+    private static GemmProblem Problem(float* x, PackedWeight w, float* y, int M) => new()
+    {
+        A = x, Lda = w.K, B = null, BLayout = BLayout.Frozen, Frozen = w.Source, FrozenBackward = false,
+        C = y, Rows = M, Cols = w.N, Depth = w.K, Accumulate = false,
+    };
+
     /// <summary>dX += dY·W with a frozen, packed weight.</summary>
     /// <param name="dY">Gradient of the output [M, N] row-major (N = <c>W.N</c>).</param>
     /// <param name="W">Packed weight [N, K].</param>

@@ -57,17 +57,14 @@ public sealed partial class LlamaModel
             var kNew = cache.K[l].AsSpan(past * KD, n * KD);
             var vNew = cache.V[l].AsSpan(past * KD, n * KD);
             RmsNorm.Forward(x, w.InputNorm.Floats, xn, rstd, n, C, eps);
-            w.Q.Forward(xn, q, n, false, [], 0, training: false);
-            w.K.Forward(xn, kNew, n, false, [], 0, training: false);
-            w.V.Forward(xn, vNew, n, false, [], 0, training: false);
+            Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew);   // one parallel region for the three (decode)
             Core.Kernels.Rope.Forward(q, pos, Rope, n, NH, HS);
             Core.Kernels.Rope.Forward(kNew, pos, Rope, n, NKV, HS);
             Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
                 1, n, total, NH, NKV, HS, 1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
             w.O.Forward(att, x, n, true, [], 0, training: false);
             RmsNorm.Forward(x, w.PostAttentionNorm.Floats, xn, rstd, n, C, eps);
-            w.Gate.Forward(xn, gate, n, false, [], 0, training: false);
-            w.Up.Forward(xn, up, n, false, [], 0, training: false);
+            Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up);
             SwiGlu.Forward(gate, up, hidden);
             w.Down.Forward(hidden, x, n, true, [], 0, training: false);
         }

@@ -145,6 +145,28 @@ internal static unsafe class GemmDriver
         Threads.Run(ref work, threads);
     }
 
+    /// <summary>
+    /// Runs the first <paramref name="count"/> of <paramref name="p0"/>..<paramref name="p2"/> (products with the same
+    /// input) in one parallel region when every one is a few-row product over a compressed weight (DecodedGemv);
+    /// false, with nothing done, otherwise. Results equal running them one by one.
+    /// </summary>
+    public static bool TryRunShared(in GemmProblem p0, in GemmProblem p1, in GemmProblem p2, int count, SimdLevel level)
+    {
+        if (!Shareable(p0, level) || !Shareable(p1, level) || (count > 2 && !Shareable(p2, level))) return false;
+        long flops = 0;
+        for (int i = 0; i < count; i++)
+        {
+            ref readonly var p = ref i == 0 ? ref p0 : ref i == 1 ? ref p1 : ref p2;
+            flops += 2L * p.Rows * p.Cols * p.Depth + 7L * 4 * p.Cols * p.Depth;
+        }
+        DecodedGemv.RunShared(p0, p1, p2, count, Threads.ForFlops(flops));
+        return true;
+    }
+
+    private static bool Shareable(in GemmProblem p, SimdLevel level) =>
+        p.Rows > 0 && p.Cols > 0 && p.Depth > 0 && p.BLayout == BLayout.Frozen && !p.Frozen!.TryDirect(p.FrozenBackward, out _, out _)
+        && DecodedGemv.Applies(p, level, isDirect: false);
+
     /// <summary>Scalar path, same operations as MatMul.Reference (double accumulation, in reduction order).</summary>
     public static void RunScalar(in GemmProblem p)
     {
