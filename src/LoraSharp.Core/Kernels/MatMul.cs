@@ -31,15 +31,7 @@ public static unsafe partial class MatMul
         CheckRows(M, nameof(Forward), shapes);
         Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
         Check(Y.Length, (long)M * N, nameof(Forward), "Y", shapes);
-        fixed (float* x = X, y = Y)
-        {
-            var p = new GemmProblem
-            {
-                A = x, Lda = K, B = null, BLayout = BLayout.Frozen, Frozen = W.Source, FrozenBackward = false,
-                C = y, Rows = M, Cols = N, Depth = K, Accumulate = accumulate,
-            };
-            Run(p);
-        }
+        fixed (float* x = X, y = Y) Run(Problem(x, W, y, M, accumulate));
     }
 
     /// <summary>
@@ -66,9 +58,9 @@ public static unsafe partial class MatMul
             if (W2 != null) Check(Y2.Length, (long)M * W2.N, nameof(ForwardShared), "Y2", new Shapes(Layout.Forward, M, K, W2.N));
             fixed (float* x = X, y0 = Y0, y1 = Y1, y2 = Y2)
             {
-                var p0 = Problem(x, W0, y0, M);
-                var p1 = Problem(x, W1, y1, M);
-                var p2 = W2 != null ? Problem(x, W2, y2, M) : p1;
+                var p0 = Problem(x, W0, y0, M, accumulate: false);
+                var p1 = Problem(x, W1, y1, M, accumulate: false);
+                var p2 = W2 != null ? Problem(x, W2, y2, M, accumulate: false) : p1;
                 if (GemmDriver.TryRunShared(p0, p1, p2, W2 != null ? 3 : 2, level)) return;
             }
         }
@@ -77,10 +69,11 @@ public static unsafe partial class MatMul
         if (W2 != null) Forward(X, W2, Y2, M);
     }
 
-    private static GemmProblem Problem(float* x, PackedWeight w, float* y, int M) => new()
+    // Y[M, N] (+)= X·Wᵀ over a frozen weight's forward panels.
+    private static GemmProblem Problem(float* x, PackedWeight w, float* y, int M, bool accumulate) => new()
     {
         A = x, Lda = w.K, B = null, BLayout = BLayout.Frozen, Frozen = w.Source, FrozenBackward = false,
-        C = y, Rows = M, Cols = w.N, Depth = w.K, Accumulate = false,
+        C = y, Rows = M, Cols = w.N, Depth = w.K, Accumulate = accumulate,
     };
 
     /// <summary>dX += dY·W with a frozen, packed weight.</summary>

@@ -102,7 +102,7 @@ internal static unsafe class GemmDriver
         int tilesM = (p.Rows + mr - 1) / mr;
         // Tiny products stay on the caller. Cost counts arithmetic plus streaming B: at ~450 GFLOP/s against
         // ~60 GB/s a byte costs about 7 FLOPs, so a 1-row product over a big weight (decode) still uses every core.
-        int threads = Threads.ForFlops(2L * p.Rows * p.Cols * p.Depth + 7L * 4 * p.Cols * p.Depth);
+        int threads = Threads.ForFlops(CostFlops(p));
 
         float* direct = null;
         long directStride = 0;
@@ -153,19 +153,17 @@ internal static unsafe class GemmDriver
     public static bool TryRunShared(in GemmProblem p0, in GemmProblem p1, in GemmProblem p2, int count, SimdLevel level)
     {
         if (!Shareable(p0, level) || !Shareable(p1, level) || (count > 2 && !Shareable(p2, level))) return false;
-        long flops = 0;
-        for (int i = 0; i < count; i++)
-        {
-            ref readonly var p = ref i == 0 ? ref p0 : ref i == 1 ? ref p1 : ref p2;
-            flops += 2L * p.Rows * p.Cols * p.Depth + 7L * 4 * p.Cols * p.Depth;
-        }
+        long flops = CostFlops(p0) + CostFlops(p1) + (count > 2 ? CostFlops(p2) : 0);
         DecodedGemv.RunShared(p0, p1, p2, count, Threads.ForFlops(flops));
         return true;
     }
 
+    // A compressed (DecodedPanelSource) weight is never directly addressable, so Applies' isDirect is false.
     private static bool Shareable(in GemmProblem p, SimdLevel level) =>
-        p.Rows > 0 && p.Cols > 0 && p.Depth > 0 && p.BLayout == BLayout.Frozen && !p.Frozen!.TryDirect(p.FrozenBackward, out _, out _)
-        && DecodedGemv.Applies(p, level, isDirect: false);
+        p.Rows > 0 && p.Cols > 0 && p.Depth > 0 && DecodedGemv.Applies(p, level, isDirect: false);
+
+    // Work of one product for the thread count: its arithmetic plus streaming B (see Run).
+    private static long CostFlops(in GemmProblem p) => 2L * p.Rows * p.Cols * p.Depth + 7L * 4 * p.Cols * p.Depth;
 
     /// <summary>Scalar path, same operations as MatMul.Reference (double accumulation, in reduction order).</summary>
     public static void RunScalar(in GemmProblem p)
