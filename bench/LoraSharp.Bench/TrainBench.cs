@@ -3,6 +3,7 @@
 // Each measurement runs in a child process so peak RSS is per shape. FLOP accounting is the peer's, term by term.
 using System.Diagnostics;
 using System.Text.Json;
+using LoraSharp.Core.Diagnostics;
 using LoraSharp.Core.Optim;
 using LoraSharp.Models;
 using LoraSharp.Models.Llama;
@@ -16,11 +17,13 @@ public static class TrainBench
     /// <summary>A benchmark shape: model config, micro-batch and sequence length.</summary>
     public sealed record Shape(string Key, string Name, LlamaConfig Config, int Batch, int Seq);
 
-    /// <summary>The peer's shapes (a) and (b).</summary>
+    /// <summary>The peer's shapes (a) and (b), and the real model sizes people fine-tune (micro-batch 1, seq 1024).</summary>
     public static readonly Shape[] Shapes =
     [
         new("a", "stories15M-like", Llama(288, 768, 6, 6, 6, 32000, tied: false), 8, 256),
         new("b", "SmolLM2-135M-like", Llama(576, 1536, 30, 9, 3, 49152, tied: true), 4, 512),
+        new("smollm2-360m", "SmolLM2-360M", Llama(960, 2560, 32, 15, 5, 49152, tied: true), 1, 1024),
+        new("llama3.2-1b", "Llama-3.2-1B", Llama(2048, 8192, 16, 32, 8, 128256, tied: true), 1, 1024),
     ];
 
     /// <summary>The QLoRA issue's 7B-class shape (Llama-2-7B dimensions), micro-batch 1.</summary>
@@ -80,16 +83,33 @@ public static class TrainBench
         var times = new List<double>();
         for (int i = 0; i < warmup + steps; i++)
         {
+            if (i == warmup) StepProfile.Reset();
             var clock = Stopwatch.StartNew();
+            long t0 = StepProfile.Start();
             Optimizer.ZeroGrad(parameters);
+            StepProfile.Stop(StepPhase.Optimizer, t0);
             model.ForwardBackward(batch, 1f / batch.TargetCount, (ulong)i, out _);
+            t0 = StepProfile.Start();
             optimizer.Step(parameters, 1e-4);
+            StepProfile.Stop(StepPhase.Optimizer, t0);
             if (i >= warmup) times.Add(clock.Elapsed.TotalSeconds);
         }
+        if (StepProfile.Enabled) PrintProfile(Console.Error, times.Sum(), times.Count);
         double median = times.Order().ElementAt(times.Count / 2);
         double tps = n / median;
         double rss = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024);
         return new Result(s.Key, tps, median, FlopsPerToken(s) * tps / 1e9, rss, [.. times], model.BaseWeightBytes, parameterCount);
+    }
+
+    /// <summary>Seconds per step of each phase and its share of the step (LORASHARP_PROFILE=1).</summary>
+    public static void PrintProfile(TextWriter o, double totalSeconds, int steps)
+    {
+        var phases = StepProfile.Snapshot();
+        double attributed = phases.Sum(p => p.Seconds);
+        o.WriteLine($"profile over {steps} steps, {totalSeconds / steps:F3} s per step:");
+        foreach (var (phase, seconds) in phases.OrderByDescending(p => p.Seconds))
+            o.WriteLine($"  {phase,-18} {seconds / steps,8:F4} s {100 * seconds / totalSeconds,6:F1}%");
+        o.WriteLine($"  {"(unattributed)",-18} {(totalSeconds - attributed) / steps,8:F4} s {100 * (totalSeconds - attributed) / totalSeconds,6:F1}%");
     }
 
     /// <summary>The dtype of a --base-dtype benchmark value.</summary>

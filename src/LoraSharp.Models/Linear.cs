@@ -3,6 +3,7 @@
 // The frozen base weight is packed once; in full fine-tuning mode the weight is trainable and repacked after
 // each optimizer step. Legend: M rows (tokens), K in features, N out features, R LoRA rank.
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using LoraSharp.Core.Diagnostics;
 using LoraSharp.Core.Kernels;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Models.Lora;
@@ -95,8 +96,12 @@ public sealed class Linear : IDisposable
     /// </summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training)
     {
+        long t0 = StepProfile.Start();
         MatMul.Forward(x, Packed, y, M, accumulate);
+        StepProfile.Stop(StepPhase.ProjForward, t0);
+        t0 = StepProfile.Start();
         AddBiasAndAdapters(x, y, M, scratch, dropoutSeed, training);
+        StepProfile.Stop(StepPhase.LoraForward, t0);
     }
 
     /// <summary>
@@ -147,8 +152,19 @@ public sealed class Linear : IDisposable
     {
         int K = InFeatures, N = OutFeatures;
         bool needDx = !dx.IsEmpty;
+        long t0 = StepProfile.Start();
         if (needDx) MatMul.BackwardInput(dy, Packed, dx, M);
         if (GradWeight != null) MatMul.BackwardWeight(dy, x, GradWeight.Floats, M, N, K);
+        StepProfile.Stop(StepPhase.ProjBackward, t0);
+        t0 = StepProfile.Start();
+        BackwardAdapters(dy, x, dx, M, scratch);
+        StepProfile.Stop(StepPhase.LoraBackward, t0);
+    }
+
+    private void BackwardAdapters(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx, int M, Span<float> scratch)
+    {
+        int K = InFeatures, N = OutFeatures;
+        bool needDx = !dx.IsEmpty;
         foreach (var a in _adapters)
         {
             if (!a.Trainable && !needDx) continue;

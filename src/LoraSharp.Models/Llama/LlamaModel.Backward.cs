@@ -1,6 +1,7 @@
 // Backward pass: gradients of the loss for LoRA parameters (and, in full fine-tuning, every weight). Frozen base
 // weights get no dW; the pass stops at the lowest layer that holds a trainable parameter. Gradients are ADDED
 // (callers zero them per optimizer step), so micro-batches accumulate naturally.
+using LoraSharp.Core.Diagnostics;
 using LoraSharp.Core.Kernels;
 
 namespace LoraSharp.Models.Llama;
@@ -28,7 +29,9 @@ public sealed partial class LlamaModel
         {
             ForwardLayers(acts, training: true, dropoutSeed);
         }
+        { long t0 = StepProfile.Start();
         FinalNormForward(acts);
+        StepProfile.Stop(StepPhase.Norm, t0); }
 
         var dXn = acts.DXn.AsSpan(0, M * C);
         dXn.Clear();
@@ -38,17 +41,23 @@ public sealed partial class LlamaModel
             // Full fine-tuning: the output projection (tied embedding or lm_head) learns too.
             var dOut = (OutputWeightF32 == null ? GradEmbedding : GradOutput!).Floats;
             var wOut = (OutputWeightF32 ?? Embedding).Floats;
+            { long t0 = StepProfile.Start();
             loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut);
+            StepProfile.Stop(StepPhase.CrossEntropy, t0); }
         }
         else
         {
+            { long t0 = StepProfile.Start();
             loss = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count);
+            StepProfile.Stop(StepPhase.CrossEntropy, t0); }
         }
         if (lowest > L) return loss;   // nothing trainable below the head
 
         var dX = acts.DX.AsSpan(0, M * C);
         dX.Clear();
+        { long t0 = StepProfile.Start();
         RmsNorm.Backward(dXn, acts.X[L], FinalNorm.Floats, acts.RstdF, dX, GradFinalNorm is { } gf ? gf.Floats : [], M, C);
+        StepProfile.Stop(StepPhase.Norm, t0); }
 
         for (int l = L - 1; l >= Math.Max(lowest, 0); l--)
         {
@@ -82,16 +91,22 @@ public sealed partial class LlamaModel
         var dX = acts.DX.AsSpan(0, M * C);
 
         // MLP: X[l+1] = XMid + down(silu(gate(xn2)) * up(xn2))
+        { long t0 = StepProfile.Start();
         SwiGlu.Forward(a.Gate, a.Up, acts.Hidden);   // recompute instead of keeping (M, H) per layer
+        StepProfile.Stop(StepPhase.SwiGlu, t0); }
         var dH = acts.DH.AsSpan(0, M * H); dH.Clear();
         w.Down.Backward(dX, acts.Hidden, dH, M, scratch);
         var dGate = acts.DGate.AsSpan(0, M * H); dGate.Clear();
         var dUp = acts.DUp.AsSpan(0, M * H); dUp.Clear();
+        { long t0 = StepProfile.Start();
         SwiGlu.Backward(dH, a.Gate, a.Up, dGate, dUp);
+        StepProfile.Stop(StepPhase.SwiGlu, t0); }
         var dXn = acts.DXn.AsSpan(0, M * C); dXn.Clear();
         w.Gate.Backward(dGate, a.Xn2, dXn, M, scratch);
         w.Up.Backward(dUp, a.Xn2, dXn, M, scratch);
+        { long t0 = StepProfile.Start();
         RmsNorm.Backward(dXn, a.XMid, w.PostAttentionNorm.Floats, a.Rstd2, dX, w.GradPostAttentionNorm is { } gp ? gp.Floats : [], M, C);   // dX = dL/dXMid
+        StepProfile.Stop(StepPhase.Norm, t0); }
 
         // Attention: XMid = X[l] + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))
         var dAtt = acts.DAtt.AsSpan(0, M * QD); dAtt.Clear();
@@ -99,10 +114,14 @@ public sealed partial class LlamaModel
         var dQ = acts.DQ.AsSpan(0, M * QD); dQ.Clear();
         var dK = acts.DK.AsSpan(0, M * KD); dK.Clear();
         var dV = acts.DV.AsSpan(0, M * KD); dV.Clear();
+        long ta = StepProfile.Start();
         Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
             1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
+        StepProfile.Stop(StepPhase.AttentionBackward, ta);
+        ta = StepProfile.Start();
         Core.Kernels.Rope.Backward(dQ, acts.Positions, Rope, M, NH, HS);
         Core.Kernels.Rope.Backward(dK, acts.Positions, Rope, M, NKV, HS);
+        StepProfile.Stop(StepPhase.Rope, ta);
 
         // Below the lowest trainable layer nothing needs dL/dX[l] (full fine-tuning always needs it: the embedding trains).
         var dXn1 = needInputGrad ? dXn : [];
@@ -113,7 +132,9 @@ public sealed partial class LlamaModel
         if (needInputGrad)
         {
             // dX (= dL/dXMid) flows through the residual; the norm adds its part: dX becomes dL/dX[l].
+            { long t0 = StepProfile.Start();
             RmsNorm.Backward(dXn1, acts.X[l], w.InputNorm.Floats, a.Rstd1, dX, w.GradInputNorm is { } gi ? gi.Floats : [], M, C);
+            StepProfile.Stop(StepPhase.Norm, t0); }
         }
     }
 }

@@ -2,6 +2,7 @@
 // SwiGLU MLP), final RMSNorm, then either the fused output-projection + cross-entropy (loss) or full logits.
 // Hugging Face semantics: position ids 0..T-1 per row, key j visible to query i iff j <= i and mask[j] = 1,
 // loss = mean over non-ignored shifted targets.
+using LoraSharp.Core.Diagnostics;
 using LoraSharp.Core.Kernels;
 using LoraSharp.Core.Tensors;
 
@@ -83,25 +84,39 @@ public sealed partial class LlamaModel
         var scratch = acts.LoraScratch.AsSpan();
         ulong seed = LayerSeed(dropoutSeed, l);
 
+        long t0 = StepProfile.Start();
         RmsNorm.Forward(x, w.InputNorm.Floats, a.Xn1, a.Rstd1, M, C, eps);
+        StepProfile.Stop(StepPhase.Norm, t0);
         w.Q.Forward(a.Xn1, a.Q, M, false, scratch, seed + 1, training);
         w.K.Forward(a.Xn1, a.K, M, false, scratch, seed + 2, training);
         w.V.Forward(a.Xn1, a.V, M, false, scratch, seed + 3, training);
+        t0 = StepProfile.Start();
         Core.Kernels.Rope.Forward(a.Q, acts.Positions, Rope, M, NH, HS);
         Core.Kernels.Rope.Forward(a.K, acts.Positions, Rope, M, NKV, HS);
+        StepProfile.Stop(StepPhase.Rope, t0);
+        t0 = StepProfile.Start();
         Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
             1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
+        StepProfile.Stop(StepPhase.AttentionForward, t0);
 
+        t0 = StepProfile.Start();
         x.CopyTo(a.XMid, 0);
+        StepProfile.Stop(StepPhase.Copies, t0);
         w.O.Forward(a.Att, a.XMid, M, true, scratch, seed + 4, training);
 
+        t0 = StepProfile.Start();
         RmsNorm.Forward(a.XMid, w.PostAttentionNorm.Floats, a.Xn2, a.Rstd2, M, C, eps);
+        StepProfile.Stop(StepPhase.Norm, t0);
         w.Gate.Forward(a.Xn2, a.Gate, M, false, scratch, seed + 5, training);
         w.Up.Forward(a.Xn2, a.Up, M, false, scratch, seed + 6, training);
+        t0 = StepProfile.Start();
         SwiGlu.Forward(a.Gate, a.Up, acts.Hidden);
+        StepProfile.Stop(StepPhase.SwiGlu, t0);
 
         var next = acts.X[l + 1];
+        t0 = StepProfile.Start();
         a.XMid.CopyTo(next, 0);
+        StepProfile.Stop(StepPhase.Copies, t0);
         w.Down.Forward(acts.Hidden, next, M, true, scratch, seed + 7, training);
     }
 
