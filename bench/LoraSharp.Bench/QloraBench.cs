@@ -25,7 +25,7 @@ public static class QloraBench
         for (int round = 0; round < rounds; round++)
             foreach (var dtype in order)
             {
-                var r = TrainBench.RunChild(selfCommand, shape.Key, steps, warmup, checkpointing: false, dtype);
+                var r = TrainBench.RunChild(selfCommand, shape, steps, warmup, checkpointing: false, dtype);
                 if (!best.TryGetValue(dtype, out var b) || r.MedianStepSeconds < b.MedianStepSeconds) best[dtype] = r;
             }
         output.WriteLine($"{"base",-8} {"tokens/s",9} {"step s",8} {"x f32 time",10} {"base MiB",9} {"x f32 bytes",11} {"bits/param",10} {"peak RSS GiB",13}");
@@ -42,10 +42,14 @@ public static class QloraBench
         if (include7b)
         {
             var big = TrainBench.SevenB;
-            output.WriteLine($"7B-class: {big.Name} (dim 4096, hidden 11008, 32 layers, vocab 32000), random q4_0 base, seq {big.Seq}, micro-batch {big.Batch}, activation checkpointing");
-            var r = TrainBench.RunChild(selfCommand, big.Key, steps: 1, warmup: 0, checkpointing: true, "q4_0");
-            output.WriteLine($"  one step {r.MedianStepSeconds:F1} s ({r.TokensPerSecond:F1} tokens/s, {r.Gflops:F1} GFLOP/s), base weights {r.BaseWeightBytes / 1073741824.0:F2} GiB " +
-                             $"for {r.Parameters / 1e9:F2} B parameters, peak RSS {r.PeakRssGiB:F2} GiB (limit 24 GB = 22.35 GiB)");
+            output.WriteLine($"7B-class: {big.Name} (dim 4096, hidden 11008, 32 layers, vocab 32000), random {big.BaseDType} base, seq {big.Seq}, micro-batch {big.Batch}, " +
+                             "activation checkpointing; 2 timed steps after 1 warm-up");
+            double peak = Peak.MeasureFmaPeak();
+            var r = TrainBench.RunChild(selfCommand, big, steps: 2, warmup: 1, checkpointing: true);
+            peak = Math.Max(peak, Peak.MeasureFmaPeak());
+            output.WriteLine($"  step {r.MedianStepSeconds:F1} s ({r.TokensPerSecond:F1} tokens/s, {r.Gflops:F1} GFLOP/s = {100 * r.Gflops / peak:F1}% of the {peak:F0} GFLOP/s FMA peak " +
+                             $"by the peer's FLOP accounting), base weights {r.BaseWeightBytes / 1073741824.0:F2} GiB for {r.Parameters / 1e9:F2} B parameters, " +
+                             $"peak RSS {r.PeakRssGiB:F2} GiB (target <= 8 GiB; estimate {r.EstimateGiB:F2} GiB)");
         }
         return 0;
     }

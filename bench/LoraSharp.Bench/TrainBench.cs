@@ -1,6 +1,9 @@
 // `lorasharp bench train`: tokens/s, GFLOP/s and peak RSS of a full LoRA training step (forward, backward, AdamW)
-// at the two shapes of the PyTorch peer (../shared/bench/torch_lora_peer.py), and the peer itself in the same run.
-// Each measurement runs in a child process so peak RSS is per shape. FLOP accounting is the peer's, term by term.
+// at named shapes (the PyTorch peer's a and b, SmolLM2-360M and Llama-3.2-1B at seq 1024, a 7B-class 4-bit QLoRA
+// step) or a real model folder/GGUF with random token ids, and the peer (../shared/bench/torch_lora_peer.py, the same
+// dims through its --json overrides) in the same run. Each measurement runs in a child process so peak RSS is its
+// own; the child also reports the memory estimate that `train` prints (LoraMemoryEstimate), to check it against.
+// FLOP accounting is the peer's, term by term. No ratio is printed against a peer on a reference BLAS.
 using System.Diagnostics;
 using System.Text.Json;
 using LoraSharp.Core.Diagnostics;
@@ -14,24 +17,55 @@ namespace LoraSharp.Bench;
 /// <summary>The LoRA training-step benchmark against the PyTorch peer.</summary>
 public static class TrainBench
 {
-    /// <summary>A benchmark shape: model config, micro-batch and sequence length.</summary>
-    public sealed record Shape(string Key, string Name, LlamaConfig Config, int Batch, int Seq);
+    /// <summary>A benchmark shape: model config, micro-batch and sequence length, and how it runs.</summary>
+    /// <param name="BaseDType">Base weights of our side (the peer always holds f32).</param>
+    /// <param name="Checkpointing">Activation checkpointing on our side.</param>
+    /// <param name="Peer">The peer runs it too (a 7B model in f32 does not fit in 24 GB).</param>
+    /// <param name="CheckpointingRow">Also measure our side with activation checkpointing, as a second row.</param>
+    /// <param name="ModelPath">A real model folder or GGUF file instead of random weights.</param>
+    public sealed record Shape(string Key, string Name, LlamaConfig Config, int Batch, int Seq, string BaseDType = "f32", bool Checkpointing = false,
+        bool Peer = true, bool CheckpointingRow = false, string? ModelPath = null)
+    {
+        /// <summary>The peer's --json overrides for these dims (every field, so nothing depends on its built-in a/b).</summary>
+        public string PeerJson() => JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["name"] = Name, ["dim"] = Config.HiddenSize, ["hidden"] = Config.IntermediateSize, ["n_layers"] = Config.NumHiddenLayers,
+            ["n_heads"] = Config.NumAttentionHeads, ["n_kv_heads"] = Config.NumKeyValueHeads, ["vocab"] = Config.VocabSize,
+            ["tied"] = Config.TieWordEmbeddings, ["seq"] = Seq, ["batch"] = Batch,
+        });
+    }
 
-    /// <summary>The peer's shapes (a) and (b), and the real model sizes people fine-tune (micro-batch 1, seq 1024).</summary>
+    /// <summary>The named shapes: the peer's (a) and (b), the model sizes people fine-tune (micro-batch 1, seq 1024), and 7b.</summary>
     public static readonly Shape[] Shapes =
     [
-        new("a", "stories15M-like", Llama(288, 768, 6, 6, 6, 32000, tied: false), 8, 256),
-        new("b", "SmolLM2-135M-like", Llama(576, 1536, 30, 9, 3, 49152, tied: true), 4, 512),
+        new("a", "stories15M-like", Llama(288, 768, 6, 6, 6, 32000, tied: false), 8, 256, CheckpointingRow: true),
+        new("b", "SmolLM2-135M-like", Llama(576, 1536, 30, 9, 3, 49152, tied: true), 4, 512, CheckpointingRow: true),
         new("smollm2-360m", "SmolLM2-360M", Llama(960, 2560, 32, 15, 5, 49152, tied: true), 1, 1024),
         new("llama3.2-1b", "Llama-3.2-1B", Llama(2048, 8192, 16, 32, 8, 128256, tied: true), 1, 1024),
+        new("7b", "Llama-2-7B-like", Llama(4096, 11008, 32, 32, 32, 32000, tied: false), 1, 512, BaseDType: "q4_0", Checkpointing: true, Peer: false),
     ];
 
-    /// <summary>The QLoRA issue's 7B-class shape (Llama-2-7B dimensions), micro-batch 1.</summary>
-    public static readonly Shape SevenB = new("7b", "Llama-2-7B-like", Llama(4096, 11008, 32, 32, 32, 32000, tied: false), 1, 512);
+    /// <summary>The QLoRA issue's 7B-class shape (Llama-2-7B dimensions, random Q4_0 base, activation checkpointing), micro-batch 1.</summary>
+    public static Shape SevenB => ShapeOf("7b");
 
-    /// <summary>A shape by key: a, b or 7b.</summary>
-    public static Shape ShapeOf(string key) => Shapes.FirstOrDefault(x => x.Key == key) ?? (key == SevenB.Key ? SevenB
-        : throw new ArgumentException($"Unknown shape '{key}'; valid: a, b, 7b."));
+    /// <summary>A shape by key.</summary>
+    public static Shape ShapeOf(string key) => Shapes.FirstOrDefault(x => x.Key == key)
+        ?? throw new ArgumentException($"Unknown shape '{key}'; valid: {string.Join(", ", Shapes.Select(x => x.Key))}.");
+
+    /// <summary>A shape for a real model (HF folder or GGUF): its config, micro-batch 1, <paramref name="seq"/> tokens (at most its context).</summary>
+    public static Shape ForModel(string path, int seq)
+    {
+        string full = Path.GetFullPath(path);
+        LlamaConfig config;
+        if (Directory.Exists(full) || Path.GetFileName(full) == "config.json")
+            config = Models.Loading.LlamaConfigReader.FromHfFile(Directory.Exists(full) ? Path.Combine(full, "config.json") : full);
+        else
+        {
+            using var g = Formats.Gguf.GgufFile.Open(full);
+            config = Models.Loading.LlamaConfigReader.FromGguf(g);
+        }
+        return new Shape("model", Path.GetFileName(full.TrimEnd('/')), config, 1, Math.Min(seq, config.MaxPositionEmbeddings), BaseDType: "auto", ModelPath: full);
+    }
 
     private static LlamaConfig Llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, bool tied) => new()
     {
@@ -42,7 +76,7 @@ public static class TrainBench
 
     /// <summary>One measured result.</summary>
     public sealed record Result(string Shape, double TokensPerSecond, double MedianStepSeconds, double Gflops, double PeakRssGiB, double[] StepSeconds,
-        long BaseWeightBytes = 0, long Parameters = 0);
+        long BaseWeightBytes = 0, long Parameters = 0, double EstimateGiB = 0, string? Blas = null, string? BaseDType = null);
 
     /// <summary>FLOPs per token of one training step, exactly as the peer counts them.</summary>
     public static double FlopsPerToken(Shape s, int rank = 8)
@@ -60,16 +94,30 @@ public static class TrainBench
     }
 
     /// <summary>Measures LoraSharp in this process (the child side): warm-up steps, then timed steps.</summary>
-    /// <param name="baseDType">Base weights: f32, bf16, f16, q8_0, q4_0, nf4, or nf4-dq (NF4 with double-quantized scales).</param>
+    /// <param name="baseDType">Base weights: f32, bf16, f16, q8_0, q4_0, nf4, or nf4-dq (NF4 with double-quantized scales);
+    /// for a real model also auto (as `train` loads it) or stored.</param>
     public static Result MeasureHere(Shape s, int steps, int warmup, bool checkpointing = false, string baseDType = "f32")
     {
         bool doubleQuant = baseDType == "nf4-dq";
-        var dtype = BaseDType(baseDType);
-        var weights = RandomWeights.Create(s.Config, seed: 0, dtype);
-        long parameterCount = weights.Values.Sum(t => t.ElementCount);
-        using var model = LlamaModel.FromTensors(s.Config, weights, "random", doubleQuant: doubleQuant, consumeTensors: true);
-        foreach (var t in weights.Values) t.Dispose();
-        weights.Clear();
+        long parameterCount;
+        LlamaModel model;
+        if (s.ModelPath != null)
+        {
+            // As `train` loads it: the session's model, built from the file without a second copy.
+            var session = App.ModelSession.Open(s.ModelPath, baseDType: baseDType is "auto" or "nf4-dq" ? (doubleQuant ? "nf4" : null) : baseDType, doubleQuant: doubleQuant);
+            model = session.Model;
+            parameterCount = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + model.Embedding.ElementCount
+                             + (model.Config.TieWordEmbeddings ? 0 : (long)model.Output.N * model.Output.K);
+        }
+        else
+        {
+            var weights = RandomWeights.Create(s.Config, seed: 0, BaseDType(baseDType));
+            parameterCount = weights.Values.Sum(t => t.ElementCount);
+            model = LlamaModel.FromTensors(s.Config, weights, "random", doubleQuant: doubleQuant, consumeTensors: true);
+            foreach (var t in weights.Values) t.Dispose();
+            weights.Clear();
+        }
+        using var owned = model;
         model.ActivationCheckpointing = checkpointing;
         LoraInjector.Attach(model, new LoraSettings { Rank = 8, Alpha = 16, Dropout = 0.05, TargetModules = ["all-linear"] }, seed: 0);
         var parameters = model.TrainableParameters();
@@ -98,7 +146,11 @@ public static class TrainBench
         double median = times.Order().ElementAt(times.Count / 2);
         double tps = n / median;
         double rss = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024);
-        return new Result(s.Key, tps, median, FlopsPerToken(s) * tps / 1e9, rss, [.. times], model.BaseWeightBytes, parameterCount);
+        // The estimate `train` prints for this run, from the same function.
+        var estimate = App.LoraMemoryEstimate.Compute(model.Config, model.BaseWeightBytes, parameters.Sum(p => (long)p.Length), 8, s.Seq, s.Batch,
+            model.Output.StorageDType == Core.Tensors.DType.F32, Core.Threading.Threads.Hardware);
+        return new Result(s.Key, tps, median, FlopsPerToken(s) * tps / 1e9, rss, [.. times], model.BaseWeightBytes, parameterCount,
+            estimate.Total(checkpointing) / (1024.0 * 1024 * 1024), BaseDType: DescribeBase(model));
     }
 
     /// <summary>Seconds per step of each phase and its share of the step (LORASHARP_PROFILE=1).</summary>
@@ -111,6 +163,11 @@ public static class TrainBench
             o.WriteLine($"  {phase,-18} {seconds / steps,8:F4} s {100 * seconds / totalSeconds,6:F1}%");
         o.WriteLine($"  {"(unattributed)",-18} {(totalSeconds - attributed) / steps,8:F4} s {100 * (totalSeconds - attributed) / totalSeconds,6:F1}%");
     }
+
+    // "f32", "bf16", "q4_0, f32 x 1": the storage of the model's projections and output, the most common first.
+    private static string DescribeBase(LlamaModel model) => string.Join(", ", model.Layers.SelectMany(l => l.Projections).Select(p => p.Packed)
+        .Append(model.Output).GroupBy(p => p.StorageDType.ToString().ToLowerInvariant()).OrderByDescending(g => g.Count())
+        .Select((g, i) => i == 0 ? g.Key : $"{g.Key} x {g.Count()}"));
 
     /// <summary>The dtype of a --base-dtype benchmark value.</summary>
     public static Core.Tensors.DType BaseDType(string name) => name switch
@@ -125,60 +182,76 @@ public static class TrainBench
     };
 
     /// <summary>Runs the whole benchmark: each shape in a child process of <paramref name="selfCommand"/>, and the peer.</summary>
-    public static int Run(TextWriter output, IReadOnlyList<string> shapes, int steps, int warmup, string[] selfCommand, string? peerScript)
+    public static int Run(TextWriter output, IReadOnlyList<Shape> shapes, int steps, int warmup, string[] selfCommand, string? peerScript)
     {
         output.WriteLine(BenchInfo.Header());
         // A shared VM's share of the CPU drifts over tens of seconds, so one probe at the start can read low (a
         // step then showed 106% of it): each run is compared with the best probe so far, one taken right after it included.
         double peak = Peak.MeasureFmaPeak();
         output.WriteLine($"fp32 FMA peak (measured now): {peak:F1} GFLOP/s; each % peak below uses the best probe taken up to the end of its run");
-        output.WriteLine($"{"shape",-22} {"impl",-10} {"tokens/s",10} {"step s",8} {"GFLOP/s",9} {"% peak",7} {"peak RSS GiB",13}");
-        foreach (var key in shapes)
+        output.WriteLine($"LoRA r 8, alpha 16, dropout 0.05 on all seven projections, AdamW; {steps} timed steps (median) after {warmup} warm-up, each side; " +
+                         "estimate: what `train` prints, against our peak RSS (! = outside ±15%)");
+        output.WriteLine($"{"shape",-26} {"impl",-10} {"tokens/s",9} {"step s",8} {"GFLOP/s",8} {"% peak",7} {"peak RSS GiB",12} {"estimate GiB",13}  base");
+        foreach (var s in shapes)
         {
-            var s = ShapeOf(key);
-            var ours = RunChild(selfCommand, s.Key, steps, warmup, checkpointing: false);
+            var ours = RunChild(selfCommand, s, steps, warmup, s.Checkpointing);
             peak = Math.Max(peak, Peak.MeasureFmaPeak());
-            Print(output, s, "lorasharp", ours, peak);
-            var ckpt = RunChild(selfCommand, s.Key, steps, warmup, checkpointing: true);
-            peak = Math.Max(peak, Peak.MeasureFmaPeak());
-            Print(output, s, "+ckpt", ckpt, peak);
-            output.WriteLine($"{"",-22} activation checkpointing: peak RSS {ckpt.PeakRssGiB:F2} vs {ours.PeakRssGiB:F2} GiB ({100 * (1 - ckpt.PeakRssGiB / ours.PeakRssGiB):F0}% less), " +
-                             $"step time {ckpt.MedianStepSeconds / ours.MedianStepSeconds:F2}x");
-            var peer = peerScript == null ? null : RunPeer(peerScript, s.Key, steps, warmup, output);
-            if (peer != null)
+            Print(output, s, s.Checkpointing ? "ours+ckpt" : "lorasharp", ours, peak);
+            if (s.CheckpointingRow && !s.Checkpointing)
             {
-                Print(output, s, "torch", peer, peak);
-                output.WriteLine($"{"",-22} ratio: {ours.TokensPerSecond / peer.TokensPerSecond:F2}x tokens/s (target >= 2x), " +
-                                 $"RSS {ours.PeakRssGiB / peer.PeakRssGiB:F2}x of the peer's (target <= 0.5x)");
+                var ckpt = RunChild(selfCommand, s, steps, warmup, checkpointing: true);
+                peak = Math.Max(peak, Peak.MeasureFmaPeak());
+                Print(output, s, "+ckpt", ckpt, peak);
+                output.WriteLine($"{"",-26} activation checkpointing: peak RSS {ckpt.PeakRssGiB:F2} vs {ours.PeakRssGiB:F2} GiB ({100 * (1 - ckpt.PeakRssGiB / ours.PeakRssGiB):F0}% less), " +
+                                 $"step time {ckpt.MedianStepSeconds / ours.MedianStepSeconds:F2}x");
             }
+            var peer = peerScript == null || !s.Peer ? null : RunPeer(peerScript, s, steps, warmup, output);
+            if (peer == null) continue;
+            Print(output, s, "torch", peer, peak);
+            if (peer.Blas is not ("openblas" or "mkl" or "blis"))
+            {
+                output.WriteLine($"{"",-26} no ratio: the peer ran on the '{peer.Blas}' BLAS, not its best (apt-get install -y python3-torch libopenblas0-pthread)");
+                continue;
+            }
+            output.WriteLine($"{"",-26} ratio: {ours.TokensPerSecond / peer.TokensPerSecond:F2}x tokens/s, peak RSS {ours.PeakRssGiB / peer.PeakRssGiB:F2}x of the peer's " +
+                             $"(peer on {peer.Blas} at {100 * peer.Gflops / peak:F1}% of peak)");
         }
         return 0;
     }
 
     private static void Print(TextWriter o, Shape s, string impl, Result r, double peak)
-        => o.WriteLine($"{s.Key + " " + s.Name,-22} {impl,-10} {r.TokensPerSecond,10:F1} {r.MedianStepSeconds,8:F3} {r.Gflops,9:F1} {100 * r.Gflops / peak,6:F1}% {r.PeakRssGiB,13:F2}");
+    {
+        // The estimate must be within ±15% of the measured peak (issue #15); a miss is flagged on the line.
+        double error = r.EstimateGiB / r.PeakRssGiB - 1;
+        string estimate = r.EstimateGiB > 0 ? $"{r.EstimateGiB:F2} ({100 * error:+0;-0}%{(Math.Abs(error) <= 0.15 ? "" : "!")})" : "";
+        o.WriteLine($"{s.Key + " " + s.Name,-26} {impl,-10} {r.TokensPerSecond,9:F1} {r.MedianStepSeconds,8:F3} {r.Gflops,8:F1} {100 * r.Gflops / peak,6:F1}% " +
+                    $"{r.PeakRssGiB,12:F2} {estimate,13}  {r.BaseDType ?? r.Blas}");
+    }
 
     /// <summary>Measures one configuration in a child process of <paramref name="selfCommand"/> (so peak RSS is its own).</summary>
-    public static Result RunChild(string[] selfCommand, string shape, int steps, int warmup, bool checkpointing, string baseDType = "f32")
+    public static Result RunChild(string[] selfCommand, Shape shape, int steps, int warmup, bool checkpointing, string? baseDType = null)
     {
         var psi = new ProcessStartInfo(selfCommand[0]) { RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in selfCommand.Skip(1)) psi.ArgumentList.Add(a);
-        foreach (var a in new[] { "bench", "train-child", "--shape", shape, "--steps", steps.ToString(), "--warmup", warmup.ToString(), "--base-dtype", baseDType })
+        foreach (var a in new[] { "bench", "train-child", "--steps", steps.ToString(), "--warmup", warmup.ToString(), "--base-dtype", baseDType ?? shape.BaseDType })
+            psi.ArgumentList.Add(a);
+        foreach (var a in shape.ModelPath != null ? ["--model", shape.ModelPath, "--seq", shape.Seq.ToString()] : new[] { "--shape", shape.Key })
             psi.ArgumentList.Add(a);
         if (checkpointing) psi.ArgumentList.Add("--checkpointing");
         using var p = Process.Start(psi)!;
         string text = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         var line = text.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'))
-                   ?? throw new InvalidOperationException($"The benchmark child for shape {shape} printed no result (exit {p.ExitCode}):\n{text}");
+                   ?? throw new InvalidOperationException($"The benchmark child for shape {shape.Key} printed no result (exit {p.ExitCode}):\n{text}");
         return JsonSerializer.Deserialize<Result>(line)!;
     }
 
-    /// <summary>Runs the peer with its best-tuned settings (its header); null with a note when torch is missing.</summary>
-    private static Result? RunPeer(string script, string shape, int steps, int warmup, TextWriter output)
+    /// <summary>Runs the peer with its best-tuned settings (its header) on the shape's dims; null with a note when it cannot run.</summary>
+    private static Result? RunPeer(string script, Shape shape, int steps, int warmup, TextWriter output)
     {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { script, "--config", shape, "--threads", Environment.ProcessorCount.ToString(), "--steps", steps.ToString(), "--warmup", warmup.ToString() })
+        foreach (var a in new[] { script, "--config", "a", "--json", shape.PeerJson(), "--threads", Environment.ProcessorCount.ToString(),
+                     "--steps", steps.ToString(), "--warmup", warmup.ToString() })
             psi.ArgumentList.Add(a);
         psi.Environment.Remove("OPENBLAS_CORETYPE");
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
@@ -186,20 +259,24 @@ public static class TrainBench
         try
         {
             using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
             string text = p.StandardOutput.ReadToEnd();
-            string err = p.StandardError.ReadToEnd();
+            string err = stderr.Result;
             p.WaitForExit();
             var line = text.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
             if (p.ExitCode != 0 || line == null)
             {
-                output.WriteLine($"  peer not run ({(err.Contains("No module named 'torch'") ? "python3-torch is not installed: apt-get install -y python3-torch" : err.Trim().Split('\n').LastOrDefault())})");
+                string why = err.Contains("No module named 'torch'") ? "python3-torch is not installed: apt-get install -y python3-torch libopenblas0-pthread"
+                    : err.Trim().Split('\n').LastOrDefault() is { Length: > 0 } last ? last : $"exit {p.ExitCode}";
+                output.WriteLine($"  peer not run ({why})");
                 return null;
             }
             using var doc = JsonDocument.Parse(line);
             var r = doc.RootElement;
-            return new Result(shape, r.GetProperty("tokens_per_s").GetDouble(), r.GetProperty("median_step_s").GetDouble(),
+            return new Result(shape.Key, r.GetProperty("tokens_per_s").GetDouble(), r.GetProperty("median_step_s").GetDouble(),
                 r.GetProperty("achieved_gflops").GetDouble(), r.GetProperty("peak_rss_gib").GetDouble(),
-                r.GetProperty("step_times_s").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+                r.GetProperty("step_times_s").EnumerateArray().Select(e => e.GetDouble()).ToArray(),
+                Blas: r.TryGetProperty("blas", out var b) ? b.GetString() : "unknown");
         }
         catch (System.ComponentModel.Win32Exception)
         {

@@ -87,7 +87,7 @@ public static class FineTuneJob
         observer.Info($"steps: {trainer.TotalSteps} ({trainer.StepsPerEpoch} per epoch), batch {s.BatchSize} = {s.MicroBatchSize} x {s.GradientAccumulationSteps} accumulation");
         observer.Info($"base weights: {BaseWeightsSummary(model)}");
         foreach (var note in session.Notes) observer.Info("note: " + note);
-        observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB");
+        observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB peak (base weights, trainable state, activations, workspace)");
 
         Directory.CreateDirectory(folder);
         DataPreview.Write(Path.Combine(folder, "data_preview.json"), data.Train, tokenizer, 5);
@@ -181,20 +181,17 @@ public static class FineTuneJob
             .Select(g => $"{g.Key} x {g.Count()}"));
         long held = model.BaseWeightBytes;
         long f32 = (model.Layers.Sum(l => l.Projections.Sum(p => (long)p.OutFeatures * p.InFeatures)) + model.Embedding.ElementCount) * 4;
-        return $"{types}; {held / 1048576.0:F1} MiB held ({(double)held / f32:F2}x their f32 size)";
+        bool decoded = packed.Any(p => p.StorageDType != Core.Tensors.DType.F32);
+        return $"{types}; {held / 1048576.0:F1} MiB held ({(double)held / f32:F2}x their f32 size)" +
+               (decoded ? "; non-f32 weights stay as stored and are decoded inside the matmuls" : "; f32 panels, one copy");
     }
 
     private static double EstimateMemoryGiB(LlamaModel model, TrainingSettings s, long trainable)
     {
-        // Frozen f32 panels double once the input gradient has used them; stored (QLoRA) weights do not grow.
-        long weights = model.Layers.Sum(l => l.Projections.Sum(p => p.Packed.StorageDType == Core.Tensors.DType.F32 ? 2 * p.Packed.Bytes : p.Packed.Bytes))
-                       + model.Embedding.ByteLength + (model.Output.StorageDType == Core.Tensors.DType.F32 ? 2 * model.Output.Bytes : model.Output.Bytes);
-        long optimizer = trainable * 4 * 4;   // value, grad, two moments
-        var c = model.Config;
-        long M = (long)s.MicroBatchSize * s.CutoffLen;
-        long perLayer = M * (6L * c.HiddenSize + 3L * c.NumAttentionHeads * c.HeadDim + 2L * c.IntermediateSize) * 4;
-        long acts = (s.GradientCheckpointing ? perLayer + M * c.HiddenSize * 4L * c.NumHiddenLayers : perLayer * c.NumHiddenLayers) + M * c.IntermediateSize * 4L * 4;
-        return (weights + optimizer + acts) / (1024.0 * 1024 * 1024);
+        int rank = model.Layers.Max(l => l.Projections.Max(p => p.MaxAdapterRank));
+        var estimate = LoraMemoryEstimate.Compute(model.Config, model.BaseWeightBytes, trainable, rank, s.CutoffLen, s.MicroBatchSize,
+            model.Output.StorageDType == Core.Tensors.DType.F32, Core.Threading.Threads.Hardware);
+        return estimate.Total(s.GradientCheckpointing) / (1024.0 * 1024 * 1024);
     }
 
     private static void WriteFullModel(LlamaModel model, string folder)

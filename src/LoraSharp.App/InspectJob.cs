@@ -23,10 +23,17 @@ public static class InspectJob
                 g.Count(), g.First().Value.ShapeText, g.Sum(kv => kv.Value.ElementCount)))
             .OrderBy(k => Order(k.Kind)).ThenBy(k => k.Kind, StringComparer.Ordinal)
             .ToList();
-        long stored = model.Tensors.Sum(kv => Core.Tensors.DTypeInfo.ByteCount(model.StoredDTypes[kv.Key], kv.Value.ElementCount));
-        // Training keeps an f32-stored matmul weight a second time as backward panels; compressed ones decode per tile.
-        stored += model.Tensors.Where(kv => model.StoredDTypes[kv.Key] == Core.Tensors.DType.F32 && IsMatmulWeight(kv.Key, model.Config.TieWordEmbeddings))
-            .Sum(kv => 4 * kv.Value.ElementCount);
+        // What training would hold: by default (auto) the file's bf16/f16/quantized matrices as stored, f32 otherwise;
+        // and everything widened to f32 (--base-dtype f32).
+        var shapes = model.Tensors.Select(kv => (kv.Key, kv.Value.Shape)).ToList();
+        var auto = BaseStorageRules.Parse(model.Format == "gguf" ? "stored" : "auto");
+        long held = LoraMemoryEstimate.HeldBaseWeightBytes(model.Config, shapes, name => BaseStorageRules.Target(auto, model.Tensors[name], out _));
+        long heldF32 = LoraMemoryEstimate.HeldBaseWeightBytes(model.Config, shapes, _ => Core.Tensors.DType.F32);
+        const int Rank = 8, Seq = 512, MicroBatch = 1;
+        long adapter = LoraMemoryEstimate.AdapterParameters(model.Config, Rank);
+        int threads = Core.Threading.Threads.Hardware;
+        bool outputF32 = BaseStorageRules.Target(auto, model.Tensors[model.Tensors.ContainsKey(TensorNames.LmHead) && !model.Config.TieWordEmbeddings
+            ? TensorNames.LmHead : TensorNames.Embedding], out _) == Core.Tensors.DType.F32;
         var (tokKind, tokSize) = Tokenizer(model);
         return new InspectReport
         {
@@ -37,7 +44,8 @@ public static class InspectJob
             TensorKinds = kinds,
             TokenizerKind = tokKind,
             TokenizerVocabSize = tokSize,
-            Memory = LoraMemoryEstimate.Compute(model.Config, model.ParameterCount, stored),
+            Memory = LoraMemoryEstimate.Compute(model.Config, held, adapter, Rank, Seq, MicroBatch, outputF32, threads),
+            MemoryF32 = LoraMemoryEstimate.Compute(model.Config, heldF32, adapter, Rank, Seq, MicroBatch, outputF32: true, threads),
             IgnoredTensors = model.IgnoredTensors,
         };
     }
@@ -63,9 +71,6 @@ public static class InspectJob
         if (File.Exists(System.IO.Path.Combine(dir, "tokenizer.model"))) return ("SentencePiece (tokenizer.model)", null);
         return (null, null);
     }
-
-    private static bool IsMatmulWeight(string name, bool tied) =>
-        name.EndsWith("_proj.weight", StringComparison.Ordinal) || name == "lm_head.weight" || (tied && name == "model.embed_tokens.weight");
 
     private static InspectReport Adapter(string dir)
     {

@@ -26,8 +26,11 @@ public sealed record InspectReport
     /// <summary>Tokenizer vocabulary size (null when no tokenizer was found).</summary>
     public int? TokenizerVocabSize { get; init; }
 
-    /// <summary>LoRA memory estimate (models only).</summary>
+    /// <summary>LoRA memory estimate with the base weights loaded as by default (models only).</summary>
     public LoraMemoryEstimate? Memory { get; init; }
+
+    /// <summary>LoRA memory estimate with the base weights widened to f32 (models only).</summary>
+    public LoraMemoryEstimate? MemoryF32 { get; init; }
 
     /// <summary>Adapter rank r (adapters only).</summary>
     public int? Rank { get; init; }

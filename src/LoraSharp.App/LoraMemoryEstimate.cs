@@ -1,47 +1,87 @@
-// The memory a LoRA fine-tuning run needs, from the trainer's own buffer sizes: frozen base weights (an f32 base
-// also keeps every matmul weight a second time in backward panel layout once training starts; stored dtypes are
-// decoded tile by tile and keep only their bytes), rank-r adapters on every linear with gradients and AdamW
-// moments, the activations kept for backward (LlamaActivations, exact) and one cross-entropy logits chunk.
-// Not counted: the runtime itself, tokenized data, and per-thread GEMM scratch (a few MiB).
+// The memory a fine-tuning run needs: the one definition that `train` (its run header), `inspect` and the
+// benchmarks print. It adds up the trainer's own buffer sizes: the frozen base weights as the model holds them (f32
+// forward panels, or the stored bytes of a compressed type: bf16, f16, quant blocks), the trainable parameters with
+// their gradients and AdamW moments, the activations kept for the backward (LlamaActivations.ByteCount, exact), one
+// cross-entropy logits chunk, the per-thread GEMM scratch and the runtime itself. `lorasharp bench train` checks the
+// total against the measured peak RSS at every named shape (target within ±15%).
+// Not counted: the tokenized dataset (a few bytes a token) and, with a memory-mapped file, pages the kernel reads
+// ahead while one tensor at a time is converted (they are dropped again).
+using LoraSharp.Core.Tensors;
+using LoraSharp.Models;
 using LoraSharp.Models.Llama;
 
 namespace LoraSharp.App;
 
-/// <summary>Bytes a LoRA run would need (see <see cref="Compute"/> for the assumptions).</summary>
-/// <param name="Rank">Adapter rank assumed.</param>
+/// <summary>Bytes a fine-tuning run would need (see <see cref="Compute"/> for the assumptions).</summary>
+/// <param name="Rank">Adapter rank assumed (sizes the LoRA scratch).</param>
 /// <param name="SequenceLength">Tokens per sequence assumed.</param>
 /// <param name="MicroBatch">Sequences per step assumed.</param>
-/// <param name="BaseWeightsBytes">Base weights widened to F32, with the backward panels training builds.</param>
-/// <param name="StoredWeightsBytes">Base weights as stored (the --base-dtype stored option).</param>
-/// <param name="AdapterParameters">LoRA parameters (A and B of every adapted linear).</param>
-/// <param name="AdapterBytes">Adapter weights + gradients + AdamW m and v, all F32 (16 bytes per parameter).</param>
-/// <param name="ActivationBytes">Activations saved for backward, gradient scratch and the cross-entropy logits chunk.</param>
+/// <param name="BaseWeightsBytes">Frozen base weights as the model holds them.</param>
+/// <param name="TrainableParameters">Parameters that learn (A and B of every adapted linear, or every weight).</param>
+/// <param name="TrainableBytes">Their values, gradients and AdamW m and v, all F32 (16 bytes a parameter).</param>
+/// <param name="ActivationBytes">Activations saved for the backward, gradient scratch and the cross-entropy logits chunk.</param>
 /// <param name="CheckpointedActivationBytes">The same with activation checkpointing (one layer's activations kept).</param>
-public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroBatch, long BaseWeightsBytes, long StoredWeightsBytes,
-    long AdapterParameters, long AdapterBytes, long ActivationBytes, long CheckpointedActivationBytes)
+/// <param name="WorkspaceBytes">Per-thread GEMM scratch and the .NET runtime.</param>
+public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroBatch, long BaseWeightsBytes, long TrainableParameters,
+    long TrainableBytes, long ActivationBytes, long CheckpointedActivationBytes, long WorkspaceBytes)
 {
-    /// <summary>F32 base weights + adapters + activations.</summary>
-    public long TotalBytes => BaseWeightsBytes + AdapterBytes + ActivationBytes;
+    // The runtime, JIT-compiled code, loaded assemblies and GC bookkeeping of a training process: its peak RSS at
+    // shape (a) less everything counted here, measured 2026-12-05 (the `lorasharp system` command alone: 31 MB).
+    private const long RuntimeBytes = 96L << 20;
 
-    /// <summary>Stored-dtype base weights + adapters + activations.</summary>
-    public long TotalStoredBytes => StoredWeightsBytes + AdapterBytes + ActivationBytes;
+    /// <summary>The total without activation checkpointing.</summary>
+    public long TotalBytes => Total(checkpointing: false);
 
-    /// <summary>
-    /// Estimates for a Llama-family model: adapters of rank <paramref name="rank"/> on q,k,v,o,gate,up,down of every
-    /// layer (r*(in+out) parameters each), micro-batches of <paramref name="microBatch"/> sequences of
-    /// <paramref name="sequenceLength"/> tokens.
-    /// </summary>
-    public static LoraMemoryEstimate Compute(Models.LlamaConfig c, long parameters, long storedWeightBytes, int rank = 8, int sequenceLength = 512, int microBatch = 1)
+    /// <summary>The total with or without activation checkpointing.</summary>
+    public long Total(bool checkpointing) =>
+        BaseWeightsBytes + TrainableBytes + (checkpointing ? CheckpointedActivationBytes : ActivationBytes) + WorkspaceBytes;
+
+    /// <summary>LoRA parameters of rank <paramref name="rank"/> on q, k, v, o, gate, up and down of every layer.</summary>
+    public static long AdapterParameters(LlamaConfig c, int rank)
     {
         long C = c.HiddenSize, I = c.IntermediateSize, Q = (long)c.NumAttentionHeads * c.HeadDim, KV = (long)c.NumKeyValueHeads * c.HeadDim;
-        long perLayerAdapter = rank * ((C + Q) + (C + KV) * 2 + (Q + C) + (C + I) * 2 + (I + C));
-        long adapterParams = perLayerAdapter * c.NumHiddenLayers;
-        long matmulWeights = c.NumHiddenLayers * (C * Q + 2 * C * KV + Q * C + 3 * C * I) + (long)c.VocabSize * C;
-        int chunkRows = LlamaModel.CrossEntropyChunkRows(c.VocabSize, f32Output: true);
+        return (long)rank * ((C + Q) + (C + KV) * 2 + (Q + C) + (C + I) * 2 + (I + C)) * c.NumHiddenLayers;
+    }
+
+    /// <summary>The estimate for a model whose base weights hold <paramref name="baseWeightBytes"/>.</summary>
+    /// <param name="c">The model's config.</param>
+    /// <param name="baseWeightBytes">What the frozen weights hold (LlamaModel.BaseWeightBytes, or <see cref="HeldBaseWeightBytes"/>).</param>
+    /// <param name="trainableParameters">Parameters that learn.</param>
+    /// <param name="rank">Largest adapter rank (0 for full fine-tuning).</param>
+    /// <param name="sequenceLength">Tokens per sequence.</param>
+    /// <param name="microBatch">Sequences per micro-batch.</param>
+    /// <param name="outputF32">The output projection is held as f32 panels (its cross-entropy chunk is smaller).</param>
+    /// <param name="threads">Compute threads (each keeps its GEMM scratch).</param>
+    public static LoraMemoryEstimate Compute(LlamaConfig c, long baseWeightBytes, long trainableParameters, int rank, int sequenceLength,
+        int microBatch, bool outputF32, int threads)
+    {
+        int chunkRows = LlamaModel.CrossEntropyChunkRows(c.VocabSize, outputF32);
         long logitsChunk = (long)chunkRows * c.VocabSize * 4 + chunkRows * 8L;
         long Activations(bool checkpointing) =>
-            LlamaActivations.ByteCount(c, microBatch, sequenceLength, checkpointing, rank) + logitsChunk;
-        return new LoraMemoryEstimate(rank, sequenceLength, microBatch, (parameters + matmulWeights) * 4, storedWeightBytes,
-            adapterParams, adapterParams * 16, Activations(false), Activations(true));
+            LlamaActivations.ByteCount(c, microBatch, sequenceLength, checkpointing, Math.Max(rank, 1)) + logitsChunk;
+        long workspace = RuntimeBytes + Math.Max(1, threads) * Core.Kernels.MatMul.ScratchBytesPerThread;
+        return new LoraMemoryEstimate(rank, sequenceLength, microBatch, baseWeightBytes, trainableParameters, trainableParameters * 16,
+            Activations(false), Activations(true), workspace);
+    }
+
+    /// <summary>
+    /// Bytes the model would hold for its base weights with each tensor in <paramref name="dtypeOf"/>'s type: a matrix
+    /// in its type's bytes (an f32 matrix as forward panels, rows rounded up to 32), vectors in f32, and a tied f32
+    /// embedding once more as the output projection's panels (a compressed one is read in place).
+    /// </summary>
+    public static long HeldBaseWeightBytes(LlamaConfig c, IEnumerable<(string Name, int[] Shape)> tensors, Func<string, DType> dtypeOf)
+    {
+        long bytes = 0;
+        foreach (var (name, shape) in tensors)
+        {
+            var dtype = dtypeOf(name);
+            if (shape.Length != 2) { bytes += 4L * shape.Aggregate(1L, (a, d) => a * d); continue; }
+            bool panels = dtype == DType.F32 && name != Models.Loading.TensorNames.Embedding;
+            long rows = panels ? (shape[0] + 31L) / 32 * 32 : shape[0];
+            bytes += DTypeInfo.ByteCount(dtype, rows * shape[1]);
+            if (name == Models.Loading.TensorNames.Embedding && c.TieWordEmbeddings && dtype == DType.F32)
+                bytes += (shape[0] + 31L) / 32 * 32 * shape[1] * 4;
+        }
+        return bytes;
     }
 }

@@ -46,7 +46,7 @@ public sealed class ModelSession : IDisposable
     public IReadOnlyList<string> Notes { get; }
 
     /// <summary>Loads <paramref name="path"/> and attaches <paramref name="adapters"/> (frozen, named adapter0, adapter1, ...).</summary>
-    /// <param name="baseDType">--base-dtype: f32, bf16, f16, q8_0, q4_0, nf4, stored (null: f32 for HF folders, stored for GGUF).</param>
+    /// <param name="baseDType">--base-dtype: f32, bf16, f16, q8_0, q4_0, nf4, stored (null: auto, bf16/f16 matrices of HF folders as stored and f32 otherwise, stored for GGUF).</param>
     /// <param name="doubleQuant">With nf4: double-quantize the block scales.</param>
     public static ModelSession Open(string path, IReadOnlyList<AdapterSpec>? adapters = null, string? baseDType = null, bool fullFineTuning = false,
         bool doubleQuant = false)

@@ -5,7 +5,7 @@ using System.IO.MemoryMappedFiles;
 namespace LoraSharp.Formats;
 
 /// <summary>A file mapped read-only into memory. Views handed out stay valid until <see cref="Dispose"/>.</summary>
-public sealed unsafe class MappedFile : IDisposable
+public sealed unsafe partial class MappedFile : IDisposable, Core.Tensors.IEvictable
 {
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
@@ -60,6 +60,27 @@ public sealed unsafe class MappedFile : IDisposable
             throw new ArgumentOutOfRangeException(nameof(offset), $"{Path}: bytes [{offset}, {offset + length}) are outside the file ({Length} bytes).");
         return length == 0 ? default : new ReadOnlySpan<byte>(Alive() + offset, length);
     }
+
+    /// <summary>
+    /// Drops the pages wholly inside [address, address + bytes) from this process's resident memory (Linux
+    /// madvise MADV_DONTNEED; elsewhere nothing). The mapping is read-only, so a later read faults them back in from
+    /// the file (or the page cache) with the same contents: this only lowers the process's peak RSS while a loader
+    /// converts a checkpoint tensor by tensor.
+    /// </summary>
+    public void Evict(nint address, long bytes)
+    {
+        if (!OperatingSystem.IsLinux() || _pointer == null || bytes <= 0) return;
+        long start = (long)address, end = start + bytes;
+        if (start < (long)_pointer || end > (long)_pointer + Length) return;   // not ours
+        long page = Environment.SystemPageSize;
+        long first = (start + page - 1) / page * page, last = end / page * page;
+        if (last > first) _ = Madvise((nint)first, (nuint)(last - first), MadvDontNeed);
+    }
+
+    private const int MadvDontNeed = 4;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Madvise(nint address, nuint length, int advice);
 
     private byte* Alive() => _pointer != null || Length == 0 ? _pointer : throw new ObjectDisposedException(Path);
 

@@ -109,7 +109,7 @@ public sealed record TrainingSettings
     [JsonPropertyName("gradient_checkpointing")] public bool GradientCheckpointing { get; init; }
     /// <summary>
     /// Base weight dtype: f32, bf16, f16, q8_0, q4_0, nf4 (QLoRA: frozen weights decoded inside the matmuls) or stored
-    /// (the file's own types). Default: f32 for Hugging Face folders, stored for GGUF files.
+    /// (the file's own types). Default: bf16/f16 matrices of Hugging Face folders as stored (exact), f32 otherwise; GGUF files as stored.
     /// </summary>
     [JsonPropertyName("base_dtype")] public string? BaseDType { get; init; }
     /// <summary>With an nf4 base: quantize the NF4 block scales to 8 bits too (QLoRA's bnb_4bit_use_double_quant).</summary>

@@ -66,7 +66,7 @@ public static class TrainingSettingsHelp
         new("gradient_checkpointing", "--gradient-checkpointing", "control", SettingKind.Boolean, "Recompute activations in the backward (less memory).", true),
         new("base_dtype", "--base-dtype", "control", SettingKind.Choice,
             "Base weights as f32, bf16, f16, q8_0, q4_0, nf4 (QLoRA: kept compressed, decoded inside the matmuls) or stored " +
-            "(the file's own types). Default (auto): f32 for Hugging Face folders, stored for GGUF files.", true,
+            "(the file's own types). Default (auto): a Hugging Face folder's bf16/f16 matrices as stored (exact), f32 otherwise; GGUF files as stored.", true,
             ["auto", "f32", "bf16", "f16", "q8_0", "q4_0", "nf4", "stored"]),
         new("double_quant", "--double-quant", "control", SettingKind.Boolean,
             "With base dtype nf4: quantize the NF4 block scales to 8 bits too (QLoRA double quantization, 4.13 instead of 4.5 bits a weight).", true),

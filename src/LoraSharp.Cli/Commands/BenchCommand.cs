@@ -28,28 +28,33 @@ internal static class BenchCommand
 
     private static Command TrainCommand(bool child)
     {
-        var shape = new Option<string[]>("--shape") { Description = "Shapes to run: a (stories15M-like) and/or b (SmolLM2-135M-like).", DefaultValueFactory = _ => ["a", "b"], AllowMultipleArgumentsPerToken = true };
+        string keys = string.Join(", ", TrainBench.Shapes.Select(x => x.Key));
+        var shape = new Option<string[]>("--shape") { Description = $"Shapes to run: {keys} (a: stories15M-like, b: SmolLM2-135M-like, 7b: a 4-bit QLoRA step).", DefaultValueFactory = _ => ["a", "b"], AllowMultipleArgumentsPerToken = true };
+        var model = new Option<string?>("--model") { Description = "Time a real model (Hugging Face folder or GGUF file) as `train` loads it, with random token ids, instead of the named shapes." };
+        var seq = new Option<int>("--seq") { Description = "Tokens per sequence with --model (micro-batch 1).", DefaultValueFactory = _ => 1024 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (median reported).", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 2 };
         var noPeer = new Option<bool>("--no-peer") { Description = "Skip the PyTorch peer." };
         var checkpointing = new Option<bool>("--checkpointing") { Description = "Internal (train-child): activation checkpointing on.", Hidden = true };
-        var baseDType = new Option<string>("--base-dtype") { Description = "Internal (train-child): base weights f32, bf16, q8_0, q4_0, nf4 or nf4-dq.", Hidden = true, DefaultValueFactory = _ => "f32" };
+        var baseDType = new Option<string>("--base-dtype") { Description = "Base weights f32, bf16, q8_0, q4_0, nf4 or nf4-dq (and auto or stored with --model); default: the shape's (f32; q4_0 for 7b; auto for --model).", Hidden = child };
         var command = child
             ? new Command("train-child", "Internal: one shape measured in this process, printed as JSON.") { Hidden = true }
-            : new Command("train", "Tokens/s, GFLOP/s and peak RSS of a LoRA training step at the PyTorch peer's shapes, with the peer run in the same benchmark.");
-        foreach (var o in new Option[] { shape, steps, warmup, noPeer, checkpointing, baseDType }) command.Options.Add(o);
+            : new Command("train", "Tokens/s, GFLOP/s, peak RSS and the memory estimate of a LoRA training step at named shapes or a real model, with the PyTorch peer run on the same dims in the same benchmark.");
+        foreach (var o in new Option[] { shape, model, seq, steps, warmup, noPeer, checkpointing, baseDType }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var shapes = parse.GetValue(shape)!;
+            string? path = parse.GetValue(model);
+            var chosen = path != null ? [TrainBench.ForModel(path, parse.GetValue(seq))] : parse.GetValue(shape)!.Select(TrainBench.ShapeOf).ToList();
+            if (parse.GetValue(baseDType) is { } dtype) chosen = [.. chosen.Select(x => x with { BaseDType = dtype })];
             if (child)
             {
-                var s = TrainBench.ShapeOf(shapes[0]);
-                var result = TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(checkpointing), parse.GetValue(baseDType)!);
+                var s = chosen[0];
+                var result = TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(checkpointing), s.BaseDType);
                 output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result));
                 return 0;
             }
-            return TrainBench.Run(output, shapes, parse.GetValue(steps), parse.GetValue(warmup), SelfCommand(), parse.GetValue(noPeer) ? null : TrainBench.FindPeerScript());
+            return TrainBench.Run(output, chosen, parse.GetValue(steps), parse.GetValue(warmup), SelfCommand(), parse.GetValue(noPeer) ? null : TrainBench.FindPeerScript());
         });
         return command;
     }
@@ -72,6 +77,26 @@ internal static class BenchCommand
         return command;
     }
 
+    private static Command RandomModelCommand()
+    {
+        var shape = new Option<string>("--shape") { Description = "Shape: " + string.Join(", ", TrainBench.Shapes.Select(x => x.Key)) + ".", Required = true };
+        var dtype = new Option<string>("--dtype") { Description = "Weights: f32, bf16 or f16.", DefaultValueFactory = _ => "bf16" };
+        var output = new Option<string>("--output", "-o") { Description = "Folder to write.", Required = true };
+        var tokenizer = new Option<string?>("--tokenizer-from") { Description = "Folder whose tokenizer.json is copied (default ../shared/models/stories260K-hf)." };
+        var command = new Command("random-model", "Write a Hugging Face folder with random weights at a benchmark shape, to time `train` end to end.");
+        foreach (var o in new Option[] { shape, dtype, output, tokenizer }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            string? from = parse.GetValue(tokenizer) ?? (TrainBench.FindPeerScript() is { } peer
+                ? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(peer))!, "models", "stories260K-hf") : null);
+            if (from == null) throw new ArgumentException("No tokenizer folder: pass --tokenizer-from (../shared was not found).");
+            RandomModelFolder.Write(TrainBench.ShapeOf(parse.GetValue(shape)!), TrainBench.BaseDType(parse.GetValue(dtype)!), parse.GetValue(output)!, from);
+            parse.InvocationConfiguration.Output.WriteLine($"wrote {parse.GetValue(output)}");
+            return 0;
+        });
+        return command;
+    }
+
     public static Command Create()
     {
         var command = new Command("bench", "Run a benchmark on this machine and print its speed relative to the machine's peaks.");
@@ -84,6 +109,7 @@ internal static class BenchCommand
         command.Subcommands.Add(TrainCommand(child: false));
         command.Subcommands.Add(TrainCommand(child: true));
         command.Subcommands.Add(QloraCommand());
+        command.Subcommands.Add(RandomModelCommand());
         return command;
     }
 }

@@ -72,12 +72,14 @@ internal static class InspectCommand
             Line("tied embeddings", c.TieWordEmbeddings ? "yes" : "no");
             Line("parameters", Count(r.ParameterCount));
             Line("tokenizer", r.TokenizerKind is null ? "(none found)" : $"{r.TokenizerKind}, {r.TokenizerVocabSize?.ToString(CultureInfo.InvariantCulture) ?? "?"} tokens");
-            if (r.Memory is { } m)
+            if (r.Memory is { } m && r.MemoryF32 is { } f)
             {
-                Line("LoRA memory (est.)", $"{Bytes(m.TotalBytes)} with f32 base weights, {Bytes(m.TotalStoredBytes)} with stored dtypes");
-                Line("  base weights", $"{Bytes(m.BaseWeightsBytes)} f32, {Bytes(m.StoredWeightsBytes)} stored");
-                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.AdapterParameters)} params, {Bytes(m.AdapterBytes)} with grads and AdamW state");
+                Line("LoRA memory (est.)", $"{Bytes(m.TotalBytes)} as loaded by default (peak RSS of `train`), {Bytes(f.TotalBytes)} with --base-dtype f32");
+                Line("  base weights", $"{Bytes(m.BaseWeightsBytes)} as loaded by default (bf16/f16/quantized matrices kept as stored, decoded inside the matmuls), " +
+                                       $"{Bytes(f.BaseWeightsBytes)} as f32");
+                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW state");
                 Line("  activations", $"{Bytes(m.ActivationBytes)} (seq {m.SequenceLength}, micro-batch {m.MicroBatch}); {Bytes(m.CheckpointedActivationBytes)} with --gradient-checkpointing");
+                Line("  workspace", $"{Bytes(m.WorkspaceBytes)} (runtime and per-thread matmul scratch)");
             }
             if (r.IgnoredTensors.Count > 0) Line("ignored tensors", string.Join(", ", r.IgnoredTensors));
         }

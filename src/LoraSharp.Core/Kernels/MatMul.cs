@@ -17,6 +17,9 @@ namespace LoraSharp.Core.Kernels;
 /// <summary>fp32 matrix multiplies for linear layers.</summary>
 public static unsafe partial class MatMul
 {
+    /// <summary>Scratch memory each compute thread keeps for the GEMM at most (packed operand blocks; for memory estimates).</summary>
+    public const long ScratchBytesPerThread = Gemm.GemmDriver.ScratchFloatsPerThread * sizeof(float);
+
     /// <summary>Y = X·Wᵀ (or Y += X·Wᵀ when <paramref name="accumulate"/>) with a frozen, packed weight.</summary>
     /// <param name="X">Input activations [M, K] row-major (K = <c>W.K</c>).</param>
     /// <param name="W">Packed weight [N, K].</param>

@@ -141,6 +141,18 @@ public sealed unsafe class Tensor : IDisposable
 
     private byte* EnsureAlive() => _data != null || ByteLength == 0 ? _data : throw new ObjectDisposedException(nameof(Tensor));
 
+    /// <summary>
+    /// The caller is done with this tensor for good (its values now live elsewhere, e.g. packed into a weight): an
+    /// owned tensor is freed, and a view of a memory-mapped file also drops its pages from this process's resident
+    /// memory (<see cref="IEvictable"/>), so loading a model never holds the file and the model's copy at once.
+    /// The tensor is disposed afterwards either way.
+    /// </summary>
+    public void Consume()
+    {
+        if (_data != null && !_owned && _owner is IEvictable e) e.Evict((nint)_data, ByteLength);
+        Dispose();
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -97,7 +97,8 @@ public sealed partial class LlamaModel : IDisposable
         Linear Proj(string prefix, int N, int K, bool bias)
         {
             string w = prefix + ".weight";
-            var packed = WeightConversion.Pack(Get(w), w, N, K, widen: fullFineTuning, doubleQuant, consumeTensors);
+            // Full fine-tuning reads the tensor again below, so only a frozen weight's tensor is consumed here.
+            var packed = WeightConversion.Pack(Get(w), w, N, K, widen: fullFineTuning, doubleQuant, consume: consumeTensors && !fullFineTuning);
             var linear = new Linear(prefix, packed, bias ? Vector(prefix + ".bias", N) : OptionalBias(prefix + ".bias", N));
             if (fullFineTuning) linear.MakeTrainable(WeightConversion.ToF32(Get(w), w));
             return linear;
@@ -108,9 +109,11 @@ public sealed partial class LlamaModel : IDisposable
             throw new InvalidDataException($"{source}: 'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
         // Full fine-tuning trains the embedding in f32; otherwise a compressed embedding stays compressed.
         // A type nothing can decode goes to ToF32, which refuses it with a message at load.
-        var embedding = embT.DType == DType.F32 || fullFineTuning || !Core.Quant.Dequant.CanDequantize(embT.DType)
+        var embedding = embT.DType == DType.F32 ? (consumeTensors ? embT.MoveOrCopy() : embT.Clone())
+            : fullFineTuning || !Core.Quant.Dequant.CanDequantize(embT.DType)
             ? Tensor.FromFloats(WeightConversion.ToF32(embT, "model.embed_tokens.weight"), V, C)
             : consumeTensors ? embT.MoveOrCopy() : embT.Clone();
+        if (consumeTensors) embT.Consume();
 
         var layers = new LlamaLayer[config.NumHiddenLayers];
         for (int l = 0; l < layers.Length; l++)
@@ -139,7 +142,7 @@ public sealed partial class LlamaModel : IDisposable
         else
         {
             var head = Get("lm_head.weight");
-            output = WeightConversion.Pack(head, "lm_head.weight", V, C, widen: fullFineTuning, consume: consumeTensors);
+            output = WeightConversion.Pack(head, "lm_head.weight", V, C, widen: fullFineTuning, consume: consumeTensors && !fullFineTuning);
             if (fullFineTuning) outputF32 = Tensor.FromFloats(WeightConversion.ToF32(head, "lm_head.weight"), V, C);
         }
         var model = new LlamaModel(config, embedding, layers, finalNorm, output, outputF32);

@@ -23,11 +23,19 @@ internal static class WeightConversion
     /// <param name="widen">Pack f32 panels whatever the stored type (full fine-tuning, which trains f32 weights).</param>
     /// <param name="doubleQuant">Re-encode NF4 block scales in 8 bits (QLoRA's double quantization).</param>
     /// <param name="consume">The caller gives <paramref name="t"/> up: a stored tensor it owns becomes the weight's
-    /// storage without a copy (Tensor.MoveOrCopy).</param>
+    /// storage without a copy (Tensor.MoveOrCopy), and <paramref name="t"/> is consumed (<see cref="Tensor.Consume"/>)
+    /// once packed.</param>
     public static PackedWeight Pack(Tensor t, string name, int N, int K, bool widen = false, bool doubleQuant = false, bool consume = false)
     {
         if (t.Shape.Length != 2 || t.Shape[0] != N || t.Shape[1] != K)
             throw new InvalidDataException($"Tensor '{name}' has shape {t.ShapeText} but the config implies [{N}, {K}].");
+        var packed = PackOnly(t, name, N, K, widen, doubleQuant, consume);
+        if (consume) t.Consume();   // a view of a mapped file drops its pages: loading never holds the file beside the weights
+        return packed;
+    }
+
+    private static PackedWeight PackOnly(Tensor t, string name, int N, int K, bool widen, bool doubleQuant, bool consume)
+    {
         if (t.DType == DType.F32) return PackedWeight.FromF32(t.Floats, N, K);
         if (widen) return PackedWeight.FromF32(ToF32(t, name), N, K);
         if (!Dequant.CanDequantize(t.DType))

@@ -27,13 +27,16 @@ public static class BaseStorageRules
     };
 
     /// <summary>
-    /// The dtype tensor <paramref name="t"/> is loaded as under <paramref name="mode"/> (Auto means F32 here; the GGUF
-    /// loader turns Auto into Stored first). <paramref name="fallback"/> explains a matrix kept in F32 instead.
+    /// The dtype tensor <paramref name="t"/> is loaded as under <paramref name="mode"/>. Auto keeps a bf16 or f16
+    /// matrix as stored (widening is exact, so it would only double the bytes: the matmuls decode it tile by tile)
+    /// and gives F32 to everything else; the GGUF loader turns Auto into Stored first.
+    /// <paramref name="fallback"/> explains a matrix kept in F32 instead.
     /// </summary>
     public static DType Target(BaseStorage mode, Tensor t, out string? fallback)
     {
         fallback = null;
         if (mode == BaseStorage.Stored) return t.DType;
+        if (mode == BaseStorage.Auto && t.Shape.Length == 2 && t.DType is DType.BF16 or DType.F16) return t.DType;
         if (mode is BaseStorage.Auto or BaseStorage.F32 || t.Shape.Length < 2) return DType.F32;
         var wanted = mode switch
         {

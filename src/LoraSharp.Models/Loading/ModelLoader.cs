@@ -180,7 +180,9 @@ public static class ModelLoader
         if (target == src.DType) return src;
         if (!Dequant.CanDequantize(src.DType))
             throw new ModelFormatException(file, name, $"is stored as {src.DType}, which cannot be converted to {target}; use --base-dtype stored.");
-        return ConvertRows(src, target);
+        var converted = ConvertRows(src, target);
+        src.Consume();   // the file's pages of this tensor are no longer needed: peak memory is the model, not model + file
+        return converted;
     }
 
     /// <summary>A new tensor of <paramref name="target"/> dtype holding <paramref name="src"/>'s values, converted row by row.</summary>

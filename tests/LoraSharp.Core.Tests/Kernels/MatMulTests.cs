@@ -175,6 +175,57 @@ public class MatMulTests
         }
     }
 
+    // The f32 backward panels are packed from the forward panels per reduction block (32 x 32 transposes; blocks cut
+    // mid-panel by the reduction split or the edges go element by element), a chunk of at most 40 panels at a time.
+    // (20, 1400, 1700): 3 reduction blocks of 567/567/566 rows (unaligned), 44 panels of which the last has 24 columns.
+    // The result must equal the same product over the row-major W (packed by plain copies) bit for bit, on 1 and 2
+    // threads and every SIMD width; and a bf16 weight decoded inside the forward over 47 panels must equal the f32
+    // panels of its widened values.
+    [Fact]
+    public void PackedBackwardInput_FromForwardPanels_EqualsRowMajorProduct_OverChunksAndUnalignedBlocks()
+    {
+        const int M = 20, K = 1400, N = 1700;
+        var c = new Case(M, K, N, seed: 11);
+        var expected = c.Output(Layout.BackwardInputUnpacked, 4);
+        var start = (float[])expected.Clone();
+        using (Threads.Limit(1)) c.Fast(Layout.BackwardInputUnpacked, expected, accumulate: true);
+        foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.V128 })
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var actual = (float[])start.Clone();
+                using (Threads.Limit(threads))
+                using (Simd.Force(level))
+                    c.Fast(Layout.BackwardInputPacked, actual, accumulate: true);
+                AssertGuards(actual, M * K);
+                Assert.True(expected.AsSpan().SequenceEqual(actual), $"{level}, {threads} thread(s): packed backward differs from the row-major product");
+            }
+        Assert.Equal((long)(N + 28) * K * 4, c.Packed.Bytes);   // one copy: forward panels only, N rounded up to 32
+    }
+
+    [Fact]
+    public void StoredBf16Forward_OverManyPanelChunks_EqualsF32PanelsOfTheWidenedWeight()
+    {
+        const int M = 30, K = 300, N = 1500;
+        var w = TestData.Uniform(N * K, 5);
+        var bits = new ushort[N * K];
+        Bf16.FromFloatScalar(w, bits);
+        var widened = new float[N * K];
+        for (int i = 0; i < widened.Length; i++) widened[i] = Bf16.ToFloat(bits[i]);
+        using var stored = Tensor.Zeros(DType.BF16, N, K);
+        bits.CopyTo(stored.AsSpan<ushort>());
+        var decoded = PackedWeight.FromStored(stored);
+        var f32 = PackedWeight.FromF32(widened, N, K);
+        var x = TestData.Uniform(M * K, 6);
+        var expected = new float[M * N];
+        MatMul.Forward(x, f32, expected, M);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var actual = new float[M * N];
+            using (Threads.Limit(threads)) MatMul.Forward(x, decoded, actual, M);
+            Assert.True(expected.AsSpan().SequenceEqual(actual), $"{threads} thread(s): decoded bf16 forward differs from f32 panels");
+        }
+    }
+
     [Fact]
     public void FromBf16_WidensWhilePacking_MatchesReferenceOnWidenedWeights()
     {

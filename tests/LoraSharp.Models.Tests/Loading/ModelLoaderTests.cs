@@ -59,7 +59,7 @@ public class ModelLoaderTests
         using var f32 = ModelLoader.Load(SharedFixtures.Stories260KHf);
         string bf16Path = Path.Combine(SharedFixtures.Stories260KHf, "model.bf16.safetensors");
         using var stored = ModelLoader.Load(bf16Path, new ModelLoadOptions { BaseDType = "stored" });
-        using var widened = ModelLoader.Load(bf16Path);
+        using var widened = ModelLoader.Load(bf16Path, new ModelLoadOptions { BaseDType = "f32" });
         foreach (var (name, t) in f32.Tensors)
         {
             var expected = new ushort[t.ElementCount];
@@ -71,6 +71,20 @@ public class ModelLoaderTests
             Assert.Equal(DType.F32, w.DType);
             for (int i = 0; i < expected.Length; i++) Assert.Equal(Bf16.ToFloat(expected[i]), w.Floats[i]);
         }
+    }
+
+    [Fact]
+    public void Bf16Safetensors_DefaultLoad_KeepsMatricesStoredAndVectorsF32()
+    {
+        // Widening bf16 is exact, so by default it would only double the bytes: matrices stay bf16, norms are f32.
+        using var auto = ModelLoader.Load(Path.Combine(SharedFixtures.Stories260KHf, "model.bf16.safetensors"));
+        int matrices = 0;
+        foreach (var (name, t) in auto.Tensors)
+        {
+            Assert.Equal(t.Shape.Length == 2 ? DType.BF16 : DType.F32, t.DType);
+            if (t.Shape.Length == 2) matrices++;
+        }
+        Assert.Equal(36, matrices);   // 5 layers x 7 projections + the (tied) embedding
     }
 
     [Theory]

@@ -5,9 +5,10 @@
 //
 // Loop nest (Goto/BLIS style). One Threads.Run per call; C is split statically into row ranges or 32-column
 // panel ranges (whichever costs less per thread), and each part runs:
+//   for each chunk of up to NcPanels of the part's 32-column panels (one chunk when B is direct)
 //   for each reduction block [r0, r0+kc)                     in order (the reduction never splits across threads)
-//     B: frozen f32 weights are already in panel layout (a pointer, no copy); any other B has this part's panels
-//        packed into per-thread scratch as [kc][32]
+//     B: frozen f32 weights' forward panels are read in place (a pointer, no copy); any other B (f32 backward
+//        panels, compressed weights, activations) has the chunk's panels packed into per-thread scratch as [kc][32]
 //     for each row block of MC rows: A row-major (X, dY) is read in place, MR rows at a time (packing it cost 30%
 //              of the time when C is narrow); BackwardWeight's transposed A (dYᵀ) is packed into [kc][MR] panels
 //       for each 32-column panel (its [kc][32] B micro-panel stays in L1/L2)
@@ -72,6 +73,11 @@ internal static unsafe class GemmDriver
     // B micro-panel is reused for 24-32 tiles.
     private const int Mc = 192;
 
+    // Panels of a packed (not direct) B per chunk: 40 x 768 x 32 floats = 3.75 MiB at the largest kc, an L3-sized
+    // block (32 MiB shared here) that every row block reuses. Packing a whole part's panels at once held up to
+    // 175 MiB of scratch per thread for a 128K-vocabulary output over bf16 weights, streamed from memory per row block.
+    private const int NcPanels = 40;
+
     // A forward B block larger than this (in floats: 8 MiB) cannot stay in L2 between row blocks, so each
     // micro-panel comes from L3 or memory again for every row block; see the prefetch in ComputeWork.
     private const long PrefetchBFloats = 2L << 20;
@@ -85,6 +91,9 @@ internal static unsafe class GemmDriver
 
     /// <summary>Fma chains per reduction block of <paramref name="kc"/> (each microkernel and GemvDriver split it alike).</summary>
     internal static int Chains(int kc) => Math.Clamp(kc / MinChainLength, 1, MaxChains);
+
+    /// <summary>The most scratch one thread's part holds: packed A block, edge rows and tile, one chunk of packed B.</summary>
+    internal const long ScratchFloatsPerThread = (long)Mc * KcMax + (long)MaxMR * KcMax + MaxMR * NR + (long)NcPanels * KcMax * NR;
 
     [ThreadStatic] private static AlignedBuffer? t_scratch;   // per thread: packed A block, one edge tile, packed B block
 
@@ -210,7 +219,10 @@ internal static unsafe class GemmDriver
             // Every piece is a multiple of 16 floats, so each stays 64-byte aligned.
             long aFloats = P.ATransposed ? (long)Mc * KcMax : 0;
             long edgeFloats = (long)MaxMR * KcMax + MaxMR * NR;
-            long bFloats = IsDirect ? 0 : (long)(pe - ps) * KcMax * NR;
+            // B that must be packed goes NcPanels panels at a time (the BLIS jc loop), so the packed block stays in
+            // L3 while every row block reuses it, and scratch stays bounded whatever the width of C.
+            int chunkPanels = IsDirect ? pe - ps : Math.Min(pe - ps, NcPanels);
+            long bFloats = IsDirect ? 0 : (long)chunkPanels * KcMax * NR;
             float* packedA = (t_scratch ??= new AlignedBuffer()).Ensure(aFloats + edgeFloats + bFloats);
             float* edgeA = packedA + aFloats;
             float* tile = edgeA + (long)MaxMR * KcMax;
@@ -229,8 +241,10 @@ internal static unsafe class GemmDriver
             float* a0 = P.A;
             nint lda = P.Lda;
 
+            for (int cs = ps; cs < pe; cs += chunkPanels)
             for (int blk = 0; blk < Blocks; blk++)
             {
+                int ce = Math.Min(pe, cs + chunkPanels);
                 var (u0, u1) = Threads.Split(Units, blk, Blocks);
                 int r0 = u0 * Align, kc = Math.Min(P.Depth, u1 * Align) - r0;
                 bool store = blk == 0 && !P.Accumulate;
@@ -244,10 +258,10 @@ internal static unsafe class GemmDriver
                 }
                 else
                 {
-                    if (P.BLayout == BLayout.Frozen) P.Frozen!.Pack(P.FrozenBackward, ps, pe - ps, r0, kc, packedB);
-                    else if (P.BLayout == BLayout.RowMajor) PackRowMajorPanels(P, ps, pe, r0, kc, packedB);
-                    else for (int jp = ps; jp < pe; jp++) PackB(P, jp, r0, kc, packedB + (long)(jp - ps) * kc * NR);
-                    bBase = packedB - (long)ps * kc * NR;   // so that panel jp is at bBase + jp * panelStride
+                    if (P.BLayout == BLayout.Frozen) P.Frozen!.Pack(P.FrozenBackward, cs, ce - cs, r0, kc, packedB);
+                    else if (P.BLayout == BLayout.RowMajor) PackRowMajorPanels(P, cs, ce, r0, kc, packedB);
+                    else for (int jp = cs; jp < ce; jp++) PackB(P, jp, r0, kc, packedB + (long)(jp - cs) * kc * NR);
+                    bBase = packedB - (long)cs * kc * NR;   // so that panel jp is at bBase + jp * panelStride
                     panelStride = (long)kc * NR;
                 }
                 // A row-major with a last panel of fewer than MR rows: copy those rows, zero-padded, so the
@@ -268,15 +282,15 @@ internal static unsafe class GemmDriver
                     // touch panel jp+1 a slice per tile, so it arrives before its first tile needs it (hardware
                     // prefetch only starts after the first misses of each panel). Measured +4-6% at
                     // (2048, 2048, 5632) and (2048, 576, 49152); nothing to gain when B stays in L2, so only there.
-                    bool prefetchB = IsDirect && !P.FrozenBackward && Sse.IsSupported && (long)(pe - ps) * panelStride > PrefetchBFloats;
+                    bool prefetchB = IsDirect && !P.FrozenBackward && Sse.IsSupported && (long)(ce - cs) * panelStride > PrefetchBFloats;
                     int lines = kc * NR / 16, tilesInBlock = (mc + mr - 1) / mr, linesPerTile = (lines + tilesInBlock - 1) / tilesInBlock;
-                    for (int jp = ps; jp < pe; jp++)
+                    for (int jp = cs; jp < ce; jp++)
                     {
                         float* bp = bBase + jp * panelStride;
                         int j0 = jp * NR, nv = Math.Min(NR, cols - j0);
                         for (int ir = 0, tileIndex = 0; ir < mc; ir += mr, tileIndex++)
                         {
-                            if (prefetchB && jp + 1 < pe)
+                            if (prefetchB && jp + 1 < ce)
                             {
                                 float* next = bp + panelStride;
                                 for (int l = tileIndex * linesPerTile, end = Math.Min(lines, l + linesPerTile); l < end; l++)
