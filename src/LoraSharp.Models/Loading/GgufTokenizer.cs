@@ -47,6 +47,9 @@ public static class GgufTokenizer
     public static Tokenizer ForModel(LoadedModel model)
     {
         if (model.GgufMetadata is { } meta) return FromMetadata(meta, model.SourcePath);
-        return TokenizerLoader.FromFile(model.SourcePath);
+        // A model given as one of its .safetensors files (a bf16 variant beside the f32 one) reads its folder's tokenizer.
+        string source = File.Exists(model.SourcePath) && model.SourcePath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
+            ? Path.GetDirectoryName(model.SourcePath)! : model.SourcePath;
+        return TokenizerLoader.FromFile(source);
     }
 }
