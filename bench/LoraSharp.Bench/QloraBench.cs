@@ -1,7 +1,7 @@
 // `lorasharp bench qlora`: the cost of a compressed frozen base. At shape (b) (SmolLM2-135M-like, LoRA r 8 on all
 // projections, AdamW) one child process per base dtype measures tokens/s, the bytes the base weights hold and peak
-// RSS, printed as ratios to the f32 base measured in the same run; then one training step of a 7B-class model
-// (Llama-2-7B dimensions, random 4-bit weights, seq 512, micro-batch 1, activation checkpointing), which must fit
+// RSS, printed as ratios to the f32 base measured in the same run; then two timed training steps (after one warm-up) of a 7B-class model
+// (Llama-2-7B dimensions, random 4-bit weights, seq 512, micro-batch 1; TrainBench.SevenB), which must fit
 // in 24 GB. Base-weight bytes count what the model holds (packed panels, stored blocks, embedding, norms); the
 // "f32 bytes" they are compared to are 4 bytes a parameter. The dtypes run in rounds (f32, bf16, ..., f32, bf16, ...)
 // and each keeps its fastest round, so a slow spell of a shared machine cannot land on one dtype alone.
@@ -42,10 +42,10 @@ public static class QloraBench
         if (include7b)
         {
             var big = TrainBench.SevenB;
-            output.WriteLine($"7B-class: {big.Name} (dim 4096, hidden 11008, 32 layers, vocab 32000), random {big.BaseDType} base, seq {big.Seq}, micro-batch {big.Batch}, " +
-                             "activation checkpointing; 2 timed steps after 1 warm-up");
+            output.WriteLine($"7B-class: {big.Name} (dim 4096, hidden 11008, 32 layers, vocab 32000), random {big.BaseDType} base, seq {big.Seq}, micro-batch {big.Batch}" +
+                             $"{(big.Checkpointing ? ", activation checkpointing" : "")}; 2 timed steps after 1 warm-up");
             double peak = Peak.MeasureFmaPeak();
-            var r = TrainBench.RunChild(selfCommand, big, steps: 2, warmup: 1, checkpointing: true);
+            var r = TrainBench.RunChild(selfCommand, big, steps: 2, warmup: 1, big.Checkpointing);
             peak = Math.Max(peak, Peak.MeasureFmaPeak());
             output.WriteLine($"  step {r.MedianStepSeconds:F1} s ({r.TokensPerSecond:F1} tokens/s, {r.Gflops:F1} GFLOP/s = {100 * r.Gflops / peak:F1}% of the {peak:F0} GFLOP/s FMA peak " +
                              $"by the peer's FLOP accounting), base weights {r.BaseWeightBytes / 1073741824.0:F2} GiB for {r.Parameters / 1e9:F2} B parameters, " +

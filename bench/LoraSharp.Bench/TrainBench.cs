@@ -23,8 +23,10 @@ public static class TrainBench
     /// <param name="Peer">The peer runs it too (a 7B model in f32 does not fit in 24 GB).</param>
     /// <param name="CheckpointingRow">Also measure our side with activation checkpointing, as a second row.</param>
     /// <param name="ModelPath">A real model folder or GGUF file instead of random weights.</param>
+    /// <param name="Bf16Row">Also measure our side with bf16 base weights, as `train` holds a bf16 checkpoint (the real
+    /// models of these sizes ship in bf16), as a second row.</param>
     public sealed record Shape(string Key, string Name, LlamaConfig Config, int Batch, int Seq, string BaseDType = "f32", bool Checkpointing = false,
-        bool Peer = true, bool CheckpointingRow = false, string? ModelPath = null)
+        bool Peer = true, bool CheckpointingRow = false, string? ModelPath = null, bool Bf16Row = false)
     {
         /// <summary>The peer's --json overrides for these dims (every field, so nothing depends on its built-in a/b).</summary>
         public string PeerJson() => JsonSerializer.Serialize(new Dictionary<string, object>
@@ -40,12 +42,15 @@ public static class TrainBench
     [
         new("a", "stories15M-like", Llama(288, 768, 6, 6, 6, 32000, tied: false), 8, 256, CheckpointingRow: true),
         new("b", "SmolLM2-135M-like", Llama(576, 1536, 30, 9, 3, 49152, tied: true), 4, 512, CheckpointingRow: true),
-        new("smollm2-360m", "SmolLM2-360M", Llama(960, 2560, 32, 15, 5, 49152, tied: true), 1, 1024),
-        new("llama3.2-1b", "Llama-3.2-1B", Llama(2048, 8192, 16, 32, 8, 128256, tied: true), 1, 1024),
-        new("7b", "Llama-2-7B-like", Llama(4096, 11008, 32, 32, 32, 32000, tied: false), 1, 512, BaseDType: "q4_0", Checkpointing: true, Peer: false),
+        new("smollm2-360m", "SmolLM2-360M", Llama(960, 2560, 32, 15, 5, 49152, tied: true), 1, 1024, Bf16Row: true),
+        new("llama3.2-1b", "Llama-3.2-1B", Llama(2048, 8192, 16, 32, 8, 128256, tied: true), 1, 1024, Bf16Row: true),
+        // Without activation checkpointing: its recompute would add a third forward (6 instead of the 4 FLOPs a weight
+        // and token the peer counts, capping the step at 67% of peak), and the activations of 512 tokens (3.6 GiB)
+        // still fit beside the 3.5 GiB of Q4_0 weights within the 8 GiB target.
+        new("7b", "Llama-2-7B-like", Llama(4096, 11008, 32, 32, 32, 32000, tied: false), 1, 512, BaseDType: "q4_0", Peer: false),
     ];
 
-    /// <summary>The QLoRA issue's 7B-class shape (Llama-2-7B dimensions, random Q4_0 base, activation checkpointing), micro-batch 1.</summary>
+    /// <summary>The QLoRA issue's 7B-class shape (Llama-2-7B dimensions, random Q4_0 base), micro-batch 1.</summary>
     public static Shape SevenB => ShapeOf("7b");
 
     /// <summary>A shape by key.</summary>
@@ -205,6 +210,13 @@ public static class TrainBench
                 output.WriteLine($"{"",-26} activation checkpointing: peak RSS {ckpt.PeakRssGiB:F2} vs {ours.PeakRssGiB:F2} GiB ({100 * (1 - ckpt.PeakRssGiB / ours.PeakRssGiB):F0}% less), " +
                                  $"step time {ckpt.MedianStepSeconds / ours.MedianStepSeconds:F2}x");
             }
+            Result? bf16 = null;
+            if (s.Bf16Row && s.BaseDType == "f32")
+            {
+                bf16 = RunChild(selfCommand, s, steps, warmup, s.Checkpointing, "bf16");
+                peak = Math.Max(peak, Peak.MeasureFmaPeak());
+                Print(output, s, "bf16 base", bf16, peak);
+            }
             var peer = peerScript == null || !s.Peer ? null : RunPeer(peerScript, s, steps, warmup, output);
             if (peer == null) continue;
             Print(output, s, "torch", peer, peak);
@@ -215,6 +227,8 @@ public static class TrainBench
             }
             output.WriteLine($"{"",-26} ratio: {ours.TokensPerSecond / peer.TokensPerSecond:F2}x tokens/s, peak RSS {ours.PeakRssGiB / peer.PeakRssGiB:F2}x of the peer's " +
                              $"(peer on {peer.Blas} at {100 * peer.Gflops / peak:F1}% of peak)");
+            if (bf16 != null)
+                output.WriteLine($"{"",-26} bf16 base: {bf16.TokensPerSecond / peer.TokensPerSecond:F2}x tokens/s, peak RSS {bf16.PeakRssGiB / peer.PeakRssGiB:F2}x of the peer's (f32)");
         }
         return 0;
     }
