@@ -1,4 +1,5 @@
-// Attention backward (FlashAttention-2 recomputation): one part per (b, kv head). A part owns the dk/dv rows of
+// Attention backward (FlashAttention-2 recomputation): one part per (b, kv head). Key tiles are visited as in the
+// forward (none before the segment of a query tile's first query). A part owns the dk/dv rows of
 // its kv head and the dq rows of the G query heads that read it, so parts never write the same memory and the
 // additions happen in one fixed order whatever the thread count. Per (query head, query tile) it transposes
 // scale·Q and dOut once, takes D_c = Σ_d dOut·out (double) and the saved lse, then per visible key tile:
@@ -18,6 +19,7 @@ public static partial class Attention
     {
         public float* DOut, Q, K, V, Out, Lse, DQ, DK, DV;
         public byte* Mask;
+        public int* Seg;   // [B, Tk] segment ids or null
         public int B, Tq, Tk, NH, NKV, HS, Window;
         public float Scale;
         public SimdLevel ScoreLevel, RowLevel;
@@ -47,6 +49,7 @@ public static partial class Attention
         float* dk0 = w.DK + (long)b * Tk * ldk + kvh * HS;
         float* dv0 = w.DV + (long)b * Tk * ldk + kvh * HS;
         byte* maskRow = w.Mask == null ? null : w.Mask + (long)b * Tk;
+        int* segRow = w.Seg == null ? null : w.Seg + (long)b * Tk;
         float* qt = s.Qt, dOt = s.DOt, st = s.St, dpt = s.DPt, lseSafe = s.M, dRow = s.Alpha;
         float scale = w.Scale;
 
@@ -81,14 +84,14 @@ public static partial class Attention
                 }
 
                 int pFirst = off + i0, pLast = off + i0 + nq - 1;
-                int jmin = window > 0 ? Math.Max(0, pFirst - window + 1) : 0;
+                int jmin = Math.Max(window > 0 ? Math.Max(0, pFirst - window + 1) : 0, SegmentStart(segRow, pFirst));
                 for (int j0 = jmin; j0 <= pLast; j0 += Tile)
                 {
                     int nk = Math.Min(Tile, pLast + 1 - j0);
                     if (AllMasked(maskRow, j0, nk)) continue;
                     float* kt = k0 + (long)j0 * ldk, vt = v0 + (long)j0 * ldk;
                     Abt<TO, TV>(kt, ldk, nk, qt, Tile, nqp, HS, st, Tile);
-                    MaskTile(st, nk, nqp, j0, i0, off, window, maskRow);
+                    MaskTile(st, nk, nqp, j0, i0, off, window, maskRow, segRow, Tk);
                     Abt<TO, TV>(vt, ldk, nk, dOt, Tile, nqp, HS, dpt, Tile);
                     ProbsAndDScores<TO, TV>(st, dpt, nk, nqp, lseSafe, dRow, scale);
                     int shift = off + i0 - j0;   // key r is visible to query c only if r <= c + shift

@@ -97,6 +97,8 @@ public sealed class LlamaActivations
     public int[] Targets { get; }
     /// <summary>Attention key mask (M).</summary>
     public byte[] KeyMask { get; }
+    /// <summary>The current batch's sequence ids (M), or null when its rows are not packed (set per pass, not owned).</summary>
+    public int[]? SequenceIds { get; set; }
     /// <summary>SwiGLU output (M, H): input of down_proj.</summary>
     public float[] Hidden { get; }
     /// <summary>Gradient of the residual stream (M, C).</summary>

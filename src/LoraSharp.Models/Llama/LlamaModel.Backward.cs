@@ -115,7 +115,7 @@ public sealed partial class LlamaModel
         var dK = acts.DK.AsSpan(0, M * KD); dK.Clear();
         var dV = acts.DV.AsSpan(0, M * KD); dV.Clear();
         long ta = StepProfile.Start();
-        Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
+        Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, acts.SequenceIds, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
             1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
         StepProfile.Stop(StepPhase.AttentionBackward, ta);
         ta = StepProfile.Start();
