@@ -6,8 +6,11 @@
 //   Sᵀ  = K_tile · (scale·Q)ᵀ, masked          Pᵀ  = exp(Sᵀ − lse)
 //   dPᵀ = V_tile · dOutᵀ                        dSᵀ = scale · Pᵀ ∘ (dPᵀ − D)
 //   dv_j += Σ_c Pᵀ[j,c] dOut_c    dk_j += Σ_c dSᵀ[j,c] q_c    dq_c += Σ_j dSᵀ[j,c] k_j
-// Limitation: B·NKV parts, so fewer parts than threads leaves threads idle (fine for 2 cores and the shapes of
-// LoRA training; a split over key tiles with per-part dq buffers would lift it).
+// With segment ids a row is also split into chunks of whole segments (about BackwardChunk query positions each,
+// a count that depends on the ids, never on the thread count): segments never see each other, so each chunk owns
+// its dq/dk/dv rows and a packed row (B = 1) still gives the threads B·NKV·chunks parts.
+// Limitation: without segments there are B·NKV parts, so fewer parts than threads leaves threads idle (fine for
+// 2 cores and the shapes of LoRA training; a split over key tiles with per-part dq buffers would lift it).
 using System.Runtime.Intrinsics;
 using LoraSharp.Core.Threading;
 
@@ -20,25 +23,49 @@ public static partial class Attention
         public float* DOut, Q, K, V, Out, Lse, DQ, DK, DV;
         public byte* Mask;
         public int* Seg;   // [B, Tk] segment ids or null
-        public int B, Tq, Tk, NH, NKV, HS, Window;
+        public int B, Tq, Tk, NH, NKV, HS, Window, Chunks;
         public float Scale;
         public SimdLevel ScoreLevel, RowLevel;
 
         public void Execute(int part, int parts)
         {
             var s = Scratch.For(HS);
-            int b = part / NKV, kvh = part % NKV;
+            int chunk = part % Chunks, bk = part / Chunks;
+            int b = bk / NKV, kvh = bk % NKV;
+            int qStart = 0, qEnd = Tq;
+            if (Chunks > 1)
+            {
+                qStart = ChunkStart(b, chunk);
+                qEnd = ChunkStart(b, chunk + 1);
+                if (qStart >= qEnd) return;
+            }
             switch (ScoreLevel)
             {
-                case SimdLevel.V512: BackwardKvHead<V512, Vector512<float>>(in this, s, b, kvh); break;
-                case SimdLevel.V256: BackwardKvHead<V256, Vector256<float>>(in this, s, b, kvh); break;
-                case SimdLevel.V128: BackwardKvHead<V128, Vector128<float>>(in this, s, b, kvh); break;
-                default: BackwardKvHead<Scalar, float>(in this, s, b, kvh); break;
+                case SimdLevel.V512: BackwardKvHead<V512, Vector512<float>>(in this, s, b, kvh, qStart, qEnd); break;
+                case SimdLevel.V256: BackwardKvHead<V256, Vector256<float>>(in this, s, b, kvh, qStart, qEnd); break;
+                case SimdLevel.V128: BackwardKvHead<V128, Vector128<float>>(in this, s, b, kvh, qStart, qEnd); break;
+                default: BackwardKvHead<Scalar, float>(in this, s, b, kvh, qStart, qEnd); break;
             }
+        }
+
+        /// <summary>
+        /// First query of chunk c of row b: the start of the segment holding the c-th nominal boundary (c·Tq/Chunks),
+        /// so chunks hold whole segments, never overlap and cover every query (some may be empty).
+        /// </summary>
+        private readonly int ChunkStart(int b, int c)
+        {
+            if (c == 0) return 0;
+            if (c >= Chunks) return Tq;
+            int off = Tk - Tq;
+            int start = SegmentStart(Seg + (long)b * Tk, off + (int)((long)c * Tq / Chunks)) - off;
+            return Math.Max(start, 0);
         }
     }
 
-    private static unsafe void BackwardKvHead<TO, TV>(in BackwardWork w, Scratch s, int b, int kvh)
+    /// <summary>Query positions per backward chunk of a segmented row (4 query tiles: enough parts for B = 1, little per-part overhead).</summary>
+    internal const int BackwardChunk = 4 * Tile;
+
+    private static unsafe void BackwardKvHead<TO, TV>(in BackwardWork w, Scratch s, int b, int kvh, int qStart, int qEnd)
         where TO : struct, IVec<TV> where TV : unmanaged
     {
         int HS = w.HS, Tq = w.Tq, Tk = w.Tk, window = w.Window, G = w.NH / w.NKV;
@@ -56,9 +83,9 @@ public static partial class Attention
         for (int hh = 0; hh < G; hh++)
         {
             int h = kvh * G + hh;
-            for (int i0 = 0; i0 < Tq; i0 += Tile)
+            for (int i0 = qStart; i0 < qEnd; i0 += Tile)
             {
-                int nq = Math.Min(Tile, Tq - i0), nqp = RoundUp(nq, 4 * W);
+                int nq = Math.Min(Tile, qEnd - i0), nqp = RoundUp(nq, 4 * W);
                 long rowBase = ((long)b * Tq + i0) * ldq + h * HS;
                 float* q0 = w.Q + rowBase, dO0 = w.DOut + rowBase, out0 = w.Out + rowBase, dq0 = w.DQ + rowBase;
                 float* lse0 = w.Lse + ((long)b * w.NH + h) * Tq + i0;

@@ -146,8 +146,9 @@ public static partial class Attention
                 DQ = pdq, DK = pdk, DV = pdv,
                 B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
                 ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
+                Chunks = segmentIds.IsEmpty ? 1 : Math.Max(1, (Tq + BackwardChunk - 1) / BackwardChunk),
             };
-            Threads.Run(ref work, B * NKV, Threads.ForFlops(10L * B * NH * Tq * Tk * HS));
+            Threads.Run(ref work, B * NKV * work.Chunks, Threads.ForFlops(10L * B * NH * Tq * Tk * HS));
         }
     }
 

@@ -1,8 +1,10 @@
 // Tests of attention with segment ids (packed samples): the tiled kernel against its scalar twin over odd sizes and
 // random segment layouts, forward and backward, at every SIMD width; a packed row against each of its segments
-// run alone; tiles wholly in earlier segments are never read; empty ids equal the unsegmented call bit for bit;
-// bad ids are refused.
+// run alone; tiles wholly in earlier segments are never read; chunked prefill (Tq < Tk) with segments; the
+// backward's segment chunks give the same bits on 1 and 2 threads; empty ids equal the unsegmented call bit for
+// bit; bad ids are refused.
 using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Threading;
 using LoraSharp.TestSupport;
 
 namespace LoraSharp.Core.Tests.Kernels;
@@ -172,6 +174,51 @@ public class AttentionSegmentTests
         var o1 = new float[QD];
         Attention.Forward(q.AsSpan((T - 1) * QD, QD), k, v, [], seg, o1, new float[NH], 1, 1, T, NH, NKV, HS, scale);
         TestData.AssertClose(o1, o.AsSpan((T - 1) * QD, QD), 1e-6, 1e-5, "row path");
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void ChunkedPrefill_TqBelowTk_WithSegments_MatchesReference(SimdLevel level)
+    {
+        using var _ = Simd.Force(level);
+        // The last 70 of 300 positions are queries; segments (runs up to 90) straddle the query start.
+        int B = 2, Tq = 70, Tk = 300, NH = 6, NKV = 2, HS = 16;
+        float scale = 1f / MathF.Sqrt(HS);
+        var seg = RandomSegments(B, Tk, new Random(3), 90);
+        int qLen = B * Tq * NH * HS, kLen = B * Tk * NKV * HS;
+        float[] q = TestData.Uniform(qLen, 1, 1.5f), k = TestData.Uniform(kLen, 2, 1.5f), v = TestData.Uniform(kLen, 3), dOut = TestData.Uniform(qLen, 4);
+        Result Go(bool reference)
+        {
+            float[] o = new float[qLen], lse = new float[B * NH * Tq], dq = new float[qLen], dk = new float[kLen], dv = new float[kLen];
+            if (reference)
+            {
+                Attention.Reference.Forward(q, k, v, [], seg, o, lse, B, Tq, Tk, NH, NKV, HS, scale);
+                Attention.Reference.Backward(dOut, q, k, v, o, lse, [], seg, dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale);
+            }
+            else
+            {
+                Attention.Forward(q, k, v, [], seg, o, lse, B, Tq, Tk, NH, NKV, HS, scale);
+                Attention.Backward(dOut, q, k, v, o, lse, [], seg, dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale);
+            }
+            return new Result(o, lse, dq, dk, dv);
+        }
+        AssertMatches(Go(false), Go(true), $"{level} Tq={Tq} Tk={Tk}");
+    }
+
+    [Fact]
+    public void SegmentedBackward_OneAndTwoThreads_GiveBitIdenticalResults()
+    {
+        // A packed row long enough for several backward chunks (of whole segments), so the threads share one row.
+        var rng = new Random(8);
+        var c = new Case(1, 1100, 6, 3, 16, 0, RandomSegments(1, 1100, rng, 300), []);
+        Result one, two;
+        using (Threads.Limit(1)) one = Run(c, 40, reference: false, c.Seg);
+        using (Threads.Limit(2)) two = Run(c, 40, reference: false, c.Seg);
+        Assert.Equal(one.Out, two.Out);
+        Assert.Equal(one.DQ, two.DQ);
+        Assert.Equal(one.DK, two.DK);
+        Assert.Equal(one.DV, two.DV);
+        AssertMatches(one, Run(c, 40, reference: true, c.Seg), "packed row of 1100");
     }
 
     [Fact]
