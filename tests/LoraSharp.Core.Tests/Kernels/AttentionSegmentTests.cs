@@ -1,8 +1,8 @@
 // Tests of attention with segment ids (packed samples): the tiled kernel against its scalar twin over odd sizes and
 // random segment layouts, forward and backward, at every SIMD width; a packed row against each of its segments
 // run alone; tiles wholly in earlier segments are never read; chunked prefill (Tq < Tk) with segments; the
-// backward's segment chunks give the same bits on 1 and 2 threads; empty ids equal the unsegmented call bit for
-// bit; bad ids are refused.
+// backward's segment chunks give the same bits on 1 and 2 threads; a second call allocates nothing; empty ids
+// equal the unsegmented call bit for bit; bad ids are refused.
 using LoraSharp.Core.Kernels;
 using LoraSharp.Core.Threading;
 using LoraSharp.TestSupport;
@@ -242,6 +242,25 @@ public class AttentionSegmentTests
         var o3 = new float[c.QLen];
         Attention.Forward(q, k, v, c.Mask, one, o3, new float[l1.Length], c.B, c.T, c.T, c.NH, c.NKV, c.HS, c.Scale);
         Assert.Equal(o1, o3);
+    }
+
+    [Fact]
+    public void SegmentedCall_SecondTime_AllocatesNothing()
+    {
+        int T = 700, NH = 4, NKV = 2, HS = 16;
+        float scale = 1f / MathF.Sqrt(HS);
+        var seg = RandomSegments(1, T, new Random(2), 200);
+        float[] q = TestData.Uniform(T * NH * HS, 1), k = TestData.Uniform(T * NKV * HS, 2), v = TestData.Uniform(T * NKV * HS, 3);
+        float[] o = new float[q.Length], lse = new float[NH * T], dq = new float[q.Length], dk = new float[k.Length], dv = new float[k.Length];
+        void Call()
+        {
+            Attention.Forward(q, k, v, [], seg, o, lse, 1, T, T, NH, NKV, HS, scale);
+            Attention.Backward(o, q, k, v, o, lse, [], seg, dq, dk, dv, 1, T, T, NH, NKV, HS, scale);
+        }
+        Call();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Call();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     [Fact]
