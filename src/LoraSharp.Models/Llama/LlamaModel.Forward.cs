@@ -54,7 +54,7 @@ public sealed partial class LlamaModel
         if (longest > Config.MaxPositionEmbeddings)
             throw new ArgumentException($"Sequence length {longest} exceeds the model's context of {Config.MaxPositionEmbeddings} (max_position_embeddings).");
         batch.PositionIds(acts.Positions);
-        batch.AttentionMask.CopyTo(acts.KeyMask, 0);
+        batch.AttentionMask.CopyTo(acts.KeyMask);
         acts.SequenceIds = batch.SequenceIds;
         batch.ShiftedTargets(acts.Targets);
         Embedding_Forward(batch.InputIds, acts.X[0], acts.M);
@@ -103,7 +103,7 @@ public sealed partial class LlamaModel
         StepProfile.Stop(StepPhase.AttentionForward, t0);
 
         t0 = StepProfile.Start();
-        x.CopyTo(a.XMid, 0);
+        x.CopyTo(a.XMid);
         StepProfile.Stop(StepPhase.Copies, t0);
         w.O.Forward(a.Att, a.XMid, M, true, scratch, seed + 4, training);
 
@@ -118,7 +118,7 @@ public sealed partial class LlamaModel
 
         var next = acts.X[l + 1];
         t0 = StepProfile.Start();
-        a.XMid.CopyTo(next, 0);
+        a.XMid.CopyTo(next);
         StepProfile.Stop(StepPhase.Copies, t0);
         w.Down.Forward(acts.Hidden, next, M, true, scratch, seed + 7, training);
     }

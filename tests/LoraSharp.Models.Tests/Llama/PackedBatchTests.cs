@@ -150,6 +150,27 @@ public class PackedBatchTests
     }
 
     [Fact]
+    public void ActivationBuffers_AreReusedWhileTheBatchFits_AndGiveTheSameBits()
+    {
+        var samples = Samples();
+        var small = new Batch(1, samples[0].Ids.Length, samples[0].Ids, labels: samples[0].Labels);
+        using var fresh = Stories.Load();
+        Stories.AttachGoldenAdapter(fresh);
+        var expected = Run(fresh, [small]);
+
+        using var model = Stories.Load();
+        Stories.AttachGoldenAdapter(model);
+        Run(model, [Packed(samples)]);   // 46 rows
+        long bytes = model.ActivationBytes;
+        var reused = Run(model, [small]);   // 9 rows in the 46-row buffers
+        Assert.Equal(bytes, model.ActivationBytes);
+        Assert.Equal(expected.Loss, reused.Loss);
+        for (int i = 0; i < expected.Grads.Length; i++) Assert.Equal(expected.Grads[i], reused.Grads[i]);
+        Run(model, [Padded(samples)]);   // 3 x 23 = 69 rows: grows
+        Assert.True(model.ActivationBytes > bytes);
+    }
+
+    [Fact]
     public void PackedRow_LongerThanTheContext_IsFineWhenEachSampleFits()
     {
         using var model = Stories.Load();
