@@ -38,6 +38,74 @@ public static class AttentionBench
         }
         foreach (var s in new[] { new Shape(4, 512, 9, 3, 64), new Shape(8, 256, 6, 6, 48) })
             RunShape(output, s, peak, cpuPeak);
+        RunPacked(output);
+    }
+
+    /// <summary>
+    /// One micro-batch of 8 samples of seeded lengths in [32, 512] (NH 9, NKV 3, HS 64), padded (B = 8, T = longest)
+    /// against packed (B = 1, T = sum, segment ids): forward + backward time of each on 1 thread and on all, and the
+    /// (query, key) pairs each layout must score: Σ L(L+1)/2 packed; padded adds L·(T − L) for the pad queries.
+    /// </summary>
+    public static void RunPacked(TextWriter output)
+    {
+        int NH = 9, NKV = 3, HS = 64, n = 8;
+        var rng = new Random(15);
+        int[] lengths = Enumerable.Range(0, n).Select(_ => rng.Next(32, 513)).ToArray();
+        int longest = lengths.Max(), total = lengths.Sum();
+        float scale = 1f / MathF.Sqrt(HS);
+        float[] Rand(int len) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = (float)(rng.NextDouble() * 2 - 1); return a; }
+        (double One, double All) Time(int B, int T, byte[] mask, int[] seg)
+        {
+            int qLen = B * T * NH * HS, kLen = B * T * NKV * HS;
+            float[] q = Rand(qLen), k = Rand(kLen), v = Rand(kLen), dOut = Rand(qLen);
+            float[] o = new float[qLen], lse = new float[B * NH * T], dq = new float[qLen], dk = new float[kLen], dv = new float[kLen];
+            void Call()
+            {
+                Attention.Forward(q, k, v, mask, seg, o, lse, B, T, T, NH, NKV, HS, scale);
+                Attention.Backward(dOut, q, k, v, o, lse, mask, seg, dq, dk, dv, B, T, T, NH, NKV, HS, scale);
+            }
+            double one;
+            // Per CPU-second of the one running thread where Linux gives it (robust on a shared machine), else wall clock.
+            using (Threads.Limit(1)) one = ThreadCpuSeconds() is null ? Best(Call) : CpuPerCall(Call);
+            return (one, Best(Call));
+        }
+        // Score entries the forward's tiles compute (keys visited x 64-query tile), replaying its loop bounds: keys
+        // from the segment start of the tile's first query (0 unsegmented) to its last query; all-pad key tiles skipped.
+        long PaddedWork()
+        {
+            long work = 0;
+            foreach (int L in lengths)
+                for (int i0 = 0; i0 < longest; i0 += 64)
+                {
+                    int pLast = Math.Min(i0 + 64, longest) - 1;
+                    for (int j0 = 0; j0 <= pLast; j0 += 64)
+                        if (j0 < L) work += (long)Math.Min(64, pLast + 1 - j0) * 64;
+                }
+            return work;
+        }
+        long PackedWork(int[] seg)
+        {
+            long work = 0;
+            for (int i0 = 0; i0 < total; i0 += 64)
+            {
+                int pLast = Math.Min(i0 + 64, total) - 1, jmin = i0;
+                while (jmin > 0 && seg[jmin - 1] == seg[i0]) jmin--;
+                for (int j0 = jmin; j0 <= pLast; j0 += 64) work += (long)Math.Min(64, pLast + 1 - j0) * 64;
+            }
+            return work;
+        }
+        var mask = new byte[n * longest];
+        for (int b = 0; b < n; b++) mask.AsSpan(b * longest, lengths[b]).Fill(1);
+        var seg = new int[total];
+        for (int b = 0, t = 0; b < n; b++) for (int r = 0; r < lengths[b]; r++) seg[t++] = b;
+        var padded = Time(n, longest, mask, []);
+        var packed = Time(1, total, [], seg);
+        double realPairs = lengths.Sum(l => l * (l + 1) / 2.0), paddedPairs = realPairs + lengths.Sum(l => (double)l * (longest - l));
+        output.WriteLine($"packed vs padded micro-batch, lengths [{string.Join(", ", lengths)}], NH={NH} NKV={NKV} HS={HS}, forward+backward:");
+        output.WriteLine($"  padded  B={n} T={longest}: 1 thread {padded.One * 1e3,8:F2} ms, {Threads.Count} threads {padded.All * 1e3,8:F2} ms");
+        output.WriteLine($"  packed  B=1 T={total}: 1 thread {packed.One * 1e3,8:F2} ms, {Threads.Count} threads {packed.All * 1e3,8:F2} ms");
+        output.WriteLine($"  packed / padded: {packed.One / padded.One:P0} (1 thread{(ThreadCpuSeconds() is null ? "" : ", per CPU-second")}), {packed.All / padded.All:P0} ({Threads.Count} threads, wall clock);" +
+                         $" tile score entries {PackedWork(seg) / (double)PaddedWork():P0}; visible pairs {realPairs / paddedPairs:P0}");
     }
 
     private static void RunShape(TextWriter output, Shape s, double peak, double cpuPeak)

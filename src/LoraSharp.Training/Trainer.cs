@@ -31,7 +31,8 @@ public sealed class Trainer
         _padId = padId;
         if (settings.CutoffLen > model.Config.MaxPositionEmbeddings)
             throw new ArgumentException($"cutoff_len {settings.CutoffLen} is longer than the model's context of {model.Config.MaxPositionEmbeddings} (max_position_embeddings); lower cutoff_len.");
-        _batcher = new Batcher(train, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed);
+        // Packed micro-batches: the same samples, loss and gradients as padded ones, without computing pad tokens.
+        _batcher = new Batcher(train, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed, pack: true);
         _parameters = model.TrainableParameters();
         if (_parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
         Optimizer = OptimizerFactory.Create(settings.Optimizer, new OptimizerOptions
@@ -96,7 +97,7 @@ public sealed class Trainer
     public double? Evaluate()
     {
         if (_eval == null) return null;
-        var batcher = new Batcher(_eval, _s.MicroBatchSize, _s.CutoffLen, _padId, 0, shuffle: false);
+        var batcher = new Batcher(_eval, _s.MicroBatchSize, _s.CutoffLen, _padId, 0, shuffle: false, pack: true);
         double sum = 0;
         long count = 0;
         foreach (var batch in batcher.EpochBatches())
@@ -139,7 +140,7 @@ public sealed class Trainer
             {
                 ulong dropoutSeed = Mix((ulong)_s.Seed, (ulong)Step, (ulong)i);
                 lossSum += _model.ForwardBackward(micro[i], scale, dropoutSeed, out _);
-                tokens += micro[i].B * micro[i].T;
+                tokens += micro[i].B * micro[i].T;   // packed: real tokens only
             }
             double loss = targets > 0 ? lossSum / targets : double.NaN;
             if (!double.IsFinite(loss))

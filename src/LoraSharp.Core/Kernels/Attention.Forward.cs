@@ -1,7 +1,7 @@
 // Attention forward: one part per (b, h, query tile of 64 rows), or per (b, h, query row) when Tq is small;
 // parts write disjoint rows of output and lse, so any thread count gives the same bits.
-// Per query tile, over the key tiles it can see (future tiles and tiles wholly outside the window are never
-// visited, wholly padded tiles are skipped):
+// Per query tile, over the key tiles it can see (future tiles, tiles wholly outside the window and tiles wholly in
+// segments before the first query's are never visited, wholly padded tiles are skipped):
 //   Sᵀ = K_tile · (scale·Q_tile)ᵀ       [keys x queries], vectorised over queries
 //   mask (-∞), then per query c:  m' = max(m, max_j Sᵀ[j,c]),  α = exp(m − m'),  Pᵀ = exp(Sᵀ − m'),
 //   l = α·l + Σ_j Pᵀ[j,c] (double),  O[c,:] = α·O[c,:] + Σ_j Pᵀ[j,c]·v_j
@@ -19,6 +19,7 @@ public static partial class Attention
     {
         public float* Q, K, V, Out, Lse;
         public byte* Mask;
+        public int* Seg;   // [B, Tk] segment ids or null
         public int B, Tq, Tk, NH, NKV, HS, Window, QueryTiles;
         public float Scale;
         public SimdLevel ScoreLevel, RowLevel;
@@ -64,6 +65,7 @@ public static partial class Attention
         float* k0 = w.K + (long)b * Tk * ldk + kvh * HS;
         float* v0 = w.V + (long)b * Tk * ldk + kvh * HS;
         byte* maskRow = w.Mask == null ? null : w.Mask + (long)b * Tk;
+        int* segRow = w.Seg == null ? null : w.Seg + (long)b * Tk;
         float* qt = s.Qt, st = s.St, o = s.OAcc, m = s.M, alpha = s.Alpha, colSum = s.ColSum;
         double* l = s.L;
         float scale = w.Scale;
@@ -79,13 +81,14 @@ public static partial class Attention
         new Span<float>(o, nq * HS).Clear();
 
         int pFirst = off + i0, pLast = off + i0 + nq - 1;
-        int jmin = window > 0 ? Math.Max(0, pFirst - window + 1) : 0;
+        // Keys before the first query's segment are invisible to the whole tile (block-diagonal causal): never visited.
+        int jmin = Math.Max(window > 0 ? Math.Max(0, pFirst - window + 1) : 0, SegmentStart(segRow, pFirst));
         for (int j0 = jmin; j0 <= pLast; j0 += Tile)
         {
             int nk = Math.Min(Tile, pLast + 1 - j0);
             if (AllMasked(maskRow, j0, nk)) continue;
             Abt<TO, TV>(k0 + (long)j0 * ldk, ldk, nk, qt, Tile, nqp, HS, st, Tile);
-            MaskTile(st, nk, nqp, j0, i0, off, window, maskRow);
+            MaskTile(st, nk, nqp, j0, i0, off, window, maskRow, segRow, Tk);
             OnlineSoftmax<TO, TV>(st, nk, nqp, m, alpha, colSum);
             for (int c = 0; c < nq; c++) l[c] = l[c] * alpha[c] + colSum[c];
             AccRows(w.RowLevel, st, 1, Tile, nq, nk, v0 + (long)j0 * ldk, ldk, o, HS, alpha, HS, endShift: off + i0 - j0);
@@ -175,7 +178,8 @@ public static partial class Attention
         float m = float.NegativeInfinity;
         double l = 0;
         int p = Tk - Tq + i;
-        int jmin = window > 0 ? Math.Max(0, p - window + 1) : 0;
+        // Keys of earlier segments are skipped; every key in [segment start, p] lies in query i's segment.
+        int jmin = Math.Max(window > 0 ? Math.Max(0, p - window + 1) : 0, SegmentStart(w.Seg == null ? null : w.Seg + (long)b * Tk, p));
         for (int j0 = jmin; j0 <= p; j0 += Tile)
         {
             int nk = Math.Min(Tile, p + 1 - j0);

@@ -10,16 +10,22 @@ public static partial class Attention
     /// <summary>Plain scalar attention that materialises the score matrix, accumulating in double. Tests compare the fast kernels to these.</summary>
     public static class Reference
     {
-        /// <summary>Same contract as <see cref="Attention.Forward"/>.</summary>
+        /// <summary>Same contract as <see cref="Attention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{byte}, Span{float}, Span{float}, int, int, int, int, int, int, float, int)"/>.</summary>
         public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
             Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+            => Forward(q, k, v, keyMask, [], output, lse, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+
+        /// <summary>Same contract as the fast forward with segment ids.</summary>
+        public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
+            ReadOnlySpan<int> segmentIds, Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
         {
             CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, -1, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+            CheckSegments(segmentIds, B, Tk);
             var P = new double[(long)Tq * Tk];
             for (int b = 0; b < B; b++)
                 for (int h = 0; h < NH; h++)
                 {
-                    double[] rowLse = Probabilities(q, k, keyMask, P, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+                    double[] rowLse = Probabilities(q, k, keyMask, segmentIds, P, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
                     int kvh = h / (NH / NKV);
                     for (int i = 0; i < Tq; i++)
                     {
@@ -39,13 +45,21 @@ public static partial class Attention
                 }
         }
 
-        /// <summary>Same contract as <see cref="Attention.Backward"/> (adds into dq, dk, dv).</summary>
+        /// <summary>Same contract as the fast backward (adds into dq, dk, dv).</summary>
         public static void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
             ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, Span<float> dq, Span<float> dk, Span<float> dv,
+            int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+            => Backward(dOut, q, k, v, output, lse, keyMask, [], dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+
+        /// <summary>Same contract as the fast backward with segment ids (adds into dq, dk, dv).</summary>
+        public static void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+            ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, ReadOnlySpan<int> segmentIds,
+            Span<float> dq, Span<float> dk, Span<float> dv,
             int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
         {
             CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, dOut.Length, B, Tq, Tk, NH, NKV, HS, slidingWindow);
             CheckGradShapes(dq.Length, dk.Length, dv.Length, B, Tq, Tk, NH, NKV, HS);
+            CheckSegments(segmentIds, B, Tk);
             var P = new double[(long)Tq * Tk];
             var dS = new double[(long)Tq * Tk];
             var gq = new double[dq.Length];
@@ -54,7 +68,7 @@ public static partial class Attention
             for (int b = 0; b < B; b++)
                 for (int h = 0; h < NH; h++)
                 {
-                    Probabilities(q, k, keyMask, P, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+                    Probabilities(q, k, keyMask, segmentIds, P, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
                     int kvh = h / (NH / NKV);
                     for (int i = 0; i < Tq; i++)
                     {
@@ -94,15 +108,20 @@ public static partial class Attention
 
         /// <summary>True when key j is visible to query i (absolute position Tk − Tq + i) in batch row b.</summary>
         public static bool Visible(ReadOnlySpan<byte> keyMask, int b, int i, int j, int Tq, int Tk, int slidingWindow)
+            => Visible(keyMask, [], b, i, j, Tq, Tk, slidingWindow);
+
+        /// <summary>True when key j is visible to query i in batch row b, with segment ids (empty: one segment per row).</summary>
+        public static bool Visible(ReadOnlySpan<byte> keyMask, ReadOnlySpan<int> segmentIds, int b, int i, int j, int Tq, int Tk, int slidingWindow)
         {
             int p = Tk - Tq + i;
             if (j > p) return false;
             if (!keyMask.IsEmpty && keyMask[b * Tk + j] == 0) return false;
+            if (!segmentIds.IsEmpty && segmentIds[b * Tk + j] != segmentIds[b * Tk + p]) return false;
             return slidingWindow == 0 || p - j < slidingWindow;
         }
 
         /// <summary>Fills P [Tq, Tk] with the softmax probabilities of head (b, h) and returns each row's log-sum-exp (-∞ for an empty row).</summary>
-        private static double[] Probabilities(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<byte> keyMask, double[] P,
+        private static double[] Probabilities(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<byte> keyMask, ReadOnlySpan<int> segmentIds, double[] P,
             int b, int h, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow)
         {
             int kvh = h / (NH / NKV);
@@ -114,7 +133,7 @@ public static partial class Attention
                 for (int j = 0; j < Tk; j++)
                 {
                     double s = double.NegativeInfinity;
-                    if (Visible(keyMask, b, i, j, Tq, Tk, slidingWindow))
+                    if (Visible(keyMask, segmentIds, b, i, j, Tq, Tk, slidingWindow))
                     {
                         int ko = ((b * Tk + j) * NKV + kvh) * HS;
                         double dot = 0;

@@ -388,13 +388,25 @@ public static partial class Attention
 
     /// <summary>
     /// Applies the visibility rules to a score tile St[r·Tile + c] (key j0 + r, query i0 + c; rows &lt; nk, columns &lt; N)
-    /// by writing -∞: whole rows for padding keys, a prefix of columns for causality, a suffix for the sliding window.
+    /// by writing -∞: whole rows for padding keys, a prefix of columns for causality, a suffix for the sliding window
+    /// and a suffix for the queries of later segments (segment ids are non-decreasing, so the queries that share key
+    /// j's segment end where the segment ends).
     /// </summary>
-    private static unsafe void MaskTile(float* St, int nk, int N, int j0, int i0, int off, int window, byte* maskRow)
+    private static unsafe void MaskTile(float* St, int nk, int N, int j0, int i0, int off, int window, byte* maskRow, int* segRow, int Tk)
     {
-        for (int r = 0; r < nk; r++)
+        // segEnd: first position after key j's segment, capped at the tile's last query position + 1 (or Tk);
+        // walked from the last key down so each tile scans its keys once.
+        int cap = Math.Min(Tk, off + i0 + N), segEnd = cap;
+        if (segRow != null)
+        {
+            int jl = j0 + nk - 1;
+            segEnd = jl + 1;
+            while (segEnd < cap && segRow[segEnd] == segRow[jl]) segEnd++;
+        }
+        for (int r = nk - 1; r >= 0; r--)
         {
             int j = j0 + r;
+            if (segRow != null && r < nk - 1 && segRow[j] != segRow[j + 1]) segEnd = j + 1;
             float* row = St + r * Tile;
             if (maskRow != null && maskRow[j] == 0)
             {
@@ -403,11 +415,10 @@ public static partial class Attention
             }
             int cLo = j - off - i0;                 // visible iff j <= off + i0 + c
             if (cLo > 0) new Span<float>(row, Math.Min(cLo, N)).Fill(float.NegativeInfinity);
-            if (window > 0)
-            {
-                int cHi = Math.Max(cLo + window, 0);   // visible iff off + i0 + c - j < window
-                if (cHi < N) new Span<float>(row + cHi, N - cHi).Fill(float.NegativeInfinity);
-            }
+            int cHi = N;
+            if (window > 0) cHi = Math.Max(cLo + window, 0);   // visible iff off + i0 + c - j < window
+            if (segRow != null) cHi = Math.Min(cHi, Math.Max(segEnd - off - i0, 0));   // visible iff off + i0 + c < segEnd
+            if (cHi < N) new Span<float>(row + cHi, N - cHi).Fill(float.NegativeInfinity);
         }
     }
 

@@ -1,5 +1,5 @@
-// Causal self-attention with grouped KV heads, a key padding mask and an optional sliding window, forward and
-// backward, in the FlashAttention-2 style: the scores are computed one 64x64 (keys x queries) tile at a time with
+// Causal self-attention with grouped KV heads, a key padding mask, optional segment (packed sequence) ids and an
+// optional sliding window, forward and backward, in the FlashAttention-2 style: the scores are computed one 64x64 (keys x queries) tile at a time with
 // an online softmax, so no T x T matrix is ever held. The forward saves only the output and the log-sum-exp of
 // every query row; the backward recomputes each tile's probabilities from them.
 // It does not apply RoPE, project q/k/v or hold a KV cache: callers pass the projected (and rotated) tensors.
@@ -8,9 +8,13 @@
 //   B batch, Tq query positions, Tk key positions, NH query heads, NKV kv heads (NH % NKV == 0), HS head size,
 //   G = NH / NKV query heads per kv head (query head h reads kv head h / G).
 //   q, output, dq [B, Tq, NH*HS]   k, v, dk, dv [B, Tk, NKV*HS]   lse [B, NH, Tq]   keyMask [B, Tk] or empty.
+//   segmentIds [B, Tk] or empty: non-decreasing per row; a row holds several packed samples, one id per sample.
 //   Query i sits at absolute position p_i = Tk - Tq + i (Tq == Tk: training/prefill; Tq == 1: decoding).
-//   Key j is visible to query i iff j <= p_i, keyMask[b*Tk + j] != 0 (empty mask: all keys real), and
-//   (slidingWindow == 0 or p_i - j < slidingWindow).
+//   Key j is visible to query i iff j <= p_i, keyMask[b*Tk + j] != 0 (empty mask: all keys real),
+//   segmentIds[b*Tk + j] == segmentIds[b*Tk + p_i] (empty: one segment per row), and
+//   (slidingWindow == 0 or p_i - j < slidingWindow). Segments make the mask block-diagonal causal: the tiled paths
+//   start each query tile's key loop at the start of its first query's segment, so a packed row costs the sum of
+//   its samples' own causal attention, not T².
 //
 // Files: Attention.cs (API, checks, scratch), Attention.Forward.cs, Attention.Backward.cs, Attention.Tiles.cs
 // (the vector micro-kernels), Attention.Reference.cs (the scalar twins that build the full score matrix).
@@ -54,18 +58,30 @@ public static partial class Attention
     /// <param name="HS">Head size.</param>
     /// <param name="scale">Score scale, usually 1/sqrt(HS).</param>
     /// <param name="slidingWindow">0 for full causal attention, else each query sees only its last slidingWindow positions (itself included).</param>
-    public static unsafe void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
+    public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
         Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+        => Forward(q, k, v, keyMask, [], output, lse, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+
+    /// <summary>
+    /// <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{byte}, Span{float}, Span{float}, int, int, int, int, int, int, float, int)"/>
+    /// with segment ids: query i also sees key j only when both lie in the same segment (packed samples do not attend
+    /// to each other).
+    /// </summary>
+    /// <param name="segmentIds">[B, Tk] segment id of every key position, non-decreasing along each row; empty: one segment per row.</param>
+    public static unsafe void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
+        ReadOnlySpan<int> segmentIds, Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
     {
         CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, -1, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+        CheckSegments(segmentIds, B, Tk);
         if (B == 0 || Tq == 0) return;
         SimdLevel level = Simd.Level;
         fixed (float* pq = q, pk = k, pv = v, po = output, plse = lse)
         fixed (byte* pm = keyMask)
+        fixed (int* ps = segmentIds)
         {
             var work = new ForwardWork
             {
-                Q = pq, K = pk, V = pv, Mask = keyMask.IsEmpty ? null : pm, Out = po, Lse = plse,
+                Q = pq, K = pk, V = pv, Mask = keyMask.IsEmpty ? null : pm, Seg = segmentIds.IsEmpty ? null : ps, Out = po, Lse = plse,
                 B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
                 ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
                 RowPath = Tq <= RowPathMaxTq, QueryTiles = (Tq + Tile - 1) / Tile,
@@ -102,25 +118,37 @@ public static partial class Attention
     /// Parallel over (b, kv head): one part owns that kv head's dk/dv rows and the dq rows of its G query heads, so
     /// there are no races and the result does not depend on the thread count.
     /// </remarks>
-    public static unsafe void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+    public static void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, Span<float> dq, Span<float> dk, Span<float> dv,
+        int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+        => Backward(dOut, q, k, v, output, lse, keyMask, [], dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+
+    /// <summary>The backward of the forward with segment ids (same ids as given to the forward).</summary>
+    /// <param name="segmentIds">[B, Tk] non-decreasing per row, or empty; as given to the forward.</param>
+    public static unsafe void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, ReadOnlySpan<int> segmentIds,
+        Span<float> dq, Span<float> dk, Span<float> dv,
         int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
     {
         CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, dOut.Length, B, Tq, Tk, NH, NKV, HS, slidingWindow);
         CheckGradShapes(dq.Length, dk.Length, dv.Length, B, Tq, Tk, NH, NKV, HS);
+        CheckSegments(segmentIds, B, Tk);
         if (B == 0 || Tq == 0) return;
         SimdLevel level = Simd.Level;
         fixed (float* pdo = dOut, pq = q, pk = k, pv = v, po = output, plse = lse, pdq = dq, pdk = dk, pdv = dv)
         fixed (byte* pm = keyMask)
+        fixed (int* ps = segmentIds)
         {
             var work = new BackwardWork
             {
                 DOut = pdo, Q = pq, K = pk, V = pv, Out = po, Lse = plse, Mask = keyMask.IsEmpty ? null : pm,
+                Seg = segmentIds.IsEmpty ? null : ps,
                 DQ = pdq, DK = pdk, DV = pdv,
                 B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
                 ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
+                Chunks = segmentIds.IsEmpty ? 1 : Math.Max(1, (Tq + BackwardChunk - 1) / BackwardChunk),
             };
-            Threads.Run(ref work, B * NKV, Threads.ForFlops(10L * B * NH * Tq * Tk * HS));
+            Threads.Run(ref work, B * NKV * work.Chunks, Threads.ForFlops(10L * B * NH * Tq * Tk * HS));
         }
     }
 
@@ -155,6 +183,30 @@ public static partial class Attention
         Check(lseLen, (long)B * NH * Tq, "lse", Layout.Lse, B, Tq, Tk, NH, NKV, HS);
         if (maskLen != 0) Check(maskLen, (long)B * Tk, "keyMask", Layout.Mask, B, Tq, Tk, NH, NKV, HS);
         if (dOutLen >= 0) Check(dOutLen, qNeed, "dOut", Layout.Q, B, Tq, Tk, NH, NKV, HS);
+    }
+
+    // O(B·Tk) per call, nothing next to the attention itself; the tile skipping relies on the order.
+    private static void CheckSegments(ReadOnlySpan<int> segmentIds, int B, int Tk)
+    {
+        if (segmentIds.IsEmpty) return;
+        if (segmentIds.Length != (long)B * Tk)
+            throw new ArgumentException($"Attention: segmentIds has {segmentIds.Length} elements but its shape [B={B}, Tk={Tk}] needs {(long)B * Tk} (or empty for one segment per row).", nameof(segmentIds));
+        for (int b = 0; b < B; b++)
+        {
+            var row = segmentIds.Slice(b * Tk, Tk);
+            for (int j = 1; j < Tk; j++)
+                if (row[j] < row[j - 1])
+                    throw new ArgumentException($"Attention: segmentIds must be non-decreasing along each row (each packed sample one contiguous run), but row {b} has {row[j - 1]} at position {j - 1} and {row[j]} at {j}.", nameof(segmentIds));
+        }
+    }
+
+    /// <summary>First position of the segment that holds position p (0 without segments).</summary>
+    private static unsafe int SegmentStart(int* segRow, int p)
+    {
+        if (segRow == null) return 0;
+        int id = segRow[p];
+        while (p > 0 && segRow[p - 1] == id) p--;
+        return p;
     }
 
     private static void CheckGradShapes(int dqLen, int dkLen, int dvLen, int B, int Tq, int Tk, int NH, int NKV, int HS)

@@ -1,123 +1,183 @@
-// Buffers of one forward/backward pass for a batch shape (B, T), allocated once and reused every step.
+// Buffers of one forward/backward pass, allocated once for a capacity of M = B·T rows and reused by every later pass
+// that fits (Reshape): packed micro-batches change T on nearly every step, and reallocating every activation each
+// step would churn the heap. Each buffer is exposed as a span of exactly the current pass's rows.
 // With activation checkpointing only each layer's input is kept; the layer's other activations live in one
 // shared set that the backward refills by recomputing the layer. Shapes use M = B·T rows.
 namespace LoraSharp.Models.Llama;
 
-/// <summary>Activations and gradient scratch for one batch shape.</summary>
+/// <summary>Activations and gradient scratch for batch shapes of up to <see cref="Capacity"/> rows.</summary>
 public sealed class LlamaActivations
 {
-    /// <summary>Saved activations of one layer.</summary>
+    /// <summary>Saved activations of one layer (spans of the owner's current M rows).</summary>
     public sealed class Layer
     {
-        public float[] Rstd1 = [];     // (M)
-        public float[] Xn1 = [];       // (M, C)   input_layernorm output: input of q/k/v
-        public float[] Q = [];         // (M, NH*HS) after RoPE
-        public float[] K = [];         // (M, NKV*HS) after RoPE
-        public float[] V = [];         // (M, NKV*HS)
-        public float[] Att = [];       // (M, NH*HS) attention output: input of o_proj
-        public float[] Lse = [];       // (B, NH, T) attention log-sum-exp
-        public float[] XMid = [];      // (M, C)   residual after attention
-        public float[] Rstd2 = [];     // (M)
-        public float[] Xn2 = [];       // (M, C)   post_attention_layernorm output: input of gate/up
-        public float[] Gate = [];      // (M, H)
-        public float[] Up = [];        // (M, H)
+        private readonly LlamaActivations _owner;
+        private readonly int _c, _h, _qd, _kd, _nh;
+        internal readonly float[] _rstd1, _xn1, _q, _k, _v, _att, _lse, _xMid, _rstd2, _xn2, _gate, _up;
 
-        internal Layer(int M, int B, int T, LlamaConfig c)
+        internal Layer(LlamaActivations owner, int M, LlamaConfig c)
         {
-            int C = c.HiddenSize, H = c.IntermediateSize, QD = c.NumAttentionHeads * c.HeadDim, KD = c.NumKeyValueHeads * c.HeadDim;
-            Rstd1 = new float[M]; Xn1 = new float[M * C];
-            Q = new float[M * QD]; K = new float[M * KD]; V = new float[M * KD];
-            Att = new float[M * QD]; Lse = new float[B * c.NumAttentionHeads * T];
-            XMid = new float[M * C]; Rstd2 = new float[M]; Xn2 = new float[M * C];
-            Gate = new float[M * H]; Up = new float[M * H];
+            _owner = owner;
+            _c = c.HiddenSize; _h = c.IntermediateSize; _nh = c.NumAttentionHeads;
+            _qd = c.NumAttentionHeads * c.HeadDim; _kd = c.NumKeyValueHeads * c.HeadDim;
+            _rstd1 = new float[M]; _xn1 = new float[M * _c];
+            _q = new float[M * _qd]; _k = new float[M * _kd]; _v = new float[M * _kd];
+            _att = new float[M * _qd]; _lse = new float[M * _nh];
+            _xMid = new float[M * _c]; _rstd2 = new float[M]; _xn2 = new float[M * _c];
+            _gate = new float[M * _h]; _up = new float[M * _h];
         }
+
+        private int M => _owner.M;
+        public Span<float> Rstd1 => _rstd1.AsSpan(0, M);          // (M)
+        public Span<float> Xn1 => _xn1.AsSpan(0, M * _c);         // (M, C)   input_layernorm output: input of q/k/v
+        public Span<float> Q => _q.AsSpan(0, M * _qd);            // (M, NH*HS) after RoPE
+        public Span<float> K => _k.AsSpan(0, M * _kd);            // (M, NKV*HS) after RoPE
+        public Span<float> V => _v.AsSpan(0, M * _kd);            // (M, NKV*HS)
+        public Span<float> Att => _att.AsSpan(0, M * _qd);        // (M, NH*HS) attention output: input of o_proj
+        public Span<float> Lse => _lse.AsSpan(0, M * _nh);        // (B, NH, T) attention log-sum-exp
+        public Span<float> XMid => _xMid.AsSpan(0, M * _c);       // (M, C)   residual after attention
+        public Span<float> Rstd2 => _rstd2.AsSpan(0, M);          // (M)
+        public Span<float> Xn2 => _xn2.AsSpan(0, M * _c);         // (M, C)   post_attention_layernorm output: input of gate/up
+        public Span<float> Gate => _gate.AsSpan(0, M * _h);       // (M, H)
+        public Span<float> Up => _up.AsSpan(0, M * _h);           // (M, H)
+
+        internal long FloatCount => (long)_rstd1.Length + _xn1.Length + _q.Length + _k.Length + _v.Length + _att.Length
+                                    + _lse.Length + _xMid.Length + _rstd2.Length + _xn2.Length + _gate.Length + _up.Length;
     }
 
-    /// <summary>Allocates buffers for batch shape (B, T).</summary>
+    /// <summary>The residual stream X[0..L] as spans of the current M rows.</summary>
+    public sealed class Stream
+    {
+        private readonly LlamaActivations _owner;
+        private readonly float[][] _x;
+        private readonly int _c;
+
+        internal Stream(LlamaActivations owner, int count, int M, int C)
+        {
+            _owner = owner;
+            _c = C;
+            _x = new float[count][];
+            for (int l = 0; l < count; l++) _x[l] = new float[M * C];
+        }
+
+        /// <summary>X[l] (M, C).</summary>
+        public Span<float> this[int l] => _x[l].AsSpan(0, _owner.M * _c);
+
+        /// <summary>L + 1.</summary>
+        public int Count => _x.Length;
+
+        internal long FloatCount => _x.Sum(x => (long)x.Length);
+    }
+
+    private readonly int _c, _h, _qd, _kd;
+    private readonly float[] _rstdF, _xnF, _hidden, _dx, _dxn, _dq, _dk, _dv, _dAtt, _dh, _dGate, _dUp;
+    private readonly int[] _positions, _targets;
+    private readonly byte[] _keyMask;
+
+    /// <summary>Allocates buffers for batch shape (B, T): a capacity of B·T rows.</summary>
     public LlamaActivations(LlamaConfig c, int B, int T, bool checkpointing, int maxRank)
     {
+        int M = B * T;
+        Capacity = M;
+        MaxRank = maxRank;
         this.B = B;
         this.T = T;
-        M = B * T;
+        this.M = M;
         Checkpointing = checkpointing;
         int L = c.NumHiddenLayers, C = c.HiddenSize, H = c.IntermediateSize;
         int QD = c.NumAttentionHeads * c.HeadDim, KD = c.NumKeyValueHeads * c.HeadDim;
-        X = new float[L + 1][];
-        for (int l = 0; l <= L; l++) X[l] = new float[M * C];
+        _c = C; _h = H; _qd = QD; _kd = KD;
+        X = new Stream(this, L + 1, M, C);
         Layers = new Layer[L];
         if (checkpointing)
         {
-            var shared = new Layer(M, B, T, c);
+            var shared = new Layer(this, M, c);
             for (int l = 0; l < L; l++) Layers[l] = shared;
         }
         else
         {
-            for (int l = 0; l < L; l++) Layers[l] = new Layer(M, B, T, c);
+            for (int l = 0; l < L; l++) Layers[l] = new Layer(this, M, c);
         }
-        RstdF = new float[M];
-        XnF = new float[M * C];
-        Positions = new int[M];
-        Targets = new int[M];
-        KeyMask = new byte[M];
-        Hidden = new float[M * H];
-        DX = new float[M * C];
-        DXn = new float[M * C];
-        DQ = new float[M * QD];
-        DK = new float[M * KD];
-        DV = new float[M * KD];
-        DAtt = new float[M * QD];
-        DH = new float[M * H];
-        DGate = new float[M * H];
-        DUp = new float[M * H];
+        _rstdF = new float[M];
+        _xnF = new float[M * C];
+        _positions = new int[M];
+        _targets = new int[M];
+        _keyMask = new byte[M];
+        _hidden = new float[M * H];
+        _dx = new float[M * C];
+        _dxn = new float[M * C];
+        _dq = new float[M * QD];
+        _dk = new float[M * KD];
+        _dv = new float[M * KD];
+        _dAtt = new float[M * QD];
+        _dh = new float[M * H];
+        _dGate = new float[M * H];
+        _dUp = new float[M * H];
         int maxK = Math.Max(Math.Max(C, H), QD);
         // LoRA scratch: a dropout copy of an input (M·K) in the forward; dz (M·R) then u or du (M·K) in the backward.
         LoraScratch = new float[M * maxK + M * Math.Max(1, maxRank)];
     }
 
+    /// <summary>Rows the buffers hold (the largest B·T they serve).</summary>
+    public int Capacity { get; }
+    /// <summary>The adapter rank the LoRA scratch was sized for.</summary>
+    public int MaxRank { get; }
+
+    /// <summary>Sets the shape of the next pass; B·T must not exceed <see cref="Capacity"/>. Every span then covers B·T rows.</summary>
+    public void Reshape(int B, int T)
+    {
+        if ((long)B * T > Capacity) throw new ArgumentException($"Batch shape [{B}, {T}] needs {(long)B * T} rows but these activations hold {Capacity}.");
+        this.B = B;
+        this.T = T;
+        M = B * T;
+    }
+
     /// <summary>Sequences.</summary>
-    public int B { get; }
+    public int B { get; private set; }
     /// <summary>Positions per sequence.</summary>
-    public int T { get; }
+    public int T { get; private set; }
     /// <summary>Rows B·T.</summary>
-    public int M { get; }
+    public int M { get; private set; }
     /// <summary>True when layer activations are recomputed in the backward.</summary>
     public bool Checkpointing { get; }
 
     /// <summary>Residual stream: X[l] is the input of layer l, X[L] the last layer's output. (L+1, M, C)</summary>
-    public float[][] X { get; }
+    public Stream X { get; }
     /// <summary>Per-layer activations (all the same instance under checkpointing).</summary>
     public Layer[] Layers { get; }
     /// <summary>Final norm rstd (M).</summary>
-    public float[] RstdF { get; }
+    public Span<float> RstdF => _rstdF.AsSpan(0, M);
     /// <summary>Final norm output (M, C): input of the output projection.</summary>
-    public float[] XnF { get; }
+    public Span<float> XnF => _xnF.AsSpan(0, M * _c);
     /// <summary>Position ids (M).</summary>
-    public int[] Positions { get; }
+    public Span<int> Positions => _positions.AsSpan(0, M);
     /// <summary>Shifted targets (M).</summary>
-    public int[] Targets { get; }
+    public Span<int> Targets => _targets.AsSpan(0, M);
     /// <summary>Attention key mask (M).</summary>
-    public byte[] KeyMask { get; }
+    public Span<byte> KeyMask => _keyMask.AsSpan(0, M);
+    /// <summary>The current batch's sequence ids (M), or null when its rows are not packed (set per pass, not owned).</summary>
+    public int[]? SequenceIds { get; set; }
     /// <summary>SwiGLU output (M, H): input of down_proj.</summary>
-    public float[] Hidden { get; }
+    public Span<float> Hidden => _hidden.AsSpan(0, M * _h);
     /// <summary>Gradient of the residual stream (M, C).</summary>
-    public float[] DX { get; }
+    public Span<float> DX => _dx.AsSpan(0, M * _c);
     /// <summary>Gradient of a norm output (M, C).</summary>
-    public float[] DXn { get; }
-    /// <summary>Gradients of q, k, v, attention output, SwiGLU output, gate and up.</summary>
-    public float[] DQ { get; }
+    public Span<float> DXn => _dxn.AsSpan(0, M * _c);
+    /// <summary>Gradient of q (M, NH*HS).</summary>
+    public Span<float> DQ => _dq.AsSpan(0, M * _qd);
     /// <summary>(M, NKV*HS).</summary>
-    public float[] DK { get; }
+    public Span<float> DK => _dk.AsSpan(0, M * _kd);
     /// <summary>(M, NKV*HS).</summary>
-    public float[] DV { get; }
+    public Span<float> DV => _dv.AsSpan(0, M * _kd);
     /// <summary>(M, NH*HS).</summary>
-    public float[] DAtt { get; }
+    public Span<float> DAtt => _dAtt.AsSpan(0, M * _qd);
     /// <summary>(M, H).</summary>
-    public float[] DH { get; }
+    public Span<float> DH => _dh.AsSpan(0, M * _h);
     /// <summary>(M, H).</summary>
-    public float[] DGate { get; }
+    public Span<float> DGate => _dGate.AsSpan(0, M * _h);
     /// <summary>(M, H).</summary>
-    public float[] DUp { get; }
-    /// <summary>Scratch for LoRA dropout and low-rank gradients.</summary>
+    public Span<float> DUp => _dUp.AsSpan(0, M * _h);
+    /// <summary>Scratch for LoRA dropout and low-rank gradients (sized for <see cref="Capacity"/> rows).</summary>
     public float[] LoraScratch { get; }
 
     /// <summary>
@@ -142,11 +202,9 @@ public sealed class LlamaActivations
     {
         get
         {
-            long n = X.Sum(x => (long)x.Length) + RstdF.Length + XnF.Length + Hidden.Length + DX.Length + DXn.Length + DQ.Length
-                     + DK.Length + DV.Length + DAtt.Length + DH.Length + DGate.Length + DUp.Length + LoraScratch.Length;
-            foreach (var layer in Layers.Distinct())
-                n += layer.Rstd1.Length + layer.Xn1.Length + layer.Q.Length + layer.K.Length + layer.V.Length + layer.Att.Length
-                     + layer.Lse.Length + layer.XMid.Length + layer.Rstd2.Length + layer.Xn2.Length + layer.Gate.Length + layer.Up.Length;
+            long n = X.FloatCount + _rstdF.Length + _xnF.Length + _hidden.Length + _dx.Length + _dxn.Length + _dq.Length
+                     + _dk.Length + _dv.Length + _dAtt.Length + _dh.Length + _dGate.Length + _dUp.Length + LoraScratch.Length;
+            foreach (var layer in Layers.Distinct()) n += layer.FloatCount;
             return n * 4;
         }
     }

@@ -33,7 +33,7 @@ public sealed partial class LlamaModel
         FinalNormForward(acts);
         StepProfile.Stop(StepPhase.Norm, t0); }
 
-        var dXn = acts.DXn.AsSpan(0, M * C);
+        var dXn = acts.DXn;
         dXn.Clear();
         double loss;
         if (GradEmbedding != null)
@@ -53,7 +53,7 @@ public sealed partial class LlamaModel
         }
         if (lowest > L) return loss;   // nothing trainable below the head
 
-        var dX = acts.DX.AsSpan(0, M * C);
+        var dX = acts.DX;
         dX.Clear();
         { long t0 = StepProfile.Start();
         RmsNorm.Backward(dXn, acts.X[L], FinalNorm.Floats, acts.RstdF, dX, GradFinalNorm is { } gf ? gf.Floats : [], M, C);
@@ -85,23 +85,22 @@ public sealed partial class LlamaModel
         var c = Config;
         var w = Layers[l];
         var a = acts.Layers[l];
-        int M = acts.M, C = c.HiddenSize, H = c.IntermediateSize, NH = c.NumAttentionHeads, NKV = c.NumKeyValueHeads, HS = c.HeadDim;
-        int QD = NH * HS, KD = NKV * HS;
+        int M = acts.M, C = c.HiddenSize, NH = c.NumAttentionHeads, NKV = c.NumKeyValueHeads, HS = c.HeadDim;
         var scratch = acts.LoraScratch.AsSpan();
-        var dX = acts.DX.AsSpan(0, M * C);
+        var dX = acts.DX;
 
         // MLP: X[l+1] = XMid + down(silu(gate(xn2)) * up(xn2))
         { long t0 = StepProfile.Start();
         SwiGlu.Forward(a.Gate, a.Up, acts.Hidden);   // recompute instead of keeping (M, H) per layer
         StepProfile.Stop(StepPhase.SwiGlu, t0); }
-        var dH = acts.DH.AsSpan(0, M * H); dH.Clear();
+        var dH = acts.DH; dH.Clear();
         w.Down.Backward(dX, acts.Hidden, dH, M, scratch);
-        var dGate = acts.DGate.AsSpan(0, M * H); dGate.Clear();
-        var dUp = acts.DUp.AsSpan(0, M * H); dUp.Clear();
+        var dGate = acts.DGate; dGate.Clear();
+        var dUp = acts.DUp; dUp.Clear();
         { long t0 = StepProfile.Start();
         SwiGlu.Backward(dH, a.Gate, a.Up, dGate, dUp);
         StepProfile.Stop(StepPhase.SwiGlu, t0); }
-        var dXn = acts.DXn.AsSpan(0, M * C); dXn.Clear();
+        var dXn = acts.DXn; dXn.Clear();
         w.Gate.Backward(dGate, a.Xn2, dXn, M, scratch);
         w.Up.Backward(dUp, a.Xn2, dXn, M, scratch);
         { long t0 = StepProfile.Start();
@@ -109,13 +108,13 @@ public sealed partial class LlamaModel
         StepProfile.Stop(StepPhase.Norm, t0); }
 
         // Attention: XMid = X[l] + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))
-        var dAtt = acts.DAtt.AsSpan(0, M * QD); dAtt.Clear();
+        var dAtt = acts.DAtt; dAtt.Clear();
         w.O.Backward(dX, a.Att, dAtt, M, scratch);
-        var dQ = acts.DQ.AsSpan(0, M * QD); dQ.Clear();
-        var dK = acts.DK.AsSpan(0, M * KD); dK.Clear();
-        var dV = acts.DV.AsSpan(0, M * KD); dV.Clear();
+        var dQ = acts.DQ; dQ.Clear();
+        var dK = acts.DK; dK.Clear();
+        var dV = acts.DV; dV.Clear();
         long ta = StepProfile.Start();
-        Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
+        Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, acts.SequenceIds, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
             1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
         StepProfile.Stop(StepPhase.AttentionBackward, ta);
         ta = StepProfile.Start();

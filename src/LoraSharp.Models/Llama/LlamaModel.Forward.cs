@@ -1,7 +1,9 @@
 // Forward pass over a batch: embedding, L decoder layers (RMSNorm, q/k/v, RoPE, GQA attention, o, RMSNorm,
 // SwiGLU MLP), final RMSNorm, then either the fused output-projection + cross-entropy (loss) or full logits.
 // Hugging Face semantics: position ids 0..T-1 per row, key j visible to query i iff j <= i and mask[j] = 1,
-// loss = mean over non-ignored shifted targets.
+// loss = mean over non-ignored shifted targets. A packed batch (sequence ids) restarts the position ids at each
+// sample, lets a query see only its own sample's keys, and ignores the target after each sample's last token, so
+// its loss and gradients are those of its samples run one by one.
 using LoraSharp.Core.Diagnostics;
 using LoraSharp.Core.Kernels;
 using LoraSharp.Core.Tensors;
@@ -48,11 +50,12 @@ public sealed partial class LlamaModel
         int V = Config.VocabSize;
         foreach (int id in batch.InputIds)
             if ((uint)id >= (uint)V) throw new ArgumentException($"Token id {id} is outside the vocabulary (size {V}).");
-        if (batch.T > Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"Sequence length {batch.T} exceeds the model's context of {Config.MaxPositionEmbeddings} (max_position_embeddings).");
-        for (int b = 0; b < batch.B; b++)
-            for (int t = 0; t < batch.T; t++) acts.Positions[b * batch.T + t] = t;
-        batch.AttentionMask.CopyTo(acts.KeyMask, 0);
+        int longest = batch.LongestSequence;
+        if (longest > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"Sequence length {longest} exceeds the model's context of {Config.MaxPositionEmbeddings} (max_position_embeddings).");
+        batch.PositionIds(acts.Positions);
+        batch.AttentionMask.CopyTo(acts.KeyMask);
+        acts.SequenceIds = batch.SequenceIds;
         batch.ShiftedTargets(acts.Targets);
         Embedding_Forward(batch.InputIds, acts.X[0], acts.M);
         return acts;
@@ -95,12 +98,12 @@ public sealed partial class LlamaModel
         Core.Kernels.Rope.Forward(a.K, acts.Positions, Rope, M, NKV, HS);
         StepProfile.Stop(StepPhase.Rope, t0);
         t0 = StepProfile.Start();
-        Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
+        Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, acts.SequenceIds, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
             1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
         StepProfile.Stop(StepPhase.AttentionForward, t0);
 
         t0 = StepProfile.Start();
-        x.CopyTo(a.XMid, 0);
+        x.CopyTo(a.XMid);
         StepProfile.Stop(StepPhase.Copies, t0);
         w.O.Forward(a.Att, a.XMid, M, true, scratch, seed + 4, training);
 
@@ -115,7 +118,7 @@ public sealed partial class LlamaModel
 
         var next = acts.X[l + 1];
         t0 = StepProfile.Start();
-        a.XMid.CopyTo(next, 0);
+        a.XMid.CopyTo(next);
         StepProfile.Stop(StepPhase.Copies, t0);
         w.Down.Forward(acts.Hidden, next, M, true, scratch, seed + 7, training);
     }

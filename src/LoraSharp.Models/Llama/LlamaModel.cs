@@ -186,11 +186,14 @@ public sealed partial class LlamaModel : IDisposable
     {
         int maxRank = 0;   // a loop, not LINQ: every forward asks, and a training step must not allocate
         foreach (var layer in Layers) maxRank = Math.Max(maxRank, layer.MaxAdapterRank);
-        if (_acts == null || _acts.B != B || _acts.T != T || _acts.Checkpointing != ActivationCheckpointing || _acts.LoraScratch.Length < _acts.M * maxRank)
+        // Reused while B·T fits: packed micro-batches change T nearly every step, and their B·T never exceeds
+        // micro_batch_size x cutoff_len, so the buffers stop growing after the longest micro-batch.
+        if (_acts == null || (long)B * T > _acts.Capacity || _acts.Checkpointing != ActivationCheckpointing || _acts.MaxRank < maxRank)
         {
             _acts = null;
             _acts = new LlamaActivations(Config, B, T, ActivationCheckpointing, maxRank);
         }
+        _acts.Reshape(B, T);
         return _acts;
     }
 

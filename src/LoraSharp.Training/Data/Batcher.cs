@@ -1,8 +1,14 @@
 // Turns samples into micro-batches for the model: each epoch visits every sample once in an order that depends
-// only on (seed, epoch), so a saved DataPosition restores the exact batch sequence. Sequences are right-padded to
-// the longest in the batch (or to cutoff_len) with the pad id; the attention mask is 1 on real tokens and labels are
-// -100 on padding. Optional length grouping (Hugging Face group_by_length): after the shuffle, every run of 50
-// micro-batches' worth of samples is sorted by length, longest first, so batches hold similar lengths and pad less.
+// only on (seed, epoch), so a saved DataPosition restores the exact batch sequence. Two layouts of the same
+// micro-batch (the same samples, so positions and resume are the same in both):
+// - padded: sequences right-padded to the longest in the batch (or to cutoff_len) with the pad id; the attention
+//   mask is 1 on real tokens and labels are -100 on padding. B rows x T positions are computed, pads included.
+// - packed: the samples concatenated into one row (B = 1, T = the sum of their lengths, no pad token) with
+//   sequence ids, so each sample attends only to itself, its positions restart at 0 and the token after its last
+//   is not its target: the loss and gradients are those of the padded batch (and of the samples one by one), and
+//   the tokens computed are at most micro_batch_size x cutoff_len as before.
+// Optional length grouping (Hugging Face group_by_length): after the shuffle, every run of 50 micro-batches' worth
+// of samples is sorted by length, longest first, so batches hold similar lengths and pad less.
 // Not thread-safe. Samples are not copied; do not change them while a Batcher uses them.
 using LoraSharp.Models.Llama;
 using LoraSharp.Tokenizers;
@@ -18,7 +24,7 @@ public sealed class Batcher
     private readonly IReadOnlyList<TrainingSample> _samples;
     private readonly int _microBatch, _cutoff, _padId;
     private readonly ulong _seed;
-    private readonly bool _shuffle, _group, _padToCutoff;
+    private readonly bool _shuffle, _group, _padToCutoff, _pack;
     private int[] _order = [];
     private int _orderEpoch = -1;
     private ulong? _fingerprint;
@@ -33,9 +39,12 @@ public sealed class Batcher
     /// <param name="groupByLength">Group similar lengths into the same batches after shuffling.</param>
     /// <param name="padToCutoff">Pad every batch to cutoffLength instead of its longest sequence (fixed T).</param>
     /// <param name="dropLast">Leave out an epoch's last micro-batch when it is smaller than the others.</param>
+    /// <param name="pack">Concatenate each micro-batch's samples into one row with sequence ids (no padding); excludes <paramref name="padToCutoff"/>.</param>
     public Batcher(IReadOnlyList<TrainingSample> samples, int microBatchSize, int cutoffLength, int padId, ulong seed,
-        bool shuffle = true, bool groupByLength = false, bool padToCutoff = false, bool dropLast = false)
+        bool shuffle = true, bool groupByLength = false, bool padToCutoff = false, bool dropLast = false, bool pack = false)
     {
+        if (pack && padToCutoff)
+            throw new ArgumentException("A batcher either packs micro-batches (no padding at all) or pads them to cutoff_len (a fixed T), not both.", nameof(pack));
         ArgumentNullException.ThrowIfNull(samples);
         if (microBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(microBatchSize), $"micro_batch_size is {microBatchSize}; it must be at least 1.");
         if (cutoffLength < 1) throw new ArgumentOutOfRangeException(nameof(cutoffLength), $"cutoff_len is {cutoffLength}; it must be at least 1.");
@@ -55,6 +64,7 @@ public sealed class Batcher
         _shuffle = shuffle;
         _group = groupByLength;
         _padToCutoff = padToCutoff;
+        _pack = pack;
         StepsPerEpoch = dropLast ? samples.Count / microBatchSize : (samples.Count + microBatchSize - 1) / microBatchSize;
         if (StepsPerEpoch == 0)
             throw new ArgumentException($"With drop_last, {samples.Count} sample(s) make no full micro-batch of {microBatchSize}; lower micro_batch_size or turn drop_last off.", nameof(samples));
@@ -68,6 +78,9 @@ public sealed class Batcher
 
     /// <summary>Sequences per micro-batch.</summary>
     public int MicroBatchSize => _microBatch;
+
+    /// <summary>True when micro-batches are packed into one row with sequence ids instead of padded.</summary>
+    public bool Packs => _pack;
 
     /// <summary>The next micro-batch <see cref="NextBatch"/> returns.</summary>
     public DataPosition Position { get; private set; }
@@ -129,6 +142,7 @@ public sealed class Batcher
         var order = Order(epoch);
         int first = index * _microBatch;
         int B = Math.Min(_microBatch, _samples.Count - first);
+        if (_pack) return Packed(order, first, B);
         int T = 1;
         if (_padToCutoff) T = _cutoff;
         else for (int b = 0; b < B; b++) T = Math.Max(T, _samples[order[first + b]].Length);
@@ -145,6 +159,26 @@ public sealed class Batcher
             mask.AsSpan(b * T, s.Length).Fill(1);
         }
         return new Batch(B, T, ids, mask, labels);
+    }
+
+    // The n samples from order[first] in one row: B = 1, T = the sum of their lengths, sequence id b for sample b.
+    private Batch Packed(IReadOnlyList<int> order, int first, int n)
+    {
+        int T = 0;
+        for (int b = 0; b < n; b++) T += _samples[order[first + b]].Length;
+        var ids = new int[T];
+        var labels = new int[T];
+        var seq = new int[T];
+        int t = 0;
+        for (int b = 0; b < n; b++)
+        {
+            var s = _samples[order[first + b]];
+            s.InputIds.CopyTo(ids, t);
+            s.Labels.CopyTo(labels, t);
+            seq.AsSpan(t, s.Length).Fill(b);
+            t += s.Length;
+        }
+        return new Batch(1, T, ids, labels: labels, sequenceIds: seq);
     }
 
     private int[] MakeOrder(int epoch)

@@ -19,7 +19,8 @@ public class StepAllocationTests
     [InlineData(false, false)]
     [InlineData(true, false)]
     [InlineData(false, true)]
-    public void LoraTrainingStep_AllocatesNothing_OnceWarm(bool tied, bool checkpointing)
+    [InlineData(false, false, true)]
+    public void LoraTrainingStep_AllocatesNothing_OnceWarm(bool tied, bool checkpointing, bool packed = false)
     {
         var config = new LlamaConfig
         {
@@ -34,7 +35,9 @@ public class StepAllocationTests
         var rng = new Random(0);
         int B = 2, T = 32;
         var ids = Enumerable.Range(0, B * T).Select(_ => rng.Next(config.VocabSize)).ToArray();
-        var batch = new Batch(B, T, ids, labels: ids);
+        // Packed: the same tokens as one row of two samples (sequence ids), as the trainer's micro-batches are.
+        var batch = packed ? new Batch(1, B * T, ids, labels: ids, sequenceIds: [.. Enumerable.Range(0, B * T).Select(i => i / T)])
+                           : new Batch(B, T, ids, labels: ids);
         void Step(int i)
         {
             Optimizer.ZeroGrad(parameters);

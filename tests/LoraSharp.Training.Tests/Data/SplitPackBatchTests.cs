@@ -1,5 +1,6 @@
 // Validation split, packing and batching: seeded determinism, padding/mask/labels, exact resume from a saved
-// data position, length grouping, and the trained targets packing must keep.
+// data position, length grouping, the trained targets packing must keep, and packed micro-batches (one row with
+// sequence ids: no pad token, positions restarting, boundary targets ignored, the same targets as padded).
 using LoraSharp.Models.Llama;
 using LoraSharp.Training.Data;
 
@@ -141,6 +142,81 @@ public class SplitPackBatchTests
         }
         long Padded(Batcher b) => b.EpochBatches(0).Sum(x => (long)x.B * x.T);
         Assert.True(Padded(grouped) < Padded(plain));
+    }
+
+    [Fact]
+    public void PackedBatch_ConcatenatesWithoutPadding_PositionsRestart_BoundaryTargetsIgnored()
+    {
+        var s = new List<TrainingSample> { new([1, 5, 6], [1, 5, 6]), new([1, 7, 8, 9, 10], [-100, -100, 8, 9, 10]) };
+        var b = new Batcher(s, microBatchSize: 2, cutoffLength: 8, padId: 0, seed: 3, shuffle: false, pack: true).NextBatch();
+        Assert.Equal((1, 8), (b.B, b.T));
+        Assert.Equal(new[] { 1, 5, 6, 1, 7, 8, 9, 10 }, b.InputIds);
+        Assert.All(b.AttentionMask, m => Assert.Equal(1, m));
+        Assert.Equal(new[] { 0, 0, 0, 1, 1, 1, 1, 1 }, b.SequenceIds);
+        var pos = new int[8];
+        b.PositionIds(pos);
+        Assert.Equal(new[] { 0, 1, 2, 0, 1, 2, 3, 4 }, pos);
+        var targets = new int[8];
+        b.ShiftedTargets(targets);
+        // Position 2 ends sample 0: its next token (BOS of sample 1) is not its target.
+        Assert.Equal(new[] { 5, 6, -100, -100, 8, 9, 10, -100 }, targets);
+        var padded = new Batcher(s, 2, 8, 0, 3, shuffle: false).NextBatch();
+        Assert.Equal(padded.TargetCount, b.TargetCount);
+        Assert.Throws<ArgumentException>(() => new Batcher(s, 2, 8, 0, 3, padToCutoff: true, pack: true));
+    }
+
+    [Fact]
+    public void PackedBatches_HoldTheSameSamplesAndTargetsAsPadded_AndNoPadToken()
+    {
+        var s = Samples(41, 12);
+        const int pad = 999;
+        var padded = new Batcher(s, 4, 16, pad, seed: 9, groupByLength: true);
+        var packed = new Batcher(s, 4, 16, pad, seed: 9, groupByLength: true, pack: true);
+        Assert.True(packed.Packs);
+        Assert.Equal(padded.StepsPerEpoch, packed.StepsPerEpoch);
+        Assert.Equal(padded.Fingerprint, packed.Fingerprint);
+        foreach (int epoch in new[] { 0, 1 })
+            for (int i = 0; i < packed.StepsPerEpoch; i++)
+            {
+                var a = padded.BatchAt(epoch, i);
+                var p = packed.BatchAt(epoch, i);
+                Assert.Equal(1, p.B);
+                Assert.DoesNotContain(pad, p.InputIds);
+                Assert.True(p.T <= 4 * 16);
+                // Row b of the padded batch, without its pads, is sequence b of the packed row.
+                var expectedIds = Enumerable.Range(0, a.B).SelectMany(r => a.InputIds.Skip(r * a.T).Take(a.T).Where((_, t) => a.AttentionMask[r * a.T + t] != 0));
+                Assert.Equal(expectedIds, p.InputIds);
+                Assert.Equal(a.TargetCount, p.TargetCount);
+                var ta = new int[a.B * a.T];
+                var tp = new int[p.T];
+                a.ShiftedTargets(ta);
+                p.ShiftedTargets(tp);
+                Assert.Equal(ta.Where(t => t != Batch.IgnoreIndex), tp.Where(t => t != Batch.IgnoreIndex));
+                var pos = new int[p.T];
+                p.PositionIds(pos);
+                for (int t = 0; t < p.T; t++)
+                    Assert.Equal(t == 0 || p.SequenceIds![t] != p.SequenceIds[t - 1] ? 0 : pos[t - 1] + 1, pos[t]);
+            }
+        Assert.True(padded.EpochBatches(0).Sum(x => (long)x.B * x.T) > packed.EpochBatches(0).Sum(x => (long)x.T));
+    }
+
+    [Fact]
+    public void PackedBatcher_Restore_ContinuesWithTheIdenticalBatches()
+    {
+        var s = Samples(19, 8);
+        var straight = new Batcher(s, 3, 8, 0, seed: 11, pack: true);
+        var expected = Enumerable.Range(0, 25).Select(_ => straight.NextBatch()).ToList();
+        var first = new Batcher(s, 3, 8, 0, seed: 11, pack: true);
+        for (int i = 0; i < 10; i++) first.NextBatch();
+        var resumed = new Batcher(s, 3, 8, 0, seed: 11, pack: true);
+        resumed.Restore(first.Position);
+        for (int i = 10; i < 25; i++)
+        {
+            var b = resumed.NextBatch();
+            Assert.Equal(expected[i].InputIds, b.InputIds);
+            Assert.Equal(expected[i].Labels, b.Labels);
+            Assert.Equal(expected[i].SequenceIds, b.SequenceIds);
+        }
     }
 
     [Fact]
