@@ -102,7 +102,9 @@ public static class LlamaCppComparison
             }
             output.WriteLine($"loaded and warmed up in {clock.Elapsed.TotalSeconds:F1} s; {Rounds} interleaved rounds of {Tokens} decode tokens and one {Prefill}-token prefill per engine and type");
 
-            var peaks = new List<double> { Peak.MeasureFmaPeak() };   // between rounds: the CPU share this run had at best
+            // Between rounds: the CPU share and the read bandwidth this run had (decode is bandwidth-bound but Q4_0's).
+            var peaks = new List<double> { Peak.MeasureFmaPeak() };
+            var bandwidths = new List<double> { Peak.MeasureBandwidth().ReadGBps };
             for (int round = 0; round < Rounds; round++)
             {
                 foreach (var (_, ours, peer) in engines)
@@ -115,11 +117,13 @@ public static class LlamaCppComparison
                     }
                 }
                 peaks.Add(Peak.MeasureFmaPeak());
+                bandwidths.Add(Peak.MeasureBandwidth().ReadGBps);
             }
 
             double peak = peaks.Max();
             double flops = PrefillFlops(config, Prefill);
             output.WriteLine($"FMA peak {peaks.Min():F0}-{peak:F0} GFLOP/s over {peaks.Count} probes between rounds (% below: of the best); prefill counts {flops / Prefill / 1e6:F0} MFLOP a token (projections, causal attention, one output row)");
+            output.WriteLine($"read bandwidth {bandwidths.Min():F1}-{bandwidths.Max():F1} GB/s over the same probes; decode reads {string.Join(", ", engines.Select(e => $"{e.Type} {e.LoraSharp.BytesPerToken / 1e6:F0} MB"))} of weights a token (LoraSharp's count)");
             output.WriteLine("type  | decode tokens/s: LoraSharp  llama.cpp  ratio | prefill 512 tokens/s: LoraSharp (GFLOP/s, % peak)  llama.cpp (GFLOP/s, % peak)  ratio");
             foreach (var (t, ours, peer) in engines)
             {
@@ -161,6 +165,9 @@ public static class LlamaCppComparison
 
         public double BestPrefill { get; private set; }
 
+        /// <summary>Weight bytes one decode step reads (0 when unknown).</summary>
+        public virtual double BytesPerToken => 0;
+
         public void Start(int[] prompt, int warmup)
         {
             foreach (int id in prompt) _next = Step(id, _position++);
@@ -200,7 +207,12 @@ public static class LlamaCppComparison
                 _model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, consumeTensors: true);
             _decode = _model.CreateCache(decodeCapacity);
             _prefill = _model.CreateCache(Prefill, maxChunk: Prefill);
+            // As GenerateBench counts it: every projection as held, and the output (a tied stored one reads the embedding).
+            double output = _model.Output.Bytes > 0 ? _model.Output.Bytes : _model.Embedding.ByteLength;
+            BytesPerToken = _model.Layers.Sum(l => l.Projections.Sum(p => (double)p.Packed.Bytes)) + output;
         }
+
+        public override double BytesPerToken { get; }
 
         // Prompt tokens go one at a time too, as llama.cpp's decode context gets them; neither is timed.
         protected override int Step(int token, int position) => Models.Generation.Sampler.ArgMax(_model.ForwardCached([token], _decode));
