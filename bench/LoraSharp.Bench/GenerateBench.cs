@@ -5,7 +5,7 @@
 // so the types are measured interleaved: every model is loaded, then each round decodes 32 tokens with each type in
 // turn, with a bandwidth probe between rounds. A type's rate is its best round, compared with the better of the
 // probes just before and just after that round. Warm-up tokens first, so tiered compilation has reached its
-// optimised code before the clock starts.
+// optimised code before the clock starts. Then LlamaCppComparison: LoraSharp and llama.cpp on the same GGUF files.
 using System.Diagnostics;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Models.Llama;
@@ -22,9 +22,20 @@ public static class GenerateBench
     private const int Prompt = 16, Warmup = 48, Rounds = 5, Tokens = 32, AdapterWarmup = 8;
 
     /// <summary>Runs the benchmark; returns 0.</summary>
-    public static int Run(TextWriter output)
+    /// <param name="output">Where the results go.</param>
+    /// <param name="types">The five base types' decode rates and bandwidth.</param>
+    /// <param name="llamaCpp">The same-file comparison: LoraSharp and, when <paramref name="withLlamaCpp"/>, llama.cpp.</param>
+    /// <param name="withLlamaCpp">Run llama.cpp in that comparison (false: LoraSharp's side only).</param>
+    /// <param name="ggufTypes">The comparison's GGUF types (default F32, Q8_0, Q4_0).</param>
+    public static int Run(TextWriter output, bool types = true, bool llamaCpp = true, bool withLlamaCpp = true, IReadOnlyList<DType>? ggufTypes = null)
     {
         output.WriteLine(BenchInfo.Header());
+        if (types) RunTypes(output);
+        return llamaCpp ? LlamaCppComparison.Run(output, withLlamaCpp, ggufTypes) : 0;
+    }
+
+    private static void RunTypes(TextWriter output)
+    {
         var shape = TrainBench.Shapes.Single(s => s.Key == "b");
         var decoders = new List<Decoder>();
         try
@@ -65,7 +76,6 @@ public static class GenerateBench
                 if (a >= 0)
                     output.WriteLine($"decode {dtype,-5} + LoRA r=8 on all 7 projections: {loraBest[a],7:F1} tokens/s = {loraBest[a] / tps:F2}x the base's rate");
             }
-            return 0;
         }
         finally
         {

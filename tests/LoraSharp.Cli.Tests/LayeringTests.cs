@@ -62,4 +62,16 @@ public class LayeringTests
             Assert.True(pkgs.All(allowed.Contains), $"{name} uses packages [{string.Join(", ", pkgs)}]");
         }
     }
+
+    [Fact]
+    public void LlamaSharp_IsReferencedByTheBenchProjectOnly()
+    {
+        // llama.cpp (LLamaSharp) is bench generate's peer, not a dependency of the library or its tests.
+        var root = RepoRoot();
+        var users = Directory.EnumerateFiles(root, "*.csproj", SearchOption.AllDirectories)
+            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Where(p => XDocument.Load(p).Descendants("PackageReference").Any(e => e.Attribute("Include")!.Value.StartsWith("LLamaSharp", StringComparison.OrdinalIgnoreCase)))
+            .Select(p => Path.GetFileNameWithoutExtension(p)!).ToArray();
+        Assert.Equal(["LoraSharp.Bench"], users);
+    }
 }

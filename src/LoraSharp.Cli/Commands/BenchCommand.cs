@@ -14,7 +14,6 @@ internal static class BenchCommand
         ("matmul", "Only the matmul section of `bench kernels`: each layout at the issue's shapes against the FMA peak.", o => KernelsBench.Run(o, "matmul")),
         ("elementwise", "Only the elementwise section of `bench kernels`: RMSNorm, RoPE, SwiGLU, softmax, SiLU, dropout against memory bandwidth.", o => { ElementwiseBench.Run(o); return 0; }),
         ("stored-matmul", "Matmul throughput over compressed frozen weights (bf16, Q8_0, NF4, Q4_0) as a fraction of f32 panels.", o => { StoredMatMulBench.Run(o); return 0; }),
-        ("generate", "Decode tokens/s at the SmolLM2-135M-like shape with f32 and bf16 weights, and the implied memory bandwidth.", GenerateBench.Run),
         ("tokenize", "Encode throughput (MB/s) of the stories260K, Llama-2 and Llama-3 tokenizers on War and Peace (needs ../shared).", RunTokenizer),
     ];
 
@@ -97,6 +96,31 @@ internal static class BenchCommand
         return command;
     }
 
+    private static Command GenerateCommand()
+    {
+        var noLlamaCpp = new Option<bool>("--no-llama-cpp") { Description = "Skip llama.cpp (LoraSharp still runs the same GGUF files)." };
+        var llamaCppOnly = new Option<bool>("--llama-cpp-only") { Description = "Only the same-file comparison with llama.cpp, not the five base types." };
+        var command = new Command("generate", "Decode tokens/s at the SmolLM2-135M-like shape with f32, bf16, q8_0, nf4 and q4_0 weights and the implied memory bandwidth; " +
+                                              "then decode and 512-token prefill tokens/s of LoraSharp and llama.cpp (in-process, LLamaSharp) on the same F32/Q8_0/Q4_0 GGUF files, with ratios.");
+        var ggufTypes = new Option<string[]>("--gguf-types") { Description = "GGUF types of the llama.cpp comparison: f32, q8_0, q4_0.", DefaultValueFactory = _ => ["f32", "q8_0", "q4_0"], AllowMultipleArgumentsPerToken = true };
+        command.Options.Add(noLlamaCpp);
+        command.Options.Add(llamaCppOnly);
+        command.Options.Add(ggufTypes);
+        command.SetAction(parse =>
+        {
+            var types = parse.GetValue(ggufTypes)!.Select(t => t.ToLowerInvariant() switch
+            {
+                "f32" => LoraSharp.Core.Tensors.DType.F32,
+                "q8_0" => LoraSharp.Core.Tensors.DType.Q8_0,
+                "q4_0" => LoraSharp.Core.Tensors.DType.Q4_0,
+                _ => throw new ArgumentException($"--gguf-types: '{t}' is not f32, q8_0 or q4_0."),
+            }).Distinct().ToArray();
+            return GenerateBench.Run(parse.InvocationConfiguration.Output, types: !parse.GetValue(llamaCppOnly), llamaCpp: true,
+                withLlamaCpp: !parse.GetValue(noLlamaCpp), ggufTypes: types);
+        });
+        return command;
+    }
+
     public static Command Create()
     {
         var command = new Command("bench", "Run a benchmark on this machine and print its speed relative to the machine's peaks.");
@@ -110,6 +134,7 @@ internal static class BenchCommand
         command.Subcommands.Add(TrainCommand(child: true));
         command.Subcommands.Add(QloraCommand());
         command.Subcommands.Add(RandomModelCommand());
+        command.Subcommands.Add(GenerateCommand());
         return command;
     }
 }
