@@ -98,7 +98,7 @@ public static class GenerateBench
             foreach (var t in weights.Values) t.Dispose();
             // What one token reads: every projection and the output projection as held (f32 forward panels, or the
             // stored blocks; a stored tied output reads the embedding's bytes); the embedding lookup reads one row.
-            double output = _model.Output.Bytes > 0 ? _model.Output.Bytes : _model.Embedding.ByteLength;
+            double output = _model.Output.Bytes > 0 ? _model.Output.Bytes : _model.Embedding!.ByteLength;
             BytesPerToken = _model.Layers.Sum(l => l.Projections.Sum(p => (double)p.Packed.Bytes)) + output;
             _cache = _model.CreateCache(Prompt + Warmup + (Rounds + 3) * Tokens + AdapterWarmup + 1);
             _model.ForwardCached(Enumerable.Range(1, Prompt).ToArray(), _cache);

@@ -208,7 +208,7 @@ public static class LlamaCppComparison
             _decode = _model.CreateCache(decodeCapacity);
             _prefill = _model.CreateCache(Prefill, maxChunk: Prefill);
             // As GenerateBench counts it: every projection as held, and the output (a tied stored one reads the embedding).
-            double output = _model.Output.Bytes > 0 ? _model.Output.Bytes : _model.Embedding.ByteLength;
+            double output = _model.Output.Bytes > 0 ? _model.Output.Bytes : _model.Embedding!.ByteLength;
             BytesPerToken = _model.Layers.Sum(l => l.Projections.Sum(p => (double)p.Packed.Bytes)) + output;
         }
 

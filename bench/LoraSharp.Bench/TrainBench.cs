@@ -111,7 +111,7 @@ public static class TrainBench
             // As `train` loads it: the session's model, built from the file without a second copy.
             var session = App.ModelSession.Open(s.ModelPath, baseDType: baseDType is "auto" or "nf4-dq" ? (doubleQuant ? "nf4" : null) : baseDType, doubleQuant: doubleQuant);
             model = session.Model;
-            parameterCount = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + model.Embedding.ElementCount
+            parameterCount = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize
                              + (model.Config.TieWordEmbeddings ? 0 : (long)model.Output.N * model.Output.K);
         }
         else

@@ -78,7 +78,7 @@ public static class FineTuneJob
         int padId = Batcher.ResolvePadId(tokenizer);
         var trainer = new Trainer(model, s, data.Train, data.Eval, padId);
         long trainable = trainer.Parameters.Sum(p => (long)p.Length);
-        long total = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + model.Embedding.ElementCount;
+        long total = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize;
         observer.Info($"model: {session.Source} ({model.Config.ModelType}, {model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize})");
         observer.Info($"trainable: {trainable:N0} parameters ({100.0 * trainable / Math.Max(1, total):F3}% of {total:N0})" +
                       (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.LoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}"));
@@ -180,7 +180,7 @@ public static class FineTuneJob
         string types = string.Join(", ", packed.GroupBy(p => p.StorageDType.ToString().ToLowerInvariant() + (p.DoubleQuantized ? "+dq" : ""))
             .Select(g => $"{g.Key} x {g.Count()}"));
         long held = model.BaseWeightBytes;
-        long f32 = (model.Layers.Sum(l => l.Projections.Sum(p => (long)p.OutFeatures * p.InFeatures)) + model.Embedding.ElementCount) * 4;
+        long f32 = (model.Layers.Sum(l => l.Projections.Sum(p => (long)p.OutFeatures * p.InFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize) * 4;
         bool decoded = packed.Any(p => p.StorageDType != Core.Tensors.DType.F32);
         return $"{types}; {held / 1048576.0:F1} MiB held ({(double)held / f32:F2}x their f32 size)" +
                (decoded ? "; non-f32 weights stay as stored and are decoded inside the matmuls" : "; f32 panels, one copy");

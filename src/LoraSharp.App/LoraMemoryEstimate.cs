@@ -68,21 +68,21 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
 
     /// <summary>
     /// Bytes the model would hold for its base weights with each tensor in <paramref name="dtypeOf"/>'s type: a matrix
-    /// in its type's bytes (an f32 matrix as forward panels, rows rounded up to 32), vectors in f32, and a tied f32
-    /// embedding once more as the output projection's panels (a compressed one is read in place).
+    /// in its type's bytes (an f32 matrix as forward panels, rows rounded up to 32), vectors in f32; a tied embedding
+    /// once (f32: only as the output projection's panels; compressed: read in place by the output projection).
     /// </summary>
     public static long HeldBaseWeightBytes(LlamaConfig c, IEnumerable<(string Name, int[] Shape)> tensors, Func<string, DType> dtypeOf)
     {
+        var list = tensors.ToList();
+        bool tied = c.TieWordEmbeddings || !list.Exists(t => t.Name == Models.Loading.TensorNames.LmHead);   // as LlamaModel.FromTensors decides
         long bytes = 0;
-        foreach (var (name, shape) in tensors)
+        foreach (var (name, shape) in list)
         {
             var dtype = dtypeOf(name);
             if (shape.Length != 2) { bytes += 4L * shape.Aggregate(1L, (a, d) => a * d); continue; }
-            bool panels = dtype == DType.F32 && name != Models.Loading.TensorNames.Embedding;
+            bool panels = dtype == DType.F32 && (name != Models.Loading.TensorNames.Embedding || tied);
             long rows = panels ? (shape[0] + 31L) / 32 * 32 : shape[0];
             bytes += DTypeInfo.ByteCount(dtype, rows * shape[1]);
-            if (name == Models.Loading.TensorNames.Embedding && c.TieWordEmbeddings && dtype == DType.F32)
-                bytes += (shape[0] + 31L) / 32 * 32 * shape[1] * 4;
         }
         return bytes;
     }

@@ -101,6 +101,23 @@ public sealed class PackedWeight
         return new PackedWeight(new Nf4DoubleQuantSource(nf4), DType.NF4, doubleQuantized: true);
     }
 
+    /// <summary>
+    /// x[i, :] = W[ids[i], :] for every id: the embedding lookup of a model whose tied output projection holds the
+    /// only copy of the embedding. <paramref name="x"/> holds ids.Length rows of K floats.
+    /// </summary>
+    public unsafe void GatherRows(ReadOnlySpan<int> ids, Span<float> x)
+    {
+        int K = this.K;
+        if (x.Length < (long)ids.Length * K)
+            throw new ArgumentException($"GatherRows: {ids.Length} rows of {K} need {(long)ids.Length * K} floats, the output has {x.Length}.");
+        fixed (float* dst = x)
+            for (int i = 0; i < ids.Length; i++)
+            {
+                if ((uint)ids[i] >= (uint)N) throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"row id outside the weight's {N} rows");
+                Source.Row(ids[i], dst + (long)i * K);
+            }
+    }
+
     private static void CheckStored(Tensor w)
     {
         ArgumentNullException.ThrowIfNull(w);

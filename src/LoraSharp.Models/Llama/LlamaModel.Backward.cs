@@ -40,7 +40,7 @@ public sealed partial class LlamaModel
         {
             // Full fine-tuning: the output projection (tied embedding or lm_head) learns too.
             var dOut = (OutputWeightF32 == null ? GradEmbedding : GradOutput!).Floats;
-            var wOut = (OutputWeightF32 ?? Embedding).Floats;
+            var wOut = (OutputWeightF32 ?? Embedding!).Floats;   // full fine-tuning always keeps the f32 embedding
             { long t0 = StepProfile.Start();
             loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut);
             StepProfile.Stop(StepPhase.CrossEntropy, t0); }

@@ -63,7 +63,8 @@ public sealed partial class LlamaModel
 
     private void Embedding_Forward(ReadOnlySpan<int> ids, Span<float> x, int M)
     {
-        if (Embedding.DType == DType.F32) Core.Kernels.Embedding.Forward(ids, Embedding.Floats, x, M, Config.HiddenSize);
+        if (Embedding == null) Output.GatherRows(ids[..M], x[..(M * Config.HiddenSize)]);   // tied f32: the output panels hold it
+        else if (Embedding.DType == DType.F32) Core.Kernels.Embedding.Forward(ids, Embedding.Floats, x, M, Config.HiddenSize);
         else Core.Kernels.Embedding.ForwardStored(ids, Embedding.DType, Embedding.Bytes, x, M, Config.HiddenSize);
     }
 

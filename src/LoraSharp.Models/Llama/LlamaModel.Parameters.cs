@@ -11,7 +11,7 @@ public sealed partial class LlamaModel
     public IReadOnlyList<Parameter> TrainableParameters()
     {
         var list = new List<Parameter>();
-        if (GradEmbedding != null) list.Add(new Parameter("model.embed_tokens.weight", Embedding, GradEmbedding));
+        if (GradEmbedding != null) list.Add(new Parameter("model.embed_tokens.weight", Embedding!, GradEmbedding));
         foreach (var layer in Layers)
         {
             string p = $"model.layers.{layer.Index}";

@@ -12,7 +12,7 @@ public sealed partial class LlamaModel : IDisposable
     private LlamaActivations? _acts;
     private CrossEntropyWorkspace? _ce;
 
-    private LlamaModel(LlamaConfig config, Tensor embedding, LlamaLayer[] layers, Tensor finalNorm, PackedWeight output, Tensor? outputF32)
+    private LlamaModel(LlamaConfig config, Tensor? embedding, LlamaLayer[] layers, Tensor finalNorm, PackedWeight output, Tensor? outputF32)
     {
         Config = config;
         Embedding = embedding;
@@ -26,8 +26,11 @@ public sealed partial class LlamaModel : IDisposable
     /// <summary>Architecture.</summary>
     public LlamaConfig Config { get; }
 
-    /// <summary>model.embed_tokens.weight (V, C): f32, or its stored type when that is compressed and the base is frozen.</summary>
-    public Tensor Embedding { get; }
+    /// <summary>
+    /// model.embed_tokens.weight (V, C): f32, or its stored type when that is compressed and the base is frozen; null for
+    /// a frozen tied f32 embedding, which only <see cref="Output"/> holds (the lookup gathers its rows there).
+    /// </summary>
+    public Tensor? Embedding { get; }
 
     /// <summary>Decoder layers.</summary>
     public LlamaLayer[] Layers { get; }
@@ -107,9 +110,14 @@ public sealed partial class LlamaModel : IDisposable
         var embT = Get("model.embed_tokens.weight");
         if (embT.Shape.Length != 2 || embT.Shape[0] != V || embT.Shape[1] != C)
             throw new InvalidDataException($"{source}: 'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
-        // Full fine-tuning trains the embedding in f32; otherwise a compressed embedding stays compressed.
-        // A type nothing can decode goes to ToF32, which refuses it with a message at load.
-        var embedding = embT.DType == DType.F32 ? (consumeTensors ? embT.MoveOrCopy() : embT.Clone())
+        bool tied = config.TieWordEmbeddings || !tensors.ContainsKey("lm_head.weight");
+        // A frozen tied f32 embedding is held once, as the output projection's panels; the lookup gathers its rows
+        // there (Output.GatherRows). Keeping the row-major table too cost V·C·4 bytes more: 1 GiB at Llama-3.2-1B.
+        // Full fine-tuning trains the embedding in f32; otherwise a compressed embedding stays compressed (and a tied
+        // output reads its bytes). A type nothing can decode goes to ToF32, which refuses it with a message at load.
+        PackedWeight? tiedF32Output = tied && embT.DType == DType.F32 && !fullFineTuning ? PackedWeight.FromF32(embT.Floats, V, C) : null;
+        Tensor? embedding = tiedF32Output != null ? null
+            : embT.DType == DType.F32 ? (consumeTensors ? embT.MoveOrCopy() : embT.Clone())
             : fullFineTuning || !Core.Quant.Dequant.CanDequantize(embT.DType)
             ? Tensor.FromFloats(WeightConversion.ToF32(embT, "model.embed_tokens.weight"), V, C)
             : consumeTensors ? embT.MoveOrCopy() : embT.Clone();
@@ -132,12 +140,11 @@ public sealed partial class LlamaModel : IDisposable
         }
         var finalNorm = VectorTensor("model.norm.weight", C);
 
-        bool tied = config.TieWordEmbeddings || !tensors.ContainsKey("lm_head.weight");
         PackedWeight output;
         Tensor? outputF32 = null;
         if (tied)
         {
-            output = embedding.DType == DType.F32 ? PackedWeight.FromF32(embedding.Floats, V, C) : PackedWeight.ViewStored(embedding);
+            output = tiedF32Output ?? (embedding!.DType == DType.F32 ? PackedWeight.FromF32(embedding.Floats, V, C) : PackedWeight.ViewStored(embedding));
         }
         else
         {
@@ -163,7 +170,7 @@ public sealed partial class LlamaModel : IDisposable
     /// <summary>Bytes held by the frozen base weights: packed projections, output, embedding and norms.</summary>
     public long BaseWeightBytes =>
         Layers.Sum(l => l.Projections.Sum(p => p.Packed.Bytes + (p.Bias?.Length ?? 0) * 4L) + l.InputNorm.ByteLength + l.PostAttentionNorm.ByteLength)
-        + Output.Bytes + Embedding.ByteLength + FinalNorm.ByteLength;
+        + Output.Bytes + (Embedding?.ByteLength ?? 0) + FinalNorm.ByteLength;
 
     /// <summary>The projection <paramref name="module"/> (q_proj ... down_proj) of layer <paramref name="layer"/>.</summary>
     public Linear Projection(int layer, string module)
@@ -179,7 +186,7 @@ public sealed partial class LlamaModel : IDisposable
         foreach (var layer in Layers)
             foreach (var p in layer.Projections) p.Repack();
         if (GradEmbedding != null)
-            Output = PackedWeight.FromF32((OutputWeightF32 ?? Embedding).Floats, Config.VocabSize, Config.HiddenSize);
+            Output = PackedWeight.FromF32((OutputWeightF32 ?? Embedding!).Floats, Config.VocabSize, Config.HiddenSize);
     }
 
     private LlamaActivations Activations(int B, int T)
@@ -214,7 +221,7 @@ public sealed partial class LlamaModel : IDisposable
     public void Dispose()
     {
         foreach (var l in Layers) l.Dispose();
-        Embedding.Dispose();
+        Embedding?.Dispose();
         FinalNorm.Dispose();
         OutputWeightF32?.Dispose();
         GradEmbedding?.Dispose();

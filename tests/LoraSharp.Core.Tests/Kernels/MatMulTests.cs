@@ -226,6 +226,33 @@ public class MatMulTests
         }
     }
 
+    // A tied f32 embedding lives only in the output projection's panels: the lookup gathers rows from them (and from
+    // a compressed weight's decoded rows); both must give W's rows exactly, including rows of the last, partial panel.
+    [Fact]
+    public void GatherRows_ReturnsTheWeightsRows_FromF32PanelsAndStoredBf16()
+    {
+        const int N = 70, K = 45;
+        var w = TestData.Uniform(N * K, 9);
+        var bits = new ushort[N * K];
+        Bf16.FromFloatScalar(w, bits);
+        using var stored = Tensor.Zeros(DType.BF16, N, K);
+        bits.CopyTo(stored.AsSpan<ushort>());
+        int[] ids = [0, 69, 31, 32, 64, 5, 69];
+        foreach (var (packed, row) in new (PackedWeight, Func<int, int, float>)[]
+                 {
+                     (PackedWeight.FromF32(w, N, K), (n, k) => w[n * K + k]),
+                     (PackedWeight.FromStored(stored), (n, k) => Bf16.ToFloat(bits[n * K + k])),
+                 })
+        {
+            var x = new float[ids.Length * K];
+            packed.GatherRows(ids, x);
+            for (int i = 0; i < ids.Length; i++)
+                for (int k = 0; k < K; k++)
+                    Assert.Equal(row(ids[i], k), x[i * K + k]);
+            Assert.Throws<ArgumentOutOfRangeException>(() => packed.GatherRows([N], new float[K]));
+        }
+    }
+
     [Fact]
     public void FromBf16_WidensWhilePacking_MatchesReferenceOnWidenedWeights()
     {

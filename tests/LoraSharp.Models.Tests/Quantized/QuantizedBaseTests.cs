@@ -66,7 +66,7 @@ public class QuantizedBaseTests
             using var f = LlamaModel.FromTensors(c, widened, "widened");
             foreach (var t in stored.Values.Concat(widened.Values)) t.Dispose();
             Assert.Equal(type, q.Layers[0].Q.Packed.StorageDType);
-            Assert.Equal(type, q.Embedding.DType);
+            Assert.Equal(type, q.Embedding!.DType);
 
             var batch = RandomBatch(c, 2, 24, seed: 1);
             double logits = TestData.MaxAbsDiff(q.Logits(batch), f.Logits(batch));

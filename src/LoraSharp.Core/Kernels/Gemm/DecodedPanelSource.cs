@@ -42,6 +42,8 @@ internal abstract unsafe class DecodedPanelSource : PanelSource
 
     public override int ReductionAlign(bool backward) => backward ? 1 : BlockSize;
 
+    public override void Row(int n, float* dst) => DequantizeRow(n, 0, K, dst);
+
     /// <summary>
     /// dst[0..count) = W[n, k0 .. k0 + count) as floats; k0 is a multiple of <see cref="BlockSize"/> and so is count
     /// unless k0 + count == K.

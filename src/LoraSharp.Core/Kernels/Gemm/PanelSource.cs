@@ -47,6 +47,9 @@ internal abstract unsafe class PanelSource
     /// </summary>
     public virtual int PackCost(bool backward) => 8;
 
+    /// <summary>dst[0..K) = W[n, :] (an embedding lookup from the weight a tied output projection holds).</summary>
+    public abstract void Row(int n, float* dst);
+
     /// <summary>Bytes of memory this source holds.</summary>
     public abstract long Bytes { get; }
 }
