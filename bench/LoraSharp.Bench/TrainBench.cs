@@ -237,7 +237,7 @@ public static class TrainBench
     {
         // The estimate must be within ±15% of the measured peak (issue #15); a miss is flagged on the line.
         double error = r.EstimateGiB / r.PeakRssGiB - 1;
-        string estimate = r.EstimateGiB > 0 ? $"{r.EstimateGiB:F2} ({100 * error:+0;-0}%{(Math.Abs(error) <= 0.15 ? "" : "!")})" : "";
+        string estimate = r.EstimateGiB > 0 ? $"{r.EstimateGiB:F2} ({Math.Round(100 * error):+0;-0;0}%{(Math.Abs(error) <= 0.15 ? "" : "!")})" : "";
         o.WriteLine($"{s.Key + " " + s.Name,-26} {impl,-10} {r.TokensPerSecond,9:F1} {r.MedianStepSeconds,8:F3} {r.Gflops,8:F1} {100 * r.Gflops / peak,6:F1}% " +
                     $"{r.PeakRssGiB,12:F2} {estimate,13}  {r.BaseDType ?? r.Blas}");
     }
