@@ -60,15 +60,10 @@ public static class TrainBench
     /// <summary>A shape for a real model (HF folder or GGUF): its config, micro-batch 1, <paramref name="seq"/> tokens (at most its context).</summary>
     public static Shape ForModel(string path, int seq)
     {
+        // The loader's own resolution of the path (folder, .safetensors, .gguf), with nothing converted, as `inspect` reads it.
+        using var loaded = Models.Loading.ModelLoader.Load(path, new Models.Loading.ModelLoadOptions { BaseDType = "stored" });
+        var config = loaded.Config;
         string full = Path.GetFullPath(path);
-        LlamaConfig config;
-        if (Directory.Exists(full) || Path.GetFileName(full) == "config.json")
-            config = Models.Loading.LlamaConfigReader.FromHfFile(Directory.Exists(full) ? Path.Combine(full, "config.json") : full);
-        else
-        {
-            using var g = Formats.Gguf.GgufFile.Open(full);
-            config = Models.Loading.LlamaConfigReader.FromGguf(g);
-        }
         return new Shape("model", Path.GetFileName(full.TrimEnd('/')), config, 1, Math.Min(seq, config.MaxPositionEmbeddings), BaseDType: "auto", ModelPath: full);
     }
 
@@ -109,8 +104,8 @@ public static class TrainBench
         if (s.ModelPath != null)
         {
             // As `train` loads it: the session's model, built from the file without a second copy.
-            var session = App.ModelSession.Open(s.ModelPath, baseDType: baseDType is "auto" or "nf4-dq" ? (doubleQuant ? "nf4" : null) : baseDType, doubleQuant: doubleQuant);
-            model = session.Model;
+            string? loadAs = baseDType switch { "auto" => null, "nf4-dq" => "nf4", _ => baseDType };
+            model = App.ModelSession.Open(s.ModelPath, baseDType: loadAs, doubleQuant: doubleQuant).Model;   // disposing the model disposes the session
             parameterCount = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize
                              + (model.Config.TieWordEmbeddings ? 0 : (long)model.Output.N * model.Output.K);
         }
@@ -199,24 +194,22 @@ public static class TrainBench
         output.WriteLine($"{"shape",-26} {"impl",-10} {"tokens/s",9} {"step s",8} {"GFLOP/s",8} {"% peak",7} {"peak RSS GiB",12} {"estimate GiB",13}  base");
         foreach (var s in shapes)
         {
-            var ours = RunChild(selfCommand, s, steps, warmup, s.Checkpointing);
-            peak = Math.Max(peak, Peak.MeasureFmaPeak());
-            Print(output, s, s.Checkpointing ? "ours+ckpt" : "lorasharp", ours, peak);
+            // One row of ours: the child's run, then a peak probe right after it (see above).
+            Result Ours(string label, bool checkpointing, string? baseDType = null)
+            {
+                var r = RunChild(selfCommand, s, steps, warmup, checkpointing, baseDType);
+                peak = Math.Max(peak, Peak.MeasureFmaPeak());
+                Print(output, s, label, r, peak);
+                return r;
+            }
+            var ours = Ours(s.Checkpointing ? "ours+ckpt" : "lorasharp", s.Checkpointing);
             if (s.CheckpointingRow && !s.Checkpointing)
             {
-                var ckpt = RunChild(selfCommand, s, steps, warmup, checkpointing: true);
-                peak = Math.Max(peak, Peak.MeasureFmaPeak());
-                Print(output, s, "+ckpt", ckpt, peak);
+                var ckpt = Ours("+ckpt", checkpointing: true);
                 output.WriteLine($"{"",-26} activation checkpointing: peak RSS {ckpt.PeakRssGiB:F2} vs {ours.PeakRssGiB:F2} GiB ({100 * (1 - ckpt.PeakRssGiB / ours.PeakRssGiB):F0}% less), " +
                                  $"step time {ckpt.MedianStepSeconds / ours.MedianStepSeconds:F2}x");
             }
-            Result? bf16 = null;
-            if (s.Bf16Row && s.BaseDType == "f32")
-            {
-                bf16 = RunChild(selfCommand, s, steps, warmup, s.Checkpointing, "bf16");
-                peak = Math.Max(peak, Peak.MeasureFmaPeak());
-                Print(output, s, "bf16 base", bf16, peak);
-            }
+            var bf16 = s.Bf16Row && s.BaseDType == "f32" ? Ours("bf16 base", s.Checkpointing, "bf16") : null;
             var peer = peerScript == null || !s.Peer ? null : RunPeer(peerScript, s, steps, warmup, output);
             if (peer == null) continue;
             Print(output, s, "torch", peer, peak);
