@@ -35,6 +35,12 @@ public sealed class Trainer
         _batcher = new Batcher(train, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed, pack: true);
         _parameters = model.TrainableParameters();
         if (_parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
+        // LoRA+ (Hayou et al. 2024) as PEFT's create_loraplus_optimizer groups it: lora_B and 1-D parameters (DoRA
+        // magnitudes) learn at loraplus_lr_ratio × the learning rate, everything else at the learning rate.
+        if (settings.LoraplusLrRatio > 0)
+            foreach (var p in _parameters)
+                if (p.Name.Contains(".lora_B.", StringComparison.Ordinal) || p.Shape.Length == 1) p.LearningRateScale = settings.LoraplusLrRatio;
+        model.NeftuneNoiseAlpha = settings.NeftuneNoiseAlpha;
         Optimizer = OptimizerFactory.Create(settings.Optimizer, new OptimizerOptions
         {
             WeightDecay = settings.WeightDecay, Momentum = settings.Momentum, Nesterov = settings.Nesterov,

@@ -91,6 +91,12 @@ public sealed record TrainingSettings
     [JsonPropertyName("use_rslora")] public bool UseRsLora { get; init; }
     /// <summary>default (Kaiming A, zero B) or gaussian.</summary>
     [JsonPropertyName("init_lora_weights")] public string InitLoraWeights { get; init; } = "default";
+    /// <summary>DoRA (PEFT use_dora): a trainable magnitude per output row times the normalised direction W + sBA.</summary>
+    [JsonPropertyName("use_dora")] public bool UseDora { get; init; }
+    /// <summary>LoRA+ (PEFT create_loraplus_optimizer's loraplus_lr_ratio): lora_B (and 1-D parameters) learn at this multiple of the learning rate; 0 = off.</summary>
+    [JsonPropertyName("loraplus_lr_ratio")] public double LoraplusLrRatio { get; init; }
+    /// <summary>NEFTune (transformers neftune_noise_alpha): uniform noise of size alpha/√(L·d) on the input embeddings while training; 0 = off.</summary>
+    [JsonPropertyName("neftune_noise_alpha")] public double NeftuneNoiseAlpha { get; init; }
     /// <summary>Train every weight instead of a LoRA adapter.</summary>
     [JsonPropertyName("full_fine_tuning")] public bool FullFineTuning { get; init; }
 
@@ -130,6 +136,7 @@ public sealed record TrainingSettings
         AlphaPattern = AlphaPattern,
         UseRsLora = UseRsLora,
         Init = InitLoraWeights,
+        UseDora = UseDora,
     };
 
     /// <summary>Throws naming the setting when a value is out of range.</summary>
@@ -155,6 +162,10 @@ public sealed record TrainingSettings
         try { Models.Loading.BaseStorageRules.Parse(BaseDType); }
         catch (ArgumentException e) { Require(false, "base_dtype", e.Message); }
         Require(!DoubleQuant || BaseDType?.Trim().ToLowerInvariant() == "nf4", "double_quant", "applies to NF4 weights only: use it with base_dtype nf4.");
+        Require(LoraplusLrRatio >= 0 && double.IsFinite(LoraplusLrRatio), "loraplus_lr_ratio", $"must be >= 0 (0 = off; the LoRA+ paper uses 16) (is {LoraplusLrRatio}).");
+        Require(LoraplusLrRatio == 0 || !FullFineTuning, "loraplus_lr_ratio", "LoRA+ scales lora_B's learning rate and has no meaning with full_fine_tuning; turn one of them off.");
+        Require(!UseDora || !FullFineTuning, "use_dora", "DoRA is an adapter; it has no meaning with full_fine_tuning; turn one of them off.");
+        Require(NeftuneNoiseAlpha >= 0 && double.IsFinite(NeftuneNoiseAlpha), "neftune_noise_alpha", $"must be >= 0 (0 = off; the NEFTune paper uses 5) (is {NeftuneNoiseAlpha}).");
         if (!FullFineTuning) ToLoraSettings().Validate();
     }
 }

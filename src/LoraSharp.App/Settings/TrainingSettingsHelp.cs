@@ -42,6 +42,9 @@ public static class TrainingSettingsHelp
         new("alpha_pattern", "--alpha-pattern", "lora", SettingKind.Pattern, "Per-module alphas (PEFT alpha_pattern), e.g. q_proj=8.", true),
         new("use_rslora", "--use-rslora", "lora", SettingKind.Boolean, "Scale by alpha/sqrt(r) (rsLoRA).", true),
         new("init_lora_weights", "--init-lora-weights", "lora", SettingKind.Choice, "default or gaussian.", true, ["default", "gaussian"]),
+        new("use_dora", "--use-dora", "lora", SettingKind.Boolean, "DoRA: learn a magnitude per output row and the direction with LoRA (PEFT use_dora).", true),
+        new("loraplus_lr_ratio", "--loraplus-lr-ratio", "lora", SettingKind.Number, "LoRA+: lora_B learns at this multiple of the learning rate (paper: 16; default 0 = off).", true),
+        new("neftune_noise_alpha", "--neftune-noise-alpha", "lora", SettingKind.Number, "NEFTune: uniform noise alpha/sqrt(L*d) on the input embeddings while training (paper: 5; default 0 = off).", true),
         new("full_fine_tuning", "--full-fine-tuning", "lora", SettingKind.Boolean, "Train every weight instead of an adapter.", true),
 
         new("micro_batch_size", "--micro-batch-size", "schedule", SettingKind.Integer, "Sequences per forward/backward (default 4)."),

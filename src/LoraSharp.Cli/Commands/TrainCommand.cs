@@ -60,6 +60,9 @@ internal static class TrainCommand
         var rslora = Add(command, new Option<bool?>("--use-rslora") { Description = Help("use_rslora") });
         var init = Add(command, new Option<string?>("--init-lora-weights") { Description = Help("init_lora_weights") });
         var full = Add(command, new Option<bool?>("--full-fine-tuning") { Description = Help("full_fine_tuning") });
+        var useDora = Add(command, new Option<bool?>("--use-dora") { Description = Help("use_dora") });
+        var loraplus = Add(command, new Option<double?>("--loraplus-lr-ratio") { Description = Help("loraplus_lr_ratio") });
+        var neftune = Add(command, new Option<double?>("--neftune-noise-alpha") { Description = Help("neftune_noise_alpha") });
 
         var seed = Add(command, new Option<int?>("--seed") { Description = Help("seed") });
         var evalSteps = Add(command, new Option<int?>("--eval-steps") { Description = Help("eval_steps") });
@@ -109,6 +112,8 @@ internal static class TrainCommand
                 GradientCheckpointing = Pick(checkpointing, s.GradientCheckpointing) ?? s.GradientCheckpointing,
                 BaseDType = Pick(baseDType, s.BaseDType),
                 DoubleQuant = Pick(doubleQuant, s.DoubleQuant) ?? s.DoubleQuant,
+                UseDora = Pick(useDora, s.UseDora) ?? s.UseDora, LoraplusLrRatio = Pick(loraplus, s.LoraplusLrRatio) ?? s.LoraplusLrRatio,
+                NeftuneNoiseAlpha = Pick(neftune, s.NeftuneNoiseAlpha) ?? s.NeftuneNoiseAlpha,
                 AlwaysOverride = parse.GetValue(overwrite) || s.AlwaysOverride,
             };
             string baseModel = parse.GetValue(model) ?? App.DefaultModel.DefaultJob.FindModel()

@@ -52,7 +52,37 @@ public abstract class Optimizer
             _checkedCount = parameters.Count;
         }
         StepCount++;
-        StepCore(parameters, learningRate, StepCount);
+        bool grouped = false;
+        for (int i = 0; i < parameters.Count && !grouped; i++) grouped = parameters[i].LearningRateScale != 1;
+        if (!grouped)
+        {
+            StepCore(parameters, learningRate, StepCount);
+            return;
+        }
+        // Parameter groups (LoRA+): one StepCore per distinct scale, each with learning rate lr × scale, as torch
+        // steps each param_group with its own lr (weight decay p *= 1 - lr·wd uses the group's lr too).
+        foreach (var group in GroupByScale(parameters))
+            StepCore(group.Parameters, learningRate * group.Scale, StepCount);
+    }
+
+    private List<(double Scale, List<Parameter> Parameters)>? _groups;
+    private IReadOnlyList<Parameter>? _groupedList;
+
+    private List<(double Scale, List<Parameter> Parameters)> GroupByScale(IReadOnlyList<Parameter> parameters)
+    {
+        if (_groups != null && ReferenceEquals(parameters, _groupedList) && _groups.Sum(g => g.Parameters.Count) == parameters.Count
+            && _groups.TrueForAll(g => g.Parameters.TrueForAll(p => p.LearningRateScale == g.Scale)))
+            return _groups;
+        var groups = new List<(double Scale, List<Parameter> Parameters)>();
+        foreach (var p in parameters)
+        {
+            int g = groups.FindIndex(x => x.Scale == p.LearningRateScale);
+            if (g < 0) groups.Add((p.LearningRateScale, [p]));
+            else groups[g].Parameters.Add(p);
+        }
+        _groups = groups;
+        _groupedList = parameters;
+        return groups;
     }
 
     /// <summary>One step; <paramref name="step"/> is the new (1-based) step count.</summary>

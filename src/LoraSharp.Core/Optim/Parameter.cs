@@ -40,6 +40,23 @@ public sealed class Parameter
     /// <summary>The gradient (F32, shape of <see cref="Value"/>).</summary>
     public Tensor Grad { get; }
 
+    /// <summary>
+    /// This parameter's learning rate as a multiple of the step's (1 by default). LoRA+ sets lora_B's to
+    /// loraplus_lr_ratio; the optimizer then steps it as a parameter group with learning rate lr × this.
+    /// </summary>
+    public double LearningRateScale
+    {
+        get => _learningRateScale;
+        set
+        {
+            if (!double.IsFinite(value) || value <= 0)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"Parameter '{Name}': the learning-rate scale must be a positive number.");
+            _learningRateScale = value;
+        }
+    }
+
+    private double _learningRateScale = 1;
+
     /// <summary>Shape, outermost dimension first.</summary>
     public int[] Shape => Value.Shape;
 

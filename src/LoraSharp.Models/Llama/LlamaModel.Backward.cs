@@ -18,6 +18,7 @@ public sealed partial class LlamaModel
         var acts = Prepare(batch);
         var c = Config;
         int M = acts.M, C = c.HiddenSize, L = Layers.Length;
+        AddNeftuneNoise(batch, acts.X[0], C, _neftuneNoiseAlpha, dropoutSeed);
         int lowest = LowestTrainableLayer();
 
         if (acts.Checkpointing)

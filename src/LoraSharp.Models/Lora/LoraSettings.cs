@@ -33,6 +33,9 @@ public sealed record LoraSettings
     /// <summary>init_lora_weights: "default" (A Kaiming-uniform, B zero), "gaussian" (A normal std 1/r, B zero), "none" (both random, for tests).</summary>
     public string Init { get; init; } = "default";
 
+    /// <summary>use_dora: weight-decomposed LoRA (a magnitude vector per adapted projection).</summary>
+    public bool UseDora { get; init; }
+
     /// <summary>The resolved module list (all seven for all-linear).</summary>
     public IReadOnlyList<string> ResolvedTargets =>
         TargetModules.Count == 1 && TargetModules[0] is "all-linear" or "all" ? Llama.LlamaLayer.ProjectionNames : TargetModules;
