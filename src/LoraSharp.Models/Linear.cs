@@ -1,7 +1,8 @@
 // A linear projection y = x·Wᵀ + b of the Llama model, and THE seam where LoRA plugs in: every adapter attached
 // to a Linear adds scale·(dropout(x)·Aᵀ)·Bᵀ in the forward and gets its gradients in the backward.
 // The frozen base weight is packed once; in full fine-tuning mode the weight is trainable and repacked after
-// each optimizer step. Legend: M rows (tokens), K in features, N out features, R LoRA rank.
+// each optimizer step. A DoRA adapter (at most one per projection) changes the base product too: Linear.Dora.cs.
+// Legend: M rows (tokens), K in features, N out features, R LoRA rank.
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using LoraSharp.Core.Diagnostics;
 using LoraSharp.Core.Kernels;
@@ -11,7 +12,7 @@ using LoraSharp.Models.Lora;
 namespace LoraSharp.Models;
 
 /// <summary>A projection with optional bias and any number of LoRA adapters.</summary>
-public sealed class Linear : IDisposable
+public sealed partial class Linear : IDisposable
 {
     private readonly List<LoraAdapter> _adapters = [];
 
@@ -70,6 +71,7 @@ public sealed class Linear : IDisposable
             throw new ArgumentException(
                 $"{Name}: adapter '{adapter.AdapterName}' has A [{adapter.Rank}, {adapter.InFeatures}] and B [{adapter.OutFeatures}, {adapter.Rank}] " +
                 $"but the weight is [{OutFeatures}, {InFeatures}]. The adapter was made for another base model.");
+        if (adapter.IsDora) CheckDoraAllowed(adapter);
         _adapters.Add(adapter);
     }
 
@@ -87,6 +89,7 @@ public sealed class Linear : IDisposable
     public void Repack()
     {
         if (Weight != null) Packed = PackedWeight.FromF32(Weight.Floats, OutFeatures, InFeatures);
+        _rowNormSq = null;
     }
 
     /// <summary>
@@ -96,6 +99,11 @@ public sealed class Linear : IDisposable
     /// </summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training)
     {
+        if (DoraIndex() is int dora and >= 0)
+        {
+            ForwardDora(dora, x, y, M, accumulate, scratch, dropoutSeed, training);
+            return;
+        }
         long t0 = StepProfile.Start();
         MatMul.Forward(x, Packed, y, M, accumulate);
         StepProfile.Stop(StepPhase.ProjForward, t0);
@@ -111,6 +119,14 @@ public sealed class Linear : IDisposable
     /// </summary>
     public static void ForwardShared(ReadOnlySpan<float> x, int M, Linear a, Span<float> ya, Linear b, Span<float> yb, Linear? c = null, Span<float> yc = default)
     {
+        if (a.DoraIndex() >= 0 || b.DoraIndex() >= 0 || (c != null && c.DoraIndex() >= 0))
+        {
+            // DoRA scales the base product per row: each projection runs its own forward.
+            a.Forward(x, ya, M, false, [], 0, training: false);
+            b.Forward(x, yb, M, false, [], 0, training: false);
+            c?.Forward(x, yc, M, false, [], 0, training: false);
+            return;
+        }
         MatMul.ForwardShared(x, M, a.Packed, ya, b.Packed, yb, c?.Packed, yc);
         a.AddBiasAndAdapters(x, ya, M, [], 0, training: false);
         b.AddBiasAndAdapters(x, yb, M, [], 0, training: false);
@@ -125,6 +141,7 @@ public sealed class Linear : IDisposable
         for (int i = 0; i < _adapters.Count; i++)
         {
             var a = _adapters[i];
+            if (a.IsDora) continue;   // added by ForwardDora
             ReadOnlySpan<float> u = x;
             a.DroppedInForward = training && a.Dropout > 0;
             if (a.DroppedInForward)
@@ -152,10 +169,18 @@ public sealed class Linear : IDisposable
     {
         int K = InFeatures, N = OutFeatures;
         bool needDx = !dx.IsEmpty;
-        long t0 = StepProfile.Start();
-        if (needDx) MatMul.BackwardInput(dy, Packed, dx, M);
-        if (GradWeight != null) MatMul.BackwardWeight(dy, x, GradWeight.Floats, M, N, K);
-        StepProfile.Stop(StepPhase.ProjBackward, t0);
+        long t0;
+        if (DoraIndex() is int dora and >= 0)
+        {
+            BackwardDora(_adapters[dora], dy, x, dx, M, scratch);   // the base input gradient with DoRA's row scale
+        }
+        else
+        {
+            t0 = StepProfile.Start();
+            if (needDx) MatMul.BackwardInput(dy, Packed, dx, M);
+            if (GradWeight != null) MatMul.BackwardWeight(dy, x, GradWeight.Floats, M, N, K);
+            StepProfile.Stop(StepPhase.ProjBackward, t0);
+        }
         t0 = StepProfile.Start();
         BackwardAdapters(dy, x, dx, M, scratch);
         StepProfile.Stop(StepPhase.LoraBackward, t0);
@@ -167,6 +192,7 @@ public sealed class Linear : IDisposable
         bool needDx = !dx.IsEmpty;
         foreach (var a in _adapters)
         {
+            if (a.IsDora) continue;   // done by BackwardDora
             if (!a.Trainable && !needDx) continue;
             int R = a.Rank;
             var dz = scratch.Slice(0, M * R);

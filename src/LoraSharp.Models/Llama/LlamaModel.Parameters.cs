@@ -25,6 +25,7 @@ public sealed partial class LlamaModel
                     if (!a.Trainable) continue;
                     list.Add(new Parameter(LoraKeys.A(linear.Name), a.A, a.GradA!));
                     list.Add(new Parameter(LoraKeys.B(linear.Name), a.B, a.GradB!));
+                    if (a.IsDora) list.Add(new Parameter(LoraKeys.Magnitude(linear.Name), a.Magnitude!, a.GradMagnitude!));
                 }
             }
         }

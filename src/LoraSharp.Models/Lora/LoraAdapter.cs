@@ -1,5 +1,7 @@
 // One LoRA update on one linear layer: y += scale · (dropout(x) · Aᵀ) · Bᵀ, A [R, K] and B [N, R] in f32.
-// Holds its weights, gradients and what the forward saved for the backward (the scaled low-rank activation).
+// With DoRA (Liu et al. 2024) it also holds the magnitude m [N]: the layer's weight becomes m ⊙ (W + sBA) / ‖W + sBA‖
+// (row norms, detached), computed by Linear. Holds its weights, gradients and what the forward saved for the
+// backward (the scaled low-rank activation; with DoRA the row scale m/‖·‖ and the pre-scale output).
 // Deliberately knows nothing of files or PEFT names: Training maps it to PEFT keys.
 using LoraSharp.Core.Tensors;
 
@@ -62,6 +64,49 @@ public sealed class LoraAdapter : IDisposable
     /// <summary>dL/dB [N, R] (null when frozen).</summary>
     public Tensor? GradB { get; }
 
+    /// <summary>DoRA's lora_magnitude_vector m [N] (null for plain LoRA).</summary>
+    public Tensor? Magnitude { get; private set; }
+
+    /// <summary>dL/dm [N] (null when frozen or plain LoRA).</summary>
+    public Tensor? GradMagnitude { get; private set; }
+
+    /// <summary>True for a DoRA adapter (it has a magnitude vector).</summary>
+    public bool IsDora => Magnitude != null;
+
+    /// <summary>
+    /// Makes this a DoRA adapter with magnitude <paramref name="magnitude"/> [N] (PEFT initialises it to the row
+    /// norms ‖W + sBA‖, see <see cref="Linear.DoraRowNorms"/>).
+    /// </summary>
+    public void EnableDora(ReadOnlySpan<float> magnitude)
+    {
+        if (magnitude.Length != OutFeatures)
+            throw new ArgumentException($"DoRA magnitude has {magnitude.Length} values but the layer has {OutFeatures} out features.");
+        Magnitude ??= Tensor.Zeros(DType.F32, OutFeatures);
+        magnitude.CopyTo(Magnitude.Floats);
+        if (Trainable) GradMagnitude ??= Tensor.Zeros(DType.F32, OutFeatures);
+    }
+
+    // DoRA, saved by the forward: the row norms ‖W + sBA‖ [N] and the row scale g = m / ‖·‖ [N] (both f32), and
+    // S = u·Wᵀ + s·u·Aᵀ·Bᵀ (M, N), the output before the row scale (u = dropout(x)); the backward reuses S's buffer.
+    internal float[] DoraNorm = [];
+    internal float[] DoraScale = [];
+    internal float[] SavedDoraS = [];
+
+    internal float[] DoraWork = [];
+    internal double[] DoraSum = [];
+
+    internal Span<float> DoraWorkspace(int length)
+    {
+        if (DoraWork.Length < length) DoraWork = new float[length];
+        return DoraWork.AsSpan(0, length);
+    }
+
+    internal Span<float> DoraS(int M, int N)
+    {
+        if (SavedDoraS.Length < M * N) SavedDoraS = new float[M * N];
+        return SavedDoraS.AsSpan(0, M * N);
+    }
+
     // Saved by the forward for the backward: scale · dropout(x) · Aᵀ, (M, R); and the dropout stream used.
     internal float[] SavedScaledZ = [];
     internal ulong DropoutSeed;
@@ -81,5 +126,7 @@ public sealed class LoraAdapter : IDisposable
         B.Dispose();
         GradA?.Dispose();
         GradB?.Dispose();
+        Magnitude?.Dispose();
+        GradMagnitude?.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 // Attaches LoRA adapters to a model's projections according to LoraSettings, initialised as PEFT does:
 // A ~ Kaiming-uniform(a = √5) = U(-1/√K, 1/√K) and B = 0 ("default"); A ~ N(0, 1/r) and B = 0 ("gaussian");
 // or both A and B random as nn.Linear's default init ("none", PEFT's init_lora_weights=False, for tests).
+// With use_dora the magnitude starts at the row norms ‖W + s·B·A‖ (PEFT's DoraLinearLayer.update_layer).
 using LoraSharp.Models.Llama;
 
 namespace LoraSharp.Models.Lora;
@@ -27,6 +28,13 @@ public static class LoraInjector
                 int r = settings.RankFor(linear.Name);
                 var adapter = new LoraAdapter(adapterName, r, linear.InFeatures, linear.OutFeatures, settings.ScaleFor(linear.Name), (float)settings.Dropout, trainable);
                 Initialise(adapter, settings.Init, rng);
+                if (settings.UseDora)
+                {
+                    // PEFT's DoRA init: m = ‖W + s·B·A‖ per row, so the initial model is the base (B = 0) or W + sBA.
+                    var norms = new float[linear.OutFeatures];
+                    linear.DoraRowNorms(adapter, norms);
+                    adapter.EnableDora(norms);
+                }
                 linear.Attach(adapter);
                 created.Add(adapter);
             }
