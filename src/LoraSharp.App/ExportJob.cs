@@ -1,6 +1,8 @@
 // Use case "export an adapter to llama.cpp's GGUF LoRA format". The base config (architecture, head counts for the
 // q/k row order, shapes) comes from --model, or from the adapter's base_model_name_or_path when that is a local
-// path. Not here: option parsing or presentation.
+// path. A DoRA adapter has no GGUF LoRA form: it is refused unless ToLora converts it to a plain LoRA by SVD
+// (Training.Adapters.DoraConversion), whose error is reported; Format "peft" writes that plain LoRA as a PEFT folder.
+// Not here: option parsing or presentation.
 using LoraSharp.App.Progress;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Models.Loading;
@@ -25,14 +27,30 @@ public sealed record ExportJobOptions
 
     /// <summary>Replace an existing output.</summary>
     public bool Overwrite { get; init; }
+
+    /// <summary>Convert a DoRA adapter to a plain LoRA (truncated SVD of its effective change) before writing.</summary>
+    public bool ToLora { get; init; }
+
+    /// <summary>Rank of the converted LoRA (null = each module's own rank).</summary>
+    public int? Rank { get; init; }
+
+    /// <summary>"gguf" (llama.cpp LoRA file) or "peft" (a PEFT folder; with ToLora, the converted plain LoRA).</summary>
+    public string Format { get; init; } = "gguf";
 }
 
 /// <summary>Exports adapters to GGUF.</summary>
 public static class ExportJob
 {
     /// <summary>Runs the export; returns the adapter written.</summary>
-    public static LoraWeights Run(ExportJobOptions options, IProgressSink? progress = null)
+    public static LoraWeights Run(ExportJobOptions options, IProgressSink? progress = null) => RunWithReport(options, progress).Weights;
+
+    /// <summary>Runs the export; returns the adapter written and, for a converted DoRA adapter, the conversion's error.</summary>
+    public static (LoraWeights Weights, DoraConversionReport? Conversion) RunWithReport(ExportJobOptions options, IProgressSink? progress = null)
     {
+        string format = options.Format.Trim().ToLowerInvariant();
+        if (format is not ("gguf" or "peft")) throw new ArgumentException($"Export format '{options.Format}' is not gguf or peft.");
+        if (format == "peft" && !options.ToLora)
+            throw new ArgumentException("--format peft writes a converted DoRA adapter; add --to-lora (a PEFT adapter needs no export otherwise).");
         var dtype = options.DType.Trim().ToLowerInvariant() switch
         {
             "f32" or "float32" => DType.F32,
@@ -54,8 +72,20 @@ public static class ExportJob
         }
         using var loaded = ModelLoader.Load(modelPath, new ModelLoadOptions { BaseDType = "stored" });
         var weights = peft ?? AdapterLoader.Read(options.AdapterPath, loaded.Config);
-        GgufLoraAdapter.Write(weights, loaded.Config, full, dtype);
+        DoraConversionReport? conversion = null;
+        if (options.ToLora)
+        {
+            if (!weights.Modules.Any(m => m.IsDora))
+                throw new ArgumentException($"{weights.Source} is a plain LoRA adapter; --to-lora converts DoRA adapters only. Leave it out.");
+            (weights, conversion) = DoraConversion.ToPlainLora(weights, loaded.Tensors, options.Rank);
+            foreach (var m in conversion.Modules)
+                progress?.Log(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{m.Module}: rank {m.Rank}, relative error {m.RelativeError:E3}"));
+            progress?.Log(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"DoRA -> LoRA conversion: relative error {conversion.RelativeError:E3} over all modules (||dW - B'A'||_F / ||dW||_F; merging instead is exact)"));
+        }
+        if (format == "peft") weights.SavePeft(full, options.Overwrite, weights.BaseModel);
+        else GgufLoraAdapter.Write(weights, loaded.Config, full, dtype);
         progress?.Log($"{weights.Modules.Count} modules -> {full}");
-        return weights;
+        return (weights, conversion);
     }
 }

@@ -14,20 +14,29 @@ internal static class ExportCommand
         var model = new Option<string?>("--model", "-m") { Description = "Base model for its config (default: the adapter's base_model_name_or_path when it is a local path)." };
         var dtype = new Option<string>("--dtype") { Description = "f32 or f16.", DefaultValueFactory = _ => "f32" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output." };
-        var command = new Command("export", "Export a LoRA adapter to llama.cpp's GGUF LoRA format.")
+        var toLora = new Option<bool>("--to-lora") { Description = "Convert a DoRA adapter to a plain LoRA (SVD of its effective change; the error is printed). Needed for DoRA: GGUF LoRA has no magnitude vector." };
+        var rank = new Option<int?>("--rank") { Description = "With --to-lora: rank of the plain LoRA (default: the adapter's)." };
+        var format = new Option<string>("--format") { Description = "gguf (llama.cpp LoRA file) or peft (with --to-lora: the converted adapter as a PEFT folder).", DefaultValueFactory = _ => "gguf" };
+        var command = new Command("export", "Export a LoRA adapter to llama.cpp's GGUF LoRA format (DoRA: with --to-lora).")
         {
-            adapter, output, model, dtype, overwrite,
+            adapter, output, model, dtype, overwrite, toLora, rank, format,
         };
         command.SetAction(parse => MergeCommand.Run(parse, "export", sink =>
         {
-            var w = ExportJob.Run(new ExportJobOptions
+            var (w, conversion) = ExportJob.RunWithReport(new ExportJobOptions
             {
+                ToLora = parse.GetValue(toLora),
+                Rank = parse.GetValue(rank),
+                Format = parse.GetValue(format)!,
                 AdapterPath = parse.GetValue(adapter)!,
                 OutPath = parse.GetValue(output)!,
                 ModelPath = parse.GetValue(model),
                 DType = parse.GetValue(dtype)!,
                 Overwrite = parse.GetValue(overwrite),
             }, sink);
+            if (conversion != null)
+                parse.InvocationConfiguration.Output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"DoRA converted to LoRA: relative error {conversion.RelativeError:E3} (||dW - B'A'||_F / ||dW||_F over all modules; worst module {conversion.Modules.Max(m => m.RelativeError):E3})"));
             parse.InvocationConfiguration.Output.WriteLine($"exported {w.Modules.Count} modules to {Path.GetFullPath(parse.GetValue(output)!)}");
         }));
         return command;

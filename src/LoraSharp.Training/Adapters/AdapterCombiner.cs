@@ -47,7 +47,11 @@ public static class AdapterCombiner
         foreach (var (w, weight) in adapters)
         {
             if (!double.IsFinite(weight)) throw new ArgumentException($"{w.Source}: weight {weight} is not finite.");
-            foreach (var m in w.Modules) m.CheckFinite(w.Source);
+            foreach (var m in w.Modules)
+            {
+                m.CheckFinite(w.Source);
+                m.RequirePlainLora("combining adapters");
+            }
         }
         if (targetRank is <= 0) throw new ArgumentException($"The target rank must be positive (is {targetRank}).");
 

@@ -1,4 +1,5 @@
-// Merges LoRA adapters into a base model: W' = W + Σ_i c_i·s_i·B_i·A_i for every adapted weight, each element
+// Merges LoRA adapters into a base model: W' = W + Σ_i c_i·s_i·B_i·A_i for every adapted weight (in adapter order, a
+// DoRA adapter as PEFT merges it: W ← m ⊙ (W + c·s·B·A) / ‖W + c·s·B·A‖ per row, on the weight merged so far), each element
 // accumulated in double from the base value (dequantized from its stored dtype) and rounded once to the output dtype.
 // Output: a Hugging Face folder (model.safetensors with HF names, config.json, tokenizer/generation files copied)
 // or a GGUF file (F32, F16, Q8_0 or Q4_0 matrices; q/k rows permuted back to GGUF's interleaved order; metadata copied
@@ -232,7 +233,11 @@ public static class AdapterMerger
                     if (Mods != null)
                     {
                         for (int k = 0; k < K; k++) acc[k] = f[k];
-                        foreach (var (m, scale) in Mods) m.AddDeltaToRow(r, acc, scale);
+                        foreach (var (m, scale) in Mods)
+                        {
+                            m.AddDeltaToRow(r, acc, scale);
+                            m.ApplyDoraToRow(r, acc);
+                        }
                         for (int k = 0; k < K; k++) f[k] = (float)acc[k];
                     }
                     if (Safe)

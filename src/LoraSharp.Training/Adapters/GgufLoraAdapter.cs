@@ -49,6 +49,10 @@ public static class GgufLoraAdapter
     {
         if (dtype is not (DType.F32 or DType.F16)) throw new ArgumentException($"GGUF LoRA tensors can be written as F32 or F16, not {dtype}.");
         foreach (var m in weights.Modules) m.CheckFinite(weights.Source);
+        if (weights.Modules.Any(m => m.IsDora))
+            throw new NotSupportedException($"{weights.Source} is a DoRA adapter: llama.cpp's GGUF LoRA format has no magnitude vector, so it cannot hold it. " +
+                                            "Merge it into the base (lorasharp merge --format gguf), or export it converted to a plain LoRA with " +
+                                            "lorasharp export --to-lora (an SVD of the effective change; the conversion error is reported).");
         CheckShapes(weights, config);
         // alpha: the most common s·r, so that most modules need no folding.
         double alpha = weights.Modules.GroupBy(m => m.Scale * m.Rank).OrderByDescending(g => g.Count()).First().Key;

@@ -1,5 +1,7 @@
 // One module's LoRA factors held in memory, independent of any model: A [R, K], B [N, R] (f32, PEFT layout) and
 // the scale s applied to B·A (alpha/r, alpha/√r with rsLoRA, times any user scale), so ΔW = s·B·A [N, K].
+// A DoRA module also holds its magnitude m [N]: the adapted weight is then m ⊙ (W + s·B·A) / ‖W + s·B·A‖ (rows),
+// which depends on W, so ΔW alone does not describe it (Delta refuses; merge with ApplyDoraToRow).
 // Not here: files (LoraWeights reads and writes them) and the forward pass (LoraAdapter on a Linear does that).
 namespace LoraSharp.Training.Adapters;
 
@@ -44,6 +46,45 @@ public sealed class LoraModuleWeights
     /// <summary>Scale s of ΔW = s·B·A.</summary>
     public double Scale { get; }
 
+    /// <summary>DoRA's lora_magnitude_vector [N], or null for plain LoRA.</summary>
+    public float[]? Magnitude
+    {
+        get => _magnitude;
+        init
+        {
+            if (value != null && value.Length != OutFeatures)
+                throw new ArgumentException($"{Module}: lora_magnitude_vector has {value.Length} values but the module has {OutFeatures} out features.");
+            _magnitude = value;
+        }
+    }
+
+    private readonly float[]? _magnitude;
+
+    /// <summary>True for a DoRA module.</summary>
+    public bool IsDora => _magnitude != null;
+
+    /// <summary>
+    /// DoRA's last merge step on row n of the weight, which already holds W + factor·s·B·A: row *= m[n] / ‖row‖
+    /// (PEFT's merge: dora_factor = magnitude / ‖W + ΔW‖, computed in double).
+    /// </summary>
+    public void ApplyDoraToRow(int n, Span<double> row)
+    {
+        if (_magnitude == null) return;
+        double sq = 0;
+        foreach (double v in row) sq += v * v;
+        double f = _magnitude[n] / Math.Sqrt(sq);
+        for (int k = 0; k < row.Length; k++) row[k] *= f;
+    }
+
+    /// <summary>Throws a clear error for a DoRA module in a tool that only understands ΔW = s·B·A.</summary>
+    public void RequirePlainLora(string tool)
+    {
+        if (IsDora)
+            throw new NotSupportedException($"{Module} is a DoRA module (it has lora_magnitude_vector): {tool} works on plain LoRA adapters, whose " +
+                                            "change is s·B·A alone. Merge the DoRA adapter into the base (lorasharp merge), or convert it to a plain " +
+                                            "LoRA first (lorasharp export --to-lora --format peft, which reports the conversion error).");
+    }
+
     /// <summary>The HF weight this module adapts (Module + ".weight").</summary>
     public string WeightName => Module + ".weight";
 
@@ -82,6 +123,7 @@ public sealed class LoraModuleWeights
     /// <summary>ΔW = s·B·A as a dense [N, K] double matrix (for combining and tests; O(N·K) memory).</summary>
     public double[] Delta(double factor = 1.0)
     {
+        RequirePlainLora("ΔW = s·B·A");
         var d = new double[(long)OutFeatures * InFeatures];
         for (int n = 0; n < OutFeatures; n++) AddDeltaToRow(n, d.AsSpan(n * InFeatures, InFeatures), factor);
         return d;
@@ -95,11 +137,15 @@ public sealed class LoraModuleWeights
         for (int i = 0; i < B.Length; i++)
             if (!float.IsFinite(B[i])) throw new InvalidDataException($"{source}: {Module}.lora_B holds a non-finite value ({B[i]}) at row {i / Rank}, column {i % Rank}.");
         if (!double.IsFinite(Scale)) throw new InvalidDataException($"{source}: {Module} has a non-finite scale ({Scale}).");
+        if (_magnitude != null)
+            for (int i = 0; i < _magnitude.Length; i++)
+                if (!float.IsFinite(_magnitude[i])) throw new InvalidDataException($"{source}: {Module}.lora_magnitude_vector holds a non-finite value ({_magnitude[i]}) at {i}.");
     }
 
     /// <summary>The same factors with the scale folded into B (B' = s·B, scale 1).</summary>
     public LoraModuleWeights WithUnitScale()
     {
+        RequirePlainLora("folding the scale into B");
         if (Scale == 1.0) return this;
         var b = new float[B.Length];
         for (int i = 0; i < b.Length; i++) b[i] = (float)(Scale * B[i]);

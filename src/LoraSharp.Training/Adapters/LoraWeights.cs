@@ -57,18 +57,27 @@ public sealed class LoraWeights
         }
         var config = PeftAdapterConfig.Read(configPath);
         if (config.PeftType != "LORA") throw new InvalidDataException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
-        if (config.UseDora) throw new NotSupportedException($"{configPath}: use_dora is true; DoRA adapters are not supported.");
         var settings = PeftAdapter.ToSettings(config);
 
         using var st = SafetensorsFile.Open(weightsPath);
         var pairs = new Dictionary<string, (string? A, string? B)>(StringComparer.Ordinal);
+        var magnitudes = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var info in st.Tensors)
         {
+            if (LoraKeys.ParseMagnitude(info.Name) is { } dm)
+            {
+                if (!config.UseDora)
+                    throw new InvalidDataException($"{weightsPath}: '{info.Name}' is a DoRA magnitude but {configPath} says use_dora false; set use_dora true if this is a DoRA adapter.");
+                magnitudes[dm] = info.Name;
+                continue;
+            }
             if (LoraKeys.Parse(info.Name) is not { } p) continue;
             var (a, b) = pairs.GetValueOrDefault(p.Module);
             pairs[p.Module] = p.Which == 'A' ? (info.Name, b) : (a, info.Name);
         }
         if (pairs.Count == 0) throw new InvalidDataException($"{weightsPath}: no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
+        foreach (var dm in magnitudes.Keys)
+            if (!pairs.ContainsKey(dm)) throw new InvalidDataException($"{weightsPath}: '{magnitudes[dm]}' has no lora_A/lora_B for module '{dm}'.");
         var modules = new List<LoraModuleWeights>();
         foreach (var (module, (aKey, bKey)) in pairs)
         {
@@ -81,7 +90,17 @@ public sealed class LoraWeights
             int rank = ia.Shape[0];
             double alpha = settings.AlphaFor(module);
             double scale = settings.UseRsLora ? alpha / Math.Sqrt(rank) : alpha / rank;
-            var m = new LoraModuleWeights(module, rank, ia.Shape[1], ib.Shape[0], ReadF32(st, aKey), ReadF32(st, bKey), scale);
+            float[]? magnitude = null;
+            if (config.UseDora)
+            {
+                if (!magnitudes.TryGetValue(module, out var mKey))
+                    throw new InvalidDataException($"{weightsPath}: use_dora is true but module '{module}' has no {LoraKeys.Magnitude(module)}; the file is incomplete.");
+                var im = st.Info(mKey);
+                if (im.Shape.Length != 1 || im.Shape[0] != ib.Shape[0])
+                    throw new InvalidDataException($"{weightsPath}: '{mKey}' has shape {Tensor.FormatShape(im.Shape)}; DoRA's magnitude must be [{ib.Shape[0]}] (lora_B's out features).");
+                magnitude = ReadF32(st, mKey);
+            }
+            var m = new LoraModuleWeights(module, rank, ia.Shape[1], ib.Shape[0], ReadF32(st, aKey), ReadF32(st, bKey), scale) { Magnitude = magnitude };
             m.CheckFinite(weightsPath);
             modules.Add(m);
         }
@@ -120,6 +139,9 @@ public sealed class LoraWeights
             double a = AlphaOf(m);
             if (Math.Abs(a - alpha) > 1e-12 * Math.Max(1, Math.Abs(alpha))) alphaPattern[m.Module] = a;
         }
+        bool dora = Modules.Any(m => m.IsDora);
+        if (dora && !Modules.All(m => m.IsDora))
+            throw new InvalidOperationException($"{Source}: some modules are DoRA and some are not; PEFT's use_dora applies to the whole adapter.");
         var targets = Modules.Select(m => m.Module[(m.Module.LastIndexOf('.') + 1)..]).Distinct().OrderBy(t => Array.IndexOf(LlamaLayer.ProjectionNames, t)).ToArray();
         var config = new PeftAdapterConfig
         {
@@ -131,6 +153,7 @@ public sealed class LoraWeights
             TaskType = "CAUSAL_LM",
             BaseModelNameOrPath = baseModel ?? BaseModel,
             UseRslora = useRsLora,
+            UseDora = dora,
             InferenceMode = true,
             InitLoraWeights = true,
             RankPattern = rankPattern,
@@ -143,6 +166,7 @@ public sealed class LoraWeights
             {
                 tensors.Add(new(LoraKeys.A(m.Module), Tensor.FromFloats(m.A, m.Rank, m.InFeatures)));
                 tensors.Add(new(LoraKeys.B(m.Module), Tensor.FromFloats(m.B, m.OutFeatures, m.Rank)));
+                if (m.Magnitude != null) tensors.Add(new(LoraKeys.Magnitude(m.Module), Tensor.FromFloats(m.Magnitude, m.OutFeatures)));
             }
             AtomicFolder.Write(folder, overwrite, temp =>
             {
@@ -191,6 +215,7 @@ public sealed class LoraWeights
             var adapter = new LoraAdapter(adapterName, m.Rank, m.InFeatures, m.OutFeatures, (float)(scale * m.Scale), 0f, trainable);
             m.A.CopyTo(adapter.A.Floats);
             m.B.CopyTo(adapter.B.Floats);
+            if (m.Magnitude != null) adapter.EnableDora(m.Magnitude);
             linear.Attach(adapter);
             created.Add(adapter);
         }
@@ -202,7 +227,10 @@ public sealed class LoraWeights
     {
         var modules = new List<LoraModuleWeights>();
         foreach (var (_, _, linear, a) in LoraInjector.Enumerate(model, adapterName))
-            modules.Add(new LoraModuleWeights(linear.Name, a.Rank, a.InFeatures, a.OutFeatures, a.A.Floats.ToArray(), a.B.Floats.ToArray(), a.Scale));
+            modules.Add(new LoraModuleWeights(linear.Name, a.Rank, a.InFeatures, a.OutFeatures, a.A.Floats.ToArray(), a.B.Floats.ToArray(), a.Scale)
+            {
+                Magnitude = a.Magnitude?.Floats.ToArray(),
+            });
         if (modules.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}'.");
         return new LoraWeights(modules, $"adapter '{adapterName}'", baseModel);
     }
@@ -211,6 +239,6 @@ public sealed class LoraWeights
     public override string ToString()
     {
         var ranks = Modules.Select(m => m.Rank).Distinct().Order().Select(r => r.ToString(CultureInfo.InvariantCulture));
-        return $"{Source}: {Modules.Count} modules, rank {string.Join("/", ranks)}";
+        return $"{Source}: {Modules.Count} {(Modules.Any(m => m.IsDora) ? "DoRA " : "")}modules, rank {string.Join("/", ranks)}";
     }
 }

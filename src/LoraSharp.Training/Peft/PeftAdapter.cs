@@ -1,6 +1,7 @@
 // Hugging Face PEFT adapter folders: adapter_config.json + adapter_model.safetensors, written from a model exactly as
 // PEFT writes them (reading is Adapters/LoraWeights.ReadPeft, through AdapterLoader) (keys base_model.model.<module>.lora_A.weight, A [r, in],
-// B [out, r], F32). Each file is written under a temporary name and renamed when complete.
+// B [out, r], F32; DoRA adds base_model.model.<module>.lora_magnitude_vector [out], no ".weight", as PEFT saves it).
+// Each file is written under a temporary name and renamed when complete.
 using LoraSharp.Core.Tensors;
 using LoraSharp.Formats.Peft;
 using LoraSharp.Formats.Safetensors;
@@ -31,6 +32,7 @@ public static class PeftAdapter
             RankPattern = config.RankPattern,
             AlphaPattern = config.AlphaPattern,
             UseRsLora = config.UseRslora,
+            UseDora = config.UseDora,
             Init = init is "default" or "gaussian" or "none" ? init : "default",
         };
     }
@@ -38,9 +40,15 @@ public static class PeftAdapter
     /// <summary>Writes (or replaces) the two adapter files inside an existing folder, each file atomically.</summary>
     public static void WriteFiles(LlamaModel model, string adapterName, PeftAdapterConfig config, string folder)
     {
-        var tensors = LoraInjector.Enumerate(model, adapterName)
-            .SelectMany(x => new[] { new KeyValuePair<string, Tensor>(LoraKeys.A(x.Linear.Name), x.Adapter.A), new KeyValuePair<string, Tensor>(LoraKeys.B(x.Linear.Name), x.Adapter.B) })
-            .ToList();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (var (_, _, linear, a) in LoraInjector.Enumerate(model, adapterName))
+        {
+            tensors.Add(new(LoraKeys.A(linear.Name), a.A));
+            tensors.Add(new(LoraKeys.B(linear.Name), a.B));
+            if (a.IsDora) tensors.Add(new(LoraKeys.Magnitude(linear.Name), a.Magnitude!));
+            if (a.IsDora != config.UseDora)
+                throw new InvalidOperationException($"{linear.Name}: the adapter is {(a.IsDora ? "" : "not ")}DoRA but adapter_config.json says use_dora {config.UseDora.ToString().ToLowerInvariant()}.");
+        }
         if (tensors.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}' to save.");
         SafetensorsWriter.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         config.Write(Path.Combine(folder, PeftAdapterConfig.FileName));
@@ -58,6 +66,7 @@ public static class PeftAdapter
         TaskType = "CAUSAL_LM",
         BaseModelNameOrPath = baseModel,
         UseRslora = settings.UseRsLora,
+        UseDora = settings.UseDora,
         InferenceMode = true,
         InitLoraWeights = settings.Init == "gaussian" ? PeftInitLoraWeights.FromMethod("gaussian") : PeftInitLoraWeights.FromBool(settings.Init != "none"),
         RankPattern = settings.RankPattern,
