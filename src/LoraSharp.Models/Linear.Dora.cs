@@ -25,6 +25,8 @@ public sealed partial class Linear
 {
     private double[]? _rowNormSq;   // ‖W_n‖² [N] of the frozen weight in double; dropped by Repack
 
+    private bool UsesDora => !AdaptersDisabled && DoraIndex() >= 0;
+
     private int DoraIndex()
     {
         int found = -1;

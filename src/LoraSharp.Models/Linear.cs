@@ -61,6 +61,12 @@ public sealed partial class Linear : IDisposable
         }
     }
 
+    /// <summary>
+    /// Adapters switched off: the forward is the base projection alone (DPO's reference model is the base with the
+    /// adapter off, so no second copy of the weights is needed). The backward refuses to run while they are off.
+    /// </summary>
+    public bool AdaptersDisabled { get; set; }
+
     /// <summary>True when the backward must produce gradients for something owned here.</summary>
     public bool HasTrainable => Weight != null || _adapters.Exists(a => a.Trainable);
 
@@ -99,7 +105,7 @@ public sealed partial class Linear : IDisposable
     /// </summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training)
     {
-        if (DoraIndex() is int dora and >= 0)
+        if (!AdaptersDisabled && DoraIndex() is int dora and >= 0)
         {
             ForwardDora(dora, x, y, M, accumulate, scratch, dropoutSeed, training);
             return;
@@ -119,7 +125,7 @@ public sealed partial class Linear : IDisposable
     /// </summary>
     public static void ForwardShared(ReadOnlySpan<float> x, int M, Linear a, Span<float> ya, Linear b, Span<float> yb, Linear? c = null, Span<float> yc = default)
     {
-        if (a.DoraIndex() >= 0 || b.DoraIndex() >= 0 || (c != null && c.DoraIndex() >= 0))
+        if (a.UsesDora || b.UsesDora || (c != null && c.UsesDora))
         {
             // DoRA scales the base product per row: each projection runs its own forward.
             a.Forward(x, ya, M, false, [], 0, training: false);
@@ -138,6 +144,7 @@ public sealed partial class Linear : IDisposable
         int K = InFeatures, N = OutFeatures;
         if (Bias != null)
             for (int m = 0; m < M; m++) TensorPrimitives.Add(y.Slice(m * N, N), Bias, y.Slice(m * N, N));
+        if (AdaptersDisabled) return;
         for (int i = 0; i < _adapters.Count; i++)
         {
             var a = _adapters[i];
@@ -169,6 +176,8 @@ public sealed partial class Linear : IDisposable
     {
         int K = InFeatures, N = OutFeatures;
         bool needDx = !dx.IsEmpty;
+        if (AdaptersDisabled && _adapters.Exists(a => a.Trainable))
+            throw new InvalidOperationException($"{Name}: backward with the adapters switched off; switch them on before training.");
         long t0;
         if (DoraIndex() is int dora and >= 0)
         {

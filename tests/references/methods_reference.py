@@ -11,6 +11,12 @@ formulas, independent of the C# code. Writes small golden files next to this scr
                         (…lora_A.weight.grad, …lora_B.weight.grad, …lora_magnitude_vector.grad) and the loss
                         (metadata loss_f64) on the golden batch.
 
+  preference_losses.json  DPO sigmoid, IPO and ORPO losses and their gradients with respect to the summed sequence
+                        log-probabilities, on random inputs (several β / λ).
+  dpo_stories.safetensors stories260K with the golden LoRA init as the policy and the base (adapter off) as the
+                        reference: DPO (sigmoid, β 0.1) over two pairs cut from the golden batch, each sequence run
+                        alone (no packing): loss, policy/reference log p (metadata) and d loss / d (A, B).
+
 Run:  /usr/bin/python3 tests/references/methods_reference.py  (Debian python3-torch; float64 on CPU).
 The Llama forward below reproduces the golden loss 1.1635450960739868 of ../shared/golden/stories260K/lora
 (checked at run time) before any DoRA number is written.
@@ -252,6 +258,83 @@ def dora_stories():
     return tensors, {"format": "pt", "loss_f64": repr(loss.item()), "lora_loss_f64": repr(golden), "scale": repr(s)}
 
 
+# ---------------------------------------------------------------- preference losses (DPO sigmoid, IPO, ORPO)
+def preference_loss(kind, beta, pc, pr, rc, rr, nc, nr, pair_scale, token_scale):
+    """Total loss of a step from SUMMED log p (pc, pr policy; rc, rr reference) and target counts nc, nr."""
+    if kind == "sigmoid":
+        z = beta * ((pc - rc) - (pr - rr))
+        return -(torch.nn.functional.logsigmoid(z)).sum() * pair_scale
+    if kind == "ipo":
+        h = (pc - rc) / nc - (pr - rr) / nr
+        return ((h - 1 / (2 * beta)) ** 2).sum() * pair_scale
+    a, b = pc / nc, pr / nr
+    log_odds = (a - b) - (torch.log1p(-torch.exp(a)) - torch.log1p(-torch.exp(b)))
+    return -pc.sum() * token_scale - beta * torch.nn.functional.logsigmoid(log_odds).sum() * pair_scale
+
+
+def preference_cases():
+    gen = torch.Generator().manual_seed(1818)
+    cases = []
+    for kind, beta in [("sigmoid", 0.1), ("sigmoid", 2.0), ("ipo", 0.1), ("ipo", 0.5), ("orpo", 0.1), ("orpo", 1.0)]:
+        P = 5
+        nc = torch.randint(1, 40, (P,), generator=gen).double()
+        nr = torch.randint(1, 40, (P,), generator=gen).double()
+        # summed log p: about −0.5 … −3 nats per token
+        pc = -nc * (0.5 + 2.5 * torch.rand(P, generator=gen))
+        pr = -nr * (0.5 + 2.5 * torch.rand(P, generator=gen))
+        rc = pc + torch.randn(P, generator=gen)
+        rr = pr + torch.randn(P, generator=gen)
+        pair_scale, token_scale = 1.0 / 8, 1.0 / float(nc.sum() + 7)
+        pcr, prr = pc.clone().requires_grad_(True), pr.clone().requires_grad_(True)
+        loss = preference_loss(kind, beta, pcr, prr, rc, rr, nc, nr, pair_scale, token_scale)
+        loss.backward()
+        cases.append({"kind": kind, "beta": beta, "pair_scale": pair_scale, "token_scale": token_scale,
+                      "pc": flat(pc), "pr": flat(pr), "rc": flat(rc), "rr": flat(rr), "nc": [int(v) for v in nc.tolist()], "nr": [int(v) for v in nr.tolist()],
+                      "loss": loss.item(), "dpc": flat(pcr.grad), "dpr": flat(prr.grad)})
+    return cases
+
+
+# Two preference pairs of token ids (prompt, chosen, rejected) cut from the golden batch's rows.
+PAIRS = [((0, 0, 6), (0, 6, 16), (1, 6, 13)), ((1, 0, 5), (1, 5, 15), (0, 12, 20))]
+
+
+def dpo_stories(beta=0.1):
+    cfg, w, init, batch, names = stories_inputs()
+    ids = batch["input_ids"]
+    seqs = []   # (ids, labels) of c0, r0, c1, r1
+    pairs = []
+    for (pr_, ch_, rj_) in PAIRS:
+        prompt = ids[pr_[0]][pr_[1]:pr_[2]]
+        chosen = ids[ch_[0]][ch_[1]:ch_[2]]
+        rejected = ids[rj_[0]][rj_[1]:rj_[2]]
+        pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+        for resp in (chosen, rejected):
+            seqs.append((prompt + resp, [-100] * len(prompt) + resp))
+    def logps(adapters):
+        out = []
+        for (x, y) in seqs:
+            b = {"input_ids": [x], "attention_mask": [[1] * len(x)], "labels": [y]}
+            n = sum(1 for v in y[1:] if v != -100)
+            out.append(-llama_loss(cfg, w, b, adapters) * n)   # mean CE × count = −log p
+        return torch.stack(out)
+    with torch.no_grad():
+        ref = logps({})
+    adapters = {n: {"A": init[f"base_model.model.{n}.lora_A.weight"].clone().requires_grad_(True),
+                    "B": init[f"base_model.model.{n}.lora_B.weight"].clone().requires_grad_(True), "s": 2.0, "m": None} for n in names}
+    pol = logps(adapters)
+    nc = torch.tensor([float(sum(1 for v in seqs[2 * i][1][1:] if v != -100)) for i in range(2)])
+    nr = torch.tensor([float(sum(1 for v in seqs[2 * i + 1][1][1:] if v != -100)) for i in range(2)])
+    loss = preference_loss("sigmoid", beta, pol[0::2], pol[1::2], ref[0::2], ref[1::2], nc, nr, 0.5, 0.0)
+    loss.backward()
+    tensors = {}
+    for n in names:
+        tensors[f"base_model.model.{n}.lora_A.weight.grad"] = adapters[n]["A"].grad
+        tensors[f"base_model.model.{n}.lora_B.weight.grad"] = adapters[n]["B"].grad
+    meta = {"format": "pt", "loss_f64": repr(loss.item()), "beta": repr(beta), "pairs": json.dumps(pairs),
+            "policy_logps": json.dumps(flat(pol)), "reference_logps": json.dumps(flat(ref))}
+    return tensors, meta
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     def write(name, obj):
@@ -263,6 +346,9 @@ def main():
     write("dora_linear.json", {"torch": torch.__version__, "cases": dora_linear_cases()})
     tensors, metadata = dora_stories()
     write_safetensors(os.path.join(OUT, "dora_stories.safetensors"), tensors, metadata)
+    write("preference_losses.json", {"torch": torch.__version__, "cases": preference_cases()})
+    tensors, metadata = dpo_stories()
+    write_safetensors(os.path.join(OUT, "dpo_stories.safetensors"), tensors, metadata)
 
 
 if __name__ == "__main__":

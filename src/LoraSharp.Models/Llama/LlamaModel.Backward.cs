@@ -53,6 +53,16 @@ public sealed partial class LlamaModel
             StepProfile.Stop(StepPhase.CrossEntropy, t0); }
         }
         if (lowest > L) return loss;   // nothing trainable below the head
+        BackwardBelowHead(acts, batch, lowest, dropoutSeed);
+        return loss;
+    }
+
+    // From dL/dXn (in acts.DXn) down through the final norm and every layer to the lowest trainable one.
+    private void BackwardBelowHead(LlamaActivations acts, Batch batch, int lowest, ulong dropoutSeed)
+    {
+        var c = Config;
+        int M = acts.M, C = c.HiddenSize, L = Layers.Length;
+        var dXn = acts.DXn;
 
         var dX = acts.DX;
         dX.Clear();
@@ -66,7 +76,6 @@ public sealed partial class LlamaModel
             LayerBackward(l, acts, needInputGrad: l > lowest || GradEmbedding != null);
         }
         if (GradEmbedding != null) Core.Kernels.Embedding.Backward(dX, batch.InputIds, GradEmbedding.Floats, M, C);
-        return loss;
     }
 
     /// <summary>Index of the lowest layer with a trainable parameter; L+1 when none; -1 when the embedding trains.</summary>
