@@ -71,28 +71,42 @@ public static class FineTuneJob
         var tokenizer = session.Tokenizer;
         model.ActivationCheckpointing = s.GradientCheckpointing;
 
-        var data = PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings);
+        PreparedData? data = s.Objective == "sft" ? PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings) : null;
         if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
         var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
 
         int padId = Batcher.ResolvePadId(tokenizer);
-        var trainer = new Trainer(model, s, data.Train, data.Eval, padId);
+        Trainer trainer;
+        if (data != null)
+        {
+            trainer = new Trainer(model, s, data.Train, data.Eval, padId);
+        }
+        else
+        {
+            var (train, eval) = PreparePreferenceData(s, tokenizer, model.Config.MaxPositionEmbeddings);
+            trainer = new Trainer(model, s, train, eval);
+            observer.Info($"data: {s.Objective} preference pairs, {train.Pairs.Count} training ({train.Pairs.Sum(p => (long)p.TokenCount):N0} tokens" +
+                          (train.Dropped > 0 ? $", {train.Dropped} longer than cutoff_len dropped" : "") + (train.Truncated > 0 ? $", {train.Truncated} truncated" : "") +
+                          $"), {eval?.Pairs.Count ?? 0} validation; " +
+                          (s.Objective == "dpo" ? $"loss {s.DpoLoss}, beta {s.Beta}, reference = the base with the adapter off" : $"lambda {s.OrpoLambda}, no reference"));
+        }
         long trainable = trainer.Parameters.Sum(p => (long)p.Length);
         long total = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize;
         observer.Info($"model: {session.Source} ({model.Config.ModelType}, {model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize})");
         observer.Info($"trainable: {trainable:N0} parameters ({100.0 * trainable / Math.Max(1, total):F3}% of {total:N0})" +
-                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.LoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}"));
-        observer.Info($"data: {data.Kind}, {data.Train.Count} training samples ({data.Train.Sum(x => (long)x.Length):N0} tokens, " +
-                      $"{data.Train.Sum(x => (long)x.TrainedTokenCount):N0} trained), {data.Eval.Count} validation samples");
+                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.LoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}" + (s.UseDora ? " (DoRA)" : "")));
+        if (data != null)
+            observer.Info($"data: {data.Kind}, {data.Train.Count} training samples ({data.Train.Sum(x => (long)x.Length):N0} tokens, " +
+                          $"{data.Train.Sum(x => (long)x.TrainedTokenCount):N0} trained), {data.Eval.Count} validation samples");
         observer.Info($"steps: {trainer.TotalSteps} ({trainer.StepsPerEpoch} per epoch), batch {s.BatchSize} = {s.MicroBatchSize} x {s.GradientAccumulationSteps} accumulation");
         observer.Info($"base weights: {BaseWeightsSummary(model)}");
         foreach (var note in session.Notes) observer.Info("note: " + note);
         observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB peak (base weights, trainable state, activations, workspace)");
 
         Directory.CreateDirectory(folder);
-        DataPreview.Write(Path.Combine(folder, "data_preview.json"), data.Train, tokenizer, 5);
+        if (data != null) DataPreview.Write(Path.Combine(folder, "data_preview.json"), data.Train, tokenizer, 5);
         WriteText(Path.Combine(folder, TrainingSettingsFile.ParametersFileName), TrainingSettingsFile.ToJson(s));
-        WriteText(Path.Combine(folder, "training_prompt.json"), JsonSerializer.Serialize(data.Template, Indented));
+        if (data != null) WriteText(Path.Combine(folder, "training_prompt.json"), JsonSerializer.Serialize(data.Template, Indented));
 
         if (checkpoint != null)
         {
@@ -161,6 +175,16 @@ public static class FineTuneJob
             Pack = s.Packing,
         };
         return TrainingData.Prepare(spec, tokenizer, request.FormatsFolder ?? FindFormatsFolder());
+    }
+
+    // Preference pairs: the training file, and validation pairs from eval_dataset or a seeded eval_split of the rows.
+    private static (Training.Preference.PreferenceSet Train, Training.Preference.PreferenceSet? Eval) PreparePreferenceData(TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context)
+    {
+        if (s.Dataset == null)
+            throw new ArgumentException($"objective {s.Objective} needs --dataset: a JSON/JSONL file of rows {{\"prompt\", \"chosen\", \"rejected\"}} (or chat-form message lists).");
+        int cutoff = Math.Min(s.CutoffLen, context);
+        bool truncate = s.ExcessLength == "truncate";
+        return Training.Preference.PreferenceData.LoadWithEval(s.Dataset, s.EvalDataset, s.EvalSplit, (ulong)s.Seed, tokenizer, cutoff, truncate);
     }
 
     /// <summary>The shipped formats/ folder: beside the executable, or above the working directory (a source checkout).</summary>

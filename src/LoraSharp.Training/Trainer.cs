@@ -2,11 +2,13 @@
 // the whole step, so micro 8 x 1 and 2 x 4 give the same update), global-norm clipping, the learning-rate schedule,
 // periodic evaluation and checkpoints, stop-at-loss, early stopping, NaN detection and cancellation after a step.
 // Everything random is derived from (seed, step), so a resumed run repeats an uninterrupted one exactly.
+// Preference objectives (dpo, orpo) run through Preference.PreferenceRun instead of the token Batcher; the loop is shared.
 // Not here: building datasets, attaching adapters, writing the final adapter (the App's FineTuneJob does those).
 using System.Diagnostics;
 using LoraSharp.Core.Optim;
 using LoraSharp.Models.Llama;
 using LoraSharp.Training.Data;
+using LoraSharp.Training.Preference;
 using LoraSharp.Training.Schedules;
 
 namespace LoraSharp.Training;
@@ -17,14 +19,28 @@ public sealed class Trainer
     private readonly LlamaModel _model;
     private readonly TrainingSettings _s;
     private readonly IReadOnlyList<TrainingSample>? _eval;
-    private readonly Batcher _batcher;
+    private readonly Batcher? _batcher;
+    private readonly PreferenceRun? _pref;
     private readonly IReadOnlyList<Parameter> _parameters;
     private readonly int _padId;
 
     /// <summary>Prepares a run; trainable parameters must already exist on <paramref name="model"/>.</summary>
     public Trainer(LlamaModel model, TrainingSettings settings, IReadOnlyList<TrainingSample> train, IReadOnlyList<TrainingSample>? eval, int padId)
+        : this(model, settings, train, eval, padId, null)
+    {
+    }
+
+    /// <summary>Prepares a preference run (settings.objective dpo or orpo) over pairs.</summary>
+    public Trainer(LlamaModel model, TrainingSettings settings, PreferenceSet train, PreferenceSet? eval)
+        : this(model, settings, null, null, 0, new PreferenceRun(train, eval, settings))
+    {
+    }
+
+    private Trainer(LlamaModel model, TrainingSettings settings, IReadOnlyList<TrainingSample>? train, IReadOnlyList<TrainingSample>? eval, int padId, PreferenceRun? pref)
     {
         settings.Validate();
+        if ((pref != null) != (settings.Objective != "sft"))
+            throw new ArgumentException($"objective {settings.Objective}: " + (pref == null ? "give preference pairs (PreferenceSet), not token samples." : "preference pairs need objective dpo or orpo."));
         _model = model;
         _s = settings;
         _eval = eval is { Count: > 0 } ? eval : null;
@@ -32,7 +48,8 @@ public sealed class Trainer
         if (settings.CutoffLen > model.Config.MaxPositionEmbeddings)
             throw new ArgumentException($"cutoff_len {settings.CutoffLen} is longer than the model's context of {model.Config.MaxPositionEmbeddings} (max_position_embeddings); lower cutoff_len.");
         // Packed micro-batches: the same samples, loss and gradients as padded ones, without computing pad tokens.
-        _batcher = new Batcher(train, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed, pack: true);
+        _pref = pref;
+        if (pref == null) _batcher = new Batcher(train!, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed, pack: true);
         _parameters = model.TrainableParameters();
         if (_parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
         // LoRA+ (Hayou et al. 2024) as PEFT's create_loraplus_optimizer groups it: lora_B and 1-D parameters (DoRA
@@ -46,7 +63,7 @@ public sealed class Trainer
             WeightDecay = settings.WeightDecay, Momentum = settings.Momentum, Nesterov = settings.Nesterov,
         });
         int accumulation = settings.GradientAccumulationSteps;
-        StepsPerEpoch = Math.Max(1, (int)Math.Ceiling(_batcher.StepsPerEpoch / (double)accumulation));
+        StepsPerEpoch = Math.Max(1, (int)Math.Ceiling((_batcher?.StepsPerEpoch ?? _pref!.MicroBatchesPerEpoch) / (double)accumulation));
         TotalSteps = settings.MaxSteps > 0 ? settings.MaxSteps : Math.Max(1, (int)Math.Ceiling(settings.Epochs * StepsPerEpoch));
         int warmup = LearningRateSchedule.ResolveWarmupSteps(settings.WarmupSteps, settings.WarmupRatio, TotalSteps);
         Schedule = LearningRateSchedule.Create(settings.LrSchedulerType, settings.LearningRate, warmup, TotalSteps);
@@ -86,13 +103,20 @@ public sealed class Trainer
     public event Action<int>? CheckpointDue;
 
     /// <summary>Where the data stands (for checkpoints).</summary>
-    public DataPosition DataPosition => _batcher.Position;
+    public DataPosition DataPosition => _batcher?.Position ?? _pref!.Position;
+
+    /// <summary>The preference part of a dpo/orpo run (null for sft).</summary>
+    public PreferenceRun? Preference => _pref;
+
+    /// <summary>Metrics of the last preference evaluation (null for sft or before one).</summary>
+    public PreferenceMetrics? LastPreferenceEval { get; private set; }
 
     /// <summary>Restores loop state from a checkpoint (parameters and optimizer state are restored by the caller).</summary>
     public void Restore(int step, DataPosition position, double? bestEvalLoss, int evalsWithoutImprovement, IEnumerable<StepRecord> history)
     {
         Step = step;
-        _batcher.Restore(position);
+        _batcher?.Restore(position);
+        _pref?.Restore(position);
         BestEvalLoss = bestEvalLoss;
         EvalsWithoutImprovement = evalsWithoutImprovement;
         History.Clear();
@@ -102,6 +126,11 @@ public sealed class Trainer
     /// <summary>Mean loss over the validation samples (token-weighted), or null without a validation set.</summary>
     public double? Evaluate()
     {
+        if (_pref != null)
+        {
+            LastPreferenceEval = _pref.Evaluate(_model);
+            return LastPreferenceEval?.Loss;
+        }
         if (_eval == null) return null;
         var batcher = new Batcher(_eval, _s.MicroBatchSize, _s.CutoffLen, _padId, 0, shuffle: false, pack: true);
         double sum = 0;
@@ -132,23 +161,35 @@ public sealed class Trainer
         {
             if (cancel.IsCancellationRequested) { reason = "interrupted"; break; }
             Optimizer.ZeroGrad(_parameters);
-            micro.Clear();
-            int targets = 0;
-            for (int i = 0; i < accumulation; i++)
+            double loss;
+            PreferenceMetrics? pm = null;
+            if (_pref != null)
             {
-                var b = _batcher.NextBatch();
-                micro.Add(b);
-                targets += b.TargetCount;
+                int step = Step;
+                pm = _pref.Step(_model, accumulation, i => Mix((ulong)_s.Seed, (ulong)step, (ulong)i), out long stepTokens);
+                tokens += stepTokens;
+                loss = pm.Loss;
             }
-            double lossSum = 0;
-            float scale = targets > 0 ? 1f / targets : 0f;
-            for (int i = 0; i < micro.Count; i++)
+            else
             {
-                ulong dropoutSeed = Mix((ulong)_s.Seed, (ulong)Step, (ulong)i);
-                lossSum += _model.ForwardBackward(micro[i], scale, dropoutSeed, out _);
-                tokens += micro[i].B * micro[i].T;   // packed: real tokens only
+                micro.Clear();
+                int targets = 0;
+                for (int i = 0; i < accumulation; i++)
+                {
+                    var b = _batcher!.NextBatch();
+                    micro.Add(b);
+                    targets += b.TargetCount;
+                }
+                double lossSum = 0;
+                float scale = targets > 0 ? 1f / targets : 0f;
+                for (int i = 0; i < micro.Count; i++)
+                {
+                    ulong dropoutSeed = Mix((ulong)_s.Seed, (ulong)Step, (ulong)i);
+                    lossSum += _model.ForwardBackward(micro[i], scale, dropoutSeed, out _);
+                    tokens += micro[i].B * micro[i].T;   // packed: real tokens only
+                }
+                loss = targets > 0 ? lossSum / targets : double.NaN;
             }
-            double loss = targets > 0 ? lossSum / targets : double.NaN;
             if (!double.IsFinite(loss))
                 throw new TrainingDivergedException(Step + 1, loss, _s.LearningRate);
 
@@ -161,7 +202,7 @@ public sealed class Trainer
             lastLoss = loss;
 
             double? eval = null;
-            bool evalDue = _eval != null && ((_s.EvalSteps > 0 && Step % _s.EvalSteps == 0) || Step == TotalSteps);
+            bool evalDue = (_eval != null || _pref is { HasEval: true }) && ((_s.EvalSteps > 0 && Step % _s.EvalSteps == 0) || Step == TotalSteps);
             if (evalDue)
             {
                 eval = Evaluate();
@@ -175,7 +216,9 @@ public sealed class Trainer
             double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
             double perStep = clock.Elapsed.TotalSeconds / Math.Max(1, Step - startStep);
             var record = new StepRecord(Step, TotalSteps, Step / (double)StepsPerEpoch, loss, eval, lr, gradNorm,
-                tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), elapsed, perStep * (TotalSteps - Step));
+                tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), elapsed, perStep * (TotalSteps - Step),
+                pm?.RewardsChosen, pm?.RewardsRejected, pm?.RewardsMargins, pm?.RewardsAccuracies,
+                evalDue ? LastPreferenceEval?.RewardsMargins : null, evalDue ? LastPreferenceEval?.RewardsAccuracies : null);
             History.Add(record);
             StepCompleted?.Invoke(record);
 

@@ -14,7 +14,14 @@ public sealed record StepRecord(
     [property: JsonPropertyName("grad_norm")] double GradNorm,
     [property: JsonPropertyName("tokens_per_second")] double TokensPerSecond,
     [property: JsonPropertyName("elapsed_seconds")] double ElapsedSeconds,
-    [property: JsonPropertyName("remaining_seconds")] double RemainingSeconds);
+    [property: JsonPropertyName("remaining_seconds")] double RemainingSeconds,
+    // Preference objectives (dpo, orpo) only, named as TRL logs them; absent from the JSON for sft.
+    [property: JsonPropertyName("rewards/chosen"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? RewardsChosen = null,
+    [property: JsonPropertyName("rewards/rejected"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? RewardsRejected = null,
+    [property: JsonPropertyName("rewards/margins"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? RewardsMargins = null,
+    [property: JsonPropertyName("rewards/accuracies"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? RewardsAccuracies = null,
+    [property: JsonPropertyName("eval_rewards/margins"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? EvalRewardsMargins = null,
+    [property: JsonPropertyName("eval_rewards/accuracies"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? EvalRewardsAccuracies = null);
 
 /// <summary>How a run ended.</summary>
 public sealed record TrainingOutcome(

@@ -100,6 +100,16 @@ public sealed record TrainingSettings
     /// <summary>Train every weight instead of a LoRA adapter.</summary>
     [JsonPropertyName("full_fine_tuning")] public bool FullFineTuning { get; init; }
 
+    // ---- objective
+    /// <summary>sft (next-token loss), dpo (preference pairs against the base with the adapter off) or orpo (preference pairs, no reference).</summary>
+    [JsonPropertyName("objective")] public string Objective { get; init; } = "sft";
+    /// <summary>DPO's β (TRL beta): strength of the KL constraint to the reference.</summary>
+    [JsonPropertyName("beta")] public double Beta { get; init; } = 0.1;
+    /// <summary>DPO's loss: sigmoid (the DPO paper) or ipo (Azar et al., on mean token log-probabilities).</summary>
+    [JsonPropertyName("dpo_loss")] public string DpoLoss { get; init; } = "sigmoid";
+    /// <summary>ORPO's λ: weight of the odds-ratio term beside the chosen responses' NLL.</summary>
+    [JsonPropertyName("orpo_lambda")] public double OrpoLambda { get; init; } = 0.1;
+
     // ---- control
     /// <summary>Seed for initialisation, shuffling and dropout.</summary>
     [JsonPropertyName("seed")] public int Seed { get; init; } = 42;
@@ -166,6 +176,15 @@ public sealed record TrainingSettings
         Require(LoraplusLrRatio == 0 || !FullFineTuning, "loraplus_lr_ratio", "LoRA+ scales lora_B's learning rate and has no meaning with full_fine_tuning; turn one of them off.");
         Require(!UseDora || !FullFineTuning, "use_dora", "DoRA is an adapter; it has no meaning with full_fine_tuning; turn one of them off.");
         Require(NeftuneNoiseAlpha >= 0 && double.IsFinite(NeftuneNoiseAlpha), "neftune_noise_alpha", $"must be >= 0 (0 = off; the NEFTune paper uses 5) (is {NeftuneNoiseAlpha}).");
+        Require(Objective is "sft" or "dpo" or "orpo", "objective", $"'{Objective}' is not sft, dpo or orpo.");
+        Require(DpoLoss is "sigmoid" or "ipo", "dpo_loss", $"'{DpoLoss}' is not sigmoid or ipo.");
+        Require(Beta > 0 && double.IsFinite(Beta), "beta", $"must be a positive number (TRL's default is 0.1) (is {Beta}).");
+        Require(OrpoLambda >= 0 && double.IsFinite(OrpoLambda), "orpo_lambda", $"must be >= 0 (is {OrpoLambda}).");
+        if (Objective != "sft")
+        {
+            Require(!FullFineTuning, "objective", $"{Objective} trains an adapter (DPO's reference is the base with the adapter switched off); it does not support full_fine_tuning.");
+            Require(RawTextFile == null, "objective", $"{Objective} needs --dataset with preference rows {{\"prompt\", \"chosen\", \"rejected\"}} (or chat-form message lists), not raw text.");
+        }
         if (!FullFineTuning) ToLoraSettings().Validate();
     }
 }

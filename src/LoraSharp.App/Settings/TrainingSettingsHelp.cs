@@ -61,6 +61,13 @@ public static class TrainingSettingsHelp
         new("nesterov", "--nesterov", "schedule", SettingKind.Boolean, "SGD Nesterov momentum.", true),
         new("max_grad_norm", "--max-grad-norm", "schedule", SettingKind.Number, "Clip gradients to this global norm (default 1; 0 = off).", true),
 
+        new("objective", "--objective", "schedule", SettingKind.Choice,
+            "sft (next-token loss; default), dpo (preference rows prompt/chosen/rejected; reference = the base with the adapter off) or orpo (preference rows, no reference).",
+            true, ["sft", "dpo", "orpo"]),
+        new("beta", "--beta", "schedule", SettingKind.Number, "DPO's beta (default 0.1).", true),
+        new("dpo_loss", "--dpo-loss", "schedule", SettingKind.Choice, "DPO loss: sigmoid (default) or ipo.", true, ["sigmoid", "ipo"]),
+        new("orpo_lambda", "--orpo-lambda", "schedule", SettingKind.Number, "ORPO's lambda: weight of the odds-ratio term (default 0.1).", true),
+
         new("eval_steps", "--eval-steps", "control", SettingKind.Integer, "Evaluate every N steps (default 100)."),
         new("save_steps", "--save-steps", "control", SettingKind.Integer, "Save checkpoint-N every N steps (default 0 = never)."),
         new("stop_at_loss", "--stop-at-loss", "control", SettingKind.Number, "Stop when the training loss reaches this value."),

@@ -63,6 +63,10 @@ internal static class TrainCommand
         var useDora = Add(command, new Option<bool?>("--use-dora") { Description = Help("use_dora") });
         var loraplus = Add(command, new Option<double?>("--loraplus-lr-ratio") { Description = Help("loraplus_lr_ratio") });
         var neftune = Add(command, new Option<double?>("--neftune-noise-alpha") { Description = Help("neftune_noise_alpha") });
+        var objective = Add(command, new Option<string?>("--objective") { Description = Help("objective") });
+        var beta = Add(command, new Option<double?>("--beta") { Description = Help("beta") });
+        var dpoLoss = Add(command, new Option<string?>("--dpo-loss") { Description = Help("dpo_loss") });
+        var orpoLambda = Add(command, new Option<double?>("--orpo-lambda") { Description = Help("orpo_lambda") });
 
         var seed = Add(command, new Option<int?>("--seed") { Description = Help("seed") });
         var evalSteps = Add(command, new Option<int?>("--eval-steps") { Description = Help("eval_steps") });
@@ -114,6 +118,8 @@ internal static class TrainCommand
                 DoubleQuant = Pick(doubleQuant, s.DoubleQuant) ?? s.DoubleQuant,
                 UseDora = Pick(useDora, s.UseDora) ?? s.UseDora, LoraplusLrRatio = Pick(loraplus, s.LoraplusLrRatio) ?? s.LoraplusLrRatio,
                 NeftuneNoiseAlpha = Pick(neftune, s.NeftuneNoiseAlpha) ?? s.NeftuneNoiseAlpha,
+                Objective = Pick(objective, s.Objective)!, Beta = Pick(beta, s.Beta) ?? s.Beta, DpoLoss = Pick(dpoLoss, s.DpoLoss)!,
+                OrpoLambda = Pick(orpoLambda, s.OrpoLambda) ?? s.OrpoLambda,
                 AlwaysOverride = parse.GetValue(overwrite) || s.AlwaysOverride,
             };
             string baseModel = parse.GetValue(model) ?? App.DefaultModel.DefaultJob.FindModel()
@@ -194,6 +200,8 @@ internal static class TrainCommand
         public void Step(StepRecord r)
         {
             string eval = r.EvalLoss is { } e ? $" eval {e:F4}" : "";
+            if (r.RewardsMargins is { } margin) eval += $" margin {margin:F3} acc {r.RewardsAccuracies:F2}";
+            if (r.EvalRewardsMargins is { } em) eval += $" eval margin {em:F3} acc {r.EvalRewardsAccuracies:F2}";
             sink.Report(r.Step, $"epoch {r.Epoch:F2} loss {r.Loss:F4}{eval} lr {r.LearningRate:E2} {r.TokensPerSecond:F0} tok/s " +
                                 $"elapsed {TimeSpan.FromSeconds(r.ElapsedSeconds):mm\\:ss} left {TimeSpan.FromSeconds(r.RemainingSeconds):mm\\:ss}");
         }
