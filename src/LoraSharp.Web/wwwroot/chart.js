@@ -1,5 +1,6 @@
 // The live loss chart: training loss (line) and evaluation loss (line with dots) by step, drawn as SVG by hand.
 // The svg element's data-train-points / data-eval-points say how many points it shows (the browser test reads them).
+// Preference runs (dpo, orpo) add the reward margin by step on its own scale (right axis; data-margin-points).
 
 const NS = 'http://www.w3.org/2000/svg';
 const W = 640, H = 300, L = 52, R = 14, T = 16, B = 34;
@@ -48,6 +49,17 @@ export function drawLossChart(svg, history) {
   if (evals.length > 0) {
     svg.append(line(evals, 'eval'));
     for (const p of evals) svg.append(node('circle', { class: 'eval-point', cx: px(p[0]), cy: py(p[1]), r: 3 }));
+  }
+  const margins = history.filter(h => Number.isFinite(h['rewards/margins'])).map(h => [h.step, h['rewards/margins']]);
+  svg.dataset.marginPoints = margins.length;
+  if (margins.length > 0) {
+    let m0 = Math.min(0, ...margins.map(p => p[1])), m1 = Math.max(...margins.map(p => p[1]));
+    if (m1 - m0 < 1e-9) m1 = m0 + 1;
+    const pm = (y) => H - B - ((y - m0) / (m1 - m0)) * (H - T - B);
+    svg.append(node('polyline', { class: 'margin', points: margins.map(p => `${px(p[0]).toFixed(1)},${pm(p[1]).toFixed(1)}`).join(' ') }));
+    for (const y of [m0, m1]) svg.append(node('text', { class: 'margin-axis', x: W - R + 2, y: pm(y) + 4, 'text-anchor': 'end' }, y.toFixed(2)));
+    svg.append(node('line', { class: 'margin', x1: W - R - 290, x2: W - R - 270, y1: T + 6, y2: T + 6 }));
+    svg.append(node('text', { x: W - R - 266, y: T + 10 }, 'reward margin'));
   }
   svg.append(node('line', { class: 'train', x1: W - R - 150, x2: W - R - 130, y1: T + 6, y2: T + 6 }));
   svg.append(node('text', { x: W - R - 126, y: T + 10 }, 'train'));

@@ -247,6 +247,12 @@ function renderProgress() {
   $('#m-step').textContent = run.total_steps ? `${step} / ${run.total_steps}` : '–';
   $('#m-loss').textContent = fmt(last?.loss);
   $('#m-eval').textContent = fmt(lastEval?.eval_loss ?? run.outcome?.final_eval_loss);
+  // dpo / orpo runs: the preference metrics (TRL's names), training and last evaluation
+  const lastPrefEval = [...run.history].reverse().find(h => Number.isFinite(h['eval_rewards/margins']));
+  $('#m-margin').textContent = Number.isFinite(last?.['rewards/margins'])
+    ? fmt(last['rewards/margins']) + (lastPrefEval ? ` (eval ${fmt(lastPrefEval['eval_rewards/margins'])})` : '') : '–';
+  $('#m-accuracy').textContent = Number.isFinite(last?.['rewards/accuracies'])
+    ? fmt(last['rewards/accuracies']) + (lastPrefEval ? ` (eval ${fmt(lastPrefEval['eval_rewards/accuracies'])})` : '') : '–';
   $('#m-speed').textContent = last ? Math.round(last.tokens_per_second).toString() : '–';
   $('#m-elapsed').textContent = duration(last?.elapsed_seconds);
   $('#m-remaining').textContent = ACTIVE.has(run.status) ? duration(last?.remaining_seconds) : duration(0);
