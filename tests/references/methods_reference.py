@@ -11,6 +11,8 @@ formulas, independent of the C# code. Writes small golden files next to this scr
                         (…lora_A.weight.grad, …lora_B.weight.grad, …lora_magnitude_vector.grad) and the loss
                         (metadata loss_f64) on the golden batch.
 
+  task_merging.json     TIES (total / frequency sign election) and magnitude pruning of PEFT's merge_utils on random
+                        tensors with weights (DARE's random masks cannot be reproduced, only its density-1 case).
   preference_losses.json  DPO sigmoid, IPO and ORPO losses and their gradients with respect to the summed sequence
                         log-probabilities, on random inputs (several β / λ).
   dpo_stories.safetensors stories260K with the golden LoRA init as the policy and the base (adapter off) as the
@@ -335,6 +337,41 @@ def dpo_stories(beta=0.1):
     return tensors, meta
 
 
+# ---------------------------------------------------------------- task merging (PEFT utils/merge_utils.py semantics)
+def magnitude_prune_t(t, density):
+    if density >= 1:
+        return t.clone()
+    k = int(density * t.numel())
+    mask = torch.zeros(t.numel())
+    mask[torch.topk(t.abs().reshape(-1), k=k, largest=True).indices] = 1
+    return t * mask.reshape(t.shape)
+
+
+def ties_t(tensors, weights, density, sign_method):
+    pruned = torch.stack([magnitude_prune_t(t, density) for t in tensors])
+    sign = pruned.sign()
+    magnitude = pruned.sum(0) if sign_method == "total" else sign.sum(0)
+    mask = sign == torch.where(magnitude >= 0, 1.0, -1.0)
+    weighted = pruned * weights.reshape(-1, *([1] * tensors[0].dim()))
+    return (weighted * mask).sum(0) / torch.clamp(mask.sum(0), min=1.0)
+
+
+def task_merge_cases():
+    gen = torch.Generator().manual_seed(77)
+    cases = []
+    for method, density, sign_method in [("ties", 0.5, "total"), ("ties", 0.3, "frequency"), ("ties", 1.0, "total"),
+                                         ("magnitude_prune", 0.4, "total"), ("magnitude_prune", 1.0, "total")]:
+        tensors = [torch.randn(6, 7, generator=gen) for _ in range(3)]
+        weights = torch.tensor([0.7, 1.3, 0.5])
+        if method == "ties":
+            out = ties_t(tensors, weights, density, sign_method)
+        else:
+            out = sum(w * magnitude_prune_t(t, density) for t, w in zip(tensors, weights))
+        cases.append({"method": method, "density": density, "sign_method": sign_method, "weights": flat(weights),
+                      "tensors": [flat(t) for t in tensors], "result": flat(out)})
+    return cases
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     def write(name, obj):
@@ -346,6 +383,7 @@ def main():
     write("dora_linear.json", {"torch": torch.__version__, "cases": dora_linear_cases()})
     tensors, metadata = dora_stories()
     write_safetensors(os.path.join(OUT, "dora_stories.safetensors"), tensors, metadata)
+    write("task_merging.json", {"torch": torch.__version__, "cases": task_merge_cases()})
     write("preference_losses.json", {"torch": torch.__version__, "cases": preference_cases()})
     tensors, metadata = dpo_stories()
     write_safetensors(os.path.join(OUT, "dpo_stories.safetensors"), tensors, metadata)

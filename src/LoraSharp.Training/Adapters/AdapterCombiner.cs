@@ -8,8 +8,12 @@
 //           ΔW' = Σ w_i·s_i·B_i·A_i exactly.
 //   svd     ΔW = Σ w_i·s_i·B_i·A_i (double) truncated to the target rank: B' = U·diag(S), A' = Vᵀ, scale 1
 //           (PEFT's svd combination; default target rank = the largest input rank of the module).
+//   ties, dare_linear, dare_ties, magnitude_prune (TaskMerging): as linear, with A's and B's of the inputs merged
+//           by that method (weights ±√|w_i·s_i| on A, √|w_i·s_i| on B; PEFT applies them to lora_A and lora_B separately), scale 1.
+//   ties_svd, dare_linear_svd, dare_ties_svd, magnitude_prune_svd: the method on the deltas s_i·B_i·A_i with weights
+//           w_i, then truncated SVD as svd.
+// density (default 1: nothing pruned), majority_sign_method (total or frequency) and seed (DARE) are PEFT's arguments.
 // A module present in only some adapters combines those that have it (PEFT skips absent adapters the same way).
-// Not here: ties/dare/magnitude_prune variants.
 namespace LoraSharp.Training.Adapters;
 
 /// <summary>How <see cref="AdapterCombiner"/> combines adapters.</summary>
@@ -23,26 +27,69 @@ public enum CombineMethod
 
     /// <summary>Weighted sum of deltas, re-factored by truncated SVD.</summary>
     Svd,
+
+    /// <summary>TIES on A and on B (equal ranks).</summary>
+    Ties,
+    /// <summary>DARE (random pruning, rescaled) then weighted sum, on A and on B.</summary>
+    DareLinear,
+    /// <summary>DARE pruning then TIES' sign election and disjoint merge, on A and on B.</summary>
+    DareTies,
+    /// <summary>Magnitude pruning then weighted sum, on A and on B.</summary>
+    MagnitudePrune,
+    /// <summary>TIES on the deltas, re-factored by SVD.</summary>
+    TiesSvd,
+    /// <summary>DARE-linear on the deltas, re-factored by SVD.</summary>
+    DareLinearSvd,
+    /// <summary>DARE-TIES on the deltas, re-factored by SVD.</summary>
+    DareTiesSvd,
+    /// <summary>Magnitude pruning on the deltas, re-factored by SVD.</summary>
+    MagnitudePruneSvd,
 }
 
 /// <summary>Combines adapters with weights into one.</summary>
 public static class AdapterCombiner
 {
-    /// <summary>Parses "linear", "cat" or "svd".</summary>
+    /// <summary>The method names, as PEFT's combination_type.</summary>
+    public const string MethodNames = "linear, cat, svd, ties, dare_linear, dare_ties, magnitude_prune, ties_svd, dare_linear_svd, dare_ties_svd, magnitude_prune_svd";
+
+    /// <summary>Parses a PEFT combination_type (<see cref="MethodNames"/>).</summary>
     public static CombineMethod ParseMethod(string text) => text.Trim().ToLowerInvariant() switch
     {
         "linear" => CombineMethod.Linear,
         "cat" => CombineMethod.Cat,
         "svd" => CombineMethod.Svd,
-        _ => throw new ArgumentException($"Combination '{text}' is not one of linear, cat, svd."),
+        "ties" => CombineMethod.Ties,
+        "dare_linear" => CombineMethod.DareLinear,
+        "dare_ties" => CombineMethod.DareTies,
+        "magnitude_prune" => CombineMethod.MagnitudePrune,
+        "ties_svd" => CombineMethod.TiesSvd,
+        "dare_linear_svd" => CombineMethod.DareLinearSvd,
+        "dare_ties_svd" => CombineMethod.DareTiesSvd,
+        "magnitude_prune_svd" => CombineMethod.MagnitudePruneSvd,
+        _ => throw new ArgumentException($"Combination '{text}' is not one of {MethodNames}."),
+    };
+
+    /// <summary>True for the methods that re-factor a dense ΔW by SVD (and take a target rank).</summary>
+    public static bool IsSvd(CombineMethod m) => m is CombineMethod.Svd or CombineMethod.TiesSvd or CombineMethod.DareLinearSvd or CombineMethod.DareTiesSvd or CombineMethod.MagnitudePruneSvd;
+
+    private static string? TaskMethod(CombineMethod m) => m switch
+    {
+        CombineMethod.Ties or CombineMethod.TiesSvd => "ties",
+        CombineMethod.DareLinear or CombineMethod.DareLinearSvd => "dare_linear",
+        CombineMethod.DareTies or CombineMethod.DareTiesSvd => "dare_ties",
+        CombineMethod.MagnitudePrune or CombineMethod.MagnitudePruneSvd => "magnitude_prune",
+        _ => null,
     };
 
     /// <summary>
     /// The combination of <paramref name="adapters"/> (adapter, weight). <paramref name="targetRank"/> is used by
     /// svd only (null = largest input rank per module). All checks run before any factor is computed.
     /// </summary>
-    public static LoraWeights Combine(IReadOnlyList<(LoraWeights Weights, double Weight)> adapters, CombineMethod method, int? targetRank = null, string source = "combined")
+    public static LoraWeights Combine(IReadOnlyList<(LoraWeights Weights, double Weight)> adapters, CombineMethod method, int? targetRank = null, string source = "combined",
+        double density = 1.0, string majoritySignMethod = "total", ulong seed = 0)
     {
+        if (!(density > 0 && density <= 1)) throw new ArgumentException($"density must be in (0, 1] (is {density}); it is the share of each task tensor kept by ties/dare/magnitude_prune.");
+        if (majoritySignMethod is not ("total" or "frequency")) throw new ArgumentException($"majority_sign_method '{majoritySignMethod}' is not total or frequency.");
         if (adapters.Count == 0) throw new ArgumentException("Give at least one adapter to combine.");
         foreach (var (w, weight) in adapters)
         {
@@ -67,12 +114,12 @@ public static class AdapterCombiner
                 if (p.M.InFeatures != first.M.InFeatures || p.M.OutFeatures != first.M.OutFeatures)
                     throw new ArgumentException(
                         $"'{name}' has ΔW [{first.M.OutFeatures}, {first.M.InFeatures}] in {first.Source} but [{p.M.OutFeatures}, {p.M.InFeatures}] in {p.Source}; the adapters were made for different bases.");
-            if (method == CombineMethod.Linear)
+            if (method is CombineMethod.Linear or CombineMethod.Ties or CombineMethod.DareLinear or CombineMethod.DareTies or CombineMethod.MagnitudePrune)
                 foreach (var p in parts)
                     if (p.M.Rank != first.M.Rank)
                         throw new ArgumentException(
-                            $"The linear combination needs equal ranks, but '{name}' has rank {first.M.Rank} in {first.Source} and {p.M.Rank} in {p.Source}; use --method cat or svd.");
-            if (method == CombineMethod.Svd)
+                            $"The {method.ToString().ToLowerInvariant()} combination needs equal ranks, but '{name}' has rank {first.M.Rank} in {first.Source} and {p.M.Rank} in {p.Source}; use --method cat or svd.");
+            if (IsSvd(method))
             {
                 int r = targetRank ?? parts.Max(p => p.M.Rank);
                 int min = Math.Min(first.M.InFeatures, first.M.OutFeatures);
@@ -83,10 +130,32 @@ public static class AdapterCombiner
         }
 
         var result = new List<LoraModuleWeights>();
+        ulong moduleSeed = seed;
         foreach (var (name, parts) in groups)
         {
             var f = parts[0].M;
             int K = f.InFeatures, N = f.OutFeatures;
+            moduleSeed = moduleSeed * 0xD1B54A32D192ED03UL + 0x632BE59BD9B4E019UL;
+            if (TaskMethod(method) is { } task)
+            {
+                if (IsSvd(method))
+                {
+                    int R = targetRank ?? parts.Max(p => p.M.Rank);
+                    var deltas = parts.Select(p => p.M.Delta()).ToList();
+                    var w = parts.Select(p => p.M.Scale == 0 ? 0 : p.C / p.M.Scale).ToList();
+                    var delta = TaskMerging.Merge(deltas, w, task, density, majoritySignMethod, moduleSeed);
+                    result.Add(LoraExtractor.Factor(name, ToFloat(delta), N, K, R).Module);
+                }
+                else
+                {
+                    var aw = parts.Select(p => Math.Sign(p.C) * Math.Sqrt(Math.Abs(p.C))).ToList();
+                    var bw = parts.Select(p => Math.Sqrt(Math.Abs(p.C))).ToList();
+                    var a = TaskMerging.Merge(parts.Select(p => p.M.A.Select(v => (double)v).ToArray()).ToList(), aw, task, density, majoritySignMethod, moduleSeed);
+                    var b = TaskMerging.Merge(parts.Select(p => p.M.B.Select(v => (double)v).ToArray()).ToList(), bw, task, density, majoritySignMethod, moduleSeed ^ 0xB);
+                    result.Add(new LoraModuleWeights(name, f.Rank, K, N, ToFloat(a), ToFloat(b), 1.0));
+                }
+                continue;
+            }
             switch (method)
             {
                 case CombineMethod.Linear:
