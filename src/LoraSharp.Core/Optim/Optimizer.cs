@@ -68,21 +68,32 @@ public abstract class Optimizer
     private List<(double Scale, List<Parameter> Parameters)>? _groups;
     private IReadOnlyList<Parameter>? _groupedList;
 
+    // The groups of the last list, rebuilt only when the list or a scale changed (checked without allocating).
     private List<(double Scale, List<Parameter> Parameters)> GroupByScale(IReadOnlyList<Parameter> parameters)
     {
-        if (_groups != null && ReferenceEquals(parameters, _groupedList) && _groups.Sum(g => g.Parameters.Count) == parameters.Count
-            && _groups.TrueForAll(g => g.Parameters.TrueForAll(p => p.LearningRateScale == g.Scale)))
-            return _groups;
+        if (_groups != null && ReferenceEquals(parameters, _groupedList) && StillGrouped(_groups, parameters.Count)) return _groups;
         var groups = new List<(double Scale, List<Parameter> Parameters)>();
         foreach (var p in parameters)
         {
-            int g = groups.FindIndex(x => x.Scale == p.LearningRateScale);
+            int g = -1;
+            for (int i = 0; i < groups.Count && g < 0; i++) if (groups[i].Scale == p.LearningRateScale) g = i;
             if (g < 0) groups.Add((p.LearningRateScale, [p]));
             else groups[g].Parameters.Add(p);
         }
         _groups = groups;
         _groupedList = parameters;
         return groups;
+    }
+
+    private static bool StillGrouped(List<(double Scale, List<Parameter> Parameters)> groups, int count)
+    {
+        int n = 0;
+        foreach (var (scale, list) in groups)
+        {
+            n += list.Count;
+            foreach (var p in list) if (p.LearningRateScale != scale) return false;
+        }
+        return n == count;
     }
 
     /// <summary>One step; <paramref name="step"/> is the new (1-based) step count.</summary>
