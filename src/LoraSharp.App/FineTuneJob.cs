@@ -157,7 +157,7 @@ public static class FineTuneJob
             MinChars = s.MinChars,
             AddEosToken = s.AddEosToken,
             TrainOnlyAfter = s.TrainOnlyAfter ?? "",
-            ExcessLength = s.ExcessLength == "drop" ? ExcessLength.Drop : ExcessLength.Truncate,
+            ExcessLength = s.ExcessLength,
             Pack = s.Packing,
         };
         return TrainingData.Prepare(spec, tokenizer, request.FormatsFolder ?? FindFormatsFolder());

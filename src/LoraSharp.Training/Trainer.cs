@@ -42,7 +42,7 @@ public sealed class Trainer
         int accumulation = settings.GradientAccumulationSteps;
         StepsPerEpoch = Math.Max(1, (int)Math.Ceiling(_batcher.StepsPerEpoch / (double)accumulation));
         TotalSteps = settings.MaxSteps > 0 ? settings.MaxSteps : Math.Max(1, (int)Math.Ceiling(settings.Epochs * StepsPerEpoch));
-        int warmup = LearningRateSchedule.ResolveWarmupSteps(settings.WarmupSteps, settings.WarmupRatio, TotalSteps);
+        int warmup = settings.ResolveWarmupSteps(TotalSteps);
         Schedule = LearningRateSchedule.Create(settings.LrSchedulerType, settings.LearningRate, warmup, TotalSteps);
     }
 
@@ -192,7 +192,7 @@ public sealed class Trainer
 
 /// <summary>The loss or gradient became NaN or infinite: training stops at once.</summary>
 public sealed class TrainingDivergedException(int step, double value, double learningRate, string what = "loss")
-    : Exception($"Training diverged at step {step}: the {what} is {value}. The learning rate {learningRate} is probably too high; " +
+    : Core.UserErrorException($"Training diverged at step {step}: the {what} is {value}. The learning rate {learningRate} is probably too high; " +
                 "lower learning_rate (or raise warmup_steps) and resume from the last checkpoint.")
 {
     /// <summary>The step that failed.</summary>

@@ -2,6 +2,7 @@
 // with the same snake_case names in both. Unknown keys are an error naming the key, so typos do not pass silently.
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraSharp.Core;
 using YamlDotNet.Serialization;
 
 namespace LoraSharp.Training;
@@ -18,6 +19,7 @@ public static class TrainingSettingsFile
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
     /// <summary>Settings as JSON text.</summary>
@@ -27,7 +29,7 @@ public static class TrainingSettingsFile
     public static TrainingSettings Load(string path)
     {
         if (Directory.Exists(path)) path = Path.Combine(path, ParametersFileName);
-        if (!File.Exists(path)) throw new FileNotFoundException($"Settings file '{path}' does not exist.", path);
+        if (!File.Exists(path)) throw new UserErrorException($"Settings file '{path}' does not exist; give a .json or .yaml file, or an adapter folder with {ParametersFileName}.");
         string text = File.ReadAllText(path);
         string json = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
             ? YamlToJson(text, path)
@@ -38,14 +40,43 @@ public static class TrainingSettingsFile
     /// <summary>Settings from JSON text with training_parameters.json keys; <paramref name="source"/> names it in errors.</summary>
     public static TrainingSettings Parse(string json, string source)
     {
+        JsonNode? node;
         try
         {
-            return JsonSerializer.Deserialize<TrainingSettings>(json, Options) ?? throw new InvalidDataException($"{source} is empty.");
+            node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{source}: {e.Message} Valid keys are the snake_case names in {ParametersFileName} (see docs/training.md).", e);
+            throw new UserErrorException($"{source}: not valid JSON: {e.Message}", e);
         }
+        if (node is not JsonObject obj) throw new UserErrorException($"{source}: expected an object of settings ({{\"lora_rank\": 8, ...}}), not {node?.GetValueKind().ToString().ToLowerInvariant() ?? "null"}.");
+        return Parse(obj, source);
+    }
+
+    /// <summary>Settings from a JSON object with training_parameters.json keys (the one parser of every settings path).</summary>
+    public static TrainingSettings Parse(JsonObject json, string source)
+    {
+        Settings.TrainingSettingsSchema.CheckJson(json, source);
+        try
+        {
+            return json.Deserialize<TrainingSettings>(Options) ?? throw new UserErrorException($"{source} is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new UserErrorException($"{source}: {e.Message} Valid keys are the snake_case names in {ParametersFileName} (see docs/training.md).", e);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="settings"/> with the keys of <paramref name="changes"/> replaced (command-line options over a
+    /// settings file), through the same checks as a file.
+    /// </summary>
+    public static TrainingSettings Apply(TrainingSettings settings, JsonObject changes, string source)
+    {
+        var merged = (JsonObject)JsonNode.Parse(ToJson(settings))!;
+        foreach (var (key, value) in changes) merged[key] = value?.DeepClone();
+        Settings.TrainingSettingsSchema.CheckJson(changes, source);
+        return Parse(merged, source);
     }
 
     private static string YamlToJson(string yaml, string path)
@@ -57,7 +88,7 @@ public static class TrainingSettingsFile
         }
         catch (YamlDotNet.Core.YamlException e)
         {
-            throw new InvalidDataException($"{path}: line {e.Start.Line}: {e.Message}", e);
+            throw new UserErrorException($"{path}: line {e.Start.Line}: {e.Message}", e);
         }
         return ToNode(data)?.ToJsonString() ?? "{}";
     }

@@ -22,7 +22,7 @@ internal static class InspectCommand
             {
                 report = InspectJob.Run(path);
             }
-            catch (Exception e) when (e is FormatException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException)
+            catch (Exception e) when (App.UserErrors.IsExpected(e))
             {
                 error.WriteLine($"inspect: {e.Message}");
                 return 1;

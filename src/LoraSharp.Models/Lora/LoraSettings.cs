@@ -6,11 +6,16 @@ namespace LoraSharp.Models.Lora;
 /// <summary>LoRA hyperparameters (PEFT names: r, lora_alpha, lora_dropout, target_modules, ...).</summary>
 public sealed record LoraSettings
 {
-    /// <summary>Rank r.</summary>
-    public int Rank { get; init; } = 8;
+    /// <summary>The rank when none is given (text-generation-webui's; training settings use it too).</summary>
+    public const int DefaultRank = 32;
 
-    /// <summary>lora_alpha; scaling is alpha / r (alpha / √r with rsLoRA).</summary>
-    public double Alpha { get; init; } = 16;
+    private readonly double? _alpha;
+
+    /// <summary>Rank r.</summary>
+    public int Rank { get; init; } = DefaultRank;
+
+    /// <summary>lora_alpha; scaling is alpha / r (alpha / √r with rsLoRA). Not given: 2 × <see cref="Rank"/>.</summary>
+    public double Alpha { get => _alpha ?? 2.0 * Rank; init => _alpha = value; }
 
     /// <summary>lora_dropout on the adapter's input path.</summary>
     public double Dropout { get; init; }

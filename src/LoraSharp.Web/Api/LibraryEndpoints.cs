@@ -4,7 +4,7 @@
 //   GET  /api/info      GET /api/models      GET /api/datasets      GET /api/formats      GET /api/settings
 //   POST /api/datasets?name=NAME   (Content-Type: application/octet-stream; the file's bytes)
 using System.Text.Json.Nodes;
-using LoraSharp.App.Settings;
+using LoraSharp.Training.Settings;
 using LoraSharp.Models.Generation;
 using LoraSharp.Training;
 using LoraSharp.Web.Http;
@@ -39,7 +39,7 @@ internal static class LibraryEndpoints
             return WebJson.Ok(new
             {
                 defaults = JsonNode.Parse(TrainingSettingsFile.ToJson(new TrainingSettings())),
-                fields = TrainingSettingsHelp.All,
+                fields = TrainingSettingsSchema.All,
                 generation = new
                 {
                     max_new_tokens = generation.MaxNewTokens, temperature = sampling.Temperature, top_k = sampling.TopK, top_p = sampling.TopP,
