@@ -103,9 +103,9 @@ public static class TrainingSettingsFile
         string s when double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d) => JsonValue.Create(d),
         string s => JsonValue.Create(s),
         bool b => JsonValue.Create(b),
-        int i => JsonValue.Create(i),
-        long l => JsonValue.Create(l),
-        double d => JsonValue.Create(d),
+        // YamlDotNet's unquoted-scalar typing picks the smallest fitting type (byte, ushort, float, ...)
+        byte or sbyte or short or ushort or int or uint or long => JsonValue.Create(Convert.ToInt64(o, System.Globalization.CultureInfo.InvariantCulture)),
+        ulong or float or double or decimal => JsonValue.Create(Convert.ToDouble(o, System.Globalization.CultureInfo.InvariantCulture)),
         _ => JsonValue.Create(o.ToString()),
     };
 }
