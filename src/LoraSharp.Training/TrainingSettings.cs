@@ -160,6 +160,8 @@ public sealed record TrainingSettings
         }
         Require(!string.IsNullOrWhiteSpace(LoraName) && LoraName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0 && LoraName is not ("." or ".."),
             "lora_name", $"'{LoraName}' is not a valid folder name.");
+        Require(!LoraName.StartsWith('.') && !LoraName.EndsWith(".run", StringComparison.Ordinal), "lora_name",
+            $"'{LoraName}' may not start with '.' or end with '.run' (those names are a run's working and temporary folders).");
         Require(BatchSize >= MicroBatchSize, "batch_size", $"must be at least micro_batch_size {MicroBatchSize} (is {BatchSize}).");
         Require(BatchSize % MicroBatchSize == 0, "batch_size", $"{BatchSize} is not a multiple of micro_batch_size {MicroBatchSize}.");
         Require(Epochs > 0 || MaxSteps > 0, "epochs", "set epochs > 0 or max_steps > 0.");

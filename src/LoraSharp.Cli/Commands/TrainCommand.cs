@@ -1,6 +1,6 @@
 // `lorasharp train`: LoRA (or full) fine-tuning with every knob of text-generation-webui's training tab.
 // Settings come from --config (JSON/YAML) or --copy-from (an earlier adapter's training_parameters.json); options
-// given on the command line override them. Ctrl+C stops after the current step and saves a resumable checkpoint.
+// given on the command line override them. Ctrl+C or SIGTERM stops after the current step and saves a resumable checkpoint.
 // Every setting's option is made from TrainingSettingsSchema (name, type, help, default, aliases), the list the web
 // form is built from too, and given options reach the settings through the same parser as a settings file.
 using System.CommandLine;
@@ -52,6 +52,13 @@ internal static class TrainCommand
                 System.Console.Error.WriteLine("stopping after the current step...");
             };
             System.Console.CancelKeyPress += onCancel;
+            // SIGTERM (kill, Slurm preemption, docker stop) stops the same way as Ctrl+C: after the step, with a checkpoint.
+            using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+            {
+                ctx.Cancel = true;
+                stop.Cancel();
+                System.Console.Error.WriteLine("SIGTERM: stopping after the current step...");
+            });
             try
             {
                 var result = Console.ConsoleProgress.Run($"train {s.LoraName}", sink =>
@@ -59,7 +66,9 @@ internal static class TrainCommand
                 var o = result.Outcome;
                 output.WriteLine($"done: {o.StopReason} after {o.Steps}/{o.TotalSteps} steps in {o.ElapsedSeconds:F1} s; " +
                                  $"final loss {o.FinalLoss:F4}" + (o.FinalEvalLoss is { } e ? (result.InitialEvalLoss is { } e0 ? $", eval loss {e0:F4} -> {e:F4}" : $", eval loss {e:F4}") : ""));
-                output.WriteLine($"adapter: {result.AdapterFolder}");
+                output.WriteLine(o.StopReason == "interrupted"
+                    ? $"not finished: checkpoints are in {result.AdapterFolder}; add --resume to the same command to continue"
+                    : $"adapter: {result.AdapterFolder}");
                 return 0;
             }
             finally

@@ -107,7 +107,7 @@ public sealed partial record PeftAdapterConfig
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Cannot write '{full}': folder '{dir}' does not exist.");
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
             using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -117,6 +117,7 @@ public sealed partial record PeftAdapterConfig
                 fs.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
+            Durable.SyncDirectory(dir);
         }
         catch
         {
