@@ -62,7 +62,7 @@ public class MergeTests
     {
         using var dir = new TempDir();
         using (Core.Threading.Threads.Limit(1)) MergeGolden(dir["one"]);
-        using (Core.Threading.Threads.Limit(2)) MergeGolden(dir["two"]);
+        TestSupport.TwoThreads.Run(() => MergeGolden(dir["two"]));
         Assert.Equal(File.ReadAllBytes(Path.Combine(dir["one"], "model.safetensors")), File.ReadAllBytes(Path.Combine(dir["two"], "model.safetensors")));
     }
 
