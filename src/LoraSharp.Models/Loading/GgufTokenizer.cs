@@ -15,7 +15,7 @@ public static class GgufTokenizer
         var kv = new Dictionary<string, GgufValue>(StringComparer.Ordinal);
         foreach (var (k, v) in metadata) kv[k] = v;
         GgufValue Require(string key) => kv.TryGetValue(key, out var v) ? v
-            : throw new InvalidDataException($"{source}: GGUF key '{key}' is missing, so the file holds no usable vocabulary.");
+            : throw new Formats.ModelFormatException(source, null, $"GGUF key '{key}' is missing, so the file holds no usable vocabulary.");
         int Id(string key) => kv.TryGetValue(key, out var v) ? (int)v.AsInt64() : -1;
         bool Flag(string key, bool fallback) => kv.TryGetValue(key, out var v) ? v.AsBool() : fallback;
 
@@ -34,12 +34,12 @@ public static class GgufTokenizer
                 "gpt2" => ByteLevelBpe.FromVocabulary(tokens, Require("tokenizer.ggml.merges").AsArray<string>(), types,
                     kv.TryGetValue("tokenizer.ggml.pre", out var pre) ? pre.AsString() : null,
                     bos, eos, unk, pad, Flag("tokenizer.ggml.add_bos_token", false), Flag("tokenizer.ggml.add_eos_token", false)),
-                _ => throw new NotSupportedException($"{source}: tokenizer.ggml.model '{model}' is not supported (llama and gpt2 are)."),
+                _ => throw new Formats.ModelFormatException(source, null, $"tokenizer.ggml.model '{model}' is not supported (llama and gpt2 are)."),
             };
         }
         catch (TokenizerFormatException e)
         {
-            throw new InvalidDataException($"{source}: {e.Message}", e);
+            throw new Formats.ModelFormatException(source, null, e.Message, e);
         }
     }
 

@@ -61,7 +61,7 @@ internal static class TrainingEndpoints
         var settings = TrainingSettingsFile.Parse(body.Settings.GetRawText(), "settings");
         settings.Validate();
         if (string.IsNullOrEmpty(settings.Dataset) && string.IsNullOrEmpty(settings.RawTextFile))
-            throw new ArgumentException("No training data: pick a formatted or chat dataset, or a raw text file.");
+            throw new Core.UserErrorException("No training data: pick a formatted or chat dataset, or a raw text file.");
         settings = SettingsPaths.ToServer(settings, folders);
         string model = folders.Models.Resolve(body.Model);
         string folder = folders.Adapters.ResolveChild(settings.LoraName);
