@@ -19,13 +19,13 @@ public static class GgufTokenizer
         int Id(string key) => kv.TryGetValue(key, out var v) ? (int)v.AsInt64() : -1;
         bool Flag(string key, bool fallback) => kv.TryGetValue(key, out var v) ? v.AsBool() : fallback;
 
-        string model = Require("tokenizer.ggml.model").AsString();
-        var tokens = Require("tokenizer.ggml.tokens").AsArray<string>();
-        int[]? types = kv.TryGetValue("tokenizer.ggml.token_type", out var tt) ? tt.AsArray<int>() : null;
-        int bos = Id("tokenizer.ggml.bos_token_id"), eos = Id("tokenizer.ggml.eos_token_id");
-        int unk = Id("tokenizer.ggml.unknown_token_id"), pad = Id("tokenizer.ggml.padding_token_id");
         try
         {
+            string model = Require("tokenizer.ggml.model").AsString();
+            var tokens = Require("tokenizer.ggml.tokens").AsArray<string>();
+            int[]? types = kv.TryGetValue("tokenizer.ggml.token_type", out var tt) ? tt.AsArray<int>() : null;
+            int bos = Id("tokenizer.ggml.bos_token_id"), eos = Id("tokenizer.ggml.eos_token_id");
+            int unk = Id("tokenizer.ggml.unknown_token_id"), pad = Id("tokenizer.ggml.padding_token_id");
             return model switch
             {
                 "llama" => SentencePieceBpe.FromVocabulary(tokens, Require("tokenizer.ggml.scores").AsArray<float>(), types,
@@ -40,6 +40,11 @@ public static class GgufTokenizer
         catch (TokenizerFormatException e)
         {
             throw new Formats.ModelFormatException(source, null, e.Message, e);
+        }
+        catch (Exception e) when (e is InvalidCastException or OverflowException)
+        {
+            // a tokenizer.ggml.* key of the wrong type (GgufValue's As* methods)
+            throw new Formats.ModelFormatException(source, null, $"a tokenizer.ggml key has the wrong type: {e.Message}", e);
         }
     }
 

@@ -14,7 +14,7 @@ public static class SafePath
 
     /// <summary>
     /// The real path of <paramref name="name"/> (segments separated by '/') inside <paramref name="root"/>; throws
-    /// <see cref="UnauthorizedAccessException"/> when it is or leads outside, <see cref="ArgumentException"/> when empty.
+    /// <see cref="UnauthorizedAccessException"/> when it is or leads outside, a <see cref="Core.UserErrorException"/> when empty.
     /// </summary>
     /// <param name="root">The folder the name must stay in.</param>
     /// <param name="label">What the folder is called in messages ("datasets").</param>
