@@ -34,7 +34,7 @@ public sealed class Trainer
         // Packed micro-batches: the same samples, loss and gradients as padded ones, without computing pad tokens.
         _batcher = new Batcher(train, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed, pack: true);
         _parameters = model.TrainableParameters();
-        if (_parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
+        if (_parameters.Count == 0) throw new Core.UserErrorException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
         Optimizer = OptimizerFactory.Create(settings.Optimizer, new OptimizerOptions
         {
             WeightDecay = settings.WeightDecay, Momentum = settings.Momentum, Nesterov = settings.Nesterov,
