@@ -37,7 +37,7 @@ public static class ExportJob
         {
             "f32" or "float32" => DType.F32,
             "f16" or "float16" or "fp16" => DType.F16,
-            _ => throw new ArgumentException($"GGUF LoRA dtype '{options.DType}' is not f32 or f16."),
+            _ => throw new Core.UserErrorException($"GGUF LoRA dtype '{options.DType}' is not f32 or f16."),
         };
         string full = Path.GetFullPath(options.OutPath);
         if (!options.Overwrite && (File.Exists(full) || Directory.Exists(full)))
@@ -48,7 +48,7 @@ public static class ExportJob
         {
             peft = AdapterLoader.Read(options.AdapterPath, null);
             if (peft.BaseModel is { } b && (Directory.Exists(b) || File.Exists(b))) modelPath = b;
-            else throw new ArgumentException(
+            else throw new Core.UserErrorException(
                 $"Exporting needs the base model's config (architecture, head counts for the q/k row order); the adapter's base_model_name_or_path " +
                 $"'{peft.BaseModel}' is not a local path. Pass --model with the base model folder or GGUF file.");
         }

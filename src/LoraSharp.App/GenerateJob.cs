@@ -56,7 +56,7 @@ public static class GenerateJob
         return new TextGenerator(session.Model, session.Tokenizer).Generate(ids, options, onText, cancel);
     }
 
-    /// <summary>Throws an <see cref="ArgumentException"/> naming the known templates when <paramref name="name"/> is none of them.</summary>
+    /// <summary>Throws a <see cref="Tokenizers.TokenizerFormatException"/> naming the known templates when <paramref name="name"/> is none of them.</summary>
     public static void CheckChatTemplateName(string name) => Tokenizers.Chat.ChatTemplate.FromName(name);
 
     /// <summary>The named template, or the one tokenizer_config.json's chat_template describes, or ChatML.</summary>

@@ -13,5 +13,19 @@ public static class UserErrors
 {
     /// <summary>True when <paramref name="e"/> describes a problem the user caused and its message says how to fix it.</summary>
     public static bool IsExpected(Exception e) =>
-        e is UserErrorException or Tokenizers.TokenizerFormatException or IOException or UnauthorizedAccessException;
+        Unwrap(e) is UserErrorException or Tokenizers.TokenizerFormatException or IOException or UnauthorizedAccessException;
+
+    /// <summary>
+    /// The exception that says what went wrong: a static initializer's failure (a bad LORASHARP_THREADS or
+    /// LORASHARP_SIMD is read once, in one) and an AggregateException of one failure stand for their inner exception.
+    /// </summary>
+    public static Exception Unwrap(Exception e)
+    {
+        while (true)
+        {
+            if (e is TypeInitializationException { InnerException: { } inner }) e = inner;
+            else if (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerExceptions[0];
+            else return e;
+        }
+    }
 }

@@ -81,7 +81,7 @@ public sealed record LlamaConfig
     {
         void Require(bool ok, string field, string what)
         {
-            if (!ok) throw new InvalidDataException($"{source}: '{field}' {what}.");
+            if (!ok) throw new Formats.ModelFormatException(source, null, $"'{field}' {what}.");
         }
         Require(HiddenSize > 0, "hidden_size", $"must be positive (is {HiddenSize})");
         Require(IntermediateSize > 0, "intermediate_size", $"must be positive (is {IntermediateSize})");

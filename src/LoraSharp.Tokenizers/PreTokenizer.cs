@@ -36,7 +36,7 @@ internal abstract class PreTokenizer
             case "smollm": case "starcoder": case "refact": case "codeshell": case "command-r": case "minerva":
                 return new HandWritten(Pattern.DigitsThenGpt2, name!);
             default:
-                throw new NotSupportedException(
+                throw new TokenizerFormatException(
                     $"GGUF tokenizer.ggml.pre '{name}' is not a known pre-tokenizer. Supported: default/gpt2 (GPT-2 pattern), " +
                     "llama-bpe/llama3/dbrx/smaug-bpe (Llama-3 pattern), qwen2/deepseek-r1-qwen (Qwen2 pattern), " +
                     "smollm/starcoder/refact (single digits + GPT-2 pattern).");

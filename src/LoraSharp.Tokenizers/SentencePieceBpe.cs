@@ -284,7 +284,7 @@ public sealed class SentencePieceBpe : Tokenizer
                 {
                     idsA[n] = UnkTokenId; st[n] = k; en[n] = k + len; n++;
                 }
-                else throw new InvalidOperationException(
+                else throw new TokenizerFormatException(
                     $"Character U+{(int)key[k]:X4} is not in the vocabulary and the tokenizer has neither byte fallback nor an unknown token.");
             }
             k += len;

@@ -30,7 +30,7 @@ public static class TokenizerLoader
         string name = Path.GetFileName(path).ToLowerInvariant();
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (name.EndsWith(".gguf", StringComparison.Ordinal))
-            throw new NotSupportedException(
+            throw new TokenizerFormatException(
                 $"{path} is a GGUF file: its vocabulary is read by LoraSharp.Models (GGUF metadata -> SentencePieceBpe.FromVocabulary / ByteLevelBpe.FromVocabulary).");
         if (name.EndsWith(".bpe", StringComparison.Ordinal) || name == "merges.txt" || name is "encoder.json" or "vocab.json")
         {
@@ -39,7 +39,7 @@ public static class TokenizerLoader
             return FromEncoderAndMerges(pair.Encoder, pair.Merges);
         }
         if (name.EndsWith(".json", StringComparison.Ordinal)) return FromTokenizerJson(path);
-        throw new NotSupportedException(
+        throw new TokenizerFormatException(
             $"{path}: unknown tokenizer file. Give tokenizer.json, encoder.json + vocab.bpe, or a folder holding them. " +
             "SentencePiece .model files are not read; convert them to tokenizer.json or use the GGUF vocabulary.");
     }
@@ -105,7 +105,7 @@ public static class TokenizerLoader
         var model = Require(root, "model", JsonValueKind.Object, file, "model");
         string type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
         if (type != "BPE")
-            throw new NotSupportedException($"{file}: model.type '{type}' is not supported; only BPE models (Llama, Mistral, Phi-3, GPT-2, Llama-3, Qwen2) are.");
+            throw new TokenizerFormatException($"{file}: model.type '{type}' is not supported; only BPE models (Llama, Mistral, Phi-3, GPT-2, Llama-3, Qwen2) are.");
 
         var vocabEl = Require(model, "vocab", JsonValueKind.Object, file, "model.vocab");
         var vocab = new List<(string, int)>();
@@ -298,21 +298,21 @@ public static class TokenizerLoader
             {
                 string behavior = split.TryGetProperty("behavior", out var bh) && bh.ValueKind == JsonValueKind.String ? bh.GetString()! : "Isolated";
                 if (behavior != "Isolated" || Bool(split, "invert", false))
-                    throw new NotSupportedException($"{file}: pre_tokenizer Split with behavior '{behavior}' (invert {Bool(split, "invert", false)}) is not supported; only Isolated.");
+                    throw new TokenizerFormatException($"{file}: pre_tokenizer Split with behavior '{behavior}' (invert {Bool(split, "invert", false)}) is not supported; only Isolated.");
                 if (useRegex)
-                    throw new NotSupportedException($"{file}: pre_tokenizer has both a Split regex and ByteLevel use_regex=true; not supported.");
+                    throw new TokenizerFormatException($"{file}: pre_tokenizer has both a Split regex and ByteLevel use_regex=true; not supported.");
                 return (rx.GetString()!, true, addPrefix);
             }
-            throw new NotSupportedException($"{file}: pre_tokenizer Split with a String pattern is not supported.");
+            throw new TokenizerFormatException($"{file}: pre_tokenizer Split with a String pattern is not supported.");
         }
         if (FindType(pre, "Digits") is { } digits)
         {
             if (!Bool(digits, "individual_digits", false) || !useRegex)
-                throw new NotSupportedException($"{file}: pre_tokenizer Digits without individual_digits (or without ByteLevel use_regex) is not supported.");
+                throw new TokenizerFormatException($"{file}: pre_tokenizer Digits without individual_digits (or without ByteLevel use_regex) is not supported.");
             return ("smollm", false, addPrefix);
         }
         if (!useRegex)
-            throw new NotSupportedException($"{file}: pre_tokenizer ByteLevel with use_regex=false and no Split pattern is not supported.");
+            throw new TokenizerFormatException($"{file}: pre_tokenizer ByteLevel with use_regex=false and no Split pattern is not supported.");
         return ("gpt2", false, addPrefix);
     }
 }

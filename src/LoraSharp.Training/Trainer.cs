@@ -30,11 +30,11 @@ public sealed class Trainer
         _eval = eval is { Count: > 0 } ? eval : null;
         _padId = padId;
         if (settings.CutoffLen > model.Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"cutoff_len {settings.CutoffLen} is longer than the model's context of {model.Config.MaxPositionEmbeddings} (max_position_embeddings); lower cutoff_len.");
+            throw new Core.UserErrorException($"cutoff_len {settings.CutoffLen} is longer than the model's context of {model.Config.MaxPositionEmbeddings} (max_position_embeddings); lower cutoff_len.");
         // Packed micro-batches: the same samples, loss and gradients as padded ones, without computing pad tokens.
         _batcher = new Batcher(train, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed, pack: true);
         _parameters = model.TrainableParameters();
-        if (_parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
+        if (_parameters.Count == 0) throw new Core.UserErrorException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
         Optimizer = OptimizerFactory.Create(settings.Optimizer, new OptimizerOptions
         {
             WeightDecay = settings.WeightDecay, Momentum = settings.Momentum, Nesterov = settings.Nesterov,

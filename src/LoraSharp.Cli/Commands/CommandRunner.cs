@@ -19,7 +19,7 @@ internal static class CommandRunner
         }
         catch (Exception e) when (App.UserErrors.IsExpected(e))
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {App.UserErrors.Unwrap(e).Message}");
             return UserError;
         }
         catch (OperationCanceledException)

@@ -109,7 +109,7 @@ public static unsafe class Threads
         string? s = Environment.GetEnvironmentVariable("LORASHARP_THREADS");
         if (string.IsNullOrWhiteSpace(s)) return Environment.ProcessorCount;
         if (int.TryParse(s, out int n) && n >= 1) return n;
-        throw new InvalidOperationException($"LORASHARP_THREADS='{s}' is not a positive integer.");
+        throw new UserErrorException($"LORASHARP_THREADS='{s}' is not a positive integer.");
     }
 
     private sealed class Pool

@@ -86,13 +86,13 @@ public sealed partial class LlamaModel : IDisposable
         Tensor Get(string name)
         {
             if (!tensors.TryGetValue(name, out var t))
-                throw new InvalidDataException($"{source}: tensor '{name}' is missing.");
+                throw new Formats.ModelFormatException(source, null, $"tensor '{name}' is missing.");
             return t;
         }
         float[] Vector(string name, int n)
         {
             var t = Get(name);
-            if (t.ElementCount != n) throw new InvalidDataException($"{source}: tensor '{name}' has shape {t.ShapeText}, expected [{n}].");
+            if (t.ElementCount != n) throw new Formats.ModelFormatException(source, null, $"tensor '{name}' has shape {t.ShapeText}, expected [{n}].");
             return WeightConversion.ToF32(t, name);
         }
         Tensor VectorTensor(string name, int n) => Tensor.FromFloats(Vector(name, n), n);
@@ -109,7 +109,7 @@ public sealed partial class LlamaModel : IDisposable
 
         var embT = Get("model.embed_tokens.weight");
         if (embT.Shape.Length != 2 || embT.Shape[0] != V || embT.Shape[1] != C)
-            throw new InvalidDataException($"{source}: 'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
+            throw new Formats.ModelFormatException(source, null, $"'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
         bool tied = config.TieWordEmbeddings || !tensors.ContainsKey("lm_head.weight");
         // A frozen tied f32 embedding is held once, as the output projection's panels; the lookup gathers its rows
         // there (Output.GatherRows). Keeping the row-major table too cost V·C·4 bytes more: 1 GiB at Llama-3.2-1B.

@@ -23,7 +23,7 @@ public static class BaseStorageRules
         "q8_0" or "int8" or "8bit" => BaseStorage.Q8_0,
         "q4_0" => BaseStorage.Q4_0,
         "nf4" => BaseStorage.NF4,
-        _ => throw new ArgumentException($"Base dtype '{s}' is not one of {Choices} (or auto)."),
+        _ => throw new Core.UserErrorException($"Base dtype '{s}' is not one of {Choices} (or auto)."),
     };
 
     /// <summary>

@@ -15,17 +15,17 @@ public static class GgufTokenizer
         var kv = new Dictionary<string, GgufValue>(StringComparer.Ordinal);
         foreach (var (k, v) in metadata) kv[k] = v;
         GgufValue Require(string key) => kv.TryGetValue(key, out var v) ? v
-            : throw new InvalidDataException($"{source}: GGUF key '{key}' is missing, so the file holds no usable vocabulary.");
+            : throw new Formats.ModelFormatException(source, null, $"GGUF key '{key}' is missing, so the file holds no usable vocabulary.");
         int Id(string key) => kv.TryGetValue(key, out var v) ? (int)v.AsInt64() : -1;
         bool Flag(string key, bool fallback) => kv.TryGetValue(key, out var v) ? v.AsBool() : fallback;
 
-        string model = Require("tokenizer.ggml.model").AsString();
-        var tokens = Require("tokenizer.ggml.tokens").AsArray<string>();
-        int[]? types = kv.TryGetValue("tokenizer.ggml.token_type", out var tt) ? tt.AsArray<int>() : null;
-        int bos = Id("tokenizer.ggml.bos_token_id"), eos = Id("tokenizer.ggml.eos_token_id");
-        int unk = Id("tokenizer.ggml.unknown_token_id"), pad = Id("tokenizer.ggml.padding_token_id");
         try
         {
+            string model = Require("tokenizer.ggml.model").AsString();
+            var tokens = Require("tokenizer.ggml.tokens").AsArray<string>();
+            int[]? types = kv.TryGetValue("tokenizer.ggml.token_type", out var tt) ? tt.AsArray<int>() : null;
+            int bos = Id("tokenizer.ggml.bos_token_id"), eos = Id("tokenizer.ggml.eos_token_id");
+            int unk = Id("tokenizer.ggml.unknown_token_id"), pad = Id("tokenizer.ggml.padding_token_id");
             return model switch
             {
                 "llama" => SentencePieceBpe.FromVocabulary(tokens, Require("tokenizer.ggml.scores").AsArray<float>(), types,
@@ -34,12 +34,17 @@ public static class GgufTokenizer
                 "gpt2" => ByteLevelBpe.FromVocabulary(tokens, Require("tokenizer.ggml.merges").AsArray<string>(), types,
                     kv.TryGetValue("tokenizer.ggml.pre", out var pre) ? pre.AsString() : null,
                     bos, eos, unk, pad, Flag("tokenizer.ggml.add_bos_token", false), Flag("tokenizer.ggml.add_eos_token", false)),
-                _ => throw new NotSupportedException($"{source}: tokenizer.ggml.model '{model}' is not supported (llama and gpt2 are)."),
+                _ => throw new Formats.ModelFormatException(source, null, $"tokenizer.ggml.model '{model}' is not supported (llama and gpt2 are)."),
             };
         }
         catch (TokenizerFormatException e)
         {
-            throw new InvalidDataException($"{source}: {e.Message}", e);
+            throw new Formats.ModelFormatException(source, null, e.Message, e);
+        }
+        catch (Exception e) when (e is InvalidCastException or OverflowException)
+        {
+            // a tokenizer.ggml.* key of the wrong type (GgufValue's As* methods)
+            throw new Formats.ModelFormatException(source, null, $"a tokenizer.ggml key has the wrong type: {e.Message}", e);
         }
     }
 

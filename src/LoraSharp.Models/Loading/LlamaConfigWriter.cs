@@ -10,7 +10,7 @@ public static class LlamaConfigWriter
     /// <summary>GGUF key/values describing <paramref name="c"/> (llama architecture).</summary>
     public static List<KeyValuePair<string, GgufValue>> ToGguf(LlamaConfig c, string name, uint fileType)
     {
-        if (c.ModelType != "llama") throw new NotSupportedException($"GGUF output is supported for llama models, not {c.ModelType}; write a Hugging Face folder instead.");
+        if (c.ModelType != "llama") throw new Core.UserErrorException($"GGUF output is supported for llama models, not {c.ModelType}; write a Hugging Face folder instead.");
         const string arch = "llama";
         var list = new List<KeyValuePair<string, GgufValue>>
         {
@@ -31,7 +31,7 @@ public static class LlamaConfigWriter
         if (c.HeadDim * c.NumAttentionHeads != c.HiddenSize) list.Add(new($"{arch}.attention.key_length", GgufValue.From((uint)c.HeadDim)));
         if (c.RopeScaling is { } rs)
         {
-            if (rs.RopeType != "linear") throw new NotSupportedException($"rope_scaling type '{rs.RopeType}' cannot be written to GGUF by LoraSharp yet; write a Hugging Face folder instead.");
+            if (rs.RopeType != "linear") throw new Core.UserErrorException($"rope_scaling type '{rs.RopeType}' cannot be written to GGUF by LoraSharp yet; write a Hugging Face folder instead.");
             list.Add(new($"{arch}.rope.scaling.type", GgufValue.From("linear")));
             list.Add(new($"{arch}.rope.scaling.factor", GgufValue.From((float)rs.Factor)));
         }

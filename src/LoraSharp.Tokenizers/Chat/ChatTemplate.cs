@@ -24,7 +24,7 @@ public abstract class ChatTemplate
         "alpaca" => new AlpacaTemplate(),
         "zephyr" => new ZephyrTemplate(),
         "phi3" => new Phi3Template(),
-        _ => throw new ArgumentException($"Unknown chat template '{name}'. Known: {string.Join(", ", Names)}.", nameof(name)),
+        _ => throw new TokenizerFormatException($"Unknown chat template '{name}'. Known: {string.Join(", ", Names)}."),
     };
 
     /// <summary>
@@ -70,7 +70,7 @@ public abstract class ChatTemplate
         ArgumentNullException.ThrowIfNull(messages);
         for (int i = 0; i < messages.Count; i++)
             if (messages[i].Role is not ("system" or "user" or "assistant"))
-                throw new ArgumentException($"messages[{i}].Role is '{messages[i].Role}'; expected system, user or assistant.", nameof(messages));
+                throw new TokenizerFormatException($"messages[{i}].Role is '{messages[i].Role}'; expected system, user or assistant.");
         var w = new Writer();
         RenderCore(messages, addGenerationPrompt, bosToken, eosToken, w);
         return new RenderedChat(w.Text.ToString(), w.Spans);

@@ -34,7 +34,7 @@ public static class AdapterCombiner
         "linear" => CombineMethod.Linear,
         "cat" => CombineMethod.Cat,
         "svd" => CombineMethod.Svd,
-        _ => throw new ArgumentException($"Combination '{text}' is not one of linear, cat, svd."),
+        _ => throw new Core.UserErrorException($"Combination '{text}' is not one of linear, cat, svd."),
     };
 
     /// <summary>
@@ -43,13 +43,13 @@ public static class AdapterCombiner
     /// </summary>
     public static LoraWeights Combine(IReadOnlyList<(LoraWeights Weights, double Weight)> adapters, CombineMethod method, int? targetRank = null, string source = "combined")
     {
-        if (adapters.Count == 0) throw new ArgumentException("Give at least one adapter to combine.");
+        if (adapters.Count == 0) throw new Core.UserErrorException("Give at least one adapter to combine.");
         foreach (var (w, weight) in adapters)
         {
-            if (!double.IsFinite(weight)) throw new ArgumentException($"{w.Source}: weight {weight} is not finite.");
+            if (!double.IsFinite(weight)) throw new Core.UserErrorException($"{w.Source}: weight {weight} is not finite.");
             foreach (var m in w.Modules) m.CheckFinite(w.Source);
         }
-        if (targetRank is <= 0) throw new ArgumentException($"The target rank must be positive (is {targetRank}).");
+        if (targetRank is <= 0) throw new Core.UserErrorException($"The target rank must be positive (is {targetRank}).");
 
         var names = adapters.SelectMany(a => a.Weights.Modules.Select(m => m.Module)).Distinct().Order(StringComparer.Ordinal).ToList();
         var groups = new List<(string Module, List<(LoraModuleWeights M, double C, string Source)> Parts)>();
@@ -61,19 +61,19 @@ public static class AdapterCombiner
             var first = parts[0];
             foreach (var p in parts)
                 if (p.M.InFeatures != first.M.InFeatures || p.M.OutFeatures != first.M.OutFeatures)
-                    throw new ArgumentException(
+                    throw new Core.UserErrorException(
                         $"'{name}' has ΔW [{first.M.OutFeatures}, {first.M.InFeatures}] in {first.Source} but [{p.M.OutFeatures}, {p.M.InFeatures}] in {p.Source}; the adapters were made for different bases.");
             if (method == CombineMethod.Linear)
                 foreach (var p in parts)
                     if (p.M.Rank != first.M.Rank)
-                        throw new ArgumentException(
+                        throw new Core.UserErrorException(
                             $"The linear combination needs equal ranks, but '{name}' has rank {first.M.Rank} in {first.Source} and {p.M.Rank} in {p.Source}; use --method cat or svd.");
             if (method == CombineMethod.Svd)
             {
                 int r = targetRank ?? parts.Max(p => p.M.Rank);
                 int min = Math.Min(first.M.InFeatures, first.M.OutFeatures);
                 if (r > min)
-                    throw new ArgumentException($"Target rank {r} is larger than '{name}' allows: its ΔW is [{first.M.OutFeatures}, {first.M.InFeatures}], so the rank is at most {min}.");
+                    throw new Core.UserErrorException($"Target rank {r} is larger than '{name}' allows: its ΔW is [{first.M.OutFeatures}, {first.M.InFeatures}], so the rank is at most {min}.");
             }
             groups.Add((name, parts));
         }

@@ -61,8 +61,8 @@ public static class AdapterMerger
     public static MergeReport Merge(LoadedModel baseModel, IReadOnlyList<(LoraWeights Weights, double Scale)> adapters, string outPath, MergeOptions options, Action<string>? log = null)
     {
         string format = options.Format.Trim().ToLowerInvariant();
-        if (format is not ("hf" or "gguf")) throw new ArgumentException($"Output format '{options.Format}' is not hf or gguf.");
-        if (adapters.Count == 0) throw new ArgumentException("Give at least one adapter to merge.");
+        if (format is not ("hf" or "gguf")) throw new Core.UserErrorException($"Output format '{options.Format}' is not hf or gguf.");
+        if (adapters.Count == 0) throw new Core.UserErrorException("Give at least one adapter to merge.");
         string full = Path.GetFullPath(outPath);
         if (!options.Overwrite && (Directory.Exists(full) || File.Exists(full)))
             throw new IOException($"{full} already exists; choose another name or pass --overwrite to replace it.");
@@ -71,7 +71,7 @@ public static class AdapterMerger
         // 1. Check everything before any work is written.
         foreach (var (w, scale) in adapters)
         {
-            if (!double.IsFinite(scale)) throw new ArgumentException($"{w.Source}: the scale {scale} is not finite.");
+            if (!double.IsFinite(scale)) throw new Core.UserErrorException($"{w.Source}: the scale {scale} is not finite.");
             w.CheckAgainst(name => baseModel.Tensors.TryGetValue(name, out var t) ? t.Shape : null, baseModel.SourcePath);
             foreach (var m in w.Modules) m.CheckFinite(w.Source);
         }
@@ -161,9 +161,9 @@ public static class AdapterMerger
                 ("hf", "bf16" or "bfloat16") => DType.BF16,
                 ("gguf", "q8_0") => DType.Q8_0,
                 ("gguf", "q4_0") => DType.Q4_0,
-                ("gguf", "bf16" or "bfloat16") => throw new ArgumentException("GGUF merge output supports f32, f16, q8_0 and q4_0 (not bf16)."),
-                ("hf", "q8_0" or "q4_0") => throw new ArgumentException($"Safetensors output supports f32, f16 and bf16; use --format gguf for {requested}."),
-                _ => throw new ArgumentException($"Output dtype '{requested}' is not one of {(format == "hf" ? "f32, f16, bf16" : "f32, f16, q8_0, q4_0")}."),
+                ("gguf", "bf16" or "bfloat16") => throw new Core.UserErrorException("GGUF merge output supports f32, f16, q8_0 and q4_0 (not bf16)."),
+                ("hf", "q8_0" or "q4_0") => throw new Core.UserErrorException($"Safetensors output supports f32, f16 and bf16; use --format gguf for {requested}."),
+                _ => throw new Core.UserErrorException($"Output dtype '{requested}' is not one of {(format == "hf" ? "f32, f16, bf16" : "f32, f16, q8_0, q4_0")}."),
             };
         }
         var stored = b.StoredDTypes.Where(p => b.Tensors[p.Key].Shape.Length >= 2).Select(p => p.Value)
@@ -238,14 +238,14 @@ public static class AdapterMerger
                     if (Safe)
                         for (int k = 0; k < K; k++)
                             if (!float.IsFinite(f[k]))
-                                throw new InvalidDataException($"Merged tensor {Name} has a non-finite value ({f[k]}) at row {r}, column {k}; nothing was written. Check the adapter scales.");
+                                throw new Core.UserErrorException($"Merged tensor {Name} has a non-finite value ({f[k]}) at row {r}, column {k}; nothing was written. Check the adapter scales.");
                     Dequant.QuantizeRow(DstType, f, dstRow);
                     if (check != null)
                     {
                         Dequant.DequantizeRow(DstType, dstRow, check);
                         for (int k = 0; k < K; k++)
                             if (!float.IsFinite(check[k]))
-                                throw new InvalidDataException($"Merged tensor {Name} overflows {DstType} at row {r}, column {k} (value {f[k]}); nothing was written. Use --dtype f32 or smaller scales.");
+                                throw new Core.UserErrorException($"Merged tensor {Name} overflows {DstType} at row {r}, column {k} (value {f[k]}); nothing was written. Use --dtype f32 or smaller scales.");
                     }
                 }
             }

@@ -24,7 +24,7 @@ public static class HfTokenizerToGguf
         string type = model.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
         bool byteFallback = model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True;
         if (type != "BPE" || !byteFallback)
-            throw new NotSupportedException(
+            throw new Core.UserErrorException(
                 $"{tokenizerJson}: only SentencePiece-style BPE tokenizers (model BPE with byte_fallback) can be converted to GGUF metadata; " +
                 "this one is byte-level BPE or another model. Merge into a GGUF base instead, or merge to --format hf.");
 

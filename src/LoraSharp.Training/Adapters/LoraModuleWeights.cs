@@ -91,10 +91,10 @@ public sealed class LoraModuleWeights
     public void CheckFinite(string source)
     {
         for (int i = 0; i < A.Length; i++)
-            if (!float.IsFinite(A[i])) throw new InvalidDataException($"{source}: {Module}.lora_A holds a non-finite value ({A[i]}) at row {i / InFeatures}, column {i % InFeatures}.");
+            if (!float.IsFinite(A[i])) throw new Formats.ModelFormatException(source, null, $"{Module}.lora_A holds a non-finite value ({A[i]}) at row {i / InFeatures}, column {i % InFeatures}.");
         for (int i = 0; i < B.Length; i++)
-            if (!float.IsFinite(B[i])) throw new InvalidDataException($"{source}: {Module}.lora_B holds a non-finite value ({B[i]}) at row {i / Rank}, column {i % Rank}.");
-        if (!double.IsFinite(Scale)) throw new InvalidDataException($"{source}: {Module} has a non-finite scale ({Scale}).");
+            if (!float.IsFinite(B[i])) throw new Formats.ModelFormatException(source, null, $"{Module}.lora_B holds a non-finite value ({B[i]}) at row {i / Rank}, column {i % Rank}.");
+        if (!double.IsFinite(Scale)) throw new Formats.ModelFormatException(source, null, $"{Module} has a non-finite scale ({Scale}).");
     }
 
     /// <summary>The same factors with the scale folded into B (B' = s·B, scale 1).</summary>

@@ -23,8 +23,8 @@ public sealed class LoraWeights
     {
         Modules = modules.OrderBy(m => m.Module, StringComparer.Ordinal).ToList();
         var dup = Modules.GroupBy(m => m.Module).FirstOrDefault(g => g.Count() > 1);
-        if (dup != null) throw new ArgumentException($"{source}: module '{dup.Key}' appears twice.");
-        if (Modules.Count == 0) throw new InvalidDataException($"{source}: the adapter has no LoRA modules.");
+        if (dup != null) throw new Formats.ModelFormatException(source, null, $"module '{dup.Key}' appears twice.");
+        if (Modules.Count == 0) throw new Formats.ModelFormatException(source, null, $"the adapter has no LoRA modules.");
         Source = source;
         BaseModel = baseModel;
     }
@@ -56,8 +56,8 @@ public sealed class LoraWeights
             throw new FileNotFoundException($"{folder}: {PeftAdapter.WeightsFile} is missing.{hint}", weightsPath);
         }
         var config = PeftAdapterConfig.Read(configPath);
-        if (config.PeftType != "LORA") throw new InvalidDataException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
-        if (config.UseDora) throw new NotSupportedException($"{configPath}: use_dora is true; DoRA adapters are not supported.");
+        if (config.PeftType != "LORA") throw new Formats.ModelFormatException(configPath, null, $"peft_type is '{config.PeftType}'; only LORA adapters are supported.");
+        if (config.UseDora) throw new Formats.ModelFormatException(configPath, null, $"use_dora is true; DoRA adapters are not supported.");
         var settings = PeftAdapter.ToSettings(config);
 
         using var st = SafetensorsFile.Open(weightsPath);
@@ -68,16 +68,16 @@ public sealed class LoraWeights
             var (a, b) = pairs.GetValueOrDefault(p.Module);
             pairs[p.Module] = p.Which == 'A' ? (info.Name, b) : (a, info.Name);
         }
-        if (pairs.Count == 0) throw new InvalidDataException($"{weightsPath}: no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
+        if (pairs.Count == 0) throw new Formats.ModelFormatException(weightsPath, null, $"no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
         var modules = new List<LoraModuleWeights>();
         foreach (var (module, (aKey, bKey)) in pairs)
         {
             if (aKey == null || bKey == null)
-                throw new InvalidDataException($"{weightsPath}: module '{module}' has lora_{(aKey == null ? "A" : "B")} missing.");
+                throw new Formats.ModelFormatException(weightsPath, null, $"module '{module}' has lora_{(aKey == null ? "A" : "B")} missing.");
             var ia = st.Info(aKey);
             var ib = st.Info(bKey);
             if (ia.Shape.Length != 2 || ib.Shape.Length != 2 || ia.Shape[0] != ib.Shape[1])
-                throw new InvalidDataException($"{weightsPath}: '{module}' has lora_A {Tensor.FormatShape(ia.Shape)} and lora_B {Tensor.FormatShape(ib.Shape)}; expected A [r, in] and B [out, r] with the same r.");
+                throw new Formats.ModelFormatException(weightsPath, null, $"'{module}' has lora_A {Tensor.FormatShape(ia.Shape)} and lora_B {Tensor.FormatShape(ib.Shape)}; expected A [r, in] and B [out, r] with the same r.");
             int rank = ia.Shape[0];
             double alpha = settings.AlphaFor(module);
             double scale = settings.UseRsLora ? alpha / Math.Sqrt(rank) : alpha / rank;
@@ -97,7 +97,7 @@ public sealed class LoraWeights
             case DType.F32: t.Floats.CopyTo(dst); break;
             case DType.BF16: Bf16.ToFloat(t.AsSpan<ushort>(), dst); break;
             case DType.F16: Fp16.ToFloat(t.AsSpan<ushort>(), dst); break;
-            default: throw new InvalidDataException($"{st.Path}: '{key}' is {t.DType}; LoRA weights must be F32, BF16 or F16.");
+            default: throw new Formats.ModelFormatException(st.Path, null, $"'{key}' is {t.DType}; LoRA weights must be F32, BF16 or F16.");
         }
         return dst;
     }
@@ -157,7 +157,7 @@ public sealed class LoraWeights
     }
 
     /// <summary>
-    /// Checks every module against base weight shapes (HF weight name → [out, in]); throws ArgumentException naming
+    /// Checks every module against base weight shapes (HF weight name → [out, in]); throws a UserErrorException naming
     /// the module, both shapes and the likely cause. Call before writing anything.
     /// </summary>
     public void CheckAgainst(Func<string, int[]?> weightShape, string baseSource)
@@ -165,9 +165,9 @@ public sealed class LoraWeights
         foreach (var m in Modules)
         {
             var shape = weightShape(m.WeightName)
-                ?? throw new ArgumentException($"{Source}: module '{m.Module}' does not exist in the base model {baseSource}; the adapter was made for another base.");
+                ?? throw new Core.UserErrorException($"{Source}: module '{m.Module}' does not exist in the base model {baseSource}; the adapter was made for another base.");
             if (shape.Length != 2 || shape[0] != m.OutFeatures || shape[1] != m.InFeatures)
-                throw new ArgumentException(
+                throw new Core.UserErrorException(
                     $"{Source}: '{m.Module}' has lora_A [{m.Rank}, {m.InFeatures}] and lora_B [{m.OutFeatures}, {m.Rank}] (ΔW [{m.OutFeatures}, {m.InFeatures}]), " +
                     $"but the base weight {m.WeightName} in {baseSource} is {Tensor.FormatShape(shape)}; the adapter was made for another base.");
         }

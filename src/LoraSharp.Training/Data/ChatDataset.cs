@@ -33,7 +33,7 @@ public static class ChatDataset
             {
                 text = formatter.Render(messages, out spans);
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or Tokenizers.TokenizerFormatException)
             {
                 throw new DatasetException($"chat template {formatter.Name} cannot render this conversation: {e.Message}", source, row.Number, row.Line, e);
             }

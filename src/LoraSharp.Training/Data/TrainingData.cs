@@ -18,17 +18,17 @@ public static class TrainingData
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(tokenizer);
         if (spec.EvalDatasetPath is not null && spec.EvalFraction > 0)
-            throw new ArgumentException("Give either an eval dataset file or an eval fraction, not both.", nameof(spec));
+            throw new DatasetException("Give either an eval dataset file or an eval fraction, not both.");
         var kind = spec.Kind ?? DatasetDetector.Detect(spec.DatasetPath);
         FormatFile? format = null;
         if (kind == DatasetKind.Formatted)
         {
             if (string.IsNullOrWhiteSpace(spec.Format))
-                throw new ArgumentException($"{spec.DatasetPath} is a formatted dataset and needs a format file (e.g. alpaca, ChatML, vicuna, or a path to a *-format.json).", nameof(spec));
+                throw new DatasetException($"{spec.DatasetPath} is a formatted dataset and needs a format file (e.g. alpaca, ChatML, vicuna, or a path to a *-format.json).");
             format = FormatFile.Resolve(spec.Format, formatsFolder);
         }
         else if (!string.IsNullOrWhiteSpace(spec.Format))
-            throw new ArgumentException($"A format file ({spec.Format}) was given but {spec.DatasetPath} is a {kind} dataset; format files apply to formatted datasets only.", nameof(spec));
+            throw new DatasetException($"A format file ({spec.Format}) was given but {spec.DatasetPath} is a {kind} dataset; format files apply to formatted datasets only.");
         IChatFormatter? chat = kind == DatasetKind.Chat
             ? chatFormatter ?? (spec.ChatTemplate is null ? new ChatMLFormatter() : ChatTemplateFormatter.FromName(spec.ChatTemplate, tokenizer))
             : null;

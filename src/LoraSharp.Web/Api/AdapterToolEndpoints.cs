@@ -84,10 +84,10 @@ internal static class AdapterToolEndpoints
     // PATH:SCALE strings as the App jobs take them; the path is resolved inside the adapters folder first.
     private static string[] Specs(IReadOnlyList<AdapterRef> adapters, WebFolders folders)
     {
-        if (adapters.Count == 0) throw new ArgumentException("Select at least one adapter.");
+        if (adapters.Count == 0) throw new Core.UserErrorException("Select at least one adapter.");
         return adapters.Select(a =>
         {
-            if (!double.IsFinite(a.Scale)) throw new ArgumentException($"The scale of '{a.Name}' must be a number.");
+            if (!double.IsFinite(a.Scale)) throw new Core.UserErrorException($"The scale of '{a.Name}' must be a number.");
             return folders.Adapters.Resolve(a.Name) + ":" + a.Scale.ToString("R", CultureInfo.InvariantCulture);
         }).ToArray();
     }

@@ -58,7 +58,7 @@ internal static class LibraryEndpoints
             throw new HttpError(StatusCodes.Status415UnsupportedMediaType, "Upload the file's bytes with Content-Type: application/octet-stream.");
         string? name = request.Query["name"];
         if (string.IsNullOrWhiteSpace(name) || !UploadExtensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
-            throw new ArgumentException($"Upload name '{name}' must end in {string.Join(", ", UploadExtensions)}.");
+            throw new Core.UserErrorException($"Upload name '{name}' must end in {string.Join(", ", UploadExtensions)}.");
         string path = folders.Datasets.ResolveChild(name);
         if (File.Exists(path) || Directory.Exists(path))
             throw new HttpError(StatusCodes.Status409Conflict, $"Dataset '{name}' already exists; upload it under another name.");
