@@ -191,10 +191,13 @@ public static class TokenizerLoader
     private static JsonDocument ParseJson(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file {path} does not exist.", path);
+        byte[] bytes = File.ReadAllBytes(path);
+        // JsonDocument checks string contents only when they are read (GetString throws InvalidOperationException then).
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw TokenizerFormatException.For(path, "(json)", "is not valid UTF-8 text; re-save the file as UTF-8.");
         try
         {
-            using var stream = File.OpenRead(path);
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 });
+            return JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 });
         }
         catch (JsonException e)
         {
@@ -227,6 +230,9 @@ public static class TokenizerLoader
         foreach (var (_, id) in vocab) size = Math.Max(size, id + 1);
         foreach (var a in added) size = Math.Max(size, a.Id + 1);
         if (size > 10_000_000) throw TokenizerFormatException.For(file, field, $"has an id of {size - 1}; vocabularies above 10M entries are refused.");
+        // Ids number the pieces 0..N-1 (real files have no gaps); a lone huge id must not make us allocate its range.
+        if (size > 2L * (vocab.Count + added.Count) + 1024)
+            throw TokenizerFormatException.For(file, field, $"has an id of {size - 1} but only {vocab.Count + added.Count} pieces; ids must number the pieces 0..N-1 without large gaps.");
         var pieces = new string[size];
         foreach (var (p, id) in vocab)
         {

@@ -24,6 +24,12 @@ public static class JsonRows
     public static List<DatasetRow> Parse(ReadOnlySpan<byte> bytes, string source)
     {
         if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
+        // JsonDocument checks string contents only when they are read; find bad UTF-8 here, with its line.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            System.Text.Unicode.Utf8.ToUtf16(bytes, new char[bytes.Length], out int valid, out _, replaceInvalidSequences: false);
+            throw new DatasetException("the file is not valid UTF-8 text; re-save it as UTF-8.", source, line: LineOf(bytes, valid));
+        }
         int first = 0;
         while (first < bytes.Length && bytes[first] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') first++;
         if (first == bytes.Length) return [];

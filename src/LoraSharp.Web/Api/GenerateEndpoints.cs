@@ -79,9 +79,9 @@ internal static class GenerateEndpoints
         sse.Send("done", new { side, tokens = result.TokenIds.Length - result.PromptTokens, tokens_per_second = result.TokensPerSecond, stop_reason = result.StopReason });
     }
 
-    private sealed record ChatMode(string? Template, string? System);
+    internal sealed record ChatMode(string? Template, string? System);
 
-    private sealed record GenerateBody
+    internal sealed record GenerateBody
     {
         public required string Model { get; init; }
         public string? Adapter { get; init; }
