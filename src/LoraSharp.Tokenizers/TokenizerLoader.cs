@@ -197,11 +197,61 @@ public static class TokenizerLoader
             throw TokenizerFormatException.For(path, "(json)", "is not valid UTF-8 text; re-save the file as UTF-8.");
         try
         {
-            return JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 });
+            var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 });
+            if (!AllStringsValid(doc.RootElement) && FirstInvalidString(doc.RootElement, "$") is { } bad)
+            {
+                doc.Dispose();
+                throw TokenizerFormatException.For(path, bad, "is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
+            }
+            return doc;
         }
         catch (JsonException e)
         {
             throw TokenizerFormatException.For(path, "(json)", $"is not valid JSON: {e.Message}", e);
+        }
+    }
+
+    private static bool AllStringsValid(JsonElement e)
+    {
+        try { Touch(e); return true; }
+        catch (InvalidOperationException) { return false; }
+
+        static void Touch(JsonElement e)
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.Object: foreach (var p in e.EnumerateObject()) { _ = p.Name; Touch(p.Value); } break;
+                case JsonValueKind.Array: foreach (var item in e.EnumerateArray()) Touch(item); break;
+                case JsonValueKind.String: _ = e.GetString(); break;
+            }
+        }
+    }
+
+    // JsonDocument checks escapes only when a string is read ("\ud800" parses, GetString throws InvalidOperationException):
+    // the path of the first property name or string that is not valid Unicode, or null.
+    private static string? FirstInvalidString(JsonElement e, string path)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException) { return path + ".<name>"; }
+                    if (FirstInvalidString(p.Value, path + "." + name) is { } bad) return bad;
+                }
+                return null;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in e.EnumerateArray())
+                    if (FirstInvalidString(item, $"{path}[{i++}]") is { } bad) return bad;
+                return null;
+            case JsonValueKind.String:
+                try { _ = e.GetString(); return null; }
+                catch (InvalidOperationException) { return path; }
+            default:
+                return null;
         }
     }
 

@@ -107,6 +107,8 @@ public sealed class SafetensorsFile : IDisposable
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelFormatException(p, "header", $"header must be a JSON object, found {doc.RootElement.ValueKind}.");
+            if (Json.JsonStrings.FirstInvalid(doc.RootElement) is { } bad)
+                throw new ModelFormatException(p, "header", $"{bad} is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             var tensors = new List<SafetensorsTensorInfo>();
             var seen = new HashSet<string>(StringComparer.Ordinal);

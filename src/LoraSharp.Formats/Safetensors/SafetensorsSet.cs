@@ -56,6 +56,8 @@ public sealed class SafetensorsSet : IDisposable
             using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelFormatException(indexPath, null, $"must be a JSON object with a \"weight_map\", found {doc.RootElement.ValueKind}.");
+            if (Json.JsonStrings.FirstInvalid(doc.RootElement) is { } bad)
+                throw new ModelFormatException(indexPath, bad, "is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new ModelFormatException(indexPath, "weight_map", "missing or not an object of tensor name -> shard file.");
             foreach (var kv in wm.EnumerateObject())

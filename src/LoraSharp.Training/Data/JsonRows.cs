@@ -35,8 +35,16 @@ public static class JsonRows
         if (first == bytes.Length) return [];
         var rows = bytes[first] == (byte)'[' ? ParseArray(bytes, source) : ParseLines(bytes, source);
         foreach (var r in rows)
+        {
             if (r.Value.ValueKind != JsonValueKind.Object)
                 throw new DatasetException($"a row must be a JSON object such as {{\"instruction\": \"...\", \"output\": \"...\"}}, not {Kind(r.Value.ValueKind)}.", source, r.Number, r.Line);
+            if (Formats.Json.JsonStrings.FirstInvalid(r.Value) is { } bad)
+                throw new DatasetException($"{bad} is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair); fix or remove it.", source, r.Number, r.Line);
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in r.Value.EnumerateObject())
+                if (!names.Add(p.Name))
+                    throw new DatasetException($"field \"{p.Name}\" appears twice in the row; keep one.", source, r.Number, r.Line);
+        }
         return rows;
     }
 

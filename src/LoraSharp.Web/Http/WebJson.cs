@@ -28,7 +28,13 @@ internal static class WebJson
         if (!request.HasJsonContentType()) throw new HttpError(StatusCodes.Status415UnsupportedMediaType, "Send the request body as JSON (Content-Type: application/json).");
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(request.Body, Options, request.HttpContext.RequestAborted)
+            using var buffer = new MemoryStream();
+            await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
+            var bytes = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+            // System.Text.Json checks UTF-8 inside strings only when they are read (JsonElement.GetRawText throws then).
+            if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+                throw new HttpError(StatusCodes.Status400BadRequest, "The request body is not valid UTF-8; send UTF-8 JSON.");
+            return JsonSerializer.Deserialize<T>(bytes.Span, Options)
                 ?? throw new HttpError(StatusCodes.Status400BadRequest, "The request body is null; send a JSON object.");
         }
         catch (JsonException e)
