@@ -62,9 +62,16 @@ internal static class Commands
             var input = File.ReadAllBytes(file);
             var finding = FuzzEngine.RunOne(target, input, ws, out bool parsed, out long allocated);
             if (finding != null) bad++;
-            Console.WriteLine($"{file}: {(finding != null ? finding.ToString() : parsed ? "parsed" : "rejected cleanly")} ({allocated:N0} bytes allocated)");
+            string outcome = finding != null ? finding.ToString() : parsed ? "parsed" : "rejected cleanly: " + Rejection(target, input, ws);
+            Console.WriteLine($"{file}: {outcome} ({allocated:N0} bytes allocated)");
         }
         return bad == 0 ? 0 : 1;
+    }
+
+    private static string Rejection(FuzzTarget target, byte[] input, FuzzWorkspace ws)
+    {
+        try { target.Run(input, ws); return "(parsed on the second run)"; }
+        catch (Exception e) { return $"{e.GetType().Name}: {e.Message}"; }
     }
 
     public static int Afl(string[] args)

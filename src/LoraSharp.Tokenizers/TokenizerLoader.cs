@@ -173,14 +173,14 @@ public static class TokenizerLoader
                 addPrefixSpace, "model.merges", file, bos, eos, unk, pad, addBos, addEos);
         }
         PrependScheme prepend = PrependScheme.Never;
-        if (FindType(norm, "Prepend") is { } pp && pp.TryGetProperty("prepend", out var pv) && pv.GetString() == "\u2581") prepend = PrependScheme.Always;
+        if (FindType(norm, "Prepend") is { } pp && pp.TryGetProperty("prepend", out var pv) && pv.ValueKind == JsonValueKind.String && pv.GetString() == "\u2581") prepend = PrependScheme.Always;
         if (FindType(pre, "Metaspace") is { } ms)
         {
             string scheme = ms.TryGetProperty("prepend_scheme", out var ps) && ps.ValueKind == JsonValueKind.String ? ps.GetString()!
                 : Bool(ms, "add_prefix_space", true) ? "always" : "never";
             prepend = scheme switch { "always" => PrependScheme.Always, "first" => PrependScheme.First, _ => PrependScheme.Never };
         }
-        bool strip = FindType(dec, "Strip") is { } st && st.TryGetProperty("start", out var s0) && s0.ValueKind == JsonValueKind.Number && s0.GetInt32() > 0
+        bool strip = FindType(dec, "Strip") is { } st && st.TryGetProperty("start", out var s0) && s0.ValueKind == JsonValueKind.Number && s0.TryGetInt64(out long startChars) && startChars > 0
                      || (FindType(dec, "Metaspace") is not null && prepend != PrependScheme.Never);
         return SentencePieceBpe.FromMerges(pieces, merges, added, null, unk, Bool(model, "byte_fallback", false),
             Bool(model, "fuse_unk", false), prepend, strip, "model.merges", file, bos, eos, pad, addBos, addEos);
@@ -319,7 +319,7 @@ public static class TokenizerLoader
         {
             if (item.ValueKind != JsonValueKind.Object) continue;
             if (item.TryGetProperty("Sequence", out _)) seenSequence = true;
-            else if (item.TryGetProperty("SpecialToken", out var st) && st.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String)
+            else if (item.TryGetProperty("SpecialToken", out var st) && st.ValueKind == JsonValueKind.Object && st.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String)
             {
                 if (seenSequence) eos ??= id.GetString(); else bos ??= id.GetString();
             }
