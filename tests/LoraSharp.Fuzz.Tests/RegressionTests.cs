@@ -149,6 +149,15 @@ public class RegressionTests
     }
 
     [Fact]
+    public void PeftConfig_LoneSurrogateInTargetModules_IsRejected()
+    {
+        // Was InvalidOperationException from JsonNode.GetValue<string> (found by the 1M run of peft-adapter).
+        var e = Rejected("peft-config", U("{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": \"q_proj\\ud800\"}"));
+        Assert.IsType<InvalidDataException>(e);
+        Assert.Contains("$.target_modules", e.Message);
+    }
+
+    [Fact]
     public void HfConfig_LoneSurrogateInModelType_IsRejected()
     {
         var e = Rejected("hf-config", U("{\"model_type\": \"llama\\ud800\", \"hidden_size\": 8}"));

@@ -54,6 +54,8 @@ public sealed partial record PeftAdapterConfig
             throw new InvalidDataException($"{source}: expected a JSON object of PEFT config keys, found {Kind(root)}.");
         using (var doc = JsonDocument.Parse(json))
         {
+            if (Json.JsonStrings.FirstInvalid(doc.RootElement) is { } bad)
+                throw new InvalidDataException($"{source}: {bad} is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in doc.RootElement.EnumerateObject())
                 if (!seen.Add(property.Name))
