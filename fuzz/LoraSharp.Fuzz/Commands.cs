@@ -51,6 +51,17 @@ internal static class Commands
         return bad == 0 ? 0 : 1;
     }
 
+    public static int WriteSeeds(string[] args)
+    {
+        if (args.Length < 3) throw new ArgumentException("seeds needs a target and a folder.");
+        var target = Targets.Find(args[1]);
+        Directory.CreateDirectory(args[2]);
+        var seeds = target.Seeds();
+        for (int i = 0; i < seeds.Count; i++) File.WriteAllBytes(Path.Combine(args[2], $"seed-{i}.bin"), seeds[i]);
+        Console.WriteLine($"{seeds.Count} seeds of {target.Name} written to {args[2]}");
+        return 0;
+    }
+
     public static int Repro(string[] args)
     {
         if (args.Length < 3) throw new ArgumentException("repro needs a target and at least one file.");

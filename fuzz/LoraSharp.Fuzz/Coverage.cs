@@ -28,6 +28,13 @@ public sealed unsafe class Coverage : IDisposable
         SharpFuzz.Common.Trace.SharedMem = _map;
     }
 
+    /// <summary>Forgets what earlier targets reached, so each target's corpus grows on its own coverage.</summary>
+    public void ForgetSeen()
+    {
+        Array.Clear(_seen);
+        Edges = 0;
+    }
+
     /// <summary>Clears the map before an input.</summary>
     public void Reset()
     {

@@ -119,6 +119,7 @@ public static class FuzzEngine
         var seeds = target.Seeds().Where(s => s.Length <= target.MaxLength).ToList();
         if (seeds.Count == 0) throw new InvalidOperationException($"target {target.Name} has no seeds of at most {target.MaxLength} bytes.");
         var coverage = sharedCoverage ?? new Coverage();
+        coverage.ForgetSeen();
         using var ws = new FuzzWorkspace(target.Name);
         var mutator = new Mutator(o.Seed, target.Dictionary, target.MaxLength);
         var corpus = new List<byte[]>(seeds);

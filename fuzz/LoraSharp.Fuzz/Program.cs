@@ -3,6 +3,7 @@
 //   run <target|all> [--inputs N] [--seed S] [--hang-ms M] [--findings DIR]
 //                                          in-process mutation fuzzing (coverage-guided once instrumented)
 //   repro <target> <file>...               runs saved inputs once each and prints what happened
+//   seeds <target> <dir>                  writes the target's seed inputs (afl-fuzz's -i folder)
 //   instrument [DIR]                       rewrites DIR's LoraSharp.*.dll with SharpFuzz's AFL instrumentation
 //   afl <target>                           the target behind SharpFuzz's AFL fork server (run under afl-fuzz)
 // Main touches no LoraSharp type itself: `instrument` must rewrite those assemblies before anything loads them.
@@ -16,7 +17,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.WriteLine("usage: lorasharp-fuzz list | run <target|all> [--inputs N] [--seed S] [--hang-ms M] [--findings DIR] | repro <target> <file>... | instrument [DIR] | afl <target>");
+            Console.WriteLine("usage: lorasharp-fuzz list | run <target|all> [--inputs N] [--seed S] [--hang-ms M] [--findings DIR] | repro <target> <file>... | seeds <target> <dir> | instrument [DIR] | afl <target>");
             return args.Length == 0 ? 2 : 0;
         }
         try
@@ -28,7 +29,8 @@ internal static class Program
                 "list" => Commands.List(),
                 "run" => Commands.Run(args),
                 "repro" => Commands.Repro(args),
-                _ => throw new ArgumentException($"unknown command '{args[0]}'; use list, run, repro, instrument or afl."),
+                "seeds" => Commands.WriteSeeds(args),
+                _ => throw new ArgumentException($"unknown command '{args[0]}'; use list, run, repro, seeds, instrument or afl."),
             };
         }
         catch (ArgumentException e)
