@@ -157,6 +157,67 @@ public class RegressionTests
         Assert.Contains("$.target_modules", e.Message);
     }
 
+    [Theory]
+    [InlineData("a: ", "[", "]")]
+    [InlineData("a: ", "{b: ", "}")]
+    [InlineData("", "- ", "")]
+    public void SettingsYaml_DeepNesting_IsRejectedBeforeYamlDotNetRecurses(string head, string open, string close)
+    {
+        // Was a stack overflow inside YamlDotNet's parser, which kills the process (found by reading after the
+        // harness's note on uncatchable failures; 20,000 levels).
+        var e = Rejected("settings-yaml", U(head + string.Concat(Enumerable.Repeat(open, 20_000)) + "x" + string.Concat(Enumerable.Repeat(close, 20_000)) + "\n"));
+        Assert.IsType<InvalidDataException>(e);
+        Assert.Contains("nesting deeper than", e.Message);
+    }
+
+    [Fact]
+    public void SettingsYaml_ShippedStyleNesting_StillParses()
+    {
+        var t = Targets.Find("settings-yaml");
+        using var ws = new FuzzWorkspace(t.Name);
+        var finding = FuzzEngine.RunOne(t, U("lora_name: x\ntarget_modules:\n  - q_proj\n  - v_proj\nlearning_rate: 3e-4\n"), ws, out bool parsed, out _);
+        Assert.Null(finding);
+        Assert.True(parsed);
+    }
+
+    [Fact]
+    public void PeftConfig_RootALoneSurrogateString_IsRejected()
+    {
+        // Was InvalidOperationException while the "not an object" error printed the root (found by the 1M peft-config run).
+        var e = Rejected("peft-config", U("\"\\udc01\""));
+        Assert.IsType<InvalidDataException>(e);
+        Assert.Contains("not valid Unicode", e.Message);
+    }
+
+    [Fact]
+    public void SettingsYaml_ExponentNumbers_AreNumbers()
+    {
+        // YamlDotNet reads "3e-4" as a float, which used to arrive as the string "0.0003" and fail to load.
+        var settings = Training.TrainingSettingsFile.Load(WriteTemp("s.yaml", "learning_rate: 3e-4\nwarmup_ratio: 1.0e-1\nlora_rank: 8\n"));
+        Assert.Equal(3e-4, settings.LearningRate, 1e-12);
+        Assert.Equal(0.1, settings.WarmupRatio, 1e-7);
+        Assert.Equal(8, settings.LoraRank);
+    }
+
+    [Fact]
+    public void SettingsYaml_NaN_IsRejectedNamingTheFile()
+    {
+        // Was the BCL's ArgumentException ("cannot be written as valid JSON") without the file's name.
+        string path = WriteTemp("nan.yaml", "learning_rate: .nan\n");
+        var e = Assert.Throws<InvalidDataException>(() => Training.TrainingSettingsFile.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("learning_rate", e.Message);
+    }
+
+    private static string WriteTemp(string name, string text)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "lorasharp-fuzz-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
     [Fact]
     public void HfConfig_LoneSurrogateInModelType_IsRejected()
     {
@@ -213,6 +274,27 @@ public class RegressionTests
         var e = Rejected("web-train", [.. U("{\"model\": \"m\", \"settings\": {\"lora_name\": \""), 0xFF, .. U("\"}}")]);
         Assert.Equal("HttpError", e.GetType().Name);
         Assert.Contains("UTF-8", e.Message);
+    }
+
+    [Theory]
+    [InlineData("web-export", "{\"adapter\": null, \"model\": \"m\"}")]
+    [InlineData("web-merge", "{\"model\": \"m\", \"adapters\": [{\"name\": \"a\"}], \"out\": null}")]
+    [InlineData("web-merge", "{\"model\": \"m\", \"adapters\": [null], \"out\": \"x\"}")]
+    [InlineData("web-combine", "{\"adapters\": null, \"out\": \"c\"}")]
+    public void WebBody_NullWhereAValueIsRequired_IsA400(string target, string body)
+    {
+        // Was NullReferenceException (a 500) for "adapter": null (found by the 1M web-export run) and its siblings.
+        var e = Rejected(target, U(body));
+        Assert.True(e.GetType().Name is "HttpError" or nameof(ArgumentException), e.ToString());
+    }
+
+    [Fact]
+    public void WebGenerate_NullStopString_IsIgnored()
+    {
+        var t = Targets.Find("web-generate");
+        using var ws = new FuzzWorkspace(t.Name);
+        Assert.Null(FuzzEngine.RunOne(t, U("{\"model\": \"m\", \"stop\": [null, \"x\"]}"), ws, out bool parsed, out _));
+        Assert.True(parsed);
     }
 
     public static TheoryData<string> SavedFindings()

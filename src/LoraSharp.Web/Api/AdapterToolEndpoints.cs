@@ -87,6 +87,7 @@ internal static class AdapterToolEndpoints
         if (adapters.Count == 0) throw new ArgumentException("Select at least one adapter.");
         return adapters.Select(a =>
         {
+            if (a is null) throw new ArgumentException("An adapter entry is null; send {\"name\": ..., \"scale\": ...} objects.");
             if (!double.IsFinite(a.Scale)) throw new ArgumentException($"The scale of '{a.Name}' must be a number.");
             return folders.Adapters.Resolve(a.Name) + ":" + a.Scale.ToString("R", CultureInfo.InvariantCulture);
         }).ToArray();

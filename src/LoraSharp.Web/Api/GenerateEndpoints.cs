@@ -118,7 +118,7 @@ internal static class GenerateEndpoints
             if (!double.IsFinite(AdapterScale)) throw new ArgumentException("adapter_scale must be a number.");
             var sampling = new SamplingSettings { Temperature = Temperature, TopK = TopK, TopP = TopP, MinP = MinP, RepetitionPenalty = RepetitionPenalty, Seed = Seed };
             sampling.Validate();
-            return new GenerationOptions { MaxNewTokens = MaxNewTokens, Sampling = sampling, StopStrings = Stop.Where(s => s.Length > 0).ToArray() };
+            return new GenerationOptions { MaxNewTokens = MaxNewTokens, Sampling = sampling, StopStrings = Stop.Where(s => !string.IsNullOrEmpty(s)).ToArray() };
         }
     }
 }
