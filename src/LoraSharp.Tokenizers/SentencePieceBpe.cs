@@ -52,7 +52,8 @@ public sealed class SentencePieceBpe : Tokenizer
             if (types[id] == TokenType.Unused || p.Length == 0) continue;
             if (types[id] == TokenType.Byte || (p.Length == 6 && p.StartsWith("<0x", StringComparison.Ordinal) && p[5] == '>'))
             {
-                if (byte.TryParse(p.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, null, out byte b))
+                // A piece typed BYTE that is not <0xXX> (a corrupt table) is kept as an ordinary piece.
+                if (p.Length >= 5 && byte.TryParse(p.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, null, out byte b))
                 {
                     _byteIds[b] = id;
                     continue;

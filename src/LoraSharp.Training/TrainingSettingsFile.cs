@@ -79,8 +79,15 @@ public static class TrainingSettingsFile
         return Parse(merged, source);
     }
 
+    /// <summary>Deepest nesting a YAML settings file may have (the settings need 3 levels).</summary>
+    public const int MaxYamlDepth = 64;
+
     private static string YamlToJson(string yaml, string path)
     {
+        // YamlDotNet parses nesting by recursion, and a stack overflow kills the process uncatchably ("a: [[[[...",
+        // found by fuzzing), so refuse deep files before parsing.
+        if (YamlDepth(yaml) is var (depth, line) && depth > MaxYamlDepth)
+            throw new UserErrorException($"{path}: line {line}: nesting deeper than {MaxYamlDepth} levels; a settings file is a flat list of keys (lists and maps one level down).");
         object? data;
         try
         {
@@ -93,6 +100,40 @@ public static class TrainingSettingsFile
         return ToNode(data)?.ToJsonString() ?? "{}";
     }
 
+    // An upper bound of the nesting depth: block indentation levels, "- " entries opening on one line, and flow
+    // brackets outside quotes; with the line where the deepest point is.
+    private static (int Depth, int Line) YamlDepth(string yaml)
+    {
+        var indents = new Stack<int>();
+        int flow = 0, max = 0, maxLine = 1, lineNo = 0;
+        foreach (var raw in yaml.Split('\n'))
+        {
+            lineNo++;
+            string line = raw.TrimEnd('\r');
+            int indent = 0;
+            while (indent < line.Length && line[indent] == ' ') indent++;
+            if (flow == 0 && indent < line.Length && line[indent] != '#')
+            {
+                while (indents.Count > 0 && indents.Peek() > indent) indents.Pop();
+                if (indents.Count == 0 || indents.Peek() < indent) indents.Push(indent);
+            }
+            int dashes = 0;
+            for (int i = indent; i + 1 < line.Length && line[i] == '-' && line[i + 1] == ' '; i += 2) dashes++;
+            char quote = '\0';
+            foreach (char c in line)
+            {
+                if (quote != '\0') { if (c == quote) quote = '\0'; continue; }
+                if (c is '"' or '\'') quote = c;
+                else if (c == '#') break;
+                else if (c is '[' or '{') flow++;
+                else if (c is ']' or '}') flow = Math.Max(0, flow - 1);
+                if (indents.Count + dashes + flow > max) { max = indents.Count + dashes + flow; maxLine = lineNo; }
+            }
+            if (indents.Count + dashes > max) { max = indents.Count + dashes; maxLine = lineNo; }
+        }
+        return (max, maxLine);
+    }
+
     private static JsonNode? ToNode(object? o) => o switch
     {
         null => null,
@@ -103,9 +144,18 @@ public static class TrainingSettingsFile
         string s when double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d) => JsonValue.Create(d),
         string s => JsonValue.Create(s),
         bool b => JsonValue.Create(b),
-        // YamlDotNet's unquoted-scalar typing picks the smallest fitting type (byte, ushort, float, ...)
-        byte or sbyte or short or ushort or int or uint or long => JsonValue.Create(Convert.ToInt64(o, System.Globalization.CultureInfo.InvariantCulture)),
-        ulong or float or double or decimal => JsonValue.Create(Convert.ToDouble(o, System.Globalization.CultureInfo.InvariantCulture)),
+        int i => JsonValue.Create(i),
+        long l => JsonValue.Create(l),
+        // .nan / .inf cannot be JSON numbers: as strings they fail the typed read with the file's name.
+        double d when !double.IsFinite(d) => JsonValue.Create(d.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        float f when !float.IsFinite(f) => JsonValue.Create(f.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        double d => JsonValue.Create(d),
+        // YamlDotNet types unquoted scalars with the smallest fitting type ("3e-4" is a float, "8" may be a byte):
+        // keep them numbers, or "learning_rate: 3e-4" would arrive as the string "0.0003".
+        float f => JsonValue.Create(double.Parse(f.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture)),
+        byte or sbyte or short or ushort or uint => JsonValue.Create(Convert.ToInt64(o, System.Globalization.CultureInfo.InvariantCulture)),
+        ulong u => JsonValue.Create(u),
+        decimal m => JsonValue.Create(m),
         _ => JsonValue.Create(o.ToString()),
     };
 }

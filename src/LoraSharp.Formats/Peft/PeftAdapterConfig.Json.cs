@@ -50,6 +50,10 @@ public sealed partial record PeftAdapterConfig
             throw new ModelFormatException(source, null,
                 $"not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}: {e.Message}", e);
         }
+        // Strings are checked when read ("\ud800" parses): find a bad one before anything reads or prints it.
+        using (var check = JsonDocument.Parse(json))
+            if (Json.JsonStrings.FirstInvalid(check.RootElement) is { } bad)
+                throw new ModelFormatException(source, bad, "is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
         if (root is not JsonObject obj)
             throw new ModelFormatException(source, null, $"expected a JSON object of PEFT config keys, found {Kind(root)}.");
         using (var doc = JsonDocument.Parse(json))

@@ -84,14 +84,14 @@ public static class LlamaConfigReader
     public static LlamaConfig FromGguf(GgufFile g)
     {
         string src = g.Path;
-        string arch = g.Get("general.architecture")?.AsString()
+        string arch = (g.Get("general.architecture") is { } archValue ? Get(src, "general.architecture", archValue, v => v.AsString()) : null)
             ?? throw new ModelFormatException(src, "general.architecture", "is missing.");
         if (arch is not ("llama" or "qwen2"))
             throw new ModelFormatException(src, "general.architecture", $"'{arch}' is not supported (llama, qwen2 are).");
 
         GgufValue Req(string key) => g.Get($"{arch}.{key}") ?? throw new ModelFormatException(src, $"{arch}.{key}", "is missing.");
-        int Int(string key) => checked((int)Get(src, $"{arch}.{key}", Req(key), v => v.AsInt64()));
-        int? OptInt(string key) => g.Get($"{arch}.{key}") is { } v ? checked((int)Get(src, $"{arch}.{key}", v, x => x.AsInt64())) : null;
+        int Int(string key) => Get(src, $"{arch}.{key}", Req(key), v => checked((int)v.AsInt64()));
+        int? OptInt(string key) => g.Get($"{arch}.{key}") is { } v ? Get(src, $"{arch}.{key}", v, x => checked((int)x.AsInt64())) : null;
         double Double(string key) => Get(src, $"{arch}.{key}", Req(key), AsDecimalDouble);
         double? OptDouble(string key) => g.Get($"{arch}.{key}") is { } v ? Get(src, $"{arch}.{key}", v, AsDecimalDouble) : null;
 
@@ -108,14 +108,14 @@ public static class LlamaConfigReader
         if (g.Contains("token_embd.weight")) vocab = g.Info("token_embd.weight").Shape[0];
 
         RopeScaling? scaling = null;
-        if (g.Get($"{arch}.rope.scaling.type")?.AsString() is { } st && st != "none")
+        if ((g.Get($"{arch}.rope.scaling.type") is { } stv ? Get(src, $"{arch}.rope.scaling.type", stv, v => v.AsString()) : null) is { } st && st != "none")
         {
             if (st != "linear") throw new ModelFormatException(src, $"{arch}.rope.scaling.type", $"'{st}' is not supported (linear is).");
             scaling = new RopeScaling("linear", OptDouble("rope.scaling.factor") ?? 1.0);
         }
 
         var eos = new List<int>();
-        if (g.Get("tokenizer.ggml.eos_token_id") is { } e) eos.Add(checked((int)e.AsInt64()));
+        if (g.Get("tokenizer.ggml.eos_token_id") is { } e) eos.Add(Get(src, "tokenizer.ggml.eos_token_id", e, v => checked((int)v.AsInt64())));
         var cfg = new LlamaConfig
         {
             ModelType = arch,
@@ -134,9 +134,9 @@ public static class LlamaConfigReader
             AttentionBias = arch == "llama" && g.Contains("blk.0.attn_q.bias"),
             MlpBias = g.Contains("blk.0.ffn_up.bias"),
             HiddenAct = "silu",
-            BosTokenId = g.Get("tokenizer.ggml.bos_token_id") is { } b ? checked((int)b.AsInt64()) : null,
+            BosTokenId = g.Get("tokenizer.ggml.bos_token_id") is { } b ? Get(src, "tokenizer.ggml.bos_token_id", b, v => checked((int)v.AsInt64())) : null,
             EosTokenIds = eos,
-            PadTokenId = g.Get("tokenizer.ggml.padding_token_id") is { } pd ? checked((int)pd.AsInt64()) : null,
+            PadTokenId = g.Get("tokenizer.ggml.padding_token_id") is { } pd ? Get(src, "tokenizer.ggml.padding_token_id", pd, v => checked((int)v.AsInt64())) : null,
         };
         cfg.Validate(src);
         return cfg;

@@ -127,7 +127,12 @@ public static class GgufLoraAdapter
         string arch = g.Get("general.architecture")?.Value as string ?? "(missing)";
         if (arch != config.ModelType)
             throw new Core.UserErrorException($"{path}: the adapter is for architecture '{arch}' but the base model is '{config.ModelType}'; the adapter was made for another base.");
-        double alpha = g.Get("adapter.lora.alpha") is { } av ? av.AsDouble() : 0;
+        double alpha = 0;
+        if (g.Get("adapter.lora.alpha") is { } av)
+        {
+            try { alpha = av.AsDouble(); }
+            catch (InvalidCastException e) { throw new Formats.ModelFormatException(path, "adapter.lora.alpha", $"is {av.Type} ({av}), not a usable number: {e.Message}", e); }
+        }
         var pairs = new Dictionary<string, (string? A, string? B)>(StringComparer.Ordinal);
         foreach (var t in g.Tensors)
         {

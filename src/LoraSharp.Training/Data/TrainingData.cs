@@ -36,6 +36,8 @@ public static class TrainingData
         var train = Build(spec.DatasetPath, kind, spec, tokenizer, format, chat);
         IReadOnlyList<TrainingSample> trainSamples = train.Samples, evalSamples = [];
         if (spec.EvalDatasetPath is not null) evalSamples = Build(spec.EvalDatasetPath, kind, spec, tokenizer, format, chat).Samples;
+        else if (spec.EvalFraction > 0 && trainSamples.Count < 2)
+            throw new DatasetException($"holds {trainSamples.Count} sample(s), too few to hold out a validation share of {spec.EvalFraction:0.##}; give more data, a separate eval dataset, or eval_split 0.", spec.DatasetPath);
         else if (spec.EvalFraction > 0) (trainSamples, evalSamples) = DatasetSplit.Split(trainSamples, spec.EvalFraction, spec.Seed);
         if (spec.Pack)
         {

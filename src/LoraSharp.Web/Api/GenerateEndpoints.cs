@@ -79,9 +79,9 @@ internal static class GenerateEndpoints
         sse.Send("done", new { side, tokens = result.TokenIds.Length - result.PromptTokens, tokens_per_second = result.TokensPerSecond, stop_reason = result.StopReason });
     }
 
-    private sealed record ChatMode(string? Template, string? System);
+    internal sealed record ChatMode(string? Template, string? System);
 
-    private sealed record GenerateBody
+    internal sealed record GenerateBody
     {
         public required string Model { get; init; }
         public string? Adapter { get; init; }
@@ -118,7 +118,7 @@ internal static class GenerateEndpoints
             if (!double.IsFinite(AdapterScale)) throw new Core.UserErrorException("adapter_scale must be a number.");
             var sampling = new SamplingSettings { Temperature = Temperature, TopK = TopK, TopP = TopP, MinP = MinP, RepetitionPenalty = RepetitionPenalty, Seed = Seed };
             sampling.Validate();
-            return new GenerationOptions { MaxNewTokens = MaxNewTokens, Sampling = sampling, StopStrings = Stop.Where(s => s.Length > 0).ToArray() };
+            return new GenerationOptions { MaxNewTokens = MaxNewTokens, Sampling = sampling, StopStrings = Stop.Where(s => !string.IsNullOrEmpty(s)).ToArray() };
         }
     }
 }

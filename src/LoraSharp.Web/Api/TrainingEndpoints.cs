@@ -56,7 +56,7 @@ internal static class TrainingEndpoints
         }
     }
 
-    private static FineTuneRequest ToRequest(TrainBody body, WebFolders folders)
+    internal static FineTuneRequest ToRequest(TrainBody body, WebFolders folders)
     {
         var settings = TrainingSettingsFile.Parse(body.Settings.GetRawText(), "settings");
         settings.Validate();
@@ -77,7 +77,7 @@ internal static class TrainingEndpoints
         };
     }
 
-    private sealed record TrainBody
+    internal sealed record TrainBody
     {
         public required string Model { get; init; }
         public required JsonElement Settings { get; init; }
