@@ -71,7 +71,7 @@ internal sealed class JinjaParser
     };
 
     // Parses statements until one of the end keywords (returned in `end`, its tag consumed up to the keyword).
-    private List<Node> ParseBody(string[] ends, out string? end)
+    private List<Node> ParseBody(string[] ends, out string? end, int openPos = -1)
     {
         var nodes = new List<Node>();
         while (true)
@@ -80,7 +80,8 @@ internal sealed class JinjaParser
             switch (t.Kind)
             {
                 case TokKind.Eof:
-                    if (ends.Length > 0) throw Error($"missing {{% {string.Join(" / ", ends)} %}} before the end of the template", t.Pos);
+                    if (ends.Length > 0)
+                        throw Error($"this block is never closed: missing {{% {string.Join(" / ", ends)} %}} before the end of the template", openPos >= 0 ? openPos : t.Pos);
                     end = null;
                     return nodes;
                 case TokKind.Text:
@@ -129,7 +130,7 @@ internal sealed class JinjaParser
                 case "generation":
                 {
                     Expect(TokKind.BlockEnd);
-                    var body = ParseBody(["endgeneration"], out _);
+                    var body = ParseBody(["endgeneration"], out _, kw.Pos);
                     Expect(TokKind.BlockEnd);
                     return new GenerationNode(kw.Pos, body);
                 }
@@ -150,7 +151,7 @@ internal sealed class JinjaParser
         List<Node>? elseBody = null;
         while (true)
         {
-            var body = ParseBody(["elif", "else", "endif"], out string? end);
+            var body = ParseBody(["elif", "else", "endif"], out string? end, pos);
             branches.Add((cond, body));
             if (end == "elif")
             {
@@ -161,7 +162,7 @@ internal sealed class JinjaParser
             Expect(TokKind.BlockEnd);
             if (end == "else")
             {
-                elseBody = ParseBody(["endif"], out _);
+                elseBody = ParseBody(["endif"], out _, pos);
                 Expect(TokKind.BlockEnd);
             }
             break;
@@ -183,12 +184,12 @@ internal sealed class JinjaParser
         if (IsName("if")) { _i++; filter = ParseExpression(); }
         if (IsName("recursive")) throw Error("recursive for loops are not supported", Peek.Pos);
         Expect(TokKind.BlockEnd);
-        var body = ParseBody(["else", "endfor"], out string? end);
+        var body = ParseBody(["else", "endfor"], out string? end, pos);
         Expect(TokKind.BlockEnd);
         List<Node>? elseBody = null;
         if (end == "else")
         {
-            elseBody = ParseBody(["endfor"], out _);
+            elseBody = ParseBody(["endfor"], out _, pos);
             Expect(TokKind.BlockEnd);
         }
         return new ForNode(pos, targets, iter, filter, body, elseBody);
@@ -211,7 +212,7 @@ internal sealed class JinjaParser
         if (Peek.Kind == TokKind.BlockEnd && targets.Count == 1)
         {
             _i++;
-            var body = ParseBody(["endset"], out _);
+            var body = ParseBody(["endset"], out _, pos);
             Expect(TokKind.BlockEnd);
             return new SetBlockNode(pos, first, body);
         }
@@ -236,7 +237,7 @@ internal sealed class JinjaParser
         }
         _i++;
         Expect(TokKind.BlockEnd);
-        var body = ParseBody(["endmacro"], out _);
+        var body = ParseBody(["endmacro"], out _, pos);
         Expect(TokKind.BlockEnd);
         return new MacroNode(pos, name, ps, body);
     }
@@ -247,7 +248,7 @@ internal sealed class JinjaParser
         var call = ParseExpression();
         if (call is not CallExpr) throw Error("{% call %} needs a macro call, e.g. {% call m() %}", pos);
         Expect(TokKind.BlockEnd);
-        var body = ParseBody(["endcall"], out _);
+        var body = ParseBody(["endcall"], out _, pos);
         Expect(TokKind.BlockEnd);
         return new CallBlockNode(pos, call, body);
     }
@@ -263,7 +264,7 @@ internal sealed class JinjaParser
             _i++;
         }
         Expect(TokKind.BlockEnd);
-        var body = ParseBody(["endfilter"], out _);
+        var body = ParseBody(["endfilter"], out _, pos);
         Expect(TokKind.BlockEnd);
         return new FilterBlockNode(pos, name, args, body);
     }
