@@ -21,6 +21,11 @@ public sealed record TrainingSettings
     [JsonPropertyName("eval_dataset")] public string? EvalDataset { get; init; }
     /// <summary>Format file for a formatted dataset (alpaca-format.json, ...), or "chat" for chat datasets.</summary>
     [JsonPropertyName("format")] public string? Format { get; init; }
+    /// <summary>Chat datasets: a template name (chatml, llama2, llama3, mistral, alpaca, zephyr, phi3), a .jinja file or a
+    /// Jinja template; null: the model's own chat_template (tokenizer_config.json / GGUF), else chatml.</summary>
+    [JsonPropertyName("chat_template")] public string? ChatTemplate { get; init; }
+    /// <summary>Chat datasets: train on every token (prompts too), not only the assistant replies (axolotl's name).</summary>
+    [JsonPropertyName("train_on_inputs")] public bool TrainOnInputs { get; init; }
     /// <summary>Raw text file or folder of .txt files.</summary>
     [JsonPropertyName("raw_text_file")] public string? RawTextFile { get; init; }
     /// <summary>Longest sequence in tokens.</summary>
@@ -152,6 +157,14 @@ public sealed record TrainingSettings
         Require(MaxGradNorm >= 0, "max_grad_norm", $"must be >= 0 (is {MaxGradNorm}).");
         Require(EvalSteps >= 0 && SaveSteps >= 0, "eval_steps/save_steps", "must be >= 0.");
         Require(EvalSplit is >= 0 and < 1, "eval_split", $"must be in [0, 1) (is {EvalSplit}).");
+        if (!string.IsNullOrWhiteSpace(ChatTemplate))
+        {
+            string t = ChatTemplate.Trim();
+            bool known = Tokenizers.Chat.ChatTemplate.Names.Contains(t.ToLowerInvariant().Replace("-", "").Replace("_", ""));
+            bool jinja = t.Contains("{{", StringComparison.Ordinal) || t.Contains("{%", StringComparison.Ordinal);
+            Require(known || jinja || File.Exists(t), "chat_template",
+                $"'{t}' is neither a template name ({string.Join(", ", Tokenizers.Chat.ChatTemplate.Names)}) nor an existing .jinja file nor Jinja text; leave it empty for the model's own template.");
+        }
         try { Models.Loading.BaseStorageRules.Parse(BaseDType); }
         catch (ArgumentException e) { Require(false, "base_dtype", e.Message); }
         Require(!DoubleQuant || BaseDType?.Trim().ToLowerInvariant() == "nf4", "double_quant", "applies to NF4 weights only: use it with base_dtype nf4.");

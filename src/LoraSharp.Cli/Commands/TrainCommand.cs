@@ -25,6 +25,8 @@ internal static class TrainCommand
         var evalDataset = Add(command, new Option<string?>("--eval-dataset") { Description = Help("eval_dataset") });
         var format = Add(command, new Option<string?>("--format") { Description = Help("format") });
         var rawText = Add(command, new Option<string?>("--raw-text-file") { Description = Help("raw_text_file") });
+        var chatTemplate = Add(command, new Option<string?>("--chat-template") { Description = Help("chat_template") });
+        var trainOnInputs = Add(command, new Option<bool?>("--train-on-inputs") { Description = Help("train_on_inputs") });
         var cutoff = Add(command, new Option<int?>("--cutoff-len") { Description = Help("cutoff_len") });
         var overlap = Add(command, new Option<int?>("--overlap-len") { Description = Help("overlap_len") });
         var newline = Add(command, new Option<int?>("--newline-favor-len") { Description = Help("newline_favor_len") });
@@ -84,6 +86,7 @@ internal static class TrainCommand
             {
                 LoraName = Pick(name, s.LoraName)!, Dataset = Pick(dataset, s.Dataset), EvalDataset = Pick(evalDataset, s.EvalDataset),
                 Format = Pick(format, s.Format), RawTextFile = Pick(rawText, s.RawTextFile),
+                ChatTemplate = Pick(chatTemplate, s.ChatTemplate), TrainOnInputs = Pick(trainOnInputs, s.TrainOnInputs) ?? s.TrainOnInputs,
                 CutoffLen = Pick(cutoff, s.CutoffLen) ?? s.CutoffLen, OverlapLen = Pick(overlap, s.OverlapLen) ?? s.OverlapLen,
                 NewlineFavorLen = Pick(newline, s.NewlineFavorLen) ?? s.NewlineFavorLen, HardCutString = Pick(hardCut, s.HardCutString)!,
                 MinChars = Pick(minChars, s.MinChars) ?? s.MinChars, AddEosToken = Pick(addEos, s.AddEosToken) ?? s.AddEosToken,

@@ -13,7 +13,6 @@
 //     searching the text, so repeated or empty replies, trimmed or split content and templates that drop earlier
 //     reasoning are all handled. A template that never loops over the message objects falls back to the content
 //     characters alone.
-using System.Text.Json;
 using LoraSharp.Tokenizers.Chat.Jinja;
 
 namespace LoraSharp.Tokenizers.Chat;
@@ -42,50 +41,9 @@ public sealed class JinjaChatTemplate
     /// <summary>Render limits and the strftime_now clock.</summary>
     public JinjaRenderOptions Options { get; }
 
-    /// <summary>Where a tokenizer_config.json holds its template: a chat_template.jinja beside it wins (as in
-    /// transformers), else the "chat_template" field (a string, or a list of named templates: "default").
-    /// Null when the model ships none.</summary>
-    public static JinjaChatTemplate? FromTokenizerConfig(string tokenizerConfigPath, JinjaRenderOptions? options = null)
-    {
-        string text = File.ReadAllText(tokenizerConfigPath);
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(text); }
-        catch (JsonException e) { throw new TokenizerFormatException($"{tokenizerConfigPath} is not valid JSON: {e.Message}"); }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            string? source = null;
-            string? dir = Path.GetDirectoryName(Path.GetFullPath(tokenizerConfigPath));
-            string jinjaFile = Path.Combine(dir ?? ".", "chat_template.jinja");
-            if (File.Exists(jinjaFile)) source = File.ReadAllText(jinjaFile);
-            else if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("chat_template", out var t))
-            {
-                if (t.ValueKind == JsonValueKind.String) source = t.GetString();
-                else if (t.ValueKind == JsonValueKind.Array)
-                    foreach (var e in t.EnumerateArray())
-                        if (e.TryGetProperty("name", out var n) && n.GetString() == "default" && e.TryGetProperty("template", out var tt))
-                            source = tt.GetString();
-            }
-            if (string.IsNullOrEmpty(source)) return null;
-            try
-            {
-                return new JinjaChatTemplate(source, TokenText(root, "bos_token"), TokenText(root, "eos_token"), options);
-            }
-            catch (JinjaException e)
-            {
-                throw new TokenizerFormatException($"{(File.Exists(jinjaFile) ? jinjaFile : tokenizerConfigPath + " chat_template")}: {e.Message}");
-            }
-        }
-    }
-
-    // "bos_token": "<s>" or {"content": "<s>", ...} (an AddedToken) or null.
-    private static string? TokenText(JsonElement root, string name)
-    {
-        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty(name, out var v)) return null;
-        if (v.ValueKind == JsonValueKind.String) return v.GetString();
-        if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
-        return null;
-    }
+    /// <summary>The template of a Hugging Face folder's tokenizer_config.json (see <see cref="ModelChatTemplate.FromTokenizerConfig"/>), parsed; null when the model ships none.</summary>
+    public static JinjaChatTemplate? FromTokenizerConfig(string tokenizerConfigPath, JinjaRenderOptions? options = null) =>
+        ModelChatTemplate.FromTokenizerConfig(tokenizerConfigPath)?.Parse(options);
 
     /// <summary>Renders a conversation (messages as dictionaries or JSON objects with role, content and any other
     /// fields the template reads: tool_calls, reasoning_content, ...).</summary>
