@@ -141,7 +141,7 @@ public sealed class JinjaChatDatasetTests : IDisposable
     }
 
     [Fact]
-    public void HfFolderTemplate_IsFound_AndTravelsIntoGgufMetadata()
+    public void HfFolderTemplate_IsFound_AndTravelsIntoAMergedGguf()
     {
         foreach (var f in Directory.GetFiles(SharedFixtures.Stories260KHf)) File.Copy(f, Path.Combine(_dir, Path.GetFileName(f)));
         string cfgPath = Path.Combine(_dir, "tokenizer_config.json");
@@ -157,5 +157,16 @@ public sealed class JinjaChatDatasetTests : IDisposable
 
         var meta = HfTokenizerToGguf.Metadata(Path.Combine(_dir, "tokenizer.json"), cfgPath, loaded.Config);
         Assert.Equal(Template("llama-3.2"), meta.Single(kv => kv.Key == "tokenizer.chat_template").Value.AsString());
+
+        // merge to GGUF, load the GGUF: the template and the vocabulary's BOS/EOS texts come back
+        string gguf = Path.Combine(_dir, "merged.gguf");
+        AdapterMerger.Merge(_dir, [(Tests.Adapters.AdapterFixtures.LoraFolder, 1.0)], gguf, new MergeOptions { Format = "gguf" });
+        using var fromGguf = ModelLoader.Load(gguf);
+        var ggufTok = GgufTokenizer.ForModel(fromGguf);
+        var again = ModelChatTemplates.For(fromGguf, ggufTok);
+        Assert.NotNull(again);
+        Assert.Equal(Template("llama-3.2"), again.Source);
+        Assert.Equal(ggufTok.IdToToken(ggufTok.BosTokenId), again.BosToken);
+        Assert.StartsWith(again.BosToken + "<|start_header_id|>system", again.Parse().Render([new ChatMessage("user", "hi")]));
     }
 }
