@@ -79,7 +79,7 @@ public static class FineTuneJob
         var tokenizer = session.Tokenizer;
         model.ActivationCheckpointing = s.GradientCheckpointing;
 
-        var data = PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings);
+        var data = PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings, session.ChatTemplate);
         if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
         var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
 
@@ -181,10 +181,11 @@ public static class FineTuneJob
     // NaN is a real value here: a run interrupted before its first step has no final loss.
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    private static PreparedData PrepareData(FineTuneRequest request, TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context)
+    private static PreparedData PrepareData(FineTuneRequest request, TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context,
+        Tokenizers.Chat.ModelChatTemplate? modelChatTemplate)
     {
         string? path = s.Dataset ?? s.RawTextFile;
-        if (path == null) throw new ArgumentException("No training data: give --dataset (JSON/JSONL) or --raw-text-file (.txt or folder).");
+        if (path == null) throw new UserErrorException("No training data: give --dataset (JSON/JSONL) or --raw-text-file (.txt or folder).");
         var spec = new DataSpec
         {
             DatasetPath = path,
@@ -203,6 +204,9 @@ public static class FineTuneJob
             TrainOnlyAfter = s.TrainOnlyAfter ?? "",
             ExcessLength = s.ExcessLength,
             Pack = s.Packing,
+            ChatTemplate = s.ChatTemplate,
+            ModelChatTemplate = modelChatTemplate,
+            TrainOnInputs = s.TrainOnInputs,
         };
         return TrainingData.Prepare(spec, tokenizer, request.FormatsFolder ?? FindFormatsFolder());
     }

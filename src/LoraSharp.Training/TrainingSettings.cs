@@ -24,6 +24,11 @@ public sealed record TrainingSettings
     [JsonPropertyName("eval_dataset")] public string? EvalDataset { get; init; }
     /// <summary>Format file for a formatted dataset (alpaca-format.json, ...), or "chat" for chat datasets.</summary>
     [JsonPropertyName("format")] public string? Format { get; init; }
+    /// <summary>Chat datasets: a template name (chatml, llama2, llama3, mistral, alpaca, zephyr, phi3), a .jinja file or a
+    /// Jinja template; null: the model's own chat_template (tokenizer_config.json / GGUF), else chatml.</summary>
+    [JsonPropertyName("chat_template")] public string? ChatTemplate { get; init; }
+    /// <summary>Chat datasets: train on every token (prompts too), not only the assistant replies (axolotl's name).</summary>
+    [JsonPropertyName("train_on_inputs")] public bool TrainOnInputs { get; init; }
     /// <summary>Raw text file or folder of .txt files.</summary>
     [JsonPropertyName("raw_text_file")] public string? RawTextFile { get; init; }
     /// <summary>Longest sequence in tokens.</summary>
@@ -165,6 +170,14 @@ public sealed record TrainingSettings
         Require(BatchSize >= MicroBatchSize, "batch_size", $"must be at least micro_batch_size {MicroBatchSize} (is {BatchSize}).");
         Require(BatchSize % MicroBatchSize == 0, "batch_size", $"{BatchSize} is not a multiple of micro_batch_size {MicroBatchSize}.");
         Require(Epochs > 0 || MaxSteps > 0, "epochs", "set epochs > 0 or max_steps > 0.");
+        if (!string.IsNullOrWhiteSpace(ChatTemplate))
+        {
+            string t = ChatTemplate.Trim();
+            bool known = Tokenizers.Chat.ChatTemplate.Names.Contains(t.ToLowerInvariant().Replace("-", "").Replace("_", ""));
+            bool jinja = t.Contains("{{", StringComparison.Ordinal) || t.Contains("{%", StringComparison.Ordinal);
+            Require(known || jinja || File.Exists(t), "chat_template",
+                $"'{t}' is neither a template name ({string.Join(", ", Tokenizers.Chat.ChatTemplate.Names)}) nor an existing .jinja file nor Jinja text; leave it empty for the model's own template.");
+        }
         Require(!DoubleQuant || BaseDType?.Trim().ToLowerInvariant() == "nf4", "double_quant", "applies to NF4 weights only: use it with base_dtype nf4.");
         if (!FullFineTuning) ToLoraSettings().Validate();
     }

@@ -23,7 +23,7 @@ internal static class GenerateCommand
         var baseDType = new Option<string?>("--base-dtype") { Description = Training.Settings.TrainingSettingsSchema.For("base_dtype") };
         var doubleQuant = new Option<bool>("--double-quant") { Description = Training.Settings.TrainingSettingsSchema.For("double_quant") };
         var chat = new Option<bool>("--chat") { Description = "Treat the prompt as a user message and apply the model's chat template." };
-        var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml, llama2, llama3, mistral, alpaca, zephyr, phi3 (default: detected from tokenizer_config.json, else chatml)." };
+        var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml, llama2, llama3, mistral, alpaca, zephyr, phi3 (default: the model's own Jinja chat_template, else chatml)." };
         var system = new Option<string?>("--system") { Description = "System message in chat mode." };
 
         var command = new Command("generate", "Generate text with a model and optional LoRA adapters, streamed as it is produced.");

@@ -1,8 +1,8 @@
-// Chat templates of the common model families, written out in C# (no Jinja engine): ChatML, Llama-2 [INST], Llama-3
-// headers, Mistral [INST], Alpaca, Zephyr and Phi-3. Each renders messages into text and records the assistant spans.
-// A Jinja template string from tokenizer_config.json (or GGUF tokenizer.chat_template) is recognised by distinctive
-// substrings of these families; anything else is not detected (the caller must pick a name). It does not evaluate
-// templates, tools/function calls or per-model default system prompts.
+// Chat templates of the common model families, written out in C#: ChatML, Llama-2 [INST], Llama-3 headers, Mistral
+// [INST], Alpaca, Zephyr and Phi-3. Each renders messages into text and records the assistant spans. They are the
+// templates chosen by name (and ChatML for models that ship none); a model's own Jinja template is rendered exactly
+// by JinjaChatTemplate instead. Detect() recognises a Jinja template string of these families by distinctive
+// substrings. They do not render tools/function calls or per-model default system prompts.
 namespace LoraSharp.Tokenizers.Chat;
 
 /// <summary>A chat template of a known family.</summary>

@@ -103,6 +103,9 @@ public static class HfTokenizerToGguf
         list.Add(new("tokenizer.ggml.add_bos_token", GgufValue.From(addBos)));
         list.Add(new("tokenizer.ggml.add_eos_token", GgufValue.From(addEos)));
         list.Add(new("tokenizer.ggml.add_space_prefix", GgufValue.From(prependSpace)));
+        // The model's chat template travels with it, as llama.cpp's converter writes it.
+        if (File.Exists(tokenizerConfigJson) && Tokenizers.Chat.ModelChatTemplate.FromTokenizerConfig(tokenizerConfigJson) is { } chat)
+            list.Add(new("tokenizer.chat_template", GgufValue.From(chat.Source)));
         return list;
     }
 

@@ -29,6 +29,9 @@ public static class TrainingSettingsSchema
 
         new("dataset", "--dataset", "data", SettingKind.Dataset, "Formatted or chat dataset (JSON array or JSONL)."),
         new("format", "--format", "data", SettingKind.Format, "Format file or name (alpaca, alpaca-chatbot, ChatML, llama2-chat, vicuna) or 'chat'."),
+        new("chat_template", "--chat-template", "data", SettingKind.Text, "Chat datasets: template name (chatml, llama3, ...), a .jinja file, or Jinja text.", true)
+            { DefaultText = "the model's own chat_template (ChatML if it has none)" },
+        new("train_on_inputs", "--train-on-inputs", "data", SettingKind.Boolean, "Chat datasets: train on every token, not only the assistant replies.", true),
         new("raw_text_file", "--raw-text-file", "data", SettingKind.Dataset, "Raw text: a .txt file or a folder of them."),
         new("eval_dataset", "--eval-dataset", "data", SettingKind.Dataset, "Validation dataset file."),
         new("eval_split", "--eval-split", "data", SettingKind.Number, "Hold out this fraction for validation when no eval dataset is given.") { Range = Fraction },
