@@ -23,8 +23,18 @@ public static class BaseStorageRules
         "q8_0" or "int8" or "8bit" => BaseStorage.Q8_0,
         "q4_0" => BaseStorage.Q4_0,
         "nf4" => BaseStorage.NF4,
-        _ => throw new Core.UserErrorException($"Base dtype '{s}' is not one of {Choices} (or auto)."),
+        _ => throw new ArgumentException($"Base dtype '{s}' is not one of {Choices} (or auto)."),
     };
+
+    /// <summary>
+    /// <see cref="Parse"/> for a value the user gave (--base-dtype, base_dtype): a bad one is a UserErrorException.
+    /// (Parse itself throws ArgumentException, which the settings schema's choice check turns into its own message.)
+    /// </summary>
+    public static BaseStorage ParseUserValue(string? s)
+    {
+        try { return Parse(s); }
+        catch (ArgumentException e) { throw new Core.UserErrorException($"base_dtype: {e.Message}", e); }
+    }
 
     /// <summary>
     /// The dtype tensor <paramref name="t"/> is loaded as under <paramref name="mode"/>. Auto keeps a bf16 or f16

@@ -24,7 +24,7 @@ public static class ModelLoader
     public static LoadedModel Load(string path, ModelLoadOptions? options = null)
     {
         options ??= ModelLoadOptions.Default;
-        var mode = BaseStorageRules.Parse(options.BaseDType);
+        var mode = BaseStorageRules.ParseUserValue(options.BaseDType);
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
