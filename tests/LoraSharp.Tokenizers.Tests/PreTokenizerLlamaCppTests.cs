@@ -74,7 +74,7 @@ public class PreTokenizerLlamaCppTests
     [InlineData("made-up-pre")]
     public void UnknownOrCustomCodePre_IsAClearError(string name)
     {
-        var ex = Assert.Throws<NotSupportedException>(() => PreTokenizer.FromGgufName(name));
+        var ex = Assert.Throws<TokenizerFormatException>(() => PreTokenizer.FromGgufName(name));
         Assert.Contains(name, ex.Message);
         Assert.Contains("deepseek-v3", ex.Message);
     }

@@ -94,7 +94,7 @@ public sealed class JinjaChatDatasetTests : IDisposable
         var inline = Prepare(Messages, null, "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}").Train.Single();
         Assert.Equal("Reply one.Reply two.", DataTestKit.TrainedText(inline));
         Assert.Equal("chatml", Prepare(Messages, null).Template["chat_template"]);
-        var ex = Assert.Throws<ArgumentException>(() => Prepare(Messages, null, "no-such-template"));
+        var ex = Assert.Throws<DatasetException>(() => Prepare(Messages, null, "no-such-template"));
         Assert.Contains("chatml", ex.Message);
     }
 
