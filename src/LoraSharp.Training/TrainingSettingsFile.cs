@@ -20,6 +20,10 @@ public static class TrainingSettingsFile
         AllowTrailingCommas = true,
     };
 
+    // Reading also refuses null for a non-nullable setting ("target_modules:" with no value in YAML, or
+    // "rank_pattern": null, reached LoraSettings.Validate as a NullReferenceException; found by fuzzing).
+    private static readonly JsonSerializerOptions ReadOptions = new(Options) { RespectNullableAnnotations = true };
+
     /// <summary>Settings as JSON text.</summary>
     public static string ToJson(TrainingSettings settings) => JsonSerializer.Serialize(settings, Options);
 
@@ -40,7 +44,7 @@ public static class TrainingSettingsFile
     {
         try
         {
-            return JsonSerializer.Deserialize<TrainingSettings>(json, Options) ?? throw new InvalidDataException($"{source} is empty.");
+            return JsonSerializer.Deserialize<TrainingSettings>(json, ReadOptions) ?? throw new InvalidDataException($"{source} is empty.");
         }
         catch (JsonException e)
         {
@@ -65,6 +69,12 @@ public static class TrainingSettingsFile
         catch (YamlDotNet.Core.YamlException e)
         {
             throw new InvalidDataException($"{path}: line {e.Start.Line}: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's parser throws this for some malformed streams ("The scanner should contain no more
+            // tokens", found by fuzzing) instead of a YamlException.
+            throw new InvalidDataException($"{path}: not valid YAML ({e.Message}).", e);
         }
         return ToNode(data)?.ToJsonString() ?? "{}";
     }

@@ -189,6 +189,17 @@ public class RegressionTests
         Assert.Contains("not valid Unicode", e.Message);
     }
 
+    [Theory]
+    [InlineData("settings-yaml", "lora_name: x\ntarget_modules:\n")]
+    [InlineData("settings-yaml", "rank_pattern: ~\n")]
+    [InlineData("settings-json", "{\"target_modules\": null}")]
+    public void Settings_NullForANonNullableSetting_IsRejected(string target, string text)
+    {
+        // Was NullReferenceException in LoraSettings.Validate (found by the final 1M settings-yaml run).
+        var e = Rejected(target, U(text));
+        Assert.IsType<InvalidDataException>(e);
+    }
+
     [Fact]
     public void SettingsYaml_ExponentNumbers_AreNumbers()
     {
