@@ -1,8 +1,8 @@
 // The web API's JSON request bodies: each body goes through WebJson.ReadAsync on a real HttpRequest (the code the
 // server runs) and then the endpoint's own checks and name resolution against a private set of folders. Besides
 // "no crash", every resolved path must lie inside its folder: a name that escapes is reported as a crash.
-// Rejections are the exceptions the server answers with 4xx (HttpError 400/409/415, ArgumentException and
-// InvalidDataException 400, FileNotFound 404, UnauthorizedAccess 403).
+// Rejections are the exceptions the server answers with 4xx: HttpError (400/409/415), the user-error types (400),
+// FileNotFound 404, UnauthorizedAccess 403. ArgumentException & co. are bugs (500), so they count as crashes.
 using System.Runtime.CompilerServices;
 using LoraSharp.Web;
 using LoraSharp.Web.Api;
@@ -18,7 +18,7 @@ public static partial class Targets
 
     private static Type[] WebRejections =>
     [
-        typeof(HttpError), typeof(ArgumentException), typeof(InvalidDataException), typeof(FileNotFoundException),
+        typeof(HttpError), typeof(Core.UserErrorException), typeof(Core.UserErrorException), typeof(FileNotFoundException),
         typeof(DirectoryNotFoundException), typeof(UnauthorizedAccessException),
     ];
 

@@ -57,7 +57,7 @@ public static partial class Targets
         {
             Name = "gguf", Parser = "GGUF model file: GgufFile.Open, LlamaConfigReader.FromGguf, GgufTokenizer.FromMetadata (+ encode/decode)",
             Seeds = Seeds.Gguf,
-            Rejections = [typeof(ModelFormatException), typeof(InvalidDataException), typeof(NotSupportedException)],
+            Rejections = [typeof(ModelFormatException), typeof(Core.UserErrorException), typeof(Core.UserErrorException)],
             Run = (input, ws) =>
             {
                 using var g = GgufFile.Open(ws.Write("model.gguf", input));
@@ -97,7 +97,7 @@ public static partial class Targets
         {
             Name = "tokenizer-json", Parser = "tokenizer.json ‖ tokenizer_config.json via TokenizerLoader.FromTokenizerJson (+ encode/decode)",
             Seeds = Seeds.TokenizerJson,
-            Rejections = [typeof(TokenizerFormatException), typeof(NotSupportedException)],
+            Rejections = [typeof(TokenizerFormatException), typeof(Core.UserErrorException)],
             Dictionary = Words("model", "vocab", "merges", "type", "BPE", "WordPiece", "added_tokens", "id", "content", "special", "pre_tokenizer", "normalizer",
                 "decoder", "ByteLevel", "Metaspace", "Sequence", "Split", "Digits", "Prepend", "Strip", "pretokenizers", "prepend_scheme", "first", "always",
                 "use_regex", "byte_fallback", "ignore_merges", "unk_token", "bos_token", "eos_token", "pad_token", "add_bos_token", "post_processor",
@@ -115,7 +115,7 @@ public static partial class Targets
         {
             Name = "vocab-merges", Parser = "GPT-2 encoder.json ‖ vocab.bpe via TokenizerLoader.FromEncoderAndMerges (+ encode/decode)",
             Seeds = Seeds.VocabMerges,
-            Rejections = [typeof(TokenizerFormatException), typeof(NotSupportedException)],
+            Rejections = [typeof(TokenizerFormatException), typeof(Core.UserErrorException)],
             Dictionary = Words("#version: 0.2", "<|endoftext|>", "Ġ", " ", "\n", "\r\n", "a b\n"),
             AllocPerByte = 256,
             Run = (input, ws) =>
@@ -128,7 +128,7 @@ public static partial class Targets
         {
             Name = "hf-config", Parser = "Hugging Face config.json via LlamaConfigReader.FromHfFile",
             Seeds = Seeds.HfConfig,
-            Rejections = [typeof(ModelFormatException), typeof(InvalidDataException)],
+            Rejections = [typeof(ModelFormatException), typeof(Core.UserErrorException)],
             Dictionary = Words("model_type", "llama", "qwen2", "mistral", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                 "num_key_value_heads", "vocab_size", "head_dim", "rope_theta", "rope_scaling", "rope_type", "type", "factor", "low_freq_factor",
                 "high_freq_factor", "original_max_position_embeddings", "llama3", "linear", "dynamic", "tie_word_embeddings", "rms_norm_eps",
@@ -139,7 +139,7 @@ public static partial class Targets
         {
             Name = "peft-config", Parser = "PEFT adapter_config.json via PeftAdapterConfig.Read and PeftAdapter.ToSettings(...).Validate()",
             Seeds = Seeds.PeftConfig,
-            Rejections = [typeof(InvalidDataException), typeof(ArgumentException)],
+            Rejections = [typeof(Core.UserErrorException), typeof(ModelFormatException)],
             Dictionary = Words("peft_type", "LORA", "r", "lora_alpha", "lora_dropout", "target_modules", "all-linear", "bias", "none", "use_rslora",
                 "init_lora_weights", "gaussian", "pissa", "olora", "rank_pattern", "alpha_pattern", "layers_to_transform", "layers_pattern",
                 "modules_to_save", "fan_in_fan_out", "task_type", "use_dora", "base_model_name_or_path", "q_proj"),
@@ -153,7 +153,7 @@ public static partial class Targets
         {
             Name = "peft-adapter", Parser = "PEFT adapter folder: adapter_config.json ‖ adapter_model.safetensors via AdapterLoader.Read (stories260K shapes)",
             Seeds = Seeds.PeftAdapter,
-            Rejections = [typeof(InvalidDataException), typeof(ModelFormatException), typeof(ArgumentException), typeof(NotSupportedException)],
+            Rejections = [typeof(Core.UserErrorException), typeof(ModelFormatException), typeof(Core.UserErrorException), typeof(Core.UserErrorException)],
             Dictionary = Words("r", "lora_alpha", "target_modules", "rank_pattern", "use_rslora", "lora_A", "lora_B", "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"),
             Run = (input, ws) =>
             {
@@ -167,7 +167,7 @@ public static partial class Targets
         {
             Name = "gguf-lora", Parser = "llama.cpp GGUF LoRA adapter via GgufLoraAdapter.Read (stories260K shapes)",
             Seeds = Seeds.GgufLora,
-            Rejections = [typeof(ModelFormatException), typeof(InvalidDataException), typeof(ArgumentException), typeof(NotSupportedException)],
+            Rejections = [typeof(ModelFormatException), typeof(Core.UserErrorException), typeof(Core.UserErrorException), typeof(Core.UserErrorException)],
             Run = (input, ws) => _ = GgufLoraAdapter.Read(ws.Write("adapter.gguf", input), Seeds.StoriesConfig),
         },
         new()
@@ -226,7 +226,7 @@ public static partial class Targets
         {
             Name = "settings-json", Parser = "training_parameters.json / --config x.json via TrainingSettingsFile.Load and Validate()",
             Seeds = Seeds.SettingsJson,
-            Rejections = [typeof(InvalidDataException), typeof(ArgumentException)],
+            Rejections = [typeof(Core.UserErrorException), typeof(ModelFormatException)],
             Dictionary = SettingsWords(),
             Run = (input, ws) => TrainingSettingsFile.Load(ws.Write("settings.json", input)).Validate(),
         },
@@ -234,7 +234,7 @@ public static partial class Targets
         {
             Name = "settings-yaml", Parser = "--config x.yaml via TrainingSettingsFile.Load and Validate()",
             Seeds = Seeds.SettingsYaml,
-            Rejections = [typeof(InvalidDataException), typeof(ArgumentException)],
+            Rejections = [typeof(Core.UserErrorException), typeof(ModelFormatException)],
             Dictionary = [.. SettingsWords(), .. new[] { ": ", "- ", "&a", "*a", "!!str", "!!int", "|", ">", "---", "...", "~", ".nan", ".inf", "0x1F", "0o7", "<<: " }.Select(Encoding.UTF8.GetBytes)],
             AllocPerByte = 256,
             Run = (input, ws) => TrainingSettingsFile.Load(ws.Write("settings.yaml", input)).Validate(),

@@ -22,6 +22,10 @@ public static class TrainingSettingsFile
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
+    // Reading also refuses null for a non-nullable setting ("target_modules:" with no value in YAML, or
+    // "rank_pattern": null, reached LoraSettings.Validate as a NullReferenceException; found by fuzzing).
+    private static readonly JsonSerializerOptions ReadOptions = new(Options) { RespectNullableAnnotations = true };
+
     /// <summary>Settings as JSON text.</summary>
     public static string ToJson(TrainingSettings settings) => JsonSerializer.Serialize(settings, Options);
 
@@ -49,6 +53,9 @@ public static class TrainingSettingsFile
         {
             throw new UserErrorException($"{source}: not valid JSON: {e.Message}", e);
         }
+        // JsonObject builds its dictionary on first use; a key given twice fails there (found by the settings fuzz target).
+        try { _ = node is JsonObject o ? o.Count : 0; }
+        catch (ArgumentException e) { throw new UserErrorException($"{source}: a setting is given twice ({e.Message.Replace(" (Parameter 'key')", "")}); keep one.", e); }
         if (node is not JsonObject obj) throw new UserErrorException($"{source}: expected an object of settings ({{\"lora_rank\": 8, ...}}), not {node?.GetValueKind().ToString().ToLowerInvariant() ?? "null"}.");
         return Parse(obj, source);
     }
@@ -59,7 +66,7 @@ public static class TrainingSettingsFile
         Settings.TrainingSettingsSchema.CheckJson(json, source);
         try
         {
-            return json.Deserialize<TrainingSettings>(Options) ?? throw new UserErrorException($"{source} is empty.");
+            return json.Deserialize<TrainingSettings>(ReadOptions) ?? throw new UserErrorException($"{source} is empty.");
         }
         catch (JsonException e)
         {
@@ -96,6 +103,12 @@ public static class TrainingSettingsFile
         catch (YamlDotNet.Core.YamlException e)
         {
             throw new UserErrorException($"{path}: line {e.Start.Line}: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's parser throws this for some malformed streams ("The scanner should contain no more
+            // tokens", found by fuzzing) instead of a YamlException.
+            throw new UserErrorException($"{path}: not valid YAML ({e.Message}).", e);
         }
         return ToNode(data)?.ToJsonString() ?? "{}";
     }

@@ -79,7 +79,7 @@ public class RegressionTests
     {
         var e = Rejected("gguf", Gguf([("tokenizer.ggml.model", GgufValueType.Int32, BitConverter.GetBytes(1)),
             ("tokenizer.ggml.tokens", GgufValueType.Int32, BitConverter.GetBytes(1))], []));
-        Assert.IsType<InvalidDataException>(e);
+        Assert.IsAssignableFrom<Core.UserErrorException>(e);
         Assert.Contains("tokenizer.ggml.model", e.Message);
     }
 
@@ -88,7 +88,7 @@ public class RegressionTests
     {
         var e = Rejected("gguf-lora", Gguf([("general.type", GgufValueType.String, StrValue("adapter")), ("adapter.type", GgufValueType.String, StrValue("lora")),
             ("general.architecture", GgufValueType.String, StrValue("llama")), ("adapter.lora.alpha", GgufValueType.String, StrValue("x"))], []));
-        Assert.IsType<InvalidDataException>(e);
+        Assert.IsAssignableFrom<Core.UserErrorException>(e);
         Assert.Contains("adapter.lora.alpha", e.Message);
     }
 
@@ -153,7 +153,7 @@ public class RegressionTests
     {
         // Was InvalidOperationException from JsonNode.GetValue<string> (found by the 1M run of peft-adapter).
         var e = Rejected("peft-config", U("{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": \"q_proj\\ud800\"}"));
-        Assert.IsType<InvalidDataException>(e);
+        Assert.IsAssignableFrom<Core.UserErrorException>(e);
         Assert.Contains("$.target_modules", e.Message);
     }
 
@@ -166,7 +166,7 @@ public class RegressionTests
         // Was a stack overflow inside YamlDotNet's parser, which kills the process (found by reading after the
         // harness's note on uncatchable failures; 20,000 levels).
         var e = Rejected("settings-yaml", U(head + string.Concat(Enumerable.Repeat(open, 20_000)) + "x" + string.Concat(Enumerable.Repeat(close, 20_000)) + "\n"));
-        Assert.IsType<InvalidDataException>(e);
+        Assert.IsAssignableFrom<Core.UserErrorException>(e);
         Assert.Contains("nesting deeper than", e.Message);
     }
 
@@ -185,8 +185,19 @@ public class RegressionTests
     {
         // Was InvalidOperationException while the "not an object" error printed the root (found by the 1M peft-config run).
         var e = Rejected("peft-config", U("\"\\udc01\""));
-        Assert.IsType<InvalidDataException>(e);
+        Assert.IsAssignableFrom<Core.UserErrorException>(e);
         Assert.Contains("not valid Unicode", e.Message);
+    }
+
+    [Theory]
+    [InlineData("settings-yaml", "lora_name: x\ntarget_modules:\n")]
+    [InlineData("settings-yaml", "rank_pattern: ~\n")]
+    [InlineData("settings-json", "{\"target_modules\": null}")]
+    public void Settings_NullForANonNullableSetting_IsRejected(string target, string text)
+    {
+        // Was NullReferenceException in LoraSettings.Validate (found by the final 1M settings-yaml run).
+        var e = Rejected(target, U(text));
+        Assert.IsAssignableFrom<Core.UserErrorException>(e);
     }
 
     [Fact]
@@ -204,7 +215,7 @@ public class RegressionTests
     {
         // Was the BCL's ArgumentException ("cannot be written as valid JSON") without the file's name.
         string path = WriteTemp("nan.yaml", "learning_rate: .nan\n");
-        var e = Assert.Throws<InvalidDataException>(() => Training.TrainingSettingsFile.Load(path));
+        var e = Assert.Throws<Core.UserErrorException>(() => Training.TrainingSettingsFile.Load(path));
         Assert.Contains(path, e.Message);
         Assert.Contains("learning_rate", e.Message);
     }
@@ -285,7 +296,7 @@ public class RegressionTests
     {
         // Was NullReferenceException (a 500) for "adapter": null (found by the 1M web-export run) and its siblings.
         var e = Rejected(target, U(body));
-        Assert.True(e.GetType().Name is "HttpError" or nameof(ArgumentException), e.ToString());
+        Assert.True(e.GetType().Name is "HttpError" || e is Core.UserErrorException, e.ToString());
     }
 
     [Fact]

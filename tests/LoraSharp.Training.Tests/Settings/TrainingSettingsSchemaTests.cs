@@ -66,6 +66,7 @@ public sealed class TrainingSettingsSchemaTests
     [InlineData("{\"target_modules\": \"q_proj\"}", "target_modules: expected a list of names")]
     [InlineData("{\"rank_pattern\": {\"q_proj\": \"four\"}}", "rank_pattern: expected an object of module: number")]
     [InlineData("[1, 2]", "expected an object of settings")]
+    [InlineData("{\"batch_size\": 8, \"batch_size\": 16}", "a setting is given twice")]   // found by the settings-json fuzz target
     [InlineData("{\"micro_batch_size\": null}", "micro_batch_size: a value is required")]
     public void BadSettingsJson_IsAUserErrorNamingTheSetting(string json, string expected)
     {
