@@ -1,5 +1,8 @@
-// The one config type for every Llama-family model (llama, mistral, qwen2), named after Hugging Face config.json
-// fields. Loaders fill it from config.json or from GGUF metadata; the model reads only this.
+// The one config type for every Llama-family model (llama, mistral, qwen2, qwen3, smollm3), named after Hugging Face
+// config.json fields. Loaders fill it from config.json or from GGUF metadata; the model reads only this.
+// Family deltas from Llama are flags derived here, so the model code asks "QkNorm?" rather than "qwen3?":
+//   qwen3    per-head RMSNorm on q and k (q_norm, k_norm, weight [HS]) before RoPE; head_dim explicit
+//   smollm3  layers without RoPE (no_rope_layers[l] = 0)
 using LoraSharp.Core.Kernels;
 
 namespace LoraSharp.Models;
@@ -7,7 +10,7 @@ namespace LoraSharp.Models;
 /// <summary>Architecture hyperparameters of a Llama-family decoder (HF config.json names in PascalCase).</summary>
 public sealed record LlamaConfig
 {
-    /// <summary>"llama", "mistral" or "qwen2".</summary>
+    /// <summary>"llama", "mistral", "qwen2", "qwen3" or "smollm3".</summary>
     public string ModelType { get; init; } = "llama";
 
     /// <summary>Model width C.</summary>
@@ -70,6 +73,25 @@ public sealed record LlamaConfig
     /// <summary>dtype the weights were saved in ("float32", "bfloat16", ...).</summary>
     public string? TorchDtype { get; init; }
 
+    /// <summary>smollm3's no_rope_layers: one entry per layer, 1 = RoPE, 0 = none; null = every layer uses RoPE.</summary>
+    public IReadOnlyList<int>? NoRopeLayers { get; init; }
+
+    /// <summary>True when layer <paramref name="layer"/> rotates q and k (false for smollm3's NoPE layers).</summary>
+    public bool UsesRope(int layer) => NoRopeLayers is not { } n || n[layer] != 0;
+
+    /// <summary>True when every query and key head is RMS-normalised (q_norm / k_norm, weight [HS]) before RoPE (qwen3).</summary>
+    public bool QkNorm => ModelType == "qwen3";
+
+    /// <summary>general.architecture of a GGUF file for this model (mistral is written as llama, as llama.cpp does).</summary>
+    public string GgufArchitecture => ModelType == "mistral" ? "llama" : ModelType;
+
+    /// <summary>
+    /// True when llama.cpp rotates consecutive pairs for this architecture (LLAMA_ROPE_TYPE_NORM: llama, smollm3), so
+    /// GGUF files hold q/k rows interleaved (RopePermutation); false for NEOX (half-offset) architectures (qwen2, qwen3),
+    /// whose GGUF rows are in Hugging Face order.
+    /// </summary>
+    public bool GgufInterleavedQk => ModelType is "llama" or "mistral" or "smollm3";
+
     /// <summary>True when q/k/v projections carry biases (qwen2 always; llama/mistral when attention_bias).</summary>
     public bool QkvBias => ModelType == "qwen2" || AttentionBias;
 
@@ -94,5 +116,7 @@ public sealed record LlamaConfig
         Require(RmsNormEps > 0, "rms_norm_eps", $"must be positive (is {RmsNormEps})");
         Require(RopeTheta > 0, "rope_theta", $"must be positive (is {RopeTheta})");
         Require(HiddenAct is "silu" or "swish", "hidden_act", $"must be silu (is {HiddenAct})");
+        Require(NoRopeLayers is null || NoRopeLayers.Count == NumHiddenLayers, "no_rope_layers",
+            $"must have one entry per layer ({NumHiddenLayers}; has {NoRopeLayers?.Count})");
     }
 }

@@ -117,10 +117,25 @@ public sealed partial class LlamaModel
         Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, acts.SequenceIds, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
             1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
         StepProfile.Stop(StepPhase.AttentionBackward, ta);
-        ta = StepProfile.Start();
-        Core.Kernels.Rope.Backward(dQ, acts.Positions, Rope, M, NH, HS);
-        Core.Kernels.Rope.Backward(dK, acts.Positions, Rope, M, NKV, HS);
-        StepProfile.Stop(StepPhase.Rope, ta);
+        if (w.UsesRope)
+        {
+            ta = StepProfile.Start();
+            Core.Kernels.Rope.Backward(dQ, acts.Positions, Rope, M, NH, HS);
+            Core.Kernels.Rope.Backward(dK, acts.Positions, Rope, M, NKV, HS);
+            StepProfile.Stop(StepPhase.Rope, ta);
+        }
+        if (w.QNorm != null)
+        {
+            // qwen3: back through the per-head q/k RMSNorm to the projections' outputs.
+            var dQRaw = acts.DQRaw; dQRaw.Clear();
+            var dKRaw = acts.DKRaw; dKRaw.Clear();
+            long tn = StepProfile.Start();
+            RmsNorm.Backward(dQ, a.QRaw, w.QNorm.Floats, a.RstdQ, dQRaw, w.GradQNorm is { } gq ? gq.Floats : [], M * NH, HS);
+            RmsNorm.Backward(dK, a.KRaw, w.KNorm!.Floats, a.RstdK, dKRaw, w.GradKNorm is { } gk ? gk.Floats : [], M * NKV, HS);
+            StepProfile.Stop(StepPhase.Norm, tn);
+            dQ = dQRaw;
+            dK = dKRaw;
+        }
 
         // Below the lowest trainable layer nothing needs dL/dX[l] (full fine-tuning always needs it: the embedding trains).
         var dXn1 = needInputGrad ? dXn : [];

@@ -1,4 +1,5 @@
-// Forward pass over a batch: embedding, L decoder layers (RMSNorm, q/k/v, RoPE, GQA attention, o, RMSNorm,
+// Forward pass over a batch: embedding, L decoder layers (RMSNorm, q/k/v, [q/k per-head RMSNorm], RoPE (unless the
+// layer has none), GQA attention, o, RMSNorm,
 // SwiGLU MLP), final RMSNorm, then either the fused output-projection + cross-entropy (loss) or full logits.
 // Hugging Face semantics: position ids 0..T-1 per row, key j visible to query i iff j <= i and mask[j] = 1,
 // loss = mean over non-ignored shifted targets. A packed batch (sequence ids) restarts the position ids at each
@@ -91,13 +92,29 @@ public sealed partial class LlamaModel
         long t0 = StepProfile.Start();
         RmsNorm.Forward(x, w.InputNorm.Floats, a.Xn1, a.Rstd1, M, C, eps);
         StepProfile.Stop(StepPhase.Norm, t0);
-        w.Q.Forward(a.Xn1, a.Q, M, false, scratch, seed + 1, training);
-        w.K.Forward(a.Xn1, a.K, M, false, scratch, seed + 2, training);
+        if (w.QNorm == null)
+        {
+            w.Q.Forward(a.Xn1, a.Q, M, false, scratch, seed + 1, training);
+            w.K.Forward(a.Xn1, a.K, M, false, scratch, seed + 2, training);
+        }
+        else
+        {
+            // qwen3: every head of q and k is RMS-normalised (weight [HS]) before RoPE; the raw projections are kept.
+            w.Q.Forward(a.Xn1, a.QRaw, M, false, scratch, seed + 1, training);
+            w.K.Forward(a.Xn1, a.KRaw, M, false, scratch, seed + 2, training);
+            t0 = StepProfile.Start();
+            RmsNorm.Forward(a.QRaw, w.QNorm.Floats, a.Q, a.RstdQ, M * NH, HS, eps);
+            RmsNorm.Forward(a.KRaw, w.KNorm!.Floats, a.K, a.RstdK, M * NKV, HS, eps);
+            StepProfile.Stop(StepPhase.Norm, t0);
+        }
         w.V.Forward(a.Xn1, a.V, M, false, scratch, seed + 3, training);
-        t0 = StepProfile.Start();
-        Core.Kernels.Rope.Forward(a.Q, acts.Positions, Rope, M, NH, HS);
-        Core.Kernels.Rope.Forward(a.K, acts.Positions, Rope, M, NKV, HS);
-        StepProfile.Stop(StepPhase.Rope, t0);
+        if (w.UsesRope)
+        {
+            t0 = StepProfile.Start();
+            Core.Kernels.Rope.Forward(a.Q, acts.Positions, Rope, M, NH, HS);
+            Core.Kernels.Rope.Forward(a.K, acts.Positions, Rope, M, NKV, HS);
+            StepProfile.Stop(StepPhase.Rope, t0);
+        }
         t0 = StepProfile.Start();
         Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, acts.SequenceIds, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
             1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);

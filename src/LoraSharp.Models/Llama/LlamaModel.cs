@@ -1,4 +1,4 @@
-// The Llama-family decoder (llama, mistral, qwen2): weights built from Hugging Face-named tensors, the forward
+// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3): weights built from Hugging Face-named tensors, the forward
 // (LlamaModel.Forward.cs), the backward for LoRA or full fine-tuning (LlamaModel.Backward.cs) and cached
 // generation (LlamaModel.Generate.cs). Base weights are frozen and packed once; LoRA plugs in through Linear.
 using LoraSharp.Core.Kernels;
@@ -136,7 +136,12 @@ public sealed partial class LlamaModel : IDisposable
                 Proj($"{p}.self_attn.o_proj", C, QD, config.OutputBias),
                 Proj($"{p}.mlp.gate_proj", H, C, config.MlpBias),
                 Proj($"{p}.mlp.up_proj", H, C, config.MlpBias),
-                Proj($"{p}.mlp.down_proj", C, H, config.MlpBias));
+                Proj($"{p}.mlp.down_proj", C, H, config.MlpBias))
+            {
+                QNorm = config.QkNorm ? VectorTensor($"{p}.self_attn.q_norm.weight", config.HeadDim) : null,
+                KNorm = config.QkNorm ? VectorTensor($"{p}.self_attn.k_norm.weight", config.HeadDim) : null,
+                UsesRope = config.UsesRope(l),
+            };
         }
         var finalNorm = VectorTensor("model.norm.weight", C);
 
@@ -159,6 +164,8 @@ public sealed partial class LlamaModel : IDisposable
             {
                 layer.GradInputNorm = Tensor.Zeros(DType.F32, C);
                 layer.GradPostAttentionNorm = Tensor.Zeros(DType.F32, C);
+                if (layer.QNorm != null) layer.GradQNorm = Tensor.Zeros(DType.F32, config.HeadDim);
+                if (layer.KNorm != null) layer.GradKNorm = Tensor.Zeros(DType.F32, config.HeadDim);
             }
             model.GradEmbedding = Tensor.Zeros(DType.F32, V, C);
             model.GradFinalNorm = Tensor.Zeros(DType.F32, C);
@@ -169,7 +176,8 @@ public sealed partial class LlamaModel : IDisposable
 
     /// <summary>Bytes held by the frozen base weights: packed projections, output, embedding and norms.</summary>
     public long BaseWeightBytes =>
-        Layers.Sum(l => l.Projections.Sum(p => p.Packed.Bytes + (p.Bias?.Length ?? 0) * 4L) + l.InputNorm.ByteLength + l.PostAttentionNorm.ByteLength)
+        Layers.Sum(l => l.Projections.Sum(p => p.Packed.Bytes + (p.Bias?.Length ?? 0) * 4L) + l.InputNorm.ByteLength + l.PostAttentionNorm.ByteLength
+            + (l.QNorm?.ByteLength ?? 0) + (l.KNorm?.ByteLength ?? 0))
         + Output.Bytes + (Embedding?.ByteLength ?? 0) + FinalNorm.ByteLength;
 
     /// <summary>The projection <paramref name="module"/> (q_proj ... down_proj) of layer <paramref name="layer"/>.</summary>

@@ -1,6 +1,7 @@
 // Loads a Llama-family checkpoint from a Hugging Face folder (config.json + model.safetensors, sharded through
 // model.safetensors.index.json, or a given *.safetensors file beside config.json) or from a .gguf file, into one
-// LoadedModel with HF tensor names. GGUF q/k rows are permuted back to HF's rotate_half layout. Every expected
+// LoadedModel with HF tensor names. GGUF q/k rows of architectures llama.cpp rotates in consecutive pairs (llama,
+// smollm3) are permuted back to HF's rotate_half layout; NEOX architectures (qwen2, qwen3) store HF's order. Every expected
 // tensor is checked for presence and shape. Pickle checkpoints (.bin/.pt/.pth/.ckpt) are refused: unpickling can
 // execute arbitrary code. Base weights take the dtype ModelLoadOptions.BaseDType asks for (BaseStorageRules).
 // Does not load tokenizers (GGUF metadata is handed on for that).
@@ -142,7 +143,7 @@ public static class ModelLoader
                 var view = g.GetTensor(gname);
                 CheckShape(path, gname, view, shape);
                 stored[name] = view.DType;
-                int heads = TensorNames.IsQuery(name) ? config.NumAttentionHeads : TensorNames.IsKey(name) ? config.NumKeyValueHeads : 0;
+                int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(name) ? config.NumAttentionHeads : TensorNames.IsKey(name) ? config.NumKeyValueHeads : 0;
                 if (heads > 0)
                 {
                     var permuted = RopePermutation.GgufToHf(view, heads);

@@ -12,6 +12,7 @@
 //   blk.N.attn_v / attn_output      model.layers.N.self_attn.v_proj / o_proj
 //   blk.N.ffn_norm.weight     model.layers.N.post_attention_layernorm.weight
 //   blk.N.ffn_gate / ffn_up / ffn_down   model.layers.N.mlp.gate_proj / up_proj / down_proj
+//   blk.N.attn_q_norm / attn_k_norm      model.layers.N.self_attn.q_norm / k_norm   (qwen3: per-head RMSNorm, [HS])
 //   PEFT: base_model.model.{HF module}.lora_A.weight / lora_B.weight (module = HF name without ".weight")
 using System.Globalization;
 
@@ -50,6 +51,8 @@ public static class TensorNames
         ("ffn_gate", "mlp.gate_proj"),
         ("ffn_up", "mlp.up_proj"),
         ("ffn_down", "mlp.down_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
     ];
 
     /// <summary>The linear modules of a decoder layer, by their HF short names (PEFT target_modules values).</summary>

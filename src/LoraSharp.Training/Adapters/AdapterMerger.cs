@@ -103,7 +103,8 @@ public static class AdapterMerger
                 var merged = MergeTensor(name, t, mods, target, options.Safe);
                 if (format == "gguf")
                 {
-                    int heads = TensorNames.IsQuery(name) ? baseModel.Config.NumAttentionHeads : TensorNames.IsKey(name) ? baseModel.Config.NumKeyValueHeads : 0;
+                    var bc = baseModel.Config;
+                    int heads = !bc.GgufInterleavedQk ? 0 : TensorNames.IsQuery(name) ? bc.NumAttentionHeads : TensorNames.IsKey(name) ? bc.NumKeyValueHeads : 0;
                     if (heads > 0)
                     {
                         var p = RopePermutation.HfToGguf(merged, heads);
@@ -272,7 +273,7 @@ public static class AdapterMerger
         var c = b.Config;
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(c.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"),
+            ["architectures"] = new JsonArray(c.ModelType switch { "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", "smollm3" => "SmolLM3ForCausalLM", _ => "LlamaForCausalLM" }),
             ["model_type"] = c.ModelType,
             ["hidden_size"] = c.HiddenSize,
             ["intermediate_size"] = c.IntermediateSize,
@@ -293,6 +294,7 @@ public static class AdapterMerger
             ["eos_token_id"] = c.EosTokenIds.Count > 0 ? c.EosTokenIds[0] : null,
             ["torch_dtype"] = torchDtype,
         };
+        if (c.NoRopeLayers is { } nr) o["no_rope_layers"] = new JsonArray([.. nr.Select(v => (JsonNode)v)]);
         File.WriteAllText(Path.Combine(folder, "config.json"), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         notes.Add("The base is a GGUF file, so the folder has config.json but no tokenizer files (LoraSharp cannot write tokenizer.json from GGUF metadata); copy them from the original model, or merge with --format gguf.");
     }

@@ -64,14 +64,14 @@ public static class GgufLoraAdapter
                 var b = new float[m.B.Length];
                 for (int i = 0; i < b.Length; i++) b[i] = (float)(fold * m.B[i]);
                 using var bT = Tensor.FromFloats(b, m.OutFeatures, m.Rank);
-                int heads = TensorNames.IsQuery(m.WeightName) ? config.NumAttentionHeads : TensorNames.IsKey(m.WeightName) ? config.NumKeyValueHeads : 0;
+                int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(m.WeightName) ? config.NumAttentionHeads : TensorNames.IsKey(m.WeightName) ? config.NumKeyValueHeads : 0;
                 var bOut = heads > 0 ? RopePermutation.HfToGguf(bT, heads) : Tensor.FromFloats(b, m.OutFeatures, m.Rank);
                 tensors.Add(new(gguf + SuffixA, Convert(Tensor.FromFloats(m.A, m.Rank, m.InFeatures), dtype)));
                 tensors.Add(new(gguf + SuffixB, Convert(bOut, dtype)));
             }
             var meta = new List<KeyValuePair<string, GgufValue>>
             {
-                new("general.architecture", GgufValue.From(config.ModelType)),
+                new("general.architecture", GgufValue.From(config.GgufArchitecture)),
                 new("general.type", GgufValue.From("adapter")),
                 new("general.name", GgufValue.From(Path.GetFileName(Path.TrimEndingDirectorySeparator(weights.Source)))),
                 new("adapter.type", GgufValue.From("lora")),
@@ -156,7 +156,7 @@ public static class GgufLoraAdapter
             int rank = sa[0], K = sa[1], N = sb[0];
             var a = ReadF32(g, aName);
             var b = ReadF32(g, bName);
-            int heads = TensorNames.IsQuery(hf) ? config.NumAttentionHeads : TensorNames.IsKey(hf) ? config.NumKeyValueHeads : 0;
+            int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(hf) ? config.NumAttentionHeads : TensorNames.IsKey(hf) ? config.NumKeyValueHeads : 0;
             if (heads > 0)
             {
                 using var bt = Tensor.FromFloats(b, N, rank);
