@@ -11,7 +11,8 @@ For each family it writes <out>/<family>/:
                            every LoRA factor's gradient of the mean loss (PEFT names, F32); loss / lora_loss in metadata
     adapter_model.safetensors + adapter_config.json   the PEFT adapter (r 4, alpha 8, all seven projections, B != 0)
 
-The model is written from the published Hugging Face modeling equations (modeling_qwen3.py, modular_smollm3.py),
+The model is written from the published Hugging Face modeling equations (modeling_qwen3.py, modular_smollm3.py,
+modeling_gemma3.py),
 in float64 throughout (softmax too), not by importing transformers. RoPE's cos/sin are computed in float32 as
 transformers does (inv_freq and position products in float32), then widened.
 """
@@ -44,6 +45,16 @@ FAMILIES = {
         tie_word_embeddings=True, attention_bias=False, mlp_bias=False, hidden_act="silu",
         use_sliding_window=False, sliding_window=None, no_rope_layer_interval=4,
         no_rope_layers=[1, 1, 1, 0], bos_token_id=1, eos_token_id=2, pad_token_id=None, torch_dtype="float32"),
+    # Six layers: five sliding (window 4) and one global (sliding_window_pattern 6, as llama.cpp hard-codes it);
+    # query_pre_attn_scalar = head_dim, as in Gemma 3 1B/4B (llama.cpp scales by 1/sqrt(head_dim)).
+    "gemma3_text": dict(
+        architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", vocab_size=512, hidden_size=48,
+        intermediate_size=64, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        hidden_activation="gelu_pytorch_tanh", max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=1000000.0,
+        rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 2.0}, attention_bias=False,
+        query_pre_attn_scalar=16, sliding_window=4, sliding_window_pattern=6, final_logit_softcapping=None,
+        attn_logit_softcapping=None, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        torch_dtype="float32"),
 }
 
 
@@ -60,8 +71,10 @@ def make_weights(c, gen):
     def lin(name, out, inp):
         w[name] = torch.randn(out, inp, generator=gen) / math.sqrt(inp)
 
-    def norm(name, n):
-        w[name] = 1.0 + 0.2 * torch.randn(n, generator=gen)
+    gemma = c["model_type"] == "gemma3_text"
+
+    def norm(name, n):   # gemma stores w and multiplies by (1 + w)
+        w[name] = (0.0 if gemma else 1.0) + 0.2 * torch.randn(n, generator=gen)
 
     w["model.embed_tokens.weight"] = 0.4 * torch.randn(V, C, generator=gen)
     for l in range(c["num_hidden_layers"]):
@@ -71,10 +84,13 @@ def make_weights(c, gen):
         lin(f"{p}.self_attn.k_proj.weight", NKV * HS, C)
         lin(f"{p}.self_attn.v_proj.weight", NKV * HS, C)
         lin(f"{p}.self_attn.o_proj.weight", C, NH * HS)
-        if c["model_type"] == "qwen3":
+        if c["model_type"] in ("qwen3", "gemma3_text"):
             norm(f"{p}.self_attn.q_norm.weight", HS)
             norm(f"{p}.self_attn.k_norm.weight", HS)
         norm(f"{p}.post_attention_layernorm.weight", C)
+        if gemma:
+            norm(f"{p}.pre_feedforward_layernorm.weight", C)
+            norm(f"{p}.post_feedforward_layernorm.weight", C)
         lin(f"{p}.mlp.gate_proj.weight", H, C)
         lin(f"{p}.mlp.up_proj.weight", H, C)
         lin(f"{p}.mlp.down_proj.weight", C, H)
@@ -85,13 +101,21 @@ def make_weights(c, gen):
     return {k: v.float().double() for k, v in w.items()}
 
 
-def rms_norm(x, w, eps):
+def rms_norm(x, w, eps, gemma=False):
+    if gemma:   # Gemma3RMSNorm: output * (1.0 + weight.float()), the sum in float32
+        w = (1.0 + w.float()).double()
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
-def rope_cos_sin(c, T):
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def rope_cos_sin(c, T, theta=None, factor=1.0):
     HS = head_dim(c)
-    inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, HS, 2, dtype=torch.int64).float() / HS))   # float32
+    theta = theta or c["rope_theta"]
+    inv = 1.0 / (theta ** (torch.arange(0, HS, 2, dtype=torch.int64).float() / HS))   # float32
+    inv = inv / factor                                                                 # linear scaling, float32
     pos = torch.arange(T, dtype=torch.int64).float()
     freqs = torch.outer(pos, inv.float())                                                      # float32
     emb = torch.cat([freqs, freqs], dim=-1)
@@ -114,35 +138,57 @@ def linear(x, w, name, lora):
 def forward(c, w, ids, lora=None):
     C, NH, NKV, HS = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
     eps = c["rms_norm_eps"]
+    gemma = c["model_type"] == "gemma3_text"
     Bn, Tn = ids.shape
     x = w["model.embed_tokens.weight"][ids]
-    cos, sin = rope_cos_sin(c, Tn)
+    scaling = 1.0 / math.sqrt(HS)
+    if gemma:
+        # Gemma3TextScaledWordEmbedding: embed_scale = hidden_size ** 0.5 as a float32 tensor
+        x = x * torch.tensor(C ** 0.5, dtype=torch.float32).double()
+        scaling = c["query_pre_attn_scalar"] ** -0.5
+    rs = c.get("rope_scaling") or {}
+    cos, sin = rope_cos_sin(c, Tn, factor=rs.get("factor", 1.0) if rs.get("rope_type") == "linear" else 1.0)
+    if gemma:   # sliding layers: rope_local_base_freq, no scaling
+        cos_l, sin_l = rope_cos_sin(c, Tn, theta=c["rope_local_base_freq"])
     mask = torch.full((Tn, Tn), float("-inf")).triu(1)
+    i_idx, j_idx = torch.arange(Tn)[:, None], torch.arange(Tn)[None, :]
     no_rope = c.get("no_rope_layers")
     for l in range(c["num_hidden_layers"]):
         p = f"model.layers.{l}"
-        h = rms_norm(x, w[f"{p}.input_layernorm.weight"], eps)
+        sliding = gemma and (l + 1) % c["sliding_window_pattern"] != 0
+        h = rms_norm(x, w[f"{p}.input_layernorm.weight"], eps, gemma)
         q = linear(h, w, f"{p}.self_attn.q_proj", lora).view(Bn, Tn, NH, HS)
         k = linear(h, w, f"{p}.self_attn.k_proj", lora).view(Bn, Tn, NKV, HS)
         v = linear(h, w, f"{p}.self_attn.v_proj", lora).view(Bn, Tn, NKV, HS)
-        if c["model_type"] == "qwen3":      # Qwen3Attention: q_norm / k_norm over head_dim, before RoPE
-            q = rms_norm(q, w[f"{p}.self_attn.q_norm.weight"], eps)
-            k = rms_norm(k, w[f"{p}.self_attn.k_norm.weight"], eps)
+        if c["model_type"] in ("qwen3", "gemma3_text"):   # q_norm / k_norm over head_dim, before RoPE
+            q = rms_norm(q, w[f"{p}.self_attn.q_norm.weight"], eps, gemma)
+            k = rms_norm(k, w[f"{p}.self_attn.k_norm.weight"], eps, gemma)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if no_rope is None or no_rope[l]:   # SmolLM3Attention: use_rope = no_rope_layers[layer_idx]
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
+            cs, sn = (cos_l, sin_l) if sliding else (cos, sin)
+            q = q * cs + rotate_half(q) * sn
+            k = k * cs + rotate_half(k) * sn
         k = k.repeat_interleave(NH // NKV, dim=1)
         v = v.repeat_interleave(NH // NKV, dim=1)
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(HS) + mask
+        m = mask
+        if sliding:   # key j visible from query i iff i - j < sliding_window
+            m = mask.masked_fill(i_idx - j_idx >= c["sliding_window"], float("-inf"))
+        att = (q @ k.transpose(-1, -2)) * scaling + m
         att = torch.softmax(att, dim=-1) @ v
         att = att.transpose(1, 2).reshape(Bn, Tn, NH * HS)
-        x = x + linear(att, w, f"{p}.self_attn.o_proj", lora)
-        h = rms_norm(x, w[f"{p}.post_attention_layernorm.weight"], eps)
+        o = linear(att, w, f"{p}.self_attn.o_proj", lora)
+        if gemma:
+            x = x + rms_norm(o, w[f"{p}.post_attention_layernorm.weight"], eps, True)
+            h = rms_norm(x, w[f"{p}.pre_feedforward_layernorm.weight"], eps, True)
+        else:
+            x = x + o
+            h = rms_norm(x, w[f"{p}.post_attention_layernorm.weight"], eps)
         g = linear(h, w, f"{p}.mlp.gate_proj", lora)
         u = linear(h, w, f"{p}.mlp.up_proj", lora)
-        x = x + linear(torch.nn.functional.silu(g) * u, w, f"{p}.mlp.down_proj", lora)
-    x = rms_norm(x, w["model.norm.weight"], eps)
+        act = gelu_tanh(g) if gemma else torch.nn.functional.silu(g)
+        d = linear(act * u, w, f"{p}.mlp.down_proj", lora)
+        x = x + (rms_norm(d, w[f"{p}.post_feedforward_layernorm.weight"], eps, True) if gemma else d)
+    x = rms_norm(x, w["model.norm.weight"], eps, gemma)
     head = w["model.embed_tokens.weight"] if c["tie_word_embeddings"] else w["lm_head.weight"]
     return x @ head.T
 
@@ -185,7 +231,7 @@ def write_safetensors(path, tensors, metadata=None):
 
 def build(family, out):
     c = FAMILIES[family]
-    seed = {"qwen3": 3, "smollm3": 33}[family]
+    seed = {"qwen3": 3, "smollm3": 33, "gemma3_text": 333}[family]
     gen = torch.Generator().manual_seed(seed)
     w = make_weights(c, gen)
     d = os.path.join(out, family)

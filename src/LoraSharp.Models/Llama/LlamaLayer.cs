@@ -29,7 +29,7 @@ public sealed class LlamaLayer : IDisposable
     /// <summary>input_layernorm.weight (C).</summary>
     public Tensor InputNorm { get; }
 
-    /// <summary>post_attention_layernorm.weight (C).</summary>
+    /// <summary>The MLP's input norm (C): post_attention_layernorm.weight (Llama), pre_feedforward_layernorm.weight (gemma, as 1 + w).</summary>
     public Tensor PostAttentionNorm { get; }
 
     /// <summary>Full fine-tuning: gradients of the norm weights (null when frozen).</summary>
@@ -49,6 +49,16 @@ public sealed class LlamaLayer : IDisposable
 
     /// <summary>Full fine-tuning: gradient of k_norm.weight.</summary>
     public Tensor? GradKNorm { get; set; }
+
+    /// <summary>Gemma: post_attention_layernorm.weight (C) as used, 1 + w, on the attention output before the residual
+    /// add (then <see cref="PostAttentionNorm"/> holds pre_feedforward_layernorm); null for Llama-style layers.</summary>
+    public Tensor? AttnOutNorm { get; init; }
+
+    /// <summary>Gemma: post_feedforward_layernorm.weight (C) as used, 1 + w, on the MLP output before the residual add.</summary>
+    public Tensor? FfnOutNorm { get; init; }
+
+    /// <summary>Sliding window of this layer's attention (0 = the whole context).</summary>
+    public int SlidingWindow { get; init; }
 
     /// <summary>False for a layer that does not rotate q and k (smollm3's NoPE layers).</summary>
     public bool UsesRope { get; init; } = true;
@@ -115,6 +125,8 @@ public sealed class LlamaLayer : IDisposable
         GradInputNorm?.Dispose();
         GradPostAttentionNorm?.Dispose();
         QNorm?.Dispose();
+        AttnOutNorm?.Dispose();
+        FfnOutNorm?.Dispose();
         KNorm?.Dispose();
         GradQNorm?.Dispose();
         GradKNorm?.Dispose();

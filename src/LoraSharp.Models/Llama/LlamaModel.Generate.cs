@@ -71,16 +71,31 @@ public sealed partial class LlamaModel
             }
             if (w.UsesRope)
             {
-                Core.Kernels.Rope.Forward(q, pos, Rope, n, NH, HS);
-                Core.Kernels.Rope.Forward(kNew, pos, Rope, n, NKV, HS);
+                var rope = RopeOf(l);
+                Core.Kernels.Rope.Forward(q, pos, rope, n, NH, HS);
+                Core.Kernels.Rope.Forward(kNew, pos, rope, n, NKV, HS);
             }
             Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
-                1, n, total, NH, NKV, HS, 1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
-            w.O.Forward(att, x, n, true, [], 0, training: false);
+                1, n, total, NH, NKV, HS, c.AttentionScale, w.SlidingWindow);
+            if (w.AttnOutNorm == null) w.O.Forward(att, x, n, true, [], 0, training: false);
+            else
+            {
+                var branch = cache.Branch.AsSpan(0, n * C);   // gemma: x += post_attention_layernorm(o_proj(att))
+                w.O.Forward(att, branch, n, false, [], 0, training: false);
+                RmsNorm.Forward(branch, w.AttnOutNorm.Floats, xn, rstd, n, C, eps);
+                System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+            }
             RmsNorm.Forward(x, w.PostAttentionNorm.Floats, xn, rstd, n, C, eps);
             Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up);
-            SwiGlu.Forward(gate, up, hidden);
-            w.Down.Forward(hidden, x, n, true, [], 0, training: false);
+            GatedActivation(gate, up, hidden);
+            if (w.FfnOutNorm == null) w.Down.Forward(hidden, x, n, true, [], 0, training: false);
+            else
+            {
+                var branch = cache.Branch.AsSpan(0, n * C);   // gemma: x += post_feedforward_layernorm(down_proj(h))
+                w.Down.Forward(hidden, branch, n, false, [], 0, training: false);
+                RmsNorm.Forward(branch, w.FfnOutNorm.Floats, xn, rstd, n, C, eps);
+                System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+            }
         }
         var last = x.Slice((n - 1) * C, C);
         RmsNorm.Forward(last, FinalNorm.Floats, xn[..C], rstd[..1], 1, C, eps);

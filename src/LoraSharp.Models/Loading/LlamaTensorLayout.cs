@@ -31,6 +31,11 @@ public static class LlamaTensorLayout
                 list.Add((TensorNames.Layer(l, "self_attn.k_norm.weight"), [c.HeadDim]));
             }
             list.Add((TensorNames.Layer(l, "post_attention_layernorm.weight"), [C]));
+            if (c.SandwichNorms)
+            {
+                list.Add((TensorNames.Layer(l, "pre_feedforward_layernorm.weight"), [C]));
+                list.Add((TensorNames.Layer(l, "post_feedforward_layernorm.weight"), [C]));
+            }
             list.Add((TensorNames.Linear(l, "gate_proj"), [I, C]));
             list.Add((TensorNames.Linear(l, "up_proj"), [I, C]));
             list.Add((TensorNames.Linear(l, "down_proj"), [C, I]));

@@ -130,7 +130,7 @@ public static class ModelLoader
             var ignored = new List<string>();
             foreach (var t in g.Tensors)
             {
-                if (TensorNames.GgufToHf(t.Name) is { } hf) byHf[hf] = t.Name;
+                if (TensorNames.GgufToHf(t.Name, config.SandwichNorms) is { } hf) byHf[hf] = t.Name;
                 else if (t.Name != RopeFreqs) ignored.Add(t.Name);
             }
             if (g.Contains(RopeFreqs)) config = config with { RopeScaling = ReadRopeFreqs(g, path, config) };
@@ -139,7 +139,7 @@ public static class ModelLoader
             foreach (var (name, shape) in expected)
             {
                 if (!byHf.TryGetValue(name, out string? gname))
-                    throw new ModelFormatException(path, TensorNames.HfToGguf(name) ?? name, $"is missing (the model needs it as {name}).");
+                    throw new ModelFormatException(path, TensorNames.HfToGguf(name, config.SandwichNorms) ?? name, $"is missing (the model needs it as {name}).");
                 var view = g.GetTensor(gname);
                 CheckShape(path, gname, view, shape);
                 stored[name] = view.DType;
@@ -151,6 +151,13 @@ public static class ModelLoader
                     // Convert returns its input when no conversion is needed; the permuted copy is then the result.
                     if (!ReferenceEquals(converted, permuted)) permuted.Dispose();
                     tensors[name] = converted;
+                }
+                else if (config.GemmaNorms && TensorNames.IsNorm(name))
+                {
+                    // llama.cpp's converter stores gemma norms as 1 + w; LoadedModel holds Hugging Face's w.
+                    var w = Llama.WeightConversion.ToF32(view, gname);
+                    for (int i = 0; i < w.Length; i++) w[i] -= 1f;
+                    tensors[name] = Tensor.FromFloats(w, w.Length);
                 }
                 else
                 {

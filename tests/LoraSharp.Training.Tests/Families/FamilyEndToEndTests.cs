@@ -108,7 +108,11 @@ public class FamilyEndToEndTests
             Assert.Equal(n, cppLogits.Count);
             double worst = 0;
             for (int t = 0; t < n; t++) worst = Math.Max(worst, TestData.MaxAbsDiff(full.AsSpan(t * V, V), cppLogits[t]));
-            Assert.True(worst <= 5e-5, $"{family}: llama.cpp's logits differ from LoraSharp's by up to {worst:E3} over {n} positions");
+            // llama.cpp's CPU GELU reads a table indexed by the input rounded to f16 and returns f16 (GGML_GELU_FP16):
+            // gemma's logits are ~2e-3 off through it. With that rounding emulated in GeGlu, positions 0-6 came within
+            // 2e-6, so the rest of the graph agrees; the tolerance for GeGLU models is the table's, the tokens stay exact.
+            double tol = merged.Config.GatedGelu ? 5e-3 : 5e-5;
+            Assert.True(worst <= tol, $"{family}: llama.cpp's logits differ from LoraSharp's by up to {worst:E3} over {n} positions");
         }
         finally
         {

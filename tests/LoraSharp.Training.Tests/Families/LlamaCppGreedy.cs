@@ -8,11 +8,13 @@ namespace LoraSharp.Training.Tests.Families;
 
 internal static class LlamaCppGreedy
 {
+    private static readonly System.Text.StringBuilder s_log = new();
+
     private static readonly Lazy<string?> s_native = new(() =>
     {
         try
         {
-            NativeLibraryConfig.All.WithAutoFallback(true).WithLogCallback((_, _) => { });
+            NativeLibraryConfig.All.WithAutoFallback(true).WithLogCallback((_, message) => { lock (s_log) s_log.Append(message); });
             NativeApi.llama_empty_call();
             return null;
         }
@@ -33,7 +35,20 @@ internal static class LlamaCppGreedy
         var p = new ModelParams(gguf) { ContextSize = 256, BatchSize = 256, UBatchSize = 256, Threads = 1, BatchThreads = 1, GpuLayerCount = 0,
             // llama.cpp keeps K and V in f16 by default (about 1e-3 off in the logits); f32 makes it an exact-arithmetic peer.
             TypeK = GGMLType.GGML_TYPE_F32, TypeV = GGMLType.GGML_TYPE_F32, FlashAttention = false };
-        using var weights = LLamaWeights.LoadFromFile(p);
+        lock (s_log) s_log.Clear();
+        LLamaWeights weights;
+        try
+        {
+            weights = LLamaWeights.LoadFromFile(p);
+        }
+        catch (LLama.Exceptions.LoadWeightsFailedException e)
+        {
+            string log;
+            lock (s_log) log = s_log.ToString();
+            var lines = log.Split('\n').Where(l => l.Contains("error", StringComparison.OrdinalIgnoreCase) || l.Contains("failed", StringComparison.OrdinalIgnoreCase));
+            throw new InvalidOperationException($"llama.cpp could not load {gguf}: {string.Join(" | ", lines)}", e);
+        }
+        using var _ = weights;
         using var context = weights.CreateContext(p);
         var batch = new LLamaBatch();
         var ids = new List<int>(prompt);
