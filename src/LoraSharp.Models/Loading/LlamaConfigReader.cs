@@ -59,9 +59,9 @@ public static class LlamaConfigReader
         int hidden = j.HiddenSize ?? throw new ModelFormatException(src, "hidden_size", "is missing.");
         int heads = j.NumAttentionHeads ?? throw new ModelFormatException(src, "num_attention_heads", "is missing.");
         int layers = j.NumHiddenLayers ?? throw new ModelFormatException(src, "num_hidden_layers", "is missing.");
-        // transformers defaults: LlamaConfig kv heads = heads; MistralConfig 8; Qwen2Config 32; Qwen3Config 8; SmolLM3Config 4;
+        // transformers defaults: LlamaConfig kv heads = heads; MistralConfig 8; Qwen2Config 32; Qwen3Config 32; SmolLM3Config 4;
         // Gemma3TextConfig 4.
-        int kvHeads = j.NumKeyValueHeads ?? type switch { "mistral" => 8, "qwen2" => 32, "qwen3" => 8, "smollm3" => 4, "gemma3_text" => 4, _ => heads };
+        int kvHeads = j.NumKeyValueHeads ?? type switch { "mistral" => 8, "qwen2" => 32, "qwen3" => 32, "smollm3" => 4, "gemma3_text" => 4, _ => heads };
         bool gemma = type == "gemma3_text";
         IReadOnlyList<bool>? slidingLayers = null;
         if (gemma)
