@@ -1,9 +1,9 @@
-// Builds LlamaConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3) or from GGUF
-// metadata (general.architecture llama, qwen2, qwen3, smollm3). Defaults for absent fields follow transformers'
-// LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config and SmolLM3Config; every value is validated
-// (LlamaConfig.Validate) with the source file named. A config.json field that changes the math in a way this model
-// type does not implement (a soft-cap, a partial rotary factor, sliding-window layers, experts, ...) is refused by
-// name rather than silently ignored (s_mathFields).
+// Builds LlamaConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3, gemma3_text) or
+// from GGUF metadata (general.architecture llama, qwen2, qwen3, smollm3, gemma3). Defaults for absent fields follow
+// transformers' LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, SmolLM3Config and Gemma3TextConfig; every value
+// is validated (LlamaConfig.Validate) with the source file named. A config.json field that changes the math in a way
+// this model type does not implement (a soft-cap, a partial rotary factor, sliding-window layers, experts, ...) is
+// refused by name rather than silently ignored (s_mathFields).
 // Does not read tensors (the loader checks shapes against the config).
 using LoraSharp.Core.Kernels;
 using LoraSharp.Formats;
@@ -127,7 +127,8 @@ public static class LlamaConfigReader
             SlidingLayers = slidingLayers,
             QueryPreAttnScalar = gemma ? j.QueryPreAttnScalar ?? 256 : null,
             RopeScaling = MapRopeScaling(src, j.RopeScaling),
-            // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False, SmolLM3Config to True.
+            // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False, SmolLM3Config and
+            // Gemma3TextConfig to True.
             TieWordEmbeddings = j.TieWordEmbeddings ?? type is "smollm3" or "gemma3_text",
             NoRopeLayers = noRope,
             AttentionBias = type != "qwen2" && (j.AttentionBias ?? false),
