@@ -11,7 +11,7 @@ For each family it writes <out>/<family>/:
                            every LoRA factor's gradient of the mean loss (PEFT names, F32); loss / lora_loss in metadata
     adapter_model.safetensors + adapter_config.json   the PEFT adapter (r 4, alpha 8, all seven projections, B != 0)
 
-The model is written from the published Hugging Face modeling equations (modeling_qwen3.py, modular_smollm3.py,
+The model is written from the published Hugging Face modeling equations (modeling_qwen2.py, modeling_qwen3.py, modular_smollm3.py,
 modeling_gemma3.py),
 in float64 throughout (softmax too), not by importing transformers. RoPE's cos/sin are computed in float32 as
 transformers does (inv_freq and position products in float32), then widened.
@@ -32,6 +32,13 @@ RANK, ALPHA = 4, 8
 PROJ = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 FAMILIES = {
+    # qwen2 (already supported) is here for its GGUF q/k row order: llama.cpp's qwen2 is NEOX (rows in HF order).
+    "qwen2": dict(
+        architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=512, hidden_size=48,
+        intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=1000000.0, rope_scaling=None,
+        tie_word_embeddings=True, hidden_act="silu", use_sliding_window=False, sliding_window=None,
+        max_window_layers=2, bos_token_id=1, eos_token_id=2, torch_dtype="float32"),
     "qwen3": dict(
         architectures=["Qwen3ForCausalLM"], model_type="qwen3", vocab_size=512, hidden_size=48,
         intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
@@ -84,6 +91,10 @@ def make_weights(c, gen):
         lin(f"{p}.self_attn.k_proj.weight", NKV * HS, C)
         lin(f"{p}.self_attn.v_proj.weight", NKV * HS, C)
         lin(f"{p}.self_attn.o_proj.weight", C, NH * HS)
+        if c["model_type"] == "qwen2":   # Qwen2Attention: q/k/v biases, no o bias
+            w[f"{p}.self_attn.q_proj.bias"] = 0.5 * torch.randn(NH * HS, generator=gen)
+            w[f"{p}.self_attn.k_proj.bias"] = 0.5 * torch.randn(NKV * HS, generator=gen)
+            w[f"{p}.self_attn.v_proj.bias"] = 0.5 * torch.randn(NKV * HS, generator=gen)
         if c["model_type"] in ("qwen3", "gemma3_text"):
             norm(f"{p}.self_attn.q_norm.weight", HS)
             norm(f"{p}.self_attn.k_norm.weight", HS)
@@ -129,6 +140,8 @@ def rotate_half(x):
 
 def linear(x, w, name, lora):
     y = x @ w[name + ".weight"].T
+    if name + ".bias" in w:
+        y = y + w[name + ".bias"]
     if lora is not None and name in lora:
         a, b = lora[name]
         y = y + (ALPHA / RANK) * ((x @ a.T) @ b.T)
@@ -231,7 +244,7 @@ def write_safetensors(path, tensors, metadata=None):
 
 def build(family, out):
     c = FAMILIES[family]
-    seed = {"qwen3": 3, "smollm3": 33, "gemma3_text": 333}[family]
+    seed = {"qwen2": 2, "qwen3": 3, "smollm3": 33, "gemma3_text": 333}[family]
     gen = torch.Generator().manual_seed(seed)
     w = make_weights(c, gen)
     d = os.path.join(out, family)
