@@ -103,14 +103,21 @@ public static class AdapterMerger
                 var merged = MergeTensor(name, t, mods, target, options.Safe);
                 if (format == "gguf")
                 {
-                    int heads = TensorNames.IsQuery(name) ? baseModel.Config.NumAttentionHeads : TensorNames.IsKey(name) ? baseModel.Config.NumKeyValueHeads : 0;
+                    var bc = baseModel.Config;
+                    int heads = !bc.GgufInterleavedQk ? 0 : TensorNames.IsQuery(name) ? bc.NumAttentionHeads : TensorNames.IsKey(name) ? bc.NumKeyValueHeads : 0;
                     if (heads > 0)
                     {
                         var p = RopePermutation.HfToGguf(merged, heads);
                         merged.Dispose();
                         merged = p;
                     }
-                    string g = TensorNames.HfToGguf(name) ?? throw new InvalidDataException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
+                    if (bc.GemmaNorms && TensorNames.IsNorm(name))
+                    {
+                        // llama.cpp's gemma files hold 1 + w (its converter adds the 1; the graph multiplies by the stored value).
+                        var f = merged.Floats;
+                        for (int i = 0; i < f.Length; i++) f[i] = 1f + f[i];
+                    }
+                    string g = TensorNames.HfToGguf(name, bc.SandwichNorms) ?? throw new Core.UserErrorException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
                     outputs.Add(new(g, merged));
                 }
                 else
@@ -272,7 +279,11 @@ public static class AdapterMerger
         var c = b.Config;
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(c.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"),
+            ["architectures"] = new JsonArray(c.ModelType switch
+            {
+                "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", "smollm3" => "SmolLM3ForCausalLM", "gemma3_text" => "Gemma3ForCausalLM",
+                _ => "LlamaForCausalLM",
+            }),
             ["model_type"] = c.ModelType,
             ["hidden_size"] = c.HiddenSize,
             ["intermediate_size"] = c.IntermediateSize,
@@ -293,6 +304,16 @@ public static class AdapterMerger
             ["eos_token_id"] = c.EosTokenIds.Count > 0 ? c.EosTokenIds[0] : null,
             ["torch_dtype"] = torchDtype,
         };
+        if (c.NoRopeLayers is { } nr) o["no_rope_layers"] = new JsonArray([.. nr.Select(v => (JsonNode)v)]);
+        if (c.GemmaNorms)
+        {
+            o.Remove("hidden_act");
+            o["hidden_activation"] = c.HiddenAct;
+            o["query_pre_attn_scalar"] = c.QueryPreAttnScalar;
+            o["rope_local_base_freq"] = c.RopeLocalTheta;
+            o["sliding_window"] = c.SlidingWindow;
+            o["layer_types"] = new JsonArray([.. c.SlidingLayers!.Select(s => (JsonNode)(s ? "sliding_attention" : "full_attention"))]);
+        }
         File.WriteAllText(Path.Combine(folder, "config.json"), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         notes.Add("The base is a GGUF file, so the folder has config.json but no tokenizer files (LoraSharp cannot write tokenizer.json from GGUF metadata); copy them from the original model, or merge with --format gguf.");
     }

@@ -58,20 +58,20 @@ public static class GgufLoraAdapter
         {
             foreach (var m in weights.Modules)
             {
-                string gguf = TensorNames.HfToGguf(m.WeightName)
+                string gguf = TensorNames.HfToGguf(m.WeightName, config.SandwichNorms)
                     ?? throw new ArgumentException($"{weights.Source}: module '{m.Module}' has no GGUF tensor name.");
                 double fold = m.Scale * m.Rank / alpha;
                 var b = new float[m.B.Length];
                 for (int i = 0; i < b.Length; i++) b[i] = (float)(fold * m.B[i]);
                 using var bT = Tensor.FromFloats(b, m.OutFeatures, m.Rank);
-                int heads = TensorNames.IsQuery(m.WeightName) ? config.NumAttentionHeads : TensorNames.IsKey(m.WeightName) ? config.NumKeyValueHeads : 0;
+                int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(m.WeightName) ? config.NumAttentionHeads : TensorNames.IsKey(m.WeightName) ? config.NumKeyValueHeads : 0;
                 var bOut = heads > 0 ? RopePermutation.HfToGguf(bT, heads) : Tensor.FromFloats(b, m.OutFeatures, m.Rank);
                 tensors.Add(new(gguf + SuffixA, Convert(Tensor.FromFloats(m.A, m.Rank, m.InFeatures), dtype)));
                 tensors.Add(new(gguf + SuffixB, Convert(bOut, dtype)));
             }
             var meta = new List<KeyValuePair<string, GgufValue>>
             {
-                new("general.architecture", GgufValue.From(config.ModelType)),
+                new("general.architecture", GgufValue.From(config.GgufArchitecture)),
                 new("general.type", GgufValue.From("adapter")),
                 new("general.name", GgufValue.From(Path.GetFileName(Path.TrimEndingDirectorySeparator(weights.Source)))),
                 new("adapter.type", GgufValue.From("lora")),
@@ -149,7 +149,7 @@ public static class GgufLoraAdapter
         {
             if (aName == null || bName == null)
                 throw new Formats.ModelFormatException(path, null, $"'{baseName}' has {(aName == null ? SuffixA : SuffixB)} missing.");
-            string hf = TensorNames.GgufToHf(baseName)
+            string hf = TensorNames.GgufToHf(baseName, config.SandwichNorms)
                 ?? throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a Llama tensor name (expected blk.N.attn_q.weight, ...).");
             if (!hf.EndsWith(".weight", StringComparison.Ordinal) || TensorNames.LayerIndex(hf) == null)
                 throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a per-layer linear weight; only attention and MLP projections are supported.");
@@ -161,7 +161,7 @@ public static class GgufLoraAdapter
             int rank = sa[0], K = sa[1], N = sb[0];
             var a = ReadF32(g, aName);
             var b = ReadF32(g, bName);
-            int heads = TensorNames.IsQuery(hf) ? config.NumAttentionHeads : TensorNames.IsKey(hf) ? config.NumKeyValueHeads : 0;
+            int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(hf) ? config.NumAttentionHeads : TensorNames.IsKey(hf) ? config.NumKeyValueHeads : 0;
             if (heads > 0)
             {
                 using var bt = Tensor.FromFloats(b, N, rank);
