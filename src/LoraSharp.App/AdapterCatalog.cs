@@ -1,6 +1,8 @@
 // Lists the adapters in an adapters folder (what training writes under its output root): PEFT folders with their
-// adapter_config.json and training_log.json, llama.cpp GGUF LoRA files, and folders still being written. A broken
-// file never hides the others: its problem is reported on its row. Not here: deciding which entries a user may
+// adapter_config.json and training_log.json, llama.cpp GGUF LoRA files, and runs that have not finished (NAME.run:
+// interrupted, killed or still training; kind "checkpoint", resumable with --resume). Temporary folders (dot names)
+// are skipped: an adapter folder only ever appears complete. A broken file never hides the others: its problem is
+// reported on its row. Not here: deciding which entries a user may
 // see (the web UI filters links out of its folders) or reading tensors.
 using System.Text.Json;
 using LoraSharp.Formats.Peft;
@@ -18,8 +20,11 @@ public static class AdapterCatalog
         if (!Directory.Exists(root)) return [];
         var entries = new List<AdapterInfo>();
         foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            if (Path.GetFileName(dir).StartsWith(AtomicFolder.TempPrefix, StringComparison.Ordinal)) continue;
             if (File.Exists(Path.Combine(dir, PeftAdapterConfig.FileName)) || File.Exists(Path.Combine(dir, TrainingSettingsFile.ParametersFileName)))
                 entries.Add(Read(dir));
+        }
         foreach (var file in Directory.EnumerateFiles(root, "*.gguf"))
             entries.Add(new AdapterInfo(Path.GetFileName(file), file, "gguf", File.GetLastWriteTimeUtc(file), null, null, null, [], false, null, null, null, null));
         return entries.OrderBy(e => e.Name, StringComparer.Ordinal).ToArray();
@@ -38,7 +43,8 @@ public static class AdapterCatalog
         var (outcome, lastLoss, lastEval) = ReadLog(Path.Combine(folder, "training_log.json"), problems);
         bool weights = File.Exists(Path.Combine(folder, PeftAdapter.WeightsFile)) || File.Exists(Path.Combine(folder, "model.safetensors"));
         var targets = config?.TargetModules is { } t ? t.Items ?? [t.Text!] : (IReadOnlyList<string>)[];
-        return new AdapterInfo(Path.GetFileName(folder), folder, weights ? "peft" : "incomplete", Directory.GetLastWriteTimeUtc(folder),
+        string kind = folder.TrimEnd(Path.DirectorySeparatorChar).EndsWith(FineTuneJob.RunSuffix, StringComparison.Ordinal) ? "checkpoint" : weights ? "peft" : "incomplete";
+        return new AdapterInfo(Path.GetFileName(folder), folder, kind, Directory.GetLastWriteTimeUtc(folder),
             config?.BaseModelNameOrPath, config?.R, config?.LoraAlpha, targets,
             File.Exists(Path.Combine(folder, TrainingSettingsFile.ParametersFileName)), outcome,
             outcome?.FinalLoss ?? lastLoss, outcome?.FinalEvalLoss ?? lastEval, problems.Count == 0 ? null : string.Join(" ", problems));

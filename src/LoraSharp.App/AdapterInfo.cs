@@ -6,7 +6,8 @@ namespace LoraSharp.App;
 /// <summary>One adapter in an adapters folder.</summary>
 /// <param name="Name">Folder or file name inside the adapters folder.</param>
 /// <param name="Path">Full path.</param>
-/// <param name="Kind">"peft" (a PEFT folder with weights), "gguf" (a llama.cpp LoRA file) or "incomplete" (a folder without weights yet).</param>
+/// <param name="Kind">"peft" (a PEFT folder with weights), "gguf" (a llama.cpp LoRA file), "checkpoint" (NAME.run: a run
+/// that has not finished; its checkpoint-N folders are resumable) or "incomplete" (a folder without weights).</param>
 /// <param name="Modified">Last write time.</param>
 /// <param name="BaseModel">base_model_name_or_path (null when unknown).</param>
 /// <param name="Rank">r (null when unknown).</param>

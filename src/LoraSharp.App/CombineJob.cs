@@ -44,9 +44,9 @@ public static class CombineJob
     /// <summary>Runs the combination; everything is checked before the folder is written.</summary>
     public static LoraWeights Run(CombineJobOptions options, IProgressSink? progress = null)
     {
-        if (options.Adapters.Count == 0) throw new ArgumentException("Give at least one adapter (--adapter PATH[:WEIGHT]).");
+        if (options.Adapters.Count == 0) throw new Core.UserErrorException("Give at least one adapter (--adapter PATH[:WEIGHT]).");
         var method = AdapterCombiner.ParseMethod(options.Method);
-        if (options.Rank != null && !AdapterCombiner.IsSvd(method)) throw new ArgumentException("--rank applies to --method svd and the *_svd methods only.");
+        if (options.Rank != null && !AdapterCombiner.IsSvd(method)) throw new Core.UserErrorException("--rank applies to --method svd and the *_svd methods only.");
         string full = Path.GetFullPath(options.OutPath);
         if (!options.Overwrite && (Directory.Exists(full) || File.Exists(full)))
             throw new IOException($"{full} already exists; choose another name or pass --overwrite to replace it.");

@@ -48,14 +48,14 @@ public static class ExportJob
     public static (LoraWeights Weights, DoraConversionReport? Conversion) RunWithReport(ExportJobOptions options, IProgressSink? progress = null)
     {
         string format = options.Format.Trim().ToLowerInvariant();
-        if (format is not ("gguf" or "peft")) throw new ArgumentException($"Export format '{options.Format}' is not gguf or peft.");
+        if (format is not ("gguf" or "peft")) throw new Core.UserErrorException($"Export format '{options.Format}' is not gguf or peft.");
         if (format == "peft" && !options.ToLora)
-            throw new ArgumentException("--format peft writes a converted DoRA adapter; add --to-lora (a PEFT adapter needs no export otherwise).");
+            throw new Core.UserErrorException("--format peft writes a converted DoRA adapter; add --to-lora (a PEFT adapter needs no export otherwise).");
         var dtype = options.DType.Trim().ToLowerInvariant() switch
         {
             "f32" or "float32" => DType.F32,
             "f16" or "float16" or "fp16" => DType.F16,
-            _ => throw new ArgumentException($"GGUF LoRA dtype '{options.DType}' is not f32 or f16."),
+            _ => throw new Core.UserErrorException($"GGUF LoRA dtype '{options.DType}' is not f32 or f16."),
         };
         string full = Path.GetFullPath(options.OutPath);
         if (!options.Overwrite && (File.Exists(full) || Directory.Exists(full)))
@@ -66,7 +66,7 @@ public static class ExportJob
         {
             peft = AdapterLoader.Read(options.AdapterPath, null);
             if (peft.BaseModel is { } b && (Directory.Exists(b) || File.Exists(b))) modelPath = b;
-            else throw new ArgumentException(
+            else throw new Core.UserErrorException(
                 $"Exporting needs the base model's config (architecture, head counts for the q/k row order); the adapter's base_model_name_or_path " +
                 $"'{peft.BaseModel}' is not a local path. Pass --model with the base model folder or GGUF file.");
         }
@@ -76,7 +76,7 @@ public static class ExportJob
         if (options.ToLora)
         {
             if (!weights.Modules.Any(m => m.IsDora))
-                throw new ArgumentException($"{weights.Source} is a plain LoRA adapter; --to-lora converts DoRA adapters only. Leave it out.");
+                throw new Core.UserErrorException($"{weights.Source} is a plain LoRA adapter; --to-lora converts DoRA adapters only. Leave it out.");
             (weights, conversion) = DoraConversion.ToPlainLora(weights, loaded.Tensors, options.Rank);
             foreach (var m in conversion.Modules)
                 progress?.Log(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{m.Module}: rank {m.Rank}, relative error {m.RelativeError:E3}"));

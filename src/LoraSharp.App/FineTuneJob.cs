@@ -2,9 +2,14 @@
 // adapter (or enable full fine-tuning), train with checkpoints and resume, and write the adapter folder:
 //   adapter_model.safetensors + adapter_config.json (PEFT), training_parameters.json, training_prompt.json,
 //   training_log.json, training_log.jsonl (one line per step), loss_chart.svg, data_preview.json, checkpoint-N/.
-// Every file is written atomically; an existing adapter folder is never silently overwritten.
+// Nothing is lost on failure: the run works in OutputRoot/NAME.run/ (its checkpoints, logs and, at the end, the adapter
+// files) and only a finished run's folder is renamed to OutputRoot/NAME in one step (replacing an old adapter only
+// then, with --overwrite), so an adapter folder is always complete, and a failed or killed run leaves the old adapter
+// and the run's checkpoints. An interrupted run stays NAME.run (listed as a checkpoint); --resume continues from its
+// newest intact checkpoint, passing over damaged ones with a warning. Every file is written atomically and fsynced.
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoraSharp.Core;
 using LoraSharp.Models.Llama;
 using LoraSharp.Models.Lora;
 using LoraSharp.Training;
@@ -56,14 +61,17 @@ public static class FineTuneJob
         var s = request.Settings;
         s.Validate();
         string folder = Path.GetFullPath(Path.Combine(request.OutputRoot, s.LoraName));
-        string? checkpoint = request.Resume ? Training.Checkpoint.Latest(folder) : null;
-        if (request.Resume && checkpoint == null)
-            throw new IOException($"--resume: no checkpoint-N folder in {folder}; start without --resume (save_steps > 0 makes checkpoints).");
-        if (!request.Resume && Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+        string runFolder = RunFolder(folder);
+        // Resume candidates: the interrupted run's checkpoints first, then those of a finished adapter of the same name.
+        var candidates = request.Resume ? Training.Checkpoint.All(runFolder).Concat(Training.Checkpoint.All(folder)).ToList() : [];
+        if (request.Resume && candidates.Count == 0)
+            throw new UserErrorException($"--resume: no checkpoint-N folder in {runFolder} or {folder}; start without --resume (save_steps > 0 makes checkpoints, and Ctrl+C saves one).");
+        if (!request.Resume && !s.AlwaysOverride)
         {
-            if (!s.AlwaysOverride)
-                throw new IOException($"{folder} already exists. Choose another --name, pass --overwrite to replace it, or --resume to continue it.");
-            Directory.Delete(folder, recursive: true);
+            if (Directory.Exists(folder))
+                throw new UserErrorException($"{folder} already exists. Choose another --name, pass --overwrite to replace it once the new adapter is complete, or --resume to continue it.");
+            if (Directory.Exists(runFolder))
+                throw new UserErrorException($"{runFolder} holds an interrupted run of '{s.LoraName}'. Continue it with --resume, or pass --overwrite to start over.");
         }
 
         using var session = ModelSession.Open(request.Model, baseDType: s.BaseDType, fullFineTuning: s.FullFineTuning, doubleQuant: s.DoubleQuant);
@@ -71,7 +79,7 @@ public static class FineTuneJob
         var tokenizer = session.Tokenizer;
         model.ActivationCheckpointing = s.GradientCheckpointing;
 
-        PreparedData? data = s.Objective == "sft" ? PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings) : null;
+        PreparedData? data = s.Objective == "sft" ? PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings, session.ChatTemplate) : null;
         if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
         var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
 
@@ -94,7 +102,7 @@ public static class FineTuneJob
         long total = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize;
         observer.Info($"model: {session.Source} ({model.Config.ModelType}, {model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize})");
         observer.Info($"trainable: {trainable:N0} parameters ({100.0 * trainable / Math.Max(1, total):F3}% of {total:N0})" +
-                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.LoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}" + (s.UseDora ? " (DoRA)" : "")));
+                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.EffectiveLoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}" + (s.UseDora ? " (DoRA)" : "")));
         if (data != null)
             observer.Info($"data: {data.Kind}, {data.Train.Count} training samples ({data.Train.Sum(x => (long)x.Length):N0} tokens, " +
                           $"{data.Train.Sum(x => (long)x.TrainedTokenCount):N0} trained), {data.Eval.Count} validation samples");
@@ -103,27 +111,46 @@ public static class FineTuneJob
         foreach (var note in session.Notes) observer.Info("note: " + note);
         observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB peak (base weights, trainable state, activations, workspace)");
 
-        Directory.CreateDirectory(folder);
-        if (data != null) DataPreview.Write(Path.Combine(folder, "data_preview.json"), data.Train, tokenizer, 5);
-        WriteText(Path.Combine(folder, TrainingSettingsFile.ParametersFileName), TrainingSettingsFile.ToJson(s));
-        if (data != null) WriteText(Path.Combine(folder, "training_prompt.json"), JsonSerializer.Serialize(data.Template, Indented));
-
-        if (checkpoint != null)
+        Training.Checkpoint.Loaded? resumed = null;
+        if (request.Resume)
         {
-            Training.Checkpoint.Restore(checkpoint, trainer, model);
-            observer.Info($"resumed from {checkpoint} at step {trainer.Step}");
+            resumed = Training.Checkpoint.ReadNewestIntact(candidates, trainer, (damaged, why) =>
+            {
+                observer.Info($"warning: {damaged} cannot be used ({why}); it is kept as {Path.GetFileName(damaged)}.damaged, trying the one before");
+                SetAside(damaged);
+            });
+            if (resumed == null)
+                throw new UserErrorException($"--resume: none of the {candidates.Count} checkpoints of '{s.LoraName}' is intact (each is kept as checkpoint-N.damaged); start again without --resume.");
         }
-        double? initialEval = checkpoint == null ? trainer.Evaluate() : null;
+        else if (Directory.Exists(runFolder))
+        {
+            Directory.Delete(runFolder, recursive: true);   // --overwrite: an interrupted run of the same name starts over
+        }
+
+        Directory.CreateDirectory(runFolder);
+        Training.AtomicFolder.RemoveLeftovers(runFolder);   // half-written files of a run that was killed
+        if (data != null) DataPreview.Write(Path.Combine(runFolder, "data_preview.json"), data.Train, tokenizer, 5);
+        WriteText(Path.Combine(runFolder, TrainingSettingsFile.ParametersFileName), TrainingSettingsFile.ToJson(s));
+        if (data != null) WriteText(Path.Combine(runFolder, "training_prompt.json"), JsonSerializer.Serialize(data.Template, Indented));
+
+        if (resumed != null)
+        {
+            Training.Checkpoint.Apply(resumed, trainer, model);
+            observer.Info($"resumed from {resumed.Folder} at step {trainer.Step}");
+        }
+        double? initialEval = resumed == null ? trainer.Evaluate() : null;
         if (initialEval is { } ie) observer.Info($"validation loss before training: {ie:F4}");
 
-        string logPath = Path.Combine(folder, "training_log.jsonl");
+        // One line per step, appended and flushed as it happens (a reader may see a torn last line after a kill -9);
+        // rewritten whole from the checkpoint's history on resume, so it never holds steps the run redoes.
+        string logPath = Path.Combine(runFolder, "training_log.jsonl");
         RewriteLog(logPath, trainer.History);
         trainer.StepCompleted += record =>
         {
             File.AppendAllText(logPath, JsonSerializer.Serialize(record) + "\n");
             observer.Step(record);
         };
-        trainer.CheckpointDue += step => Training.Checkpoint.Save(Path.Combine(folder, Training.Checkpoint.FolderName(step)), trainer, model, peftConfig, AdapterName);
+        trainer.CheckpointDue += step => Training.Checkpoint.Save(Path.Combine(runFolder, Training.Checkpoint.FolderName(step)), trainer, model, peftConfig, AdapterName);
         observer.Started(trainer.TotalSteps, trainer.Step);
 
         TrainingOutcome outcome;
@@ -133,28 +160,46 @@ public static class FineTuneJob
         }
         catch (TrainingDivergedException)
         {
-            WriteLogAndChart(folder, s, trainer, null);
+            WriteLogAndChart(runFolder, s, trainer, null);
             throw;
         }
         if (outcome.StopReason == "interrupted")
         {
-            string cp = Path.Combine(folder, Training.Checkpoint.FolderName(trainer.Step));
+            string cp = Path.Combine(runFolder, Training.Checkpoint.FolderName(trainer.Step));
             Training.Checkpoint.Save(cp, trainer, model, peftConfig, AdapterName);
+            WriteLogAndChart(runFolder, s, trainer, outcome);
             observer.Info($"interrupted: saved {cp}; continue with --resume");
+            return new FineTuneResult(runFolder, outcome, initialEval);
         }
-        if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, folder);
-        else WriteFullModel(model, folder);
-        WriteLogAndChart(folder, s, trainer, outcome);
+        if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, runFolder);
+        else WriteFullModel(model, runFolder);
+        WriteLogAndChart(runFolder, s, trainer, outcome);
+        Training.AtomicFolder.Commit(runFolder, folder);   // the adapter appears complete, in one rename
         return new FineTuneResult(folder, outcome, initialEval);
+    }
+
+    /// <summary>Where a run of the adapter <paramref name="adapterFolder"/> works until it finishes (NAME.run beside it).</summary>
+    public static string RunFolder(string adapterFolder) => Path.GetFullPath(adapterFolder).TrimEnd(Path.DirectorySeparatorChar) + RunSuffix;
+
+    /// <summary>The suffix of a run's working folder.</summary>
+    public const string RunSuffix = ".run";
+
+    // A damaged checkpoint is renamed, not deleted: it is the user's data, and the name keeps it out of later resumes.
+    private static void SetAside(string checkpoint)
+    {
+        string target = checkpoint + ".damaged";
+        if (Directory.Exists(target)) target += "-" + Guid.NewGuid().ToString("N")[..8];
+        try { Directory.Move(checkpoint, target); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     // NaN is a real value here: a run interrupted before its first step has no final loss.
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    private static PreparedData PrepareData(FineTuneRequest request, TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context)
+    private static PreparedData PrepareData(FineTuneRequest request, TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context,
+        Tokenizers.Chat.ModelChatTemplate? modelChatTemplate)
     {
         string? path = s.Dataset ?? s.RawTextFile;
-        if (path == null) throw new ArgumentException("No training data: give --dataset (JSON/JSONL) or --raw-text-file (.txt or folder).");
+        if (path == null) throw new UserErrorException("No training data: give --dataset (JSON/JSONL) or --raw-text-file (.txt or folder).");
         var spec = new DataSpec
         {
             DatasetPath = path,
@@ -171,8 +216,11 @@ public static class FineTuneJob
             MinChars = s.MinChars,
             AddEosToken = s.AddEosToken,
             TrainOnlyAfter = s.TrainOnlyAfter ?? "",
-            ExcessLength = s.ExcessLength == "drop" ? ExcessLength.Drop : ExcessLength.Truncate,
+            ExcessLength = s.ExcessLength,
             Pack = s.Packing,
+            ChatTemplate = s.ChatTemplate,
+            ModelChatTemplate = modelChatTemplate,
+            TrainOnInputs = s.TrainOnInputs,
         };
         return TrainingData.Prepare(spec, tokenizer, request.FormatsFolder ?? FindFormatsFolder());
     }
@@ -181,9 +229,9 @@ public static class FineTuneJob
     private static (Training.Preference.PreferenceSet Train, Training.Preference.PreferenceSet? Eval) PreparePreferenceData(TrainingSettings s, Tokenizers.Tokenizer tokenizer, int context)
     {
         if (s.Dataset == null)
-            throw new ArgumentException($"objective {s.Objective} needs --dataset: a JSON/JSONL file of rows {{\"prompt\", \"chosen\", \"rejected\"}} (or chat-form message lists).");
+            throw new UserErrorException($"objective {s.Objective} needs --dataset: a JSON/JSONL file of rows {{\"prompt\", \"chosen\", \"rejected\"}} (or chat-form message lists).");
         int cutoff = Math.Min(s.CutoffLen, context);
-        bool truncate = s.ExcessLength == "truncate";
+        bool truncate = s.ExcessLength == ExcessLength.Truncate;
         return Training.Preference.PreferenceData.LoadWithEval(s.Dataset, s.EvalDataset, s.EvalSplit, (ulong)s.Seed, tokenizer, cutoff, truncate);
     }
 
@@ -238,19 +286,6 @@ public static class FineTuneJob
     private static void RewriteLog(string path, IEnumerable<StepRecord> history)
         => WriteText(path, string.Concat(history.Select(r => JsonSerializer.Serialize(r) + "\n")));
 
-    /// <summary>Writes a text file atomically (temporary name, then rename).</summary>
-    public static void WriteText(string path, string text)
-    {
-        string temp = path + ".tmp";
-        try
-        {
-            File.WriteAllText(temp, text);
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);   // a full disk must not leave a half-written file behind
-            throw;
-        }
-    }
+    /// <summary>Writes a text file atomically and durably (temporary name, fsync, rename, fsync of the folder).</summary>
+    public static void WriteText(string path, string text) => Formats.Durable.WriteAllText(path, text);
 }

@@ -48,18 +48,27 @@ public static class GenerateJob
     public static GenerationResult RunChat(ModelSession session, string prompt, string? system, string? templateName, GenerationOptions options,
         Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var template = ChatTemplateFor(session, templateName);
         var messages = new List<ChatMessage>();
         if (!string.IsNullOrEmpty(system)) messages.Add(new ChatMessage("system", system));
         messages.Add(new ChatMessage("user", prompt));
-        var ids = template.Encode(session.Tokenizer, messages, addGenerationPrompt: true).Ids;
+        int[] ids;
+        if (string.IsNullOrEmpty(templateName) && session.ChatTemplate is { } own)
+        {
+            // The model's own Jinja template, rendered as transformers' apply_chat_template(add_generation_prompt=True).
+            var jinja = own.Parse();
+            string text = jinja.Render(messages, addGenerationPrompt: true);
+            bool writesBos = jinja.BosToken != null && text.StartsWith(jinja.BosToken, StringComparison.Ordinal);
+            ids = ChatTemplate.EncodeRendered(session.Tokenizer, new RenderedChat(text, []), writesBos).Ids;
+        }
+        else ids = ChatTemplateFor(session, templateName).Encode(session.Tokenizer, messages, addGenerationPrompt: true).Ids;
         return new TextGenerator(session.Model, session.Tokenizer).Generate(ids, options, onText, cancel);
     }
 
-    /// <summary>Throws an <see cref="ArgumentException"/> naming the known templates when <paramref name="name"/> is none of them.</summary>
+    /// <summary>Throws a <see cref="Tokenizers.TokenizerFormatException"/> naming the known templates when <paramref name="name"/> is none of them.</summary>
     public static void CheckChatTemplateName(string name) => Tokenizers.Chat.ChatTemplate.FromName(name);
 
-    /// <summary>The named template, or the one tokenizer_config.json's chat_template describes, or ChatML.</summary>
+    /// <summary>The named template, or the built-in one tokenizer_config.json's chat_template resembles, or ChatML
+    /// (RunChat renders the model's own Jinja template itself when no name is given).</summary>
     public static ChatTemplate ChatTemplateFor(ModelSession session, string? name)
     {
         if (!string.IsNullOrEmpty(name)) return Tokenizers.Chat.ChatTemplate.FromName(name);

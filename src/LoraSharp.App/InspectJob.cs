@@ -10,7 +10,7 @@ namespace LoraSharp.App;
 /// <summary>Builds an <see cref="InspectReport"/> for a path.</summary>
 public static class InspectJob
 {
-    /// <summary>Inspects <paramref name="path"/>. Throws FormatException/InvalidDataException/FileNotFoundException with a clear message on bad input.</summary>
+    /// <summary>Inspects <paramref name="path"/>. Throws a UserErrorException (ModelFormatException, ...) or FileNotFoundException with a clear message on bad input.</summary>
     public static InspectReport Run(string path)
     {
         string full = System.IO.Path.GetFullPath(path);

@@ -36,7 +36,7 @@ public static class MergeJob
     /// <summary>Runs the merge; throws with a clear message on bad input (nothing is written then).</summary>
     public static MergeReport Run(MergeJobOptions options, IProgressSink? progress = null)
     {
-        if (options.Adapters.Count == 0) throw new ArgumentException("Give at least one adapter (--adapter PATH[:SCALE]).");
+        if (options.Adapters.Count == 0) throw new Core.UserErrorException("Give at least one adapter (--adapter PATH[:SCALE]).");
         var specs = options.Adapters.Select(AdapterLoader.ParseSpec).ToList();
         string format = options.Format ?? (options.OutPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) ? "gguf" : "hf");
         progress?.SetTotal(1);

@@ -39,6 +39,9 @@ public sealed class ModelSession : IDisposable
     /// <summary>Its tokenizer.</summary>
     public Tokenizer Tokenizer { get; }
 
+    /// <summary>The chat template the model ships (tokenizer_config.json / GGUF tokenizer.chat_template), or null.</summary>
+    public Tokenizers.Chat.ModelChatTemplate? ChatTemplate { get; private init; }
+
     /// <summary>The folder or file it was loaded from.</summary>
     public string Source { get; }
 
@@ -56,7 +59,7 @@ public sealed class ModelSession : IDisposable
         using var loaded = ModelLoader.Load(path, new ModelLoadOptions { BaseDType = baseDType });
         var tokenizer = GgufTokenizer.ForModel(loaded);
         var model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, fullFineTuning, doubleQuant, consumeTensors: true);
-        var session = new ModelSession(model, tokenizer, loaded.SourcePath, loaded.Notes);
+        var session = new ModelSession(model, tokenizer, loaded.SourcePath, loaded.Notes) { ChatTemplate = ModelChatTemplates.For(loaded, tokenizer) };
         try
         {
             if (adapters != null) session.AttachAdapters(adapters);   // stay attached for the session's life

@@ -32,9 +32,11 @@ public static class CliApp
     public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
     {
         var parse = Build().Parse(args);
-        var config = new InvocationConfiguration();
+        // Verbs run their bodies under CommandRunner; this catches what escapes one anyway (bench, system, a new verb),
+        // so every failure gets the same exit codes (1 user error, 70 bug) instead of System.CommandLine's trace dump.
+        var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (output != null) config.Output = output;
         if (error != null) config.Error = error;
-        return parse.Invoke(config);
+        return CommandRunner.Run(config.Error, () => parse.Invoke(config));
     }
 }

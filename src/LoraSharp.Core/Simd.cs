@@ -60,6 +60,6 @@ public static class Simd
         "128" or "v128" => SimdLevel.V128,
         "256" or "v256" or "avx2" => SimdLevel.V256,
         "512" or "v512" or "avx512" => SimdLevel.V512,
-        _ => throw new InvalidOperationException($"LORASHARP_SIMD='{s}' is not one of scalar, 128, 256, 512."),
+        _ => throw new UserErrorException($"LORASHARP_SIMD='{s}' is not one of scalar, 128, 256, 512."),
     };
 }

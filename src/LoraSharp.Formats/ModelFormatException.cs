@@ -1,10 +1,9 @@
 // The one exception type for malformed model files: it names the file, the item (tensor, key, field) and what is
-// wrong, so a user can fix the file or the command. Derives from FormatException (InvalidDataException is sealed), so callers that catch
-// "bad data" in general still see it.
+// wrong, so a user can fix the file or the command. A UserErrorException: front ends show its message as it is.
 namespace LoraSharp.Formats;
 
 /// <summary>A model, adapter or config file is malformed or unsupported.</summary>
-public sealed class ModelFormatException : FormatException
+public sealed class ModelFormatException : Core.UserErrorException
 {
     /// <summary>The file that was being read.</summary>
     public string FilePath { get; }

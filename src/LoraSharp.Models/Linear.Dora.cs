@@ -34,7 +34,7 @@ public sealed partial class Linear
             if (_adapters[i].IsDora)
             {
                 if (found >= 0)
-                    throw new InvalidOperationException($"{Name}: two DoRA adapters ('{_adapters[found].AdapterName}', '{_adapters[i].AdapterName}') " +
+                    throw new Core.UserErrorException($"{Name}: two DoRA adapters ('{_adapters[found].AdapterName}', '{_adapters[i].AdapterName}') " +
                                                         "are attached; at most one DoRA adapter per projection is supported. Merge one of them first.");
                 found = i;
             }
@@ -44,10 +44,10 @@ public sealed partial class Linear
     private void CheckDoraAllowed(LoraAdapter adapter)
     {
         if (Weight != null)
-            throw new InvalidOperationException($"{Name}: a DoRA adapter cannot be attached to a fully trainable weight (full_fine_tuning); use one or the other.");
+            throw new Core.UserErrorException($"{Name}: a DoRA adapter cannot be attached to a fully trainable weight (full_fine_tuning); use one or the other.");
         foreach (var a in _adapters)
             if (a.IsDora)
-                throw new InvalidOperationException($"{Name}: DoRA adapter '{a.AdapterName}' is already attached; at most one DoRA adapter per projection " +
+                throw new Core.UserErrorException($"{Name}: DoRA adapter '{a.AdapterName}' is already attached; at most one DoRA adapter per projection " +
                                                     $"is supported (cannot add '{adapter.AdapterName}'). Merge one of them first.");
     }
 

@@ -1,5 +1,11 @@
-// The one config type for every Llama-family model (llama, mistral, qwen2), named after Hugging Face config.json
-// fields. Loaders fill it from config.json or from GGUF metadata; the model reads only this.
+// The one config type for every Llama-family model (llama, mistral, qwen2, qwen3, smollm3), named after Hugging Face
+// config.json fields. Loaders fill it from config.json or from GGUF metadata; the model reads only this.
+// Family deltas from Llama are flags derived here, so the model code asks "QkNorm?" rather than "qwen3?":
+//   qwen3    per-head RMSNorm on q and k (q_norm, k_norm, weight [HS]) before RoPE; head_dim explicit
+//   smollm3  layers without RoPE (no_rope_layers[l] = 0)
+//   gemma3_text  RMSNorm weights used as (1 + w); norms before and after attention and MLP ("sandwich"); embeddings
+//            scaled by sqrt(hidden); GeGLU (gelu tanh); q/k norms; scores scaled by query_pre_attn_scalar^-1/2;
+//            sliding-window layers (sliding_window_pattern) with their own RoPE base (rope_local_base_freq)
 using LoraSharp.Core.Kernels;
 
 namespace LoraSharp.Models;
@@ -7,7 +13,7 @@ namespace LoraSharp.Models;
 /// <summary>Architecture hyperparameters of a Llama-family decoder (HF config.json names in PascalCase).</summary>
 public sealed record LlamaConfig
 {
-    /// <summary>"llama", "mistral" or "qwen2".</summary>
+    /// <summary>"llama", "mistral", "qwen2", "qwen3", "smollm3" or "gemma3_text".</summary>
     public string ModelType { get; init; } = "llama";
 
     /// <summary>Model width C.</summary>
@@ -70,6 +76,56 @@ public sealed record LlamaConfig
     /// <summary>dtype the weights were saved in ("float32", "bfloat16", ...).</summary>
     public string? TorchDtype { get; init; }
 
+    /// <summary>smollm3's no_rope_layers: one entry per layer, 1 = RoPE, 0 = none; null = every layer uses RoPE.</summary>
+    public IReadOnlyList<int>? NoRopeLayers { get; init; }
+
+    /// <summary>True when layer <paramref name="layer"/> rotates q and k (false for smollm3's NoPE layers).</summary>
+    public bool UsesRope(int layer) => NoRopeLayers is not { } n || n[layer] != 0;
+
+    /// <summary>True when every query and key head is RMS-normalised (q_norm / k_norm, weight [HS]) before RoPE (qwen3, gemma3).</summary>
+    public bool QkNorm => ModelType is "qwen3" or "gemma3_text";
+
+    /// <summary>Gemma: every RMSNorm multiplies by (1 + weight); checkpoints store weight (GGUF files store 1 + weight).</summary>
+    public bool GemmaNorms => ModelType == "gemma3_text";
+
+    /// <summary>Gemma: a norm after attention (post_attention_layernorm) and after the MLP (post_feedforward_layernorm) on
+    /// the branch before the residual add; the MLP's input norm is pre_feedforward_layernorm.</summary>
+    public bool SandwichNorms => ModelType == "gemma3_text";
+
+    /// <summary>Embedding rows are multiplied by this (gemma: sqrt(hidden_size) rounded to float32; 1 otherwise).</summary>
+    public float EmbeddingScale => GemmaNorms ? (float)Math.Sqrt(HiddenSize) : 1f;
+
+    /// <summary>query_pre_attn_scalar (gemma): scores are scaled by its inverse square root instead of head_dim's.</summary>
+    public double? QueryPreAttnScalar { get; init; }
+
+    /// <summary>The attention score scale: 1/sqrt(head_dim), or query_pre_attn_scalar^-1/2 (gemma).</summary>
+    public float AttentionScale => QueryPreAttnScalar is double q ? (float)Math.Pow(q, -0.5) : 1f / MathF.Sqrt(HeadDim);
+
+    /// <summary>Per layer: true where the layer attends through <see cref="SlidingWindow"/>; null = every layer alike.</summary>
+    public IReadOnlyList<bool>? SlidingLayers { get; init; }
+
+    /// <summary>RoPE base of the sliding-window layers (gemma3's rope_local_base_freq, no scaling); null = rope_theta everywhere.</summary>
+    public double? RopeLocalTheta { get; init; }
+
+    /// <summary>The sliding window of layer <paramref name="layer"/> (0 = it attends to the whole context).</summary>
+    public int LayerWindow(int layer) => SlidingWindow is not int w ? 0 : SlidingLayers is not { } s || s[layer] ? w : 0;
+
+    /// <summary>True when layer <paramref name="layer"/> uses the local RoPE table (gemma3's sliding layers).</summary>
+    public bool UsesLocalRope(int layer) => RopeLocalTheta != null && SlidingLayers is { } s && s[layer];
+
+    /// <summary>general.architecture of a GGUF file for this model (mistral is written as llama, as llama.cpp does).</summary>
+    public string GgufArchitecture => ModelType switch { "mistral" => "llama", "gemma3_text" => "gemma3", _ => ModelType };
+
+    /// <summary>
+    /// True when llama.cpp rotates consecutive pairs for this architecture (LLAMA_ROPE_TYPE_NORM: llama, smollm3), so
+    /// GGUF files hold q/k rows interleaved (RopePermutation); false for NEOX (half-offset) architectures (qwen2, qwen3),
+    /// whose GGUF rows are in Hugging Face order.
+    /// </summary>
+    public bool GgufInterleavedQk => ModelType is "llama" or "mistral" or "smollm3";
+
+    /// <summary>True for the MLP gate gelu_tanh(gate) * up (gemma's hidden_activation gelu_pytorch_tanh) instead of SwiGLU.</summary>
+    public bool GatedGelu => HiddenAct is "gelu_pytorch_tanh";
+
     /// <summary>True when q/k/v projections carry biases (qwen2 always; llama/mistral when attention_bias).</summary>
     public bool QkvBias => ModelType == "qwen2" || AttentionBias;
 
@@ -81,7 +137,7 @@ public sealed record LlamaConfig
     {
         void Require(bool ok, string field, string what)
         {
-            if (!ok) throw new InvalidDataException($"{source}: '{field}' {what}.");
+            if (!ok) throw new Formats.ModelFormatException(source, null, $"'{field}' {what}.");
         }
         Require(HiddenSize > 0, "hidden_size", $"must be positive (is {HiddenSize})");
         Require(IntermediateSize > 0, "intermediate_size", $"must be positive (is {IntermediateSize})");
@@ -93,6 +149,12 @@ public sealed record LlamaConfig
         Require(VocabSize > 0, "vocab_size", $"must be positive (is {VocabSize})");
         Require(RmsNormEps > 0, "rms_norm_eps", $"must be positive (is {RmsNormEps})");
         Require(RopeTheta > 0, "rope_theta", $"must be positive (is {RopeTheta})");
-        Require(HiddenAct is "silu" or "swish", "hidden_act", $"must be silu (is {HiddenAct})");
+        Require(HiddenAct is "silu" or "swish" || (HiddenAct == "gelu_pytorch_tanh" && GemmaNorms), "hidden_act",
+            $"must be silu (gemma: gelu_pytorch_tanh) (is {HiddenAct})");
+        Require(SlidingLayers is null || SlidingLayers.Count == NumHiddenLayers, "layer_types", $"must have one entry per layer ({NumHiddenLayers})");
+        Require(QueryPreAttnScalar is null || QueryPreAttnScalar > 0, "query_pre_attn_scalar", $"must be positive (is {QueryPreAttnScalar})");
+        Require(RopeLocalTheta is null || RopeLocalTheta > 0, "rope_local_base_freq", $"must be positive (is {RopeLocalTheta})");
+        Require(NoRopeLayers is null || NoRopeLayers.Count == NumHiddenLayers, "no_rope_layers",
+            $"must have one entry per layer ({NumHiddenLayers}; has {NoRopeLayers?.Count})");
     }
 }

@@ -73,7 +73,7 @@ public sealed class ByteLevelBpe : Tokenizer
         var pre = PreTokenizer.FromGgufName(preTokenizerName);
         var table = VocabularyChecks.RankedMerges(tokens, pairs, "tokenizer.ggml.merges");
         return new ByteLevelBpe(tokens, table, VocabularyChecks.AddedFromTypes(tokens, types), pre,
-            ignoreMerges ?? pre.Name is "llama-bpe" or "llama3" or "llama-v3" or "llama-3", addPrefixSpace: false)
+            ignoreMerges ?? pre.IgnoreMerges, addPrefixSpace: false)
         {
             BosTokenId = bosTokenId, EosTokenId = eosTokenId, UnkTokenId = unkTokenId, PadTokenId = padTokenId,
             AddBos = addBos, AddEos = addEos,

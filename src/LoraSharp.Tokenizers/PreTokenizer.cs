@@ -1,12 +1,16 @@
-// Pre-tokenizers of byte-level BPE models: the text is cut into words before BPE, by the split patterns of
+// Pre-tokenizers of byte-level BPE models: the text is cut into words before BPE. GGUF files name theirs in
+// tokenizer.ggml.pre; FromGgufName maps every name llama.cpp's llama-vocab.cpp knows (except the few it handles with
+// custom code) to the same split patterns, applied the same way (each pattern in turn cuts every piece into its
+// matches and the gaps between them). The four patterns most vocabularies use are hand-written here:
 //   GPT-2:   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 //   Llama-3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //   Qwen2:   the Llama-3 pattern with \p{N} instead of \p{N}{1,3}
 //   SmolLM/StarCoder: every \p{N} alone, then the GPT-2 pattern on the text between digits.
 // These are written by hand over Unicode code points (not UTF-16 units, so letters outside the BMP are letters),
 // following the regex semantics exactly (leftmost alternative, greedy with backtracking); text no alternative
-// matches cannot occur. Any other pattern from a tokenizer.json runs through .NET Regex (which sees UTF-16 units).
-// \s is Unicode White_Space (= char.IsWhiteSpace), \p{L} letters, \p{N} numbers (Nd, Nl, No).
+// matches cannot occur. The other types (default, deepseek-llm/-coder/-v3, falcon, tekken, gpt-4o, poro/bloom,
+// viking, chameleon, bailingmoe, seed-coder) and any pattern from a tokenizer.json run through .NET Regex (which
+// sees UTF-16 units). \s is Unicode White_Space (= char.IsWhiteSpace), \p{L} letters, \p{N} numbers (Nd, Nl, No).
 using System.Globalization;
 using System.Text.RegularExpressions;
 using System.Runtime.CompilerServices;
@@ -21,26 +25,74 @@ internal abstract class PreTokenizer
 
     public abstract string Name { get; }
 
-    /// <summary>The pre-tokenizer for a GGUF <c>tokenizer.ggml.pre</c> name; throws for names it does not know.</summary>
+    /// <summary>Whether llama.cpp takes a whole word that is itself a vocabulary piece without running BPE on it
+    /// (ignore_merges: the Llama-3 family, tekken).</summary>
+    public bool IgnoreMerges { get; private init; }
+
+    /// <summary>
+    /// The pre-tokenizer for a GGUF <c>tokenizer.ggml.pre</c> name, as llama.cpp's llama-vocab.cpp maps the name to
+    /// a pre-tokenizer type and the type to its split patterns (several patterns apply one after another, each
+    /// splitting the pieces the previous one left). A missing name is llama.cpp's "default". Names llama.cpp handles
+    /// with custom code rather than patterns (kimi-k2, afmoe, superbpe) and unknown names throw, listing the known ones.
+    /// </summary>
     public static PreTokenizer FromGgufName(string? name)
     {
-        switch ((name ?? "default").Trim().ToLowerInvariant())
-        {
-            case "default": case "gpt2": case "gpt-2": case "olmo": case "jais": case "poro-chat": case "phi-2":
-                return new HandWritten(Pattern.Gpt2, name ?? "default");
-            case "llama-bpe": case "llama3": case "llama-v3": case "llama-3": case "dbrx": case "smaug-bpe":
-            case "falcon3": case "tekken": case "pixtral": case "exaone": case "gpt-4o": case "cl100k": case "o200k":
-                return new HandWritten(Pattern.Llama3, name!);
-            case "qwen2": case "qwen": case "deepseek-r1-qwen": case "stablelm2": case "hunyuan":
-                return new HandWritten(Pattern.Qwen2, name!);
-            case "smollm": case "starcoder": case "refact": case "codeshell": case "command-r": case "minerva":
-                return new HandWritten(Pattern.DigitsThenGpt2, name!);
-            default:
-                throw new NotSupportedException(
-                    $"GGUF tokenizer.ggml.pre '{name}' is not a known pre-tokenizer. Supported: default/gpt2 (GPT-2 pattern), " +
-                    "llama-bpe/llama3/dbrx/smaug-bpe (Llama-3 pattern), qwen2/deepseek-r1-qwen (Qwen2 pattern), " +
-                    "smollm/starcoder/refact (single digits + GPT-2 pattern).");
-        }
+        string key = (name ?? "default").Trim().ToLowerInvariant();
+        if (s_known.TryGetValue(key, out var make)) return make(name ?? "default");
+        throw new TokenizerFormatException(
+            $"GGUF tokenizer.ggml.pre '{name}' is not a known pre-tokenizer. Supported (llama.cpp's names): {string.Join(", ", s_known.Keys.Order(StringComparer.Ordinal))}. " +
+            "Re-convert the model with a llama.cpp that writes one of these, or use its Hugging Face folder (tokenizer.json).");
+    }
+
+    /// <summary>Every tokenizer.ggml.pre name <see cref="FromGgufName"/> accepts.</summary>
+    public static IReadOnlyCollection<string> KnownGgufNames => s_known.Keys;
+
+    // Patterns of llama.cpp's pre-tokenizer types that are not one of the hand-written splitters. Where llama.cpp
+    // rewrote a tokenizer.json regex for std::regex (case-insensitive contractions spelled out, \p{Lu}-classes
+    // emulated with lookaheads), the original tokenizer.json regex is used: it is what the model was trained with.
+    internal const string Gpt2NoTail = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+    internal const string Gpt4oRegex = @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    internal const string TekkenRegex = @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    private const string PoroRegex = @" ?[^(\s|.,!?…。，、।۔،)]+";
+    // deepseek-llm's letter class; llama.cpp's also lists ranges outside the BMP (Deseret, Osage, Old Hungarian, Warang
+    // Citi, Adlam), which a UTF-16 character class cannot hold: letters there are left to the later patterns.
+    private const string DeepseekLetters = "A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝ\u1F5F-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ";
+
+    private static PreTokenizer Staged(string name, params string[] patterns) => new RegexSplitter(name, patterns);
+
+    private static readonly Dictionary<string, Func<string, PreTokenizer>> s_known = BuildKnown();
+
+    private static Dictionary<string, Func<string, PreTokenizer>> BuildKnown()
+    {
+        var d = new Dictionary<string, Func<string, PreTokenizer>>(StringComparer.Ordinal);
+        void Add(Func<string, PreTokenizer> make, params string[] names) { foreach (var n in names) d[n] = make; }
+        // LLAMA_VOCAB_PRE_TYPE_DEFAULT (also what llama.cpp uses when the key is missing)
+        Add(n => Staged(n, @"[\p{P}\$\+<=>\^~\|]+", Gpt2NoTail, @"\p{N}+", "[0-9][0-9][0-9]"), "default");
+        // GPT2, MPT, OLMO, JAIS, TRILLION, GRANITE_DOCLING (and "gpt2", the name tokenizer.json loading uses)
+        Add(n => new HandWritten(Pattern.Gpt2, n), "gpt2", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
+            "a.x-4.0", "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais", "exaone4", "trillion", "granite-docling");
+        // LLAMA3, DBRX, SMAUG, CHATGLM4 (same pattern); cl100k is the same regex under tiktoken's name
+        Add(n => new HandWritten(Pattern.Llama3, n) { IgnoreMerges = true }, "llama3", "llama-v3", "llama-bpe", "llama-3", "falcon3", "falcon-h1",
+            "pixtral", "midm-2.0", "lfm2", "jina-v5-nano");
+        Add(n => new HandWritten(Pattern.Llama3, n), "dbrx", "smaug-bpe", "glm4", "chatglm-bpe", "cl100k");
+        // QWEN2, STABLELM2, HUNYUAN, GROK_2 (same pattern)
+        Add(n => new HandWritten(Pattern.Qwen2, n), "qwen2", "qwen", "deepseek-r1-qwen", "kormo", "megrez", "stablelm2", "hunyuan", "grok-2");
+        // STARCODER, REFACT, COMMAND_R, SMOLLM, CODESHELL, EXAONE, MINERVA: every digit alone, then GPT-2
+        Add(n => new HandWritten(Pattern.DigitsThenGpt2, n), "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "minerva");
+        Add(n => Staged(n, "[\r\n]", $"\\s?[{DeepseekLetters}]+", "\\s?[!-/:-~！-／：-～‘-‟　-。]+", @"\s+$", "[一-龥ࠀ-一가-퟿]+", @"\p{N}+"), "deepseek-llm");
+        Add(n => Staged(n, "[\r\n]", @"\s?\p{L}+", @"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", @"\p{N}"), "deepseek-coder");
+        Add(n => Staged(n, @"\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+            @"[!""#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
+            "deepseek-v3", "hunyuan-dense");
+        Add(n => Staged(n, @"[\p{P}\$\+<=>\^~\|`]+", Gpt2NoTail, "[0-9][0-9][0-9]"), "falcon");
+        Add(n => Staged(n, PoroRegex), "poro-chat", "bloom", "gpt3-finnish");
+        Add(n => Staged(n, PoroRegex, @"\p{N}"), "viking");
+        Add(n => new RegexSplitter(n, [TekkenRegex]) { IgnoreMerges = true }, "tekken");
+        Add(n => Staged(n, Gpt4oRegex), "gpt-4o", "llama4", "minimax-m2", "o200k");
+        Add(n => Staged(n, "<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", @"\p{N}", @"[\p{P}!-/:-@\[-`{-~]", Gpt2NoTail), "chameleon");
+        Add(n => Staged(n, @"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"), "bailingmoe", "bailingmoe2", "llada-moe");
+        Add(n => Staged(n, @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"), "seed-coder");
+        return d;
     }
 
     /// <summary>Exact regex strings of the known patterns as Hugging Face writes them in tokenizer.json.</summary>
@@ -226,25 +278,54 @@ internal abstract class PreTokenizer
         }
     }
 
-    /// <summary>Any other split pattern (tokenizer.json Split with behavior Isolated): matches and the gaps between them.</summary>
-    private sealed class RegexSplitter(string pattern) : PreTokenizer
+    /// <summary>
+    /// Split patterns applied one after another (llama.cpp's regex_exprs): each pattern cuts every piece left by the
+    /// previous one into its matches and the gaps between them. One pattern is a tokenizer.json Split with behavior
+    /// Isolated. Runs on .NET Regex over UTF-16 units, so letters outside the BMP are not \p{L} here.
+    /// </summary>
+    private sealed class RegexSplitter : PreTokenizer
     {
-        private readonly Regex _regex = new(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        private readonly Regex[] _stages;
+        private readonly string _name;
 
-        public override string Name => "regex:" + pattern;
+        public RegexSplitter(string pattern) : this("regex:" + pattern, [pattern]) { }
+
+        public RegexSplitter(string name, string[] patterns)
+        {
+            _name = name;
+            _stages = patterns.Select(p => new Regex(p, RegexOptions.Compiled | RegexOptions.CultureInvariant)).ToArray();
+        }
+
+        public override string Name => _name;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override void Split(ReadOnlySpan<char> text, List<(int Start, int End)> words)
         {
-            int last = 0;
-            foreach (ValueMatch m in _regex.EnumerateMatches(text))
+            if (_stages.Length == 1) { SplitOne(_stages[0], text, 0, text.Length, words); return; }
+            var current = new List<(int, int)> { (0, text.Length) };
+            var next = new List<(int, int)>();
+            foreach (var rx in _stages)
+            {
+                next.Clear();
+                foreach (var (s, e) in current) SplitOne(rx, text, s, e, next);
+                (current, next) = (next, current);
+            }
+            words.AddRange(current);
+        }
+
+        private static void SplitOne(Regex rx, ReadOnlySpan<char> text, int start, int end, List<(int Start, int End)> words)
+        {
+            if (end <= start) return;
+            int last = start;
+            foreach (ValueMatch m in rx.EnumerateMatches(text[start..end]))
             {
                 if (m.Length == 0) continue;
-                if (m.Index > last) words.Add((last, m.Index));
-                words.Add((m.Index, m.Index + m.Length));
-                last = m.Index + m.Length;
+                int ms = start + m.Index;
+                if (ms > last) words.Add((last, ms));
+                words.Add((ms, ms + m.Length));
+                last = ms + m.Length;
             }
-            if (last < text.Length) words.Add((last, text.Length));
+            if (last < end) words.Add((last, end));
         }
     }
 }

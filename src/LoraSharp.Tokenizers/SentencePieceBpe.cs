@@ -52,7 +52,8 @@ public sealed class SentencePieceBpe : Tokenizer
             if (types[id] == TokenType.Unused || p.Length == 0) continue;
             if (types[id] == TokenType.Byte || (p.Length == 6 && p.StartsWith("<0x", StringComparison.Ordinal) && p[5] == '>'))
             {
-                if (byte.TryParse(p.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, null, out byte b))
+                // A piece typed BYTE that is not <0xXX> (a corrupt table) is kept as an ordinary piece.
+                if (p.Length >= 5 && byte.TryParse(p.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, null, out byte b))
                 {
                     _byteIds[b] = id;
                     continue;
@@ -284,7 +285,7 @@ public sealed class SentencePieceBpe : Tokenizer
                 {
                     idsA[n] = UnkTokenId; st[n] = k; en[n] = k + len; n++;
                 }
-                else throw new InvalidOperationException(
+                else throw new TokenizerFormatException(
                     $"Character U+{(int)key[k]:X4} is not in the vocabulary and the tokenizer has neither byte fallback nor an unknown token.");
             }
             k += len;

@@ -26,7 +26,7 @@ public abstract class Tokenizer
         foreach (var t in _added)
         {
             if ((uint)t.Id >= (uint)pieces.Length)
-                throw new ArgumentException($"Added token '{t.Content}' has id {t.Id}, outside the vocabulary of {pieces.Length} entries.");
+                throw new TokenizerFormatException($"Added token '{t.Content}' has id {t.Id}, outside the vocabulary of {pieces.Length} entries.");
             _addedById[t.Id] = t;
         }
         _matcher = new AddedTokenMatcher(_added);

@@ -1,4 +1,7 @@
-// The exception for malformed tokenizer files and vocabularies; its message names the file and the field.
+// The exception for malformed or unsupported tokenizer files and vocabularies; its message names the file and the field.
+// It is this assembly's one user-error type (LoraSharp.Tokenizers depends on nothing of ours, so it cannot throw
+// Core.UserErrorException): unknown chat template names and text the vocabulary cannot encode use it too, and front
+// ends show its message as it is. Programming errors (null arguments, ids from code) stay ArgumentExceptions.
 namespace LoraSharp.Tokenizers;
 
 /// <summary>A tokenizer file or vocabulary is malformed. The message says which file, which field and what is wrong.</summary>

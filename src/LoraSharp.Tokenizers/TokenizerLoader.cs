@@ -30,7 +30,7 @@ public static class TokenizerLoader
         string name = Path.GetFileName(path).ToLowerInvariant();
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (name.EndsWith(".gguf", StringComparison.Ordinal))
-            throw new NotSupportedException(
+            throw new TokenizerFormatException(
                 $"{path} is a GGUF file: its vocabulary is read by LoraSharp.Models (GGUF metadata -> SentencePieceBpe.FromVocabulary / ByteLevelBpe.FromVocabulary).");
         if (name.EndsWith(".bpe", StringComparison.Ordinal) || name == "merges.txt" || name is "encoder.json" or "vocab.json")
         {
@@ -39,7 +39,7 @@ public static class TokenizerLoader
             return FromEncoderAndMerges(pair.Encoder, pair.Merges);
         }
         if (name.EndsWith(".json", StringComparison.Ordinal)) return FromTokenizerJson(path);
-        throw new NotSupportedException(
+        throw new TokenizerFormatException(
             $"{path}: unknown tokenizer file. Give tokenizer.json, encoder.json + vocab.bpe, or a folder holding them. " +
             "SentencePiece .model files are not read; convert them to tokenizer.json or use the GGUF vocabulary.");
     }
@@ -105,7 +105,7 @@ public static class TokenizerLoader
         var model = Require(root, "model", JsonValueKind.Object, file, "model");
         string type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
         if (type != "BPE")
-            throw new NotSupportedException($"{file}: model.type '{type}' is not supported; only BPE models (Llama, Mistral, Phi-3, GPT-2, Llama-3, Qwen2) are.");
+            throw new TokenizerFormatException($"{file}: model.type '{type}' is not supported; only BPE models (Llama, Mistral, Phi-3, GPT-2, Llama-3, Qwen2) are.");
 
         var vocabEl = Require(model, "vocab", JsonValueKind.Object, file, "model.vocab");
         var vocab = new List<(string, int)>();
@@ -173,14 +173,14 @@ public static class TokenizerLoader
                 addPrefixSpace, "model.merges", file, bos, eos, unk, pad, addBos, addEos);
         }
         PrependScheme prepend = PrependScheme.Never;
-        if (FindType(norm, "Prepend") is { } pp && pp.TryGetProperty("prepend", out var pv) && pv.GetString() == "\u2581") prepend = PrependScheme.Always;
+        if (FindType(norm, "Prepend") is { } pp && pp.TryGetProperty("prepend", out var pv) && pv.ValueKind == JsonValueKind.String && pv.GetString() == "\u2581") prepend = PrependScheme.Always;
         if (FindType(pre, "Metaspace") is { } ms)
         {
             string scheme = ms.TryGetProperty("prepend_scheme", out var ps) && ps.ValueKind == JsonValueKind.String ? ps.GetString()!
                 : Bool(ms, "add_prefix_space", true) ? "always" : "never";
             prepend = scheme switch { "always" => PrependScheme.Always, "first" => PrependScheme.First, _ => PrependScheme.Never };
         }
-        bool strip = FindType(dec, "Strip") is { } st && st.TryGetProperty("start", out var s0) && s0.ValueKind == JsonValueKind.Number && s0.GetInt32() > 0
+        bool strip = FindType(dec, "Strip") is { } st && st.TryGetProperty("start", out var s0) && s0.ValueKind == JsonValueKind.Number && s0.TryGetInt64(out long startChars) && startChars > 0
                      || (FindType(dec, "Metaspace") is not null && prepend != PrependScheme.Never);
         return SentencePieceBpe.FromMerges(pieces, merges, added, null, unk, Bool(model, "byte_fallback", false),
             Bool(model, "fuse_unk", false), prepend, strip, "model.merges", file, bos, eos, pad, addBos, addEos);
@@ -191,14 +191,67 @@ public static class TokenizerLoader
     private static JsonDocument ParseJson(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Tokenizer file {path} does not exist.", path);
+        byte[] bytes = File.ReadAllBytes(path);
+        // JsonDocument checks string contents only when they are read (GetString throws InvalidOperationException then).
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw TokenizerFormatException.For(path, "(json)", "is not valid UTF-8 text; re-save the file as UTF-8.");
         try
         {
-            using var stream = File.OpenRead(path);
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 });
+            var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 });
+            if (!AllStringsValid(doc.RootElement) && FirstInvalidString(doc.RootElement, "$") is { } bad)
+            {
+                doc.Dispose();
+                throw TokenizerFormatException.For(path, bad, "is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
+            }
+            return doc;
         }
         catch (JsonException e)
         {
             throw TokenizerFormatException.For(path, "(json)", $"is not valid JSON: {e.Message}", e);
+        }
+    }
+
+    private static bool AllStringsValid(JsonElement e)
+    {
+        try { Touch(e); return true; }
+        catch (InvalidOperationException) { return false; }
+
+        static void Touch(JsonElement e)
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.Object: foreach (var p in e.EnumerateObject()) { _ = p.Name; Touch(p.Value); } break;
+                case JsonValueKind.Array: foreach (var item in e.EnumerateArray()) Touch(item); break;
+                case JsonValueKind.String: _ = e.GetString(); break;
+            }
+        }
+    }
+
+    // JsonDocument checks escapes only when a string is read ("\ud800" parses, GetString throws InvalidOperationException):
+    // the path of the first property name or string that is not valid Unicode, or null.
+    private static string? FirstInvalidString(JsonElement e, string path)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException) { return path + ".<name>"; }
+                    if (FirstInvalidString(p.Value, path + "." + name) is { } bad) return bad;
+                }
+                return null;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in e.EnumerateArray())
+                    if (FirstInvalidString(item, $"{path}[{i++}]") is { } bad) return bad;
+                return null;
+            case JsonValueKind.String:
+                try { _ = e.GetString(); return null; }
+                catch (InvalidOperationException) { return path; }
+            default:
+                return null;
         }
     }
 
@@ -227,6 +280,9 @@ public static class TokenizerLoader
         foreach (var (_, id) in vocab) size = Math.Max(size, id + 1);
         foreach (var a in added) size = Math.Max(size, a.Id + 1);
         if (size > 10_000_000) throw TokenizerFormatException.For(file, field, $"has an id of {size - 1}; vocabularies above 10M entries are refused.");
+        // Ids number the pieces 0..N-1 (real files have no gaps); a lone huge id must not make us allocate its range.
+        if (size > 2L * (vocab.Count + added.Count) + 1024)
+            throw TokenizerFormatException.For(file, field, $"has an id of {size - 1} but only {vocab.Count + added.Count} pieces; ids must number the pieces 0..N-1 without large gaps.");
         var pieces = new string[size];
         foreach (var (p, id) in vocab)
         {
@@ -263,7 +319,7 @@ public static class TokenizerLoader
         {
             if (item.ValueKind != JsonValueKind.Object) continue;
             if (item.TryGetProperty("Sequence", out _)) seenSequence = true;
-            else if (item.TryGetProperty("SpecialToken", out var st) && st.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String)
+            else if (item.TryGetProperty("SpecialToken", out var st) && st.ValueKind == JsonValueKind.Object && st.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String)
             {
                 if (seenSequence) eos ??= id.GetString(); else bos ??= id.GetString();
             }
@@ -298,21 +354,21 @@ public static class TokenizerLoader
             {
                 string behavior = split.TryGetProperty("behavior", out var bh) && bh.ValueKind == JsonValueKind.String ? bh.GetString()! : "Isolated";
                 if (behavior != "Isolated" || Bool(split, "invert", false))
-                    throw new NotSupportedException($"{file}: pre_tokenizer Split with behavior '{behavior}' (invert {Bool(split, "invert", false)}) is not supported; only Isolated.");
+                    throw new TokenizerFormatException($"{file}: pre_tokenizer Split with behavior '{behavior}' (invert {Bool(split, "invert", false)}) is not supported; only Isolated.");
                 if (useRegex)
-                    throw new NotSupportedException($"{file}: pre_tokenizer has both a Split regex and ByteLevel use_regex=true; not supported.");
+                    throw new TokenizerFormatException($"{file}: pre_tokenizer has both a Split regex and ByteLevel use_regex=true; not supported.");
                 return (rx.GetString()!, true, addPrefix);
             }
-            throw new NotSupportedException($"{file}: pre_tokenizer Split with a String pattern is not supported.");
+            throw new TokenizerFormatException($"{file}: pre_tokenizer Split with a String pattern is not supported.");
         }
         if (FindType(pre, "Digits") is { } digits)
         {
             if (!Bool(digits, "individual_digits", false) || !useRegex)
-                throw new NotSupportedException($"{file}: pre_tokenizer Digits without individual_digits (or without ByteLevel use_regex) is not supported.");
+                throw new TokenizerFormatException($"{file}: pre_tokenizer Digits without individual_digits (or without ByteLevel use_regex) is not supported.");
             return ("smollm", false, addPrefix);
         }
         if (!useRegex)
-            throw new NotSupportedException($"{file}: pre_tokenizer ByteLevel with use_regex=false and no Split pattern is not supported.");
+            throw new TokenizerFormatException($"{file}: pre_tokenizer ByteLevel with use_regex=false and no Split pattern is not supported.");
         return ("gpt2", false, addPrefix);
     }
 }

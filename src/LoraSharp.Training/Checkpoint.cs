@@ -3,7 +3,8 @@
 // optimizer.safetensors the optimizer buffers, trainer_state.json the step, data position, early-stopping state and
 // the log so far. LoRA checkpoints also hold adapter_config.json + adapter_model.safetensors, so a checkpoint is a
 // usable adapter. The scheduler is a pure function of the step and dropout masks of (seed, step), so neither needs
-// saving. Folders are written atomically.
+// saving. Folders are written atomically and flushed to the disk; checksums.json (SHA-256 of every file, written
+// last) lets a resume tell a damaged checkpoint from a good one and fall back to the one before.
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using LoraSharp.Core.Optim;
@@ -59,31 +60,69 @@ public static class Checkpoint
             var state = new State(trainer.Step, pos.Epoch, pos.Index, trainer.BestEvalLoss, trainer.EvalsWithoutImprovement, opt.Optimizer, trainer.History);
             File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, Json));
             if (peftConfig != null) PeftAdapter.WriteFiles(model, adapterName, peftConfig, temp);
+            WriteChecksums(temp);
         });
     }
 
     /// <summary>Restores parameters, optimizer state and loop state from <paramref name="folder"/> into <paramref name="trainer"/>.</summary>
-    public static void Restore(string folder, Trainer trainer, LlamaModel model)
+    public static void Restore(string folder, Trainer trainer, LlamaModel model) => Apply(Read(folder, trainer), trainer, model);
+
+    /// <summary>A checkpoint read and checked in full, not yet applied.</summary>
+    public sealed class Loaded
+    {
+        internal Loaded(string folder, int step, Dictionary<string, float[]> parameters, OptimizerState optimizer, DataPosition position,
+            double? bestEvalLoss, int evalsWithoutImprovement, List<StepRecord> history)
+        {
+            Folder = folder; Step = step; Parameters = parameters; Optimizer = optimizer; Position = position;
+            BestEvalLoss = bestEvalLoss; EvalsWithoutImprovement = evalsWithoutImprovement; History = history;
+        }
+
+        /// <summary>The checkpoint folder.</summary>
+        public string Folder { get; }
+        /// <summary>Optimizer steps done.</summary>
+        public int Step { get; }
+        internal Dictionary<string, float[]> Parameters { get; }
+        internal OptimizerState Optimizer { get; }
+        internal DataPosition Position { get; }
+        internal double? BestEvalLoss { get; }
+        internal int EvalsWithoutImprovement { get; }
+        internal List<StepRecord> History { get; }
+    }
+
+    /// <summary>
+    /// Reads and checks every file of a checkpoint for <paramref name="trainer"/> (checksums, parameter names and shapes,
+    /// optimizer buffers, state) without changing anything; throws a UserErrorException saying what is damaged.
+    /// </summary>
+    public static Loaded Read(string folder, Trainer trainer)
     {
         string statePath = Path.Combine(folder, StateFile);
-        if (!File.Exists(statePath)) throw new FileNotFoundException($"{folder} is not a checkpoint: {StateFile} is missing.", statePath);
-        var state = JsonSerializer.Deserialize<State>(File.ReadAllText(statePath), Json)
-                    ?? throw new InvalidDataException($"{statePath} is empty.");
+        if (!File.Exists(statePath)) throw new Core.UserErrorException($"{folder} is not a checkpoint: {StateFile} is missing.");
+        VerifyChecksums(folder);
+        State state;
+        try
+        {
+            state = JsonSerializer.Deserialize<State>(File.ReadAllText(statePath), Json) ?? throw new Core.UserErrorException($"{statePath} is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new Core.UserErrorException($"{statePath} is damaged: {e.Message}", e);
+        }
 
+        var parameters = new Dictionary<string, float[]>(StringComparer.Ordinal);
         using (var st = SafetensorsFile.Open(Path.Combine(folder, ParametersFile)))
         {
             foreach (var p in trainer.Parameters)
             {
                 if (!st.Contains(p.Name))
-                    throw new InvalidDataException($"{folder}: parameter '{p.Name}' is not in the checkpoint; resume with the same LoRA settings (target modules, layers, rank).");
+                    throw new Core.UserErrorException($"{folder}: parameter '{p.Name}' is not in the checkpoint; resume with the same LoRA settings (target modules, layers, rank).");
                 using var t = st.GetTensor(p.Name);
                 if (t.ElementCount != p.Length || t.DType != DType.F32)
-                    throw new InvalidDataException($"{folder}: '{p.Name}' has shape {t.ShapeText} ({t.DType}) but the run needs {p.Value.ShapeText} F32.");
-                t.Floats.CopyTo(p.Value.Floats);
+                    throw new Core.UserErrorException($"{folder}: '{p.Name}' has shape {t.ShapeText} ({t.DType}) but the run needs {p.Value.ShapeText} F32.");
+                parameters[p.Name] = t.Floats.ToArray();
             }
         }
-        if (trainer.Parameters.Count > 0 && model.GradEmbedding != null) model.RepackTrainable();
 
+        OptimizerState optimizer;
         using (var st = SafetensorsFile.Open(Path.Combine(folder, OptimizerFile)))
         {
             var buffers = new Dictionary<string, float[]>(StringComparer.Ordinal);
@@ -92,19 +131,86 @@ public static class Checkpoint
                 using var t = st.GetTensor(info.Name);
                 buffers[info.Name] = t.Floats.ToArray();
             }
-            int step = int.Parse(st.Metadata.GetValueOrDefault("step") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
-            trainer.Optimizer.ImportState(new OptimizerState(st.Metadata.GetValueOrDefault("optimizer") ?? state.Optimizer, step, buffers));
+            if (!int.TryParse(st.Metadata.GetValueOrDefault("step") ?? "0", System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int step))
+                throw new Core.UserErrorException($"{folder}: {OptimizerFile} has a bad step '{st.Metadata.GetValueOrDefault("step")}'.");
+            optimizer = new OptimizerState(st.Metadata.GetValueOrDefault("optimizer") ?? state.Optimizer, step, buffers);
         }
-        trainer.Restore(state.Step, new DataPosition(state.Epoch, state.Index), state.BestEvalLoss, state.EvalsWithoutImprovement, state.History);
+        return new Loaded(folder, state.Step, parameters, optimizer, new DataPosition(state.Epoch, state.Index), state.BestEvalLoss,
+            state.EvalsWithoutImprovement, state.History);
     }
 
-    /// <summary>The newest checkpoint-N folder inside <paramref name="outputFolder"/>, or null.</summary>
-    public static string? Latest(string outputFolder)
+    /// <summary>Puts a checked checkpoint's parameters, optimizer state and loop state into <paramref name="trainer"/>.</summary>
+    public static void Apply(Loaded c, Trainer trainer, LlamaModel model)
     {
-        if (!Directory.Exists(outputFolder)) return null;
-        return Directory.EnumerateDirectories(outputFolder, "checkpoint-*")
-            .Select(d => (Dir: d, Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], out int n), N: n))
-            .Where(x => x.Ok && File.Exists(Path.Combine(x.Dir, StateFile)))
-            .OrderByDescending(x => x.N).Select(x => x.Dir).FirstOrDefault();
+        foreach (var p in trainer.Parameters) c.Parameters[p.Name].CopyTo(p.Value.Floats);
+        if (trainer.Parameters.Count > 0 && model.GradEmbedding != null) model.RepackTrainable();
+        trainer.Optimizer.ImportState(c.Optimizer);
+        trainer.Restore(c.Step, c.Position, c.BestEvalLoss, c.EvalsWithoutImprovement, c.History);
     }
+
+    /// <summary>
+    /// The newest checkpoint of <paramref name="candidates"/> (newest first) that reads back intact; each damaged one
+    /// passed over is reported through <paramref name="skipped"/> (folder, why). Null when none is intact.
+    /// </summary>
+    public static Loaded? ReadNewestIntact(IEnumerable<string> candidates, Trainer trainer, Action<string, string> skipped)
+    {
+        foreach (var folder in candidates)
+        {
+            try
+            {
+                return Read(folder, trainer);
+            }
+            catch (Exception e) when (e is Core.UserErrorException or IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                skipped(folder, e.Message);
+            }
+        }
+        return null;
+    }
+
+    private const string ChecksumFile = "checksums.json";
+
+    // SHA-256 of every file, written last: a checkpoint without it (older LoraSharp) is read without the check.
+    private static void WriteChecksums(string folder)
+    {
+        var sums = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != ChecksumFile))
+            sums[Path.GetRelativePath(folder, file).Replace('\\', '/')] = Sha256(file);
+        File.WriteAllText(Path.Combine(folder, ChecksumFile), JsonSerializer.Serialize(new Dictionary<string, object> { ["sha256"] = sums }, Json));
+    }
+
+    private static void VerifyChecksums(string folder)
+    {
+        string path = Path.Combine(folder, ChecksumFile);
+        if (!File.Exists(path)) return;
+        Dictionary<string, Dictionary<string, string>>? doc;
+        try { doc = JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, string>>>(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new Core.UserErrorException($"{path} is damaged: {e.Message}", e); }
+        if (doc?.GetValueOrDefault("sha256") is not { } sums) throw new Core.UserErrorException($"{path} has no sha256 table.");
+        foreach (var (name, expected) in sums)
+        {
+            string file = Path.Combine(folder, name);
+            if (!File.Exists(file)) throw new Core.UserErrorException($"{folder}: {name} is missing.");
+            if (!string.Equals(Sha256(file), expected, StringComparison.OrdinalIgnoreCase))
+                throw new Core.UserErrorException($"{folder}: {name} is damaged (its SHA-256 differs from {ChecksumFile}).");
+        }
+    }
+
+    private static string Sha256(string file)
+    {
+        using var fs = File.OpenRead(file);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(fs));
+    }
+
+    /// <summary>The checkpoint-N folders inside <paramref name="outputFolder"/>, newest first.</summary>
+    public static IReadOnlyList<string> All(string outputFolder)
+    {
+        if (!Directory.Exists(outputFolder)) return [];
+        return Directory.EnumerateDirectories(outputFolder, "checkpoint-*")
+            .Select(d => (Dir: d, Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n), N: n))
+            .Where(x => x.Ok).OrderByDescending(x => x.N).Select(x => x.Dir).ToArray();
+    }
+
+    /// <summary>The newest checkpoint-N folder inside <paramref name="outputFolder"/> that has a trainer state, or null.</summary>
+    public static string? Latest(string outputFolder) => All(outputFolder).FirstOrDefault(d => File.Exists(Path.Combine(d, StateFile)));
 }

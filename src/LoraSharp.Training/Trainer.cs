@@ -46,12 +46,12 @@ public sealed class Trainer
         _eval = eval is { Count: > 0 } ? eval : null;
         _padId = padId;
         if (settings.CutoffLen > model.Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"cutoff_len {settings.CutoffLen} is longer than the model's context of {model.Config.MaxPositionEmbeddings} (max_position_embeddings); lower cutoff_len.");
+            throw new Core.UserErrorException($"cutoff_len {settings.CutoffLen} is longer than the model's context of {model.Config.MaxPositionEmbeddings} (max_position_embeddings); lower cutoff_len.");
         // Packed micro-batches: the same samples, loss and gradients as padded ones, without computing pad tokens.
         _pref = pref;
         if (pref == null) _batcher = new Batcher(train!, settings.MicroBatchSize, settings.CutoffLen, padId, (ulong)settings.Seed, pack: true);
         _parameters = model.TrainableParameters();
-        if (_parameters.Count == 0) throw new InvalidOperationException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
+        if (_parameters.Count == 0) throw new Core.UserErrorException("The model has no trainable parameters: attach a LoRA adapter or enable full fine-tuning.");
         // LoRA+ (Hayou et al. 2024) as PEFT's create_loraplus_optimizer groups it: lora_B and 1-D parameters (DoRA
         // magnitudes) learn at loraplus_lr_ratio × the learning rate, everything else at the learning rate.
         if (settings.LoraplusLrRatio > 0)
@@ -65,7 +65,7 @@ public sealed class Trainer
         int accumulation = settings.GradientAccumulationSteps;
         StepsPerEpoch = Math.Max(1, (int)Math.Ceiling((_batcher?.StepsPerEpoch ?? _pref!.MicroBatchesPerEpoch) / (double)accumulation));
         TotalSteps = settings.MaxSteps > 0 ? settings.MaxSteps : Math.Max(1, (int)Math.Ceiling(settings.Epochs * StepsPerEpoch));
-        int warmup = LearningRateSchedule.ResolveWarmupSteps(settings.WarmupSteps, settings.WarmupRatio, TotalSteps);
+        int warmup = settings.ResolveWarmupSteps(TotalSteps);
         Schedule = LearningRateSchedule.Create(settings.LrSchedulerType, settings.LearningRate, warmup, TotalSteps);
     }
 
@@ -241,7 +241,7 @@ public sealed class Trainer
 
 /// <summary>The loss or gradient became NaN or infinite: training stops at once.</summary>
 public sealed class TrainingDivergedException(int step, double value, double learningRate, string what = "loss")
-    : Exception($"Training diverged at step {step}: the {what} is {value}. The learning rate {learningRate} is probably too high; " +
+    : Core.UserErrorException($"Training diverged at step {step}: the {what} is {value}. The learning rate {learningRate} is probably too high; " +
                 "lower learning_rate (or raise warmup_steps) and resume from the last checkpoint.")
 {
     /// <summary>The step that failed.</summary>

@@ -1,7 +1,10 @@
 // Every setting of a training run, named as text-generation-webui's training tab and Hugging Face / PEFT name them
-// (snake_case in training_parameters.json and config files, PascalCase here). Defaults are the webui's.
+// (snake_case in training_parameters.json and config files, PascalCase here). Defaults are the webui's. Each property is
+// the one definition of its setting's type and default; Settings/TrainingSettingsSchema holds the rest (CLI option,
+// range, choices, help) and a test checks that both list the same settings.
 using System.Text.Json.Serialization;
 using LoraSharp.Models.Lora;
+using LoraSharp.Training.Data;
 
 namespace LoraSharp.Training;
 
@@ -21,6 +24,11 @@ public sealed record TrainingSettings
     [JsonPropertyName("eval_dataset")] public string? EvalDataset { get; init; }
     /// <summary>Format file for a formatted dataset (alpaca-format.json, ...), or "chat" for chat datasets.</summary>
     [JsonPropertyName("format")] public string? Format { get; init; }
+    /// <summary>Chat datasets: a template name (chatml, llama2, llama3, mistral, alpaca, zephyr, phi3), a .jinja file or a
+    /// Jinja template; null: the model's own chat_template (tokenizer_config.json / GGUF), else chatml.</summary>
+    [JsonPropertyName("chat_template")] public string? ChatTemplate { get; init; }
+    /// <summary>Chat datasets: train on every token (prompts too), not only the assistant replies (axolotl's name).</summary>
+    [JsonPropertyName("train_on_inputs")] public bool TrainOnInputs { get; init; }
     /// <summary>Raw text file or folder of .txt files.</summary>
     [JsonPropertyName("raw_text_file")] public string? RawTextFile { get; init; }
     /// <summary>Longest sequence in tokens.</summary>
@@ -39,8 +47,8 @@ public sealed record TrainingSettings
     [JsonPropertyName("train_only_after")] public string? TrainOnlyAfter { get; init; }
     /// <summary>Hold out this fraction of the training data for validation when there is no eval dataset.</summary>
     [JsonPropertyName("eval_split")] public double EvalSplit { get; init; }
-    /// <summary>Samples longer than cutoff_len: "drop" or "truncate".</summary>
-    [JsonPropertyName("excess_length")] public string ExcessLength { get; init; } = "drop";
+    /// <summary>Samples longer than cutoff_len: drop or truncate.</summary>
+    [JsonPropertyName("excess_length")] public ExcessLength ExcessLength { get; init; } = ExcessLength.Drop;
     /// <summary>Pack short samples together into cutoff_len sequences.</summary>
     [JsonPropertyName("packing")] public bool Packing { get; init; }
 
@@ -57,9 +65,9 @@ public sealed record TrainingSettings
     [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 3e-4;
     /// <summary>constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial, inverse_sqrt.</summary>
     [JsonPropertyName("lr_scheduler_type")] public string LrSchedulerType { get; init; } = "linear";
-    /// <summary>Warm-up steps.</summary>
-    [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 100;
-    /// <summary>Warm-up as a fraction of all steps (used when > 0; wins over warmup_steps as in transformers).</summary>
+    /// <summary>Warm-up steps; null: warmup_ratio when it is &gt; 0, else <see cref="DefaultWarmupSteps"/>.</summary>
+    [JsonPropertyName("warmup_steps")] public int? WarmupSteps { get; init; }
+    /// <summary>Warm-up as a fraction of all steps, used when warmup_steps is not set or 0 (transformers' rule).</summary>
     [JsonPropertyName("warmup_ratio")] public double WarmupRatio { get; init; }
     /// <summary>adamw, adam, sgd, adafactor, lion.</summary>
     [JsonPropertyName("optimizer")] public string Optimizer { get; init; } = "adamw";
@@ -74,9 +82,9 @@ public sealed record TrainingSettings
 
     // ---- LoRA
     /// <summary>LoRA rank r.</summary>
-    [JsonPropertyName("lora_rank")] public int LoraRank { get; init; } = 32;
-    /// <summary>lora_alpha (default 2 × rank when not given on the command line).</summary>
-    [JsonPropertyName("lora_alpha")] public double LoraAlpha { get; init; } = 64;
+    [JsonPropertyName("lora_rank")] public int LoraRank { get; init; } = LoraSettings.DefaultRank;
+    /// <summary>lora_alpha; null: 2 × lora_rank (on every path: CLI, files, web, library).</summary>
+    [JsonPropertyName("lora_alpha")] public double? LoraAlpha { get; init; }
     /// <summary>lora_dropout.</summary>
     [JsonPropertyName("lora_dropout")] public double LoraDropout { get; init; } = 0.05;
     /// <summary>Projections to adapt, or ["all-linear"].</summary>
@@ -131,6 +139,21 @@ public sealed record TrainingSettings
     /// <summary>With an nf4 base: quantize the NF4 block scales to 8 bits too (QLoRA's bnb_4bit_use_double_quant).</summary>
     [JsonPropertyName("double_quant")] public bool DoubleQuant { get; init; }
 
+    /// <summary>text-generation-webui's warm-up when neither warmup_steps nor warmup_ratio is given.</summary>
+    public const int DefaultWarmupSteps = 100;
+
+    /// <summary>lora_alpha as used: the given value, or 2 × rank.</summary>
+    [JsonIgnore] public double EffectiveLoraAlpha => LoraAlpha ?? 2.0 * LoraRank;
+
+    /// <summary>
+    /// Warm-up steps of a run of <paramref name="totalSteps"/>: warmup_steps when &gt; 0; otherwise ceil(warmup_ratio ×
+    /// total) when the ratio is &gt; 0 (transformers' TrainingArguments.get_warmup_steps); otherwise, when warmup_steps
+    /// was not given at all, the webui's 100.
+    /// </summary>
+    public int ResolveWarmupSteps(int totalSteps) =>
+        WarmupSteps is null && WarmupRatio == 0 ? DefaultWarmupSteps
+            : Schedules.LearningRateSchedule.ResolveWarmupSteps(WarmupSteps ?? 0, WarmupRatio, totalSteps);
+
     /// <summary>Micro-batches per optimizer step.</summary>
     [JsonIgnore] public int GradientAccumulationSteps => Math.Max(1, BatchSize / Math.Max(1, MicroBatchSize));
 
@@ -138,7 +161,7 @@ public sealed record TrainingSettings
     public LoraSettings ToLoraSettings() => new()
     {
         Rank = LoraRank,
-        Alpha = LoraAlpha,
+        Alpha = EffectiveLoraAlpha,
         Dropout = LoraDropout,
         TargetModules = TargetModules,
         LayersToTransform = LayersToTransform,
@@ -152,34 +175,29 @@ public sealed record TrainingSettings
     /// <summary>Throws naming the setting when a value is out of range.</summary>
     public void Validate()
     {
+        Settings.TrainingSettingsSchema.CheckValues(this);
         void Require(bool ok, string name, string message)
         {
-            if (!ok) throw new ArgumentException($"{name}: {message}");
+            if (!ok) throw new Core.UserErrorException($"{name}: {message}");
         }
         Require(!string.IsNullOrWhiteSpace(LoraName) && LoraName.IndexOfAny(Path.GetInvalidFileNameChars()) < 0 && LoraName is not ("." or ".."),
             "lora_name", $"'{LoraName}' is not a valid folder name.");
-        Require(MicroBatchSize >= 1, "micro_batch_size", $"must be at least 1 (is {MicroBatchSize}).");
+        Require(!LoraName.StartsWith('.') && !LoraName.EndsWith(".run", StringComparison.Ordinal), "lora_name",
+            $"'{LoraName}' may not start with '.' or end with '.run' (those names are a run's working and temporary folders).");
         Require(BatchSize >= MicroBatchSize, "batch_size", $"must be at least micro_batch_size {MicroBatchSize} (is {BatchSize}).");
         Require(BatchSize % MicroBatchSize == 0, "batch_size", $"{BatchSize} is not a multiple of micro_batch_size {MicroBatchSize}.");
         Require(Epochs > 0 || MaxSteps > 0, "epochs", "set epochs > 0 or max_steps > 0.");
-        Require(LearningRate > 0 && double.IsFinite(LearningRate), "learning_rate", $"must be a positive number (is {LearningRate}).");
-        Require(WarmupSteps >= 0, "warmup_steps", $"must be >= 0 (is {WarmupSteps}).");
-        Require(WarmupRatio is >= 0 and < 1, "warmup_ratio", $"must be in [0, 1) (is {WarmupRatio}).");
-        Require(CutoffLen >= 2, "cutoff_len", $"must be at least 2 (is {CutoffLen}).");
-        Require(MaxGradNorm >= 0, "max_grad_norm", $"must be >= 0 (is {MaxGradNorm}).");
-        Require(EvalSteps >= 0 && SaveSteps >= 0, "eval_steps/save_steps", "must be >= 0.");
-        Require(EvalSplit is >= 0 and < 1, "eval_split", $"must be in [0, 1) (is {EvalSplit}).");
-        try { Models.Loading.BaseStorageRules.Parse(BaseDType); }
-        catch (ArgumentException e) { Require(false, "base_dtype", e.Message); }
+        if (!string.IsNullOrWhiteSpace(ChatTemplate))
+        {
+            string t = ChatTemplate.Trim();
+            bool known = Tokenizers.Chat.ChatTemplate.Names.Contains(t.ToLowerInvariant().Replace("-", "").Replace("_", ""));
+            bool jinja = t.Contains("{{", StringComparison.Ordinal) || t.Contains("{%", StringComparison.Ordinal);
+            Require(known || jinja || File.Exists(t), "chat_template",
+                $"'{t}' is neither a template name ({string.Join(", ", Tokenizers.Chat.ChatTemplate.Names)}) nor an existing .jinja file nor Jinja text; leave it empty for the model's own template.");
+        }
         Require(!DoubleQuant || BaseDType?.Trim().ToLowerInvariant() == "nf4", "double_quant", "applies to NF4 weights only: use it with base_dtype nf4.");
-        Require(LoraplusLrRatio >= 0 && double.IsFinite(LoraplusLrRatio), "loraplus_lr_ratio", $"must be >= 0 (0 = off; the LoRA+ paper uses 16) (is {LoraplusLrRatio}).");
         Require(LoraplusLrRatio == 0 || !FullFineTuning, "loraplus_lr_ratio", "LoRA+ scales lora_B's learning rate and has no meaning with full_fine_tuning; turn one of them off.");
         Require(!UseDora || !FullFineTuning, "use_dora", "DoRA is an adapter; it has no meaning with full_fine_tuning; turn one of them off.");
-        Require(NeftuneNoiseAlpha >= 0 && double.IsFinite(NeftuneNoiseAlpha), "neftune_noise_alpha", $"must be >= 0 (0 = off; the NEFTune paper uses 5) (is {NeftuneNoiseAlpha}).");
-        Require(Objective is "sft" or "dpo" or "orpo", "objective", $"'{Objective}' is not sft, dpo or orpo.");
-        Require(DpoLoss is "sigmoid" or "ipo", "dpo_loss", $"'{DpoLoss}' is not sigmoid or ipo.");
-        Require(Beta > 0 && double.IsFinite(Beta), "beta", $"must be a positive number (TRL's default is 0.1) (is {Beta}).");
-        Require(OrpoLambda >= 0 && double.IsFinite(OrpoLambda), "orpo_lambda", $"must be >= 0 (is {OrpoLambda}).");
         if (Objective != "sft")
         {
             Require(!FullFineTuning, "objective", $"{Objective} trains an adapter (DPO's reference is the base with the adapter switched off); it does not support full_fine_tuning.");

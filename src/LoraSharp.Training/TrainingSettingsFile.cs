@@ -2,6 +2,7 @@
 // with the same snake_case names in both. Unknown keys are an error naming the key, so typos do not pass silently.
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraSharp.Core;
 using YamlDotNet.Serialization;
 
 namespace LoraSharp.Training;
@@ -18,7 +19,12 @@ public static class TrainingSettingsFile
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
+
+    // Reading also refuses null for a non-nullable setting ("target_modules:" with no value in YAML, or
+    // "rank_pattern": null, reached LoraSettings.Validate as a NullReferenceException; found by fuzzing).
+    private static readonly JsonSerializerOptions ReadOptions = new(Options) { RespectNullableAnnotations = true };
 
     /// <summary>Settings as JSON text.</summary>
     public static string ToJson(TrainingSettings settings) => JsonSerializer.Serialize(settings, Options);
@@ -27,7 +33,7 @@ public static class TrainingSettingsFile
     public static TrainingSettings Load(string path)
     {
         if (Directory.Exists(path)) path = Path.Combine(path, ParametersFileName);
-        if (!File.Exists(path)) throw new FileNotFoundException($"Settings file '{path}' does not exist.", path);
+        if (!File.Exists(path)) throw new UserErrorException($"Settings file '{path}' does not exist; give a .json or .yaml file, or an adapter folder with {ParametersFileName}.");
         string text = File.ReadAllText(path);
         string json = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
             ? YamlToJson(text, path)
@@ -38,18 +44,57 @@ public static class TrainingSettingsFile
     /// <summary>Settings from JSON text with training_parameters.json keys; <paramref name="source"/> names it in errors.</summary>
     public static TrainingSettings Parse(string json, string source)
     {
+        JsonNode? node;
         try
         {
-            return JsonSerializer.Deserialize<TrainingSettings>(json, Options) ?? throw new InvalidDataException($"{source} is empty.");
+            node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{source}: {e.Message} Valid keys are the snake_case names in {ParametersFileName} (see docs/training.md).", e);
+            throw new UserErrorException($"{source}: not valid JSON: {e.Message}", e);
+        }
+        // JsonObject builds its dictionary on first use; a key given twice fails there (found by the settings fuzz target).
+        try { _ = node is JsonObject o ? o.Count : 0; }
+        catch (ArgumentException e) { throw new UserErrorException($"{source}: a setting is given twice ({e.Message.Replace(" (Parameter 'key')", "")}); keep one.", e); }
+        if (node is not JsonObject obj) throw new UserErrorException($"{source}: expected an object of settings ({{\"lora_rank\": 8, ...}}), not {node?.GetValueKind().ToString().ToLowerInvariant() ?? "null"}.");
+        return Parse(obj, source);
+    }
+
+    /// <summary>Settings from a JSON object with training_parameters.json keys (the one parser of every settings path).</summary>
+    public static TrainingSettings Parse(JsonObject json, string source)
+    {
+        Settings.TrainingSettingsSchema.CheckJson(json, source);
+        try
+        {
+            return json.Deserialize<TrainingSettings>(ReadOptions) ?? throw new UserErrorException($"{source} is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new UserErrorException($"{source}: {e.Message} Valid keys are the snake_case names in {ParametersFileName} (see docs/training.md).", e);
         }
     }
 
+    /// <summary>
+    /// <paramref name="settings"/> with the keys of <paramref name="changes"/> replaced (command-line options over a
+    /// settings file), through the same checks as a file.
+    /// </summary>
+    public static TrainingSettings Apply(TrainingSettings settings, JsonObject changes, string source)
+    {
+        var merged = (JsonObject)JsonNode.Parse(ToJson(settings))!;
+        foreach (var (key, value) in changes) merged[key] = value?.DeepClone();
+        Settings.TrainingSettingsSchema.CheckJson(changes, source);
+        return Parse(merged, source);
+    }
+
+    /// <summary>Deepest nesting a YAML settings file may have (the settings need 3 levels).</summary>
+    public const int MaxYamlDepth = 64;
+
     private static string YamlToJson(string yaml, string path)
     {
+        // YamlDotNet parses nesting by recursion, and a stack overflow kills the process uncatchably ("a: [[[[...",
+        // found by fuzzing), so refuse deep files before parsing.
+        if (YamlDepth(yaml) is var (depth, line) && depth > MaxYamlDepth)
+            throw new UserErrorException($"{path}: line {line}: nesting deeper than {MaxYamlDepth} levels; a settings file is a flat list of keys (lists and maps one level down).");
         object? data;
         try
         {
@@ -57,9 +102,49 @@ public static class TrainingSettingsFile
         }
         catch (YamlDotNet.Core.YamlException e)
         {
-            throw new InvalidDataException($"{path}: line {e.Start.Line}: {e.Message}", e);
+            throw new UserErrorException($"{path}: line {e.Start.Line}: {e.Message}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's parser throws this for some malformed streams ("The scanner should contain no more
+            // tokens", found by fuzzing) instead of a YamlException.
+            throw new UserErrorException($"{path}: not valid YAML ({e.Message}).", e);
         }
         return ToNode(data)?.ToJsonString() ?? "{}";
+    }
+
+    // An upper bound of the nesting depth: block indentation levels, "- " entries opening on one line, and flow
+    // brackets outside quotes; with the line where the deepest point is.
+    private static (int Depth, int Line) YamlDepth(string yaml)
+    {
+        var indents = new Stack<int>();
+        int flow = 0, max = 0, maxLine = 1, lineNo = 0;
+        foreach (var raw in yaml.Split('\n'))
+        {
+            lineNo++;
+            string line = raw.TrimEnd('\r');
+            int indent = 0;
+            while (indent < line.Length && line[indent] == ' ') indent++;
+            if (flow == 0 && indent < line.Length && line[indent] != '#')
+            {
+                while (indents.Count > 0 && indents.Peek() > indent) indents.Pop();
+                if (indents.Count == 0 || indents.Peek() < indent) indents.Push(indent);
+            }
+            int dashes = 0;
+            for (int i = indent; i + 1 < line.Length && line[i] == '-' && line[i + 1] == ' '; i += 2) dashes++;
+            char quote = '\0';
+            foreach (char c in line)
+            {
+                if (quote != '\0') { if (c == quote) quote = '\0'; continue; }
+                if (c is '"' or '\'') quote = c;
+                else if (c == '#') break;
+                else if (c is '[' or '{') flow++;
+                else if (c is ']' or '}') flow = Math.Max(0, flow - 1);
+                if (indents.Count + dashes + flow > max) { max = indents.Count + dashes + flow; maxLine = lineNo; }
+            }
+            if (indents.Count + dashes > max) { max = indents.Count + dashes; maxLine = lineNo; }
+        }
+        return (max, maxLine);
     }
 
     private static JsonNode? ToNode(object? o) => o switch
@@ -74,7 +159,16 @@ public static class TrainingSettingsFile
         bool b => JsonValue.Create(b),
         int i => JsonValue.Create(i),
         long l => JsonValue.Create(l),
+        // .nan / .inf cannot be JSON numbers: as strings they fail the typed read with the file's name.
+        double d when !double.IsFinite(d) => JsonValue.Create(d.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        float f when !float.IsFinite(f) => JsonValue.Create(f.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         double d => JsonValue.Create(d),
+        // YamlDotNet types unquoted scalars with the smallest fitting type ("3e-4" is a float, "8" may be a byte):
+        // keep them numbers, or "learning_rate: 3e-4" would arrive as the string "0.0003".
+        float f => JsonValue.Create(double.Parse(f.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture)),
+        byte or sbyte or short or ushort or uint => JsonValue.Create(Convert.ToInt64(o, System.Globalization.CultureInfo.InvariantCulture)),
+        ulong u => JsonValue.Create(u),
+        decimal m => JsonValue.Create(m),
         _ => JsonValue.Create(o.ToString()),
     };
 }

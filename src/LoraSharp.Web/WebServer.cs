@@ -56,8 +56,8 @@ public sealed class WebServer : IAsyncDisposable
     /// <summary>Checks the folders, binds and starts serving; throws with a clear message on a bad option or a busy port.</summary>
     public static async Task<WebServer> StartAsync(WebServerOptions options, CancellationToken cancel = default)
     {
-        if (options.Port is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535 (is {options.Port}).");
-        if (options.MaxUploadBytes < 1) throw new ArgumentException($"The upload limit must be positive (is {options.MaxUploadBytes}).");
+        if (options.Port is < 0 or > 65535) throw new Core.UserErrorException($"--port must be between 0 and 65535 (is {options.Port}).");
+        if (options.MaxUploadBytes < 1) throw new Core.UserErrorException($"The upload limit must be positive (is {options.MaxUploadBytes}).");
         var address = ParseAddress(options.Listen);
         bool loopback = IPAddress.IsLoopback(address);
         string? token = string.IsNullOrEmpty(options.Token) ? (loopback ? null : AccessToken.Generate()) : options.Token;
@@ -78,7 +78,7 @@ public sealed class WebServer : IAsyncDisposable
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
         var app = builder.Build();
 
-        var training = new TrainingJobManager();
+        var training = new TrainingJobManager(log: line => { lock (log) log.WriteLine($"{DateTimeOffset.Now:u} {line}"); });
         var models = new ModelCache();
         app.Lifetime.ApplicationStopped.Register(models.Dispose);
         var errors = new ErrorReporter(folders, log);
@@ -91,7 +91,6 @@ public sealed class WebServer : IAsyncDisposable
         AdapterEndpoints.Map(app, folders);
         AdapterToolEndpoints.Map(app, folders, models);
         app.MapFallback((HttpContext ctx) => ErrorReporter.WriteAsync(ctx.Response, StatusCodes.Status404NotFound, $"Nothing at {ctx.Request.Path}."));
-        LogUnexpectedTrainingFailures(training, log);
 
         try
         {
@@ -110,14 +109,7 @@ public sealed class WebServer : IAsyncDisposable
     /// <summary>Interrupts a running training (it saves a checkpoint) and stops serving.</summary>
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            await Training.StopAsync(TrainingStopTimeout);
-        }
-        catch (TimeoutException)
-        {
-            // the checkpoint did not finish in time; the process is going away anyway
-        }
+        await Training.StopAsync(TrainingStopTimeout);   // logs when the run did not stop in time
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
@@ -127,14 +119,6 @@ public sealed class WebServer : IAsyncDisposable
         if (string.IsNullOrEmpty(listen)) return IPAddress.Loopback;
         if (listen.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return IPAddress.Loopback;
         return IPAddress.TryParse(listen.Trim('[', ']'), out var ip) ? ip
-            : throw new ArgumentException($"--listen takes an IP address (0.0.0.0 for every interface, or one of this machine's addresses), not '{listen}'.");
+            : throw new Core.UserErrorException($"--listen takes an IP address (0.0.0.0 for every interface, or one of this machine's addresses), not '{listen}'.");
     }
-
-    // A training that fails for a reason the user cannot fix shows a short message; its trace goes to the log.
-    private static void LogUnexpectedTrainingFailures(TrainingJobManager training, TextWriter log) =>
-        training.Subscribe(update =>
-        {
-            if (update.Snapshot?.Status == TrainingStatus.Failed && training.Current?.Failure is { } e && !UserErrors.IsExpected(e))
-                lock (log) log.WriteLine($"{DateTimeOffset.Now:u} training '{update.Snapshot.Name}' failed: {e}");
-        }, out _);
 }

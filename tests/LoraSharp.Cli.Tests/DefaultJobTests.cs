@@ -38,11 +38,12 @@ public sealed class DefaultJobTests : IDisposable
     }
 
     [Fact]
-    public void DefaultFineTune_RaisesHeldOutExactMatch()
+    public void DefaultFineTune_ReachesTheDocumentedAccuracy()
     {
+        // docs/default-model.md: measured 0% before and 85-90% after; the floor it promises is <= 5% before, >= 80% after.
         var result = DefaultJob.Run(_dir, new Quiet());
-        Assert.True(result.Before <= 0.2, $"the base model already answers {result.Before:P0}");
-        Assert.True(result.After >= result.Before + 0.5, $"held-out exact match {result.Before:P0} -> {result.After:P0}");
+        Assert.True(result.Before <= 0.05, $"the base model already answers {result.Before:P0} (documented: at most 5%)");
+        Assert.True(result.After >= 0.80, $"held-out exact match {result.Before:P0} -> {result.After:P0} (documented floor: 80%)");
         Assert.True(File.Exists(Path.Combine(result.FineTune.AdapterFolder, "adapter_model.safetensors")));
     }
 }

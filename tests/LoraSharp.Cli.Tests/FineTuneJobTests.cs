@@ -124,7 +124,7 @@ public sealed class FineTuneJobTests : IDisposable
         var e = Assert.Throws<TrainingDivergedException>(() => Run(Settings("nan", 8, 8, maxSteps: 5) with { LearningRate = 1e30, MaxGradNorm = 0, WarmupSteps = 0 }));
         Assert.Contains("learning rate", e.Message);
         Run(Settings("exists", 8, 8, maxSteps: 1));
-        var io = Assert.Throws<IOException>(() => Run(Settings("exists", 8, 8, maxSteps: 1)));
+        var io = Assert.Throws<Core.UserErrorException>(() => Run(Settings("exists", 8, 8, maxSteps: 1)));
         Assert.Contains("already exists", io.Message);
     }
 }

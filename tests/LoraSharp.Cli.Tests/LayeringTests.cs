@@ -64,14 +64,15 @@ public class LayeringTests
     }
 
     [Fact]
-    public void LlamaSharp_IsReferencedByTheBenchProjectOnly()
+    public void LlamaSharp_IsReferencedByTheBenchAndTheModelFamilyTestsOnly()
     {
-        // llama.cpp (LLamaSharp) is bench generate's peer, not a dependency of the library or its tests.
+        // llama.cpp (LLamaSharp) is bench generate's peer and the model-family tests' independent runtime
+        // (Training.Tests/Families), never a dependency of the library.
         var root = RepoRoot();
         var users = Directory.EnumerateFiles(root, "*.csproj", SearchOption.AllDirectories)
             .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
             .Where(p => XDocument.Load(p).Descendants("PackageReference").Any(e => e.Attribute("Include")!.Value.StartsWith("LLamaSharp", StringComparison.OrdinalIgnoreCase)))
             .Select(p => Path.GetFileNameWithoutExtension(p)!).ToArray();
-        Assert.Equal(["LoraSharp.Bench"], users);
+        Assert.Equal(["LoraSharp.Bench", "LoraSharp.Training.Tests"], users.Order(StringComparer.Ordinal));
     }
 }

@@ -2,6 +2,7 @@
 // matmuls) lowers the validation loss, and the adapter it writes loads on the F32 model, moves its logits the way
 // it moves the Q4_0 model's, and lowers the F32 model's loss too. Also an NF4 (double-quantized) base from the
 // Hugging Face folder, and the errors for settings that cannot work.
+using LoraSharp.Core;
 using LoraSharp.App;
 using LoraSharp.Models.Evaluation;
 using LoraSharp.Models.Llama;
@@ -123,7 +124,7 @@ public sealed class QloraFineTuneTests : IDisposable
     [InlineData("q4_0", true, "double_quant")]
     public void BadBaseSettings_FailBeforeAnyWork_NamingTheSetting(string baseDType, bool doubleQuant, string named)
     {
-        var e = Assert.Throws<ArgumentException>(() => Train(SharedFixtures.Stories260KHf, "bad", baseDType, doubleQuant));
+        var e = Assert.Throws<UserErrorException>(() => Train(SharedFixtures.Stories260KHf, "bad", baseDType, doubleQuant));
         Assert.Contains(named, e.Message);
         Assert.False(Directory.Exists(Path.Combine(_dir, "loras", "bad")));
     }

@@ -1,6 +1,6 @@
 // `lorasharp serve` option errors (the server itself is tested in LoraSharp.Web.Tests), and `train`'s option
 // help coming from the list the web form uses.
-using LoraSharp.App.Settings;
+using LoraSharp.Training.Settings;
 
 namespace LoraSharp.Cli.Tests;
 
@@ -42,10 +42,12 @@ public sealed class ServeCommandTests
     public void Train_OptionHelp_IsTheTextTheWebFormShows()
     {
         var train = CliApp.Build().Subcommands.Single(c => c.Name == "train");
-        foreach (var setting in TrainingSettingsHelp.All)
+        foreach (var setting in TrainingSettingsSchema.All)
         {
             var option = train.Options.Single(o => o.Name == setting.Cli);
-            Assert.Equal(setting.Help, option.Description);
+            Assert.Equal(TrainingSettingsSchema.Describe(setting), option.Description);
+            Assert.StartsWith(setting.Help, option.Description);
+            Assert.Equal(setting.CliAliases.Order(), option.Aliases.Order());
         }
     }
 }

@@ -61,7 +61,7 @@ public class ChatTemplateTests
         Assert.Equal("alpaca", ChatTemplate.Detect("{{ '### Instruction:\n' + message['content'] }}{{ '### Response:\n' }}")!.Name);
         Assert.Equal("zephyr", ChatTemplate.Detect("{{ '<|user|>\n' + message['content'] + eos_token }}{{ '<|assistant|>' }}")!.Name);
         Assert.Null(ChatTemplate.Detect("{{ message['content'] }}"));
-        Assert.Throws<ArgumentException>(() => ChatTemplate.FromName("vicuna"));
+        Assert.Throws<TokenizerFormatException>(() => ChatTemplate.FromName("vicuna"));
     }
 
     [Theory]

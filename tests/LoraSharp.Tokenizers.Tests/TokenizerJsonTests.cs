@@ -104,7 +104,7 @@ public class TokenizerJsonTests
         try
         {
             File.WriteAllText(Path.Combine(dir, "tokenizer.json"), "{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}");
-            var e = Assert.Throws<NotSupportedException>(() => TokenizerLoader.FromFile(dir));
+            var e = Assert.Throws<TokenizerFormatException>(() => TokenizerLoader.FromFile(dir));
             Assert.Contains("Unigram", e.Message);
         }
         finally { Directory.Delete(dir, true); }
@@ -121,6 +121,6 @@ public class TokenizerJsonTests
         Assert.Equal("tokenizer.ggml.bos_token_id", e.Field);
         e = Assert.Throws<TokenizerFormatException>(() => ByteLevelBpe.FromVocabulary(["a", "b"], ["ab"], null, "gpt2"));
         Assert.Equal("tokenizer.ggml.merges[0]", e.Field);
-        Assert.Throws<NotSupportedException>(() => ByteLevelBpe.FromVocabulary(["a", "b"], [], null, "no-such-pre"));
+        Assert.Throws<TokenizerFormatException>(() => ByteLevelBpe.FromVocabulary(["a", "b"], [], null, "no-such-pre"));
     }
 }

@@ -2,7 +2,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using LoraSharp.App.Settings;
+using LoraSharp.Training.Settings;
 using LoraSharp.Training;
 
 namespace LoraSharp.Web.Tests;
@@ -66,7 +66,7 @@ public sealed class LibraryEndpointTests : IAsyncLifetime
         var fields = settings.GetProperty("fields").EnumerateArray().ToArray();
         Assert.Equal(expected.RootElement.EnumerateObject().Select(p => p.Name).Order(), fields.Select(f => f.GetProperty("name").GetString()!).Order());
         foreach (var f in fields)
-            Assert.Equal(TrainingSettingsHelp.For(f.GetProperty("name").GetString()!), f.GetProperty("help").GetString());
+            Assert.Equal(TrainingSettingsSchema.For(f.GetProperty("name").GetString()!), f.GetProperty("help").GetString());
         Assert.Equal("integer", fields.Single(f => f.GetProperty("name").GetString() == "lora_rank").GetProperty("kind").GetString());
         Assert.Equal(200, settings.GetProperty("generation").GetProperty("max_new_tokens").GetInt32());
     }

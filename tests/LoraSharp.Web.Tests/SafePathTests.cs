@@ -69,7 +69,7 @@ public sealed class SafePathTests : IDisposable
     [InlineData("")]
     [InlineData("  ")]
     [InlineData(null)]
-    public void EmptyNames_AreAnArgumentError(string? name) => Assert.Throws<ArgumentException>(() => SafePath.Resolve(_root, "datasets", name));
+    public void EmptyNames_AreAUserError(string? name) => Assert.Throws<LoraSharp.Core.UserErrorException>(() => SafePath.Resolve(_root, "datasets", name));
 
     [Fact]
     public void FileLinkPointingOutside_IsRefused()
@@ -128,7 +128,7 @@ public sealed class SafePathTests : IDisposable
     [InlineData("sub/data.json")]
     [InlineData("a\\b")]
     public void ResolveChild_RefusesNestedNames(string name) =>
-        Assert.Throws<ArgumentException>(() => SafePath.ResolveChild(_root, "adapters", name));
+        Assert.Throws<LoraSharp.Core.UserErrorException>(() => SafePath.ResolveChild(_root, "adapters", name));
 
     [Fact]
     public void IsInside_NeedsASeparatorAfterTheRoot() => Assert.False(SafePath.IsInside("/data/root", "/data/root-sibling/x"));

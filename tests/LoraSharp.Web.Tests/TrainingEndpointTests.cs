@@ -73,7 +73,7 @@ public sealed class TrainingEndpointTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Interrupt_StopsAfterTheCurrentStep_AndLeavesACheckpointAndTheAdapter()
+    public async Task Interrupt_StopsAfterTheCurrentStep_AndLeavesAResumableCheckpoint_NotAnAdapter()
     {
         await _web.StartTrainingAsync("stopped", maxSteps: 100_000);
         await _web.WaitForRunAsync(r => r.GetProperty("history").GetArrayLength() >= 1, "the first step of 'stopped'");
@@ -85,10 +85,15 @@ public sealed class TrainingEndpointTests : IAsyncLifetime
         var outcome = run.GetProperty("outcome");
         Assert.Equal("interrupted", outcome.GetProperty("stop_reason").GetString());
         int steps = outcome.GetProperty("steps").GetInt32();
-        Assert.True(Directory.Exists(Path.Combine(_web.Adapters, "stopped", $"checkpoint-{steps}")), $"checkpoint-{steps}");
-        Assert.True(File.Exists(Path.Combine(_web.Adapters, "stopped", "adapter_model.safetensors")));
-        var adapter = (await _web.GetJsonAsync("/api/adapters")).EnumerateArray().Single(a => a.GetProperty("name").GetString() == "stopped");
-        Assert.Equal("interrupted", adapter.GetProperty("stop_reason").GetString());
+        // The run stays stopped.run (its checkpoint is a usable adapter); no "stopped" adapter appears until it finishes.
+        Assert.True(Directory.Exists(Path.Combine(_web.Adapters, "stopped.run", $"checkpoint-{steps}")), $"checkpoint-{steps}");
+        Assert.True(File.Exists(Path.Combine(_web.Adapters, "stopped.run", $"checkpoint-{steps}", "adapter_model.safetensors")));
+        Assert.False(Directory.Exists(Path.Combine(_web.Adapters, "stopped")));
+        var listed = (await _web.GetJsonAsync("/api/adapters")).EnumerateArray().ToArray();
+        Assert.DoesNotContain(listed, a => a.GetProperty("name").GetString() == "stopped");
+        var run2 = listed.Single(a => a.GetProperty("name").GetString() == "stopped.run");
+        Assert.Equal("checkpoint", run2.GetProperty("kind").GetString());
+        Assert.Equal("interrupted", run2.GetProperty("stop_reason").GetString());
     }
 
     [Fact]

@@ -113,7 +113,7 @@ public sealed class TrainingJobManagerTests
     [Fact]
     public async Task AUserError_EndsFailed_WithItsMessage()
     {
-        var manager = new TrainingJobManager((_, _, _) => throw new InvalidDataException("data.json, row 3: no template fits."));
+        var manager = new TrainingJobManager((_, _, _) => throw new Training.Data.DatasetException("no template fits.", "data.json", row: 3));
         var end = await Ended(manager.Start(Request("bad")));
         Assert.Equal(TrainingStatus.Failed, end.Status);
         Assert.Equal("data.json, row 3: no template fits.", end.Error);

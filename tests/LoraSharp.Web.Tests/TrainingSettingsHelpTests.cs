@@ -1,6 +1,6 @@
 // The one list of training settings that both the CLI's option help and the web form use covers every setting.
 using System.Text.Json;
-using LoraSharp.App.Settings;
+using LoraSharp.Training.Settings;
 using LoraSharp.Training;
 
 namespace LoraSharp.Web.Tests;
@@ -12,15 +12,15 @@ public sealed class TrainingSettingsHelpTests
     {
         using var json = JsonDocument.Parse(TrainingSettingsFile.ToJson(new TrainingSettings()));
         var names = json.RootElement.EnumerateObject().Select(p => p.Name).Order().ToArray();
-        Assert.Equal(names, TrainingSettingsHelp.All.Select(s => s.Name).Order());
-        Assert.Equal(TrainingSettingsHelp.All.Count, TrainingSettingsHelp.All.Select(s => s.Cli).Distinct().Count());
+        Assert.Equal(names, TrainingSettingsSchema.All.Select(s => s.Name).Order());
+        Assert.Equal(TrainingSettingsSchema.All.Count, TrainingSettingsSchema.All.Select(s => s.Cli).Distinct().Count());
     }
 
     [Fact]
     public void ChoiceSettings_HaveTheirDefaultAmongTheChoices()
     {
         using var json = JsonDocument.Parse(TrainingSettingsFile.ToJson(new TrainingSettings()));
-        foreach (var s in TrainingSettingsHelp.All.Where(s => s.Kind is SettingKind.Choice or SettingKind.List))
+        foreach (var s in TrainingSettingsSchema.All.Where(s => s.Kind is SettingKind.Choice or SettingKind.List))
         {
             Assert.NotNull(s.Choices);
             var value = json.RootElement.GetProperty(s.Name);
@@ -35,5 +35,5 @@ public sealed class TrainingSettingsHelpTests
     }
 
     [Fact]
-    public void UnknownName_IsAnError() => Assert.Throws<ArgumentException>(() => TrainingSettingsHelp.For("no_such_setting"));
+    public void UnknownName_IsAnError() => Assert.Throws<ArgumentException>(() => TrainingSettingsSchema.For("no_such_setting"));
 }

@@ -2,7 +2,7 @@
 namespace LoraSharp.App.Jobs;
 
 /// <summary>A training run is already active.</summary>
-public sealed class JobAlreadyRunningException(TrainingSnapshot running) : InvalidOperationException(
+public sealed class JobAlreadyRunningException(TrainingSnapshot running) : Core.UserErrorException(
     $"Training '{running.Name}' is already running (status {running.Status.ToString().ToLowerInvariant()}, step " +
     $"{running.History.Count}/{running.TotalSteps}); only one training runs at a time. Interrupt it or wait until it finishes.")
 {

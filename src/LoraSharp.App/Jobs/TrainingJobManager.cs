@@ -10,12 +10,20 @@ public sealed class TrainingJobManager
     private readonly object _gate = new();
     private readonly List<Action<TrainingUpdate>> _subscribers = [];
     private readonly Func<FineTuneRequest, IFineTuneObserver, CancellationToken, FineTuneResult> _job;
+    private readonly Action<string> _log;
     private TrainingRun? _current;
     private int _lastId;
 
-    /// <summary>A manager running <see cref="FineTuneJob.Run"/>, or <paramref name="job"/> (tests).</summary>
-    public TrainingJobManager(Func<FineTuneRequest, IFineTuneObserver, CancellationToken, FineTuneResult>? job = null)
-        => _job = job ?? FineTuneJob.Run;
+    /// <summary>
+    /// A manager running <see cref="FineTuneJob.Run"/>, or <paramref name="job"/> (tests). <paramref name="log"/> receives
+    /// what an operator must see: a run that failed for a reason other than the user's input (with its stack trace) and
+    /// a subscriber that threw and was dropped.
+    /// </summary>
+    public TrainingJobManager(Func<FineTuneRequest, IFineTuneObserver, CancellationToken, FineTuneResult>? job = null, Action<string>? log = null)
+    {
+        _job = job ?? FineTuneJob.Run;
+        _log = log ?? (_ => { });
+    }
 
     /// <summary>The latest run (active or ended), or null before the first start.</summary>
     public TrainingRun? Current
@@ -32,8 +40,12 @@ public sealed class TrainingJobManager
             var run = new TrainingRun(++_lastId, request, _gate, Publish);
             _current = run;
             Publish(new TrainingUpdate(TrainingUpdateKind.Status, run.Id, Snapshot: run.SnapshotLocked()));
-            run.Completion = Task.Factory.StartNew(() => run.Execute(_job), CancellationToken.None,
-                TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            run.Completion = Task.Factory.StartNew(() =>
+            {
+                run.Execute(_job);
+                // Logged here, not by a subscriber, so that no subscriber's failure can switch it off.
+                if (run.Failure is { } e && !UserErrors.IsExpected(e)) _log($"training '{request.Settings.LoraName}' failed: {e}");
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             return run;
         }
     }
@@ -56,13 +68,27 @@ public sealed class TrainingJobManager
         return new Subscription(this, onUpdate);
     }
 
-    /// <summary>Interrupts the active run and waits for it to save its checkpoint (server shutdown).</summary>
-    public async Task StopAsync(TimeSpan timeout)
+    /// <summary>
+    /// Interrupts the active run and waits for it to save its checkpoint (server shutdown). Returns false, after logging
+    /// it, when the run did not end within <paramref name="timeout"/>: its interruption checkpoint may be missing, and
+    /// the last periodic checkpoint is what --resume will use.
+    /// </summary>
+    public async Task<bool> StopAsync(TimeSpan timeout)
     {
         var run = Current;
-        if (run == null) return;
+        if (run == null) return true;
         run.Interrupt();
-        await run.Completion.WaitAsync(timeout).ConfigureAwait(false);
+        try
+        {
+            await run.Completion.WaitAsync(timeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            _log($"training '{run.Request.Settings.LoraName}' did not stop within {timeout.TotalSeconds:F0} s; its interruption checkpoint may not have been written " +
+                 "(the newest periodic checkpoint-N is intact and --resume will use it).");
+            return false;
+        }
     }
 
     private void Publish(TrainingUpdate update)
@@ -73,9 +99,10 @@ public sealed class TrainingJobManager
             {
                 s(update);
             }
-            catch (Exception)
+            catch (Exception e)
             {
                 _subscribers.Remove(s);   // a broken subscriber must never stop the training
+                _log($"a training-progress subscriber threw and was removed: {e}");
             }
         }
     }

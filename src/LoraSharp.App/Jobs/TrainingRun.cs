@@ -87,7 +87,7 @@ public sealed class TrainingRun
             lock (_gate)
             {
                 Failure = e;
-                _error = UserErrors.IsExpected(e) ? e.Message : $"unexpected error ({e.GetType().Name}); the server log has the details.";
+                _error = UserErrors.IsExpected(e) ? UserErrors.Unwrap(e).Message : $"unexpected error ({e.GetType().Name}); the server log has the details.";
                 SetStatusLocked(TrainingStatus.Failed);
             }
         }

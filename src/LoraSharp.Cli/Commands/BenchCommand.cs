@@ -88,7 +88,7 @@ internal static class BenchCommand
         {
             string? from = parse.GetValue(tokenizer) ?? (TrainBench.FindPeerScript() is { } peer
                 ? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(peer))!, "models", "stories260K-hf") : null);
-            if (from == null) throw new ArgumentException("No tokenizer folder: pass --tokenizer-from (../shared was not found).");
+            if (from == null) throw new Core.UserErrorException("No tokenizer folder: pass --tokenizer-from (../shared was not found).");
             RandomModelFolder.Write(TrainBench.ShapeOf(parse.GetValue(shape)!), TrainBench.BaseDType(parse.GetValue(dtype)!), parse.GetValue(output)!, from);
             parse.InvocationConfiguration.Output.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
@@ -113,7 +113,7 @@ internal static class BenchCommand
                 "f32" => LoraSharp.Core.Tensors.DType.F32,
                 "q8_0" => LoraSharp.Core.Tensors.DType.Q8_0,
                 "q4_0" => LoraSharp.Core.Tensors.DType.Q4_0,
-                _ => throw new ArgumentException($"--gguf-types: '{t}' is not f32, q8_0 or q4_0."),
+                _ => throw new Core.UserErrorException($"--gguf-types: '{t}' is not f32, q8_0 or q4_0."),
             }).Distinct().ToArray();
             return GenerateBench.Run(parse.InvocationConfiguration.Output, types: !parse.GetValue(llamaCppOnly), llamaCpp: true,
                 withLlamaCpp: !parse.GetValue(noLlamaCpp), ggufTypes: types);

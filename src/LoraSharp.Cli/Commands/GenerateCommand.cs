@@ -20,10 +20,10 @@ internal static class GenerateCommand
         var repetition = new Option<float>("--repetition-penalty") { Description = "Penalty on repeated tokens (1 = off).", DefaultValueFactory = _ => 1f };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1234 };
         var stops = new Option<string[]>("--stop") { Description = "Stop when this string appears. Repeatable." };
-        var baseDType = new Option<string?>("--base-dtype") { Description = App.Settings.TrainingSettingsHelp.For("base_dtype") };
-        var doubleQuant = new Option<bool>("--double-quant") { Description = App.Settings.TrainingSettingsHelp.For("double_quant") };
+        var baseDType = new Option<string?>("--base-dtype") { Description = Training.Settings.TrainingSettingsSchema.For("base_dtype") };
+        var doubleQuant = new Option<bool>("--double-quant") { Description = Training.Settings.TrainingSettingsSchema.For("double_quant") };
         var chat = new Option<bool>("--chat") { Description = "Treat the prompt as a user message and apply the model's chat template." };
-        var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml, llama2, llama3, mistral, alpaca, zephyr, phi3 (default: detected from tokenizer_config.json, else chatml)." };
+        var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml, llama2, llama3, mistral, alpaca, zephyr, phi3 (default: the model's own Jinja chat_template, else chatml)." };
         var system = new Option<string?>("--system") { Description = "System message in chat mode." };
 
         var command = new Command("generate", "Generate text with a model and optional LoRA adapters, streamed as it is produced.");

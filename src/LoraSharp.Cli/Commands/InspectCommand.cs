@@ -12,24 +12,11 @@ internal static class InspectCommand
         var pathArg = new Argument<string>("path") { Description = "A Hugging Face model folder, a .gguf file, or a PEFT adapter folder." };
         var command = new Command("inspect", "Show a model's or adapter's architecture, sizes, tensor dtypes, tokenizer and the memory a LoRA run needs.");
         command.Arguments.Add(pathArg);
-        command.SetAction(parse =>
+        command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            string path = parse.GetValue(pathArg)!;
-            InspectReport report;
-            try
-            {
-                report = InspectJob.Run(path);
-            }
-            catch (Exception e) when (e is FormatException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException)
-            {
-                error.WriteLine($"inspect: {e.Message}");
-                return 1;
-            }
-            Print(report, output);
+            Print(InspectJob.Run(parse.GetValue(pathArg)!), parse.InvocationConfiguration.Output);
             return 0;
-        });
+        }));
         return command;
     }
 

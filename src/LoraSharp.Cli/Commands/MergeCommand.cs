@@ -1,6 +1,6 @@
 // `lorasharp merge`: merges one or more adapters (each PATH[:SCALE]) into a base model and writes a Hugging Face
 // folder or a GGUF file. Parsing and presentation only; the work is MergeJob. Also holds the small runner the
-// adapter verbs share: bad input prints one clear line on stderr and exits with 1.
+// adapter verbs share (CommandRunner's exit codes: 1 for bad input, 70 for a bug).
 using System.CommandLine;
 using LoraSharp.App;
 using LoraSharp.App.Progress;
@@ -45,19 +45,11 @@ internal static class MergeCommand
         return command;
     }
 
-    /// <summary>Runs <paramref name="work"/>; expected failures (bad input, missing files) print "error: ..." and return 1.</summary>
-    internal static int Run(ParseResult parse, string title, Action<IProgressSink> work)
-    {
-        var output = parse.InvocationConfiguration.Output;
-        try
+    /// <summary>Runs <paramref name="work"/> under <see cref="CommandRunner"/>: a user error prints "error: ..." and returns 1, a bug returns 70.</summary>
+    internal static int Run(ParseResult parse, string title, Action<IProgressSink> work) =>
+        CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
-            work(new ConsoleProgress.PlainSink(title, output));
+            work(new ConsoleProgress.PlainSink(title, parse.InvocationConfiguration.Output));
             return 0;
-        }
-        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or NotSupportedException or Formats.ModelFormatException or UnauthorizedAccessException)
-        {
-            parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
-    }
+        });
 }

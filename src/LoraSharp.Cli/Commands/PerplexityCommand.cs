@@ -14,8 +14,8 @@ internal static class PerplexityCommand
         var stride = new Option<int>("--stride") { Description = "Window advance in tokens (default: half the window).", DefaultValueFactory = _ => 0 };
         var maxLength = new Option<int>("--max-length") { Description = "Window length in tokens (default: the model's context).", DefaultValueFactory = _ => 0 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Evaluate only the first N tokens of the file (0 = all).", DefaultValueFactory = _ => 0 };
-        var baseDType = new Option<string?>("--base-dtype") { Description = App.Settings.TrainingSettingsHelp.For("base_dtype") };
-        var doubleQuant = new Option<bool>("--double-quant") { Description = App.Settings.TrainingSettingsHelp.For("double_quant") };
+        var baseDType = new Option<string?>("--base-dtype") { Description = Training.Settings.TrainingSettingsSchema.For("base_dtype") };
+        var doubleQuant = new Option<bool>("--double-quant") { Description = Training.Settings.TrainingSettingsSchema.For("double_quant") };
 
         var command = new Command("perplexity", "Measure the perplexity of a text file with a sliding window (context length and stride).");
         foreach (var o in new Option[] { model, adapters, file, stride, maxLength, maxTokens, baseDType, doubleQuant }) command.Options.Add(o);

@@ -28,7 +28,7 @@ internal static class ServeCommand
         command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(maxUpload) < 1) throw new ArgumentException($"--max-upload-mb must be at least 1 (is {parse.GetValue(maxUpload)}).");
+            if (parse.GetValue(maxUpload) < 1) throw new Core.UserErrorException($"--max-upload-mb must be at least 1 (is {parse.GetValue(maxUpload)}).");
             var options = new WebServerOptions
             {
                 ModelsFolder = parse.GetValue(models)!, DatasetsFolder = parse.GetValue(datasets)!, AdaptersFolder = parse.GetValue(adapters)!,

@@ -1,10 +1,14 @@
 // `lorasharp train`: LoRA (or full) fine-tuning with every knob of text-generation-webui's training tab.
 // Settings come from --config (JSON/YAML) or --copy-from (an earlier adapter's training_parameters.json); options
-// given on the command line override them. Ctrl+C stops after the current step and saves a resumable checkpoint.
-// Option help texts come from App's TrainingSettingsHelp, which the web UI's training form shows too.
+// given on the command line override them. Ctrl+C or SIGTERM stops after the current step and saves a resumable checkpoint.
+// Every setting's option is made from TrainingSettingsSchema (name, type, help, default, aliases), the list the web
+// form is built from too, and given options reach the settings through the same parser as a settings file.
 using System.CommandLine;
 using LoraSharp.App;
+using System.Text.Json.Nodes;
+using LoraSharp.Core;
 using LoraSharp.Training;
+using LoraSharp.Training.Settings;
 
 namespace LoraSharp.Cli.Commands;
 
@@ -18,112 +22,26 @@ internal static class TrainCommand
         var config = Add(command, new Option<string?>("--config") { Description = "Settings file (.json or .yaml) with training_parameters.json keys." });
         var copyFrom = Add(command, new Option<string?>("--copy-from") { Description = "Copy every setting from an earlier adapter folder's training_parameters.json." });
         var resume = Add(command, new Option<bool>("--resume") { Description = "Continue from the newest checkpoint-N in the adapter folder." });
-        var overwrite = Add(command, new Option<bool>("--overwrite") { Description = Help("always_override") });
 
-        var name = Add(command, new Option<string?>("--name") { Description = Help("lora_name") });
-        var dataset = Add(command, new Option<string?>("--dataset") { Description = Help("dataset") });
-        var evalDataset = Add(command, new Option<string?>("--eval-dataset") { Description = Help("eval_dataset") });
-        var format = Add(command, new Option<string?>("--format") { Description = Help("format") });
-        var rawText = Add(command, new Option<string?>("--raw-text-file") { Description = Help("raw_text_file") });
-        var cutoff = Add(command, new Option<int?>("--cutoff-len") { Description = Help("cutoff_len") });
-        var overlap = Add(command, new Option<int?>("--overlap-len") { Description = Help("overlap_len") });
-        var newline = Add(command, new Option<int?>("--newline-favor-len") { Description = Help("newline_favor_len") });
-        var hardCut = Add(command, new Option<string?>("--hard-cut-string") { Description = Help("hard_cut_string") });
-        var minChars = Add(command, new Option<int?>("--min-chars") { Description = Help("min_chars") });
-        var addEos = Add(command, new Option<bool?>("--add-eos-token") { Description = Help("add_eos_token") });
-        var trainOnlyAfter = Add(command, new Option<string?>("--train-only-after") { Description = Help("train_only_after") });
-        var evalSplit = Add(command, new Option<double?>("--eval-split") { Description = Help("eval_split") });
-        var excess = Add(command, new Option<string?>("--excess-length") { Description = Help("excess_length") });
-        var packing = Add(command, new Option<bool?>("--packing") { Description = Help("packing") });
-
-        var micro = Add(command, new Option<int?>("--micro-batch-size") { Description = Help("micro_batch_size") });
-        var batch = Add(command, new Option<int?>("--batch-size") { Description = Help("batch_size") });
-        var epochs = Add(command, new Option<double?>("--epochs") { Description = Help("epochs") });
-        var maxSteps = Add(command, new Option<int?>("--max-steps") { Description = Help("max_steps") });
-        var lr = Add(command, new Option<double?>("--learning-rate", "--lr") { Description = Help("learning_rate") });
-        var scheduler = Add(command, new Option<string?>("--lr-scheduler") { Description = Help("lr_scheduler_type") });
-        var warmup = Add(command, new Option<int?>("--warmup-steps") { Description = Help("warmup_steps") });
-        var warmupRatio = Add(command, new Option<double?>("--warmup-ratio") { Description = Help("warmup_ratio") });
-        var optimizer = Add(command, new Option<string?>("--optimizer") { Description = Help("optimizer") });
-        var weightDecay = Add(command, new Option<double?>("--weight-decay") { Description = Help("weight_decay") });
-        var momentum = Add(command, new Option<double?>("--momentum") { Description = Help("momentum") });
-        var nesterov = Add(command, new Option<bool?>("--nesterov") { Description = Help("nesterov") });
-        var maxGradNorm = Add(command, new Option<double?>("--max-grad-norm") { Description = Help("max_grad_norm") });
-
-        var rank = Add(command, new Option<int?>("--lora-rank", "-r") { Description = Help("lora_rank") });
-        var alpha = Add(command, new Option<double?>("--lora-alpha") { Description = Help("lora_alpha") });
-        var dropout = Add(command, new Option<double?>("--lora-dropout") { Description = Help("lora_dropout") });
-        var targets = Add(command, new Option<string[]?>("--target-modules") { Description = Help("target_modules"), AllowMultipleArgumentsPerToken = true });
-        var layers = Add(command, new Option<int[]?>("--layers") { Description = Help("layers_to_transform"), AllowMultipleArgumentsPerToken = true });
-        var rankPattern = Add(command, new Option<string?>("--rank-pattern") { Description = Help("rank_pattern") });
-        var alphaPattern = Add(command, new Option<string?>("--alpha-pattern") { Description = Help("alpha_pattern") });
-        var rslora = Add(command, new Option<bool?>("--use-rslora") { Description = Help("use_rslora") });
-        var init = Add(command, new Option<string?>("--init-lora-weights") { Description = Help("init_lora_weights") });
-        var full = Add(command, new Option<bool?>("--full-fine-tuning") { Description = Help("full_fine_tuning") });
-        var useDora = Add(command, new Option<bool?>("--use-dora") { Description = Help("use_dora") });
-        var loraplus = Add(command, new Option<double?>("--loraplus-lr-ratio") { Description = Help("loraplus_lr_ratio") });
-        var neftune = Add(command, new Option<double?>("--neftune-noise-alpha") { Description = Help("neftune_noise_alpha") });
-        var objective = Add(command, new Option<string?>("--objective") { Description = Help("objective") });
-        var beta = Add(command, new Option<double?>("--beta") { Description = Help("beta") });
-        var dpoLoss = Add(command, new Option<string?>("--dpo-loss") { Description = Help("dpo_loss") });
-        var orpoLambda = Add(command, new Option<double?>("--orpo-lambda") { Description = Help("orpo_lambda") });
-
-        var seed = Add(command, new Option<int?>("--seed") { Description = Help("seed") });
-        var evalSteps = Add(command, new Option<int?>("--eval-steps") { Description = Help("eval_steps") });
-        var saveSteps = Add(command, new Option<int?>("--save-steps") { Description = Help("save_steps") });
-        var stopAtLoss = Add(command, new Option<double?>("--stop-at-loss") { Description = Help("stop_at_loss") });
-        var patience = Add(command, new Option<int?>("--early-stopping-patience") { Description = Help("early_stopping_patience") });
-        var checkpointing = Add(command, new Option<bool?>("--gradient-checkpointing") { Description = Help("gradient_checkpointing") });
-        var baseDType = Add(command, new Option<string?>("--base-dtype") { Description = Help("base_dtype") });
-        var doubleQuant = Add(command, new Option<bool?>("--double-quant") { Description = Help("double_quant") });
+        var settingOptions = TrainingSettingsSchema.All.Select(info => (Info: info, Option: SettingOption(info))).ToList();
+        foreach (var (_, option) in settingOptions) command.Options.Add(option);
 
         command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             var output = parse.InvocationConfiguration.Output;
-            bool anyData = parse.GetValue(dataset) != null || parse.GetValue(rawText) != null || parse.GetValue(config) != null || parse.GetValue(copyFrom) != null;
+            bool Given(string setting) => parse.GetResult(settingOptions.Single(o => o.Info.Name == setting).Option) is { Implicit: false };
+            bool anyData = Given("dataset") || Given("raw_text_file") || parse.GetValue(config) != null || parse.GetValue(copyFrom) != null;
             if (!anyData && parse.GetValue(model) is var demoModel && (demoModel == null || demoModel.EndsWith(App.DefaultModel.DefaultJob.ModelFile, StringComparison.Ordinal)))
                 return RunDefault(output, parse.GetValue(outputRoot)!, demoModel, cancel);
             var s = parse.GetValue(config) is { } cfg ? TrainingSettingsFile.Load(cfg)
                 : parse.GetValue(copyFrom) is { } from ? TrainingSettingsFile.Load(from) : new TrainingSettings();
-            T Pick<T>(Option<T> o, T current) => parse.GetResult(o) is { Implicit: false } ? parse.GetValue(o)! : current;
-            int? rankGiven = parse.GetValue(rank);
-            s = s with
-            {
-                LoraName = Pick(name, s.LoraName)!, Dataset = Pick(dataset, s.Dataset), EvalDataset = Pick(evalDataset, s.EvalDataset),
-                Format = Pick(format, s.Format), RawTextFile = Pick(rawText, s.RawTextFile),
-                CutoffLen = Pick(cutoff, s.CutoffLen) ?? s.CutoffLen, OverlapLen = Pick(overlap, s.OverlapLen) ?? s.OverlapLen,
-                NewlineFavorLen = Pick(newline, s.NewlineFavorLen) ?? s.NewlineFavorLen, HardCutString = Pick(hardCut, s.HardCutString)!,
-                MinChars = Pick(minChars, s.MinChars) ?? s.MinChars, AddEosToken = Pick(addEos, s.AddEosToken) ?? s.AddEosToken,
-                TrainOnlyAfter = Pick(trainOnlyAfter, s.TrainOnlyAfter), EvalSplit = Pick(evalSplit, s.EvalSplit) ?? s.EvalSplit,
-                ExcessLength = Pick(excess, s.ExcessLength)!, Packing = Pick(packing, s.Packing) ?? s.Packing,
-                MicroBatchSize = Pick(micro, s.MicroBatchSize) ?? s.MicroBatchSize, BatchSize = Pick(batch, s.BatchSize) ?? s.BatchSize,
-                Epochs = Pick(epochs, s.Epochs) ?? s.Epochs, MaxSteps = Pick(maxSteps, s.MaxSteps) ?? s.MaxSteps,
-                LearningRate = Pick(lr, s.LearningRate) ?? s.LearningRate, LrSchedulerType = Pick(scheduler, s.LrSchedulerType)!,
-                WarmupSteps = Pick(warmup, s.WarmupSteps) ?? s.WarmupSteps, WarmupRatio = Pick(warmupRatio, s.WarmupRatio) ?? s.WarmupRatio,
-                Optimizer = Pick(optimizer, s.Optimizer)!, WeightDecay = Pick(weightDecay, s.WeightDecay) ?? s.WeightDecay,
-                Momentum = Pick(momentum, s.Momentum) ?? s.Momentum, Nesterov = Pick(nesterov, s.Nesterov) ?? s.Nesterov,
-                MaxGradNorm = Pick(maxGradNorm, s.MaxGradNorm) ?? s.MaxGradNorm,
-                LoraRank = rankGiven ?? s.LoraRank,
-                LoraAlpha = parse.GetValue(alpha) ?? (rankGiven is { } r ? 2.0 * r : s.LoraAlpha),
-                LoraDropout = Pick(dropout, s.LoraDropout) ?? s.LoraDropout, TargetModules = Pick(targets, s.TargetModules) ?? s.TargetModules,
-                LayersToTransform = Pick(layers, s.LayersToTransform),
-                RankPattern = parse.GetValue(rankPattern) is { } rp ? ParsePattern(rp, "--rank-pattern").ToDictionary(p => p.Key, p => checked((int)p.Value)) : s.RankPattern,
-                AlphaPattern = parse.GetValue(alphaPattern) is { } ap ? ParsePattern(ap, "--alpha-pattern") : s.AlphaPattern, UseRsLora = Pick(rslora, s.UseRsLora) ?? s.UseRsLora,
-                InitLoraWeights = Pick(init, s.InitLoraWeights)!, FullFineTuning = Pick(full, s.FullFineTuning) ?? s.FullFineTuning,
-                Seed = Pick(seed, s.Seed) ?? s.Seed, EvalSteps = Pick(evalSteps, s.EvalSteps) ?? s.EvalSteps,
-                SaveSteps = Pick(saveSteps, s.SaveSteps) ?? s.SaveSteps, StopAtLoss = Pick(stopAtLoss, s.StopAtLoss) ?? s.StopAtLoss,
-                EarlyStoppingPatience = Pick(patience, s.EarlyStoppingPatience) ?? s.EarlyStoppingPatience,
-                GradientCheckpointing = Pick(checkpointing, s.GradientCheckpointing) ?? s.GradientCheckpointing,
-                BaseDType = Pick(baseDType, s.BaseDType),
-                DoubleQuant = Pick(doubleQuant, s.DoubleQuant) ?? s.DoubleQuant,
-                UseDora = Pick(useDora, s.UseDora) ?? s.UseDora, LoraplusLrRatio = Pick(loraplus, s.LoraplusLrRatio) ?? s.LoraplusLrRatio,
-                NeftuneNoiseAlpha = Pick(neftune, s.NeftuneNoiseAlpha) ?? s.NeftuneNoiseAlpha,
-                Objective = Pick(objective, s.Objective)!, Beta = Pick(beta, s.Beta) ?? s.Beta, DpoLoss = Pick(dpoLoss, s.DpoLoss)!,
-                OrpoLambda = Pick(orpoLambda, s.OrpoLambda) ?? s.OrpoLambda,
-                AlwaysOverride = parse.GetValue(overwrite) || s.AlwaysOverride,
-            };
+            var given = new JsonObject();
+            foreach (var (info, option) in settingOptions)
+                if (parse.GetResult(option) is { Implicit: false })
+                    given[info.Name] = ToJson(info, parse.GetResult(option)!.GetValueOrDefault<object?>());
+            s = TrainingSettingsFile.Apply(s, given, "command line");
             string baseModel = parse.GetValue(model) ?? App.DefaultModel.DefaultJob.FindModel()
-                ?? throw new ArgumentException("--model is required (the embedded default model was not found).");
+                ?? throw new UserErrorException("--model is required (the embedded default model was not found).");
             var request = new FineTuneRequest { Model = baseModel, Settings = s, OutputRoot = parse.GetValue(outputRoot)!, Resume = parse.GetValue(resume) };
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -134,6 +52,13 @@ internal static class TrainCommand
                 System.Console.Error.WriteLine("stopping after the current step...");
             };
             System.Console.CancelKeyPress += onCancel;
+            // SIGTERM (kill, Slurm preemption, docker stop) stops the same way as Ctrl+C: after the step, with a checkpoint.
+            using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+            {
+                ctx.Cancel = true;
+                stop.Cancel();
+                System.Console.Error.WriteLine("SIGTERM: stopping after the current step...");
+            });
             try
             {
                 var result = Console.ConsoleProgress.Run($"train {s.LoraName}", sink =>
@@ -141,7 +66,9 @@ internal static class TrainCommand
                 var o = result.Outcome;
                 output.WriteLine($"done: {o.StopReason} after {o.Steps}/{o.TotalSteps} steps in {o.ElapsedSeconds:F1} s; " +
                                  $"final loss {o.FinalLoss:F4}" + (o.FinalEvalLoss is { } e ? (result.InitialEvalLoss is { } e0 ? $", eval loss {e0:F4} -> {e:F4}" : $", eval loss {e:F4}") : ""));
-                output.WriteLine($"adapter: {result.AdapterFolder}");
+                output.WriteLine(o.StopReason == "interrupted"
+                    ? $"not finished: checkpoints are in {result.AdapterFolder}; add --resume to the same command to continue"
+                    : $"adapter: {result.AdapterFolder}");
                 return 0;
             }
             finally
@@ -169,21 +96,48 @@ internal static class TrainCommand
     private static TextWriter? ConsoleProgressOutput(TextWriter output) =>
         ReferenceEquals(output, System.Console.Out) && Console.ConsoleProgress.IsInteractive ? null : output;
 
-    // "q_proj=4,down_proj=16" -> {q_proj: 4, down_proj: 16}
-    private static Dictionary<string, double> ParsePattern(string text, string option)
+    // One option per setting, typed by its kind: System.CommandLine parses numbers and flags; lists take several values.
+    private static Option SettingOption(SettingInfo info)
     {
-        var result = new Dictionary<string, double>();
+        string[] aliases = [.. info.CliAliases];
+        string help = TrainingSettingsSchema.Describe(info);
+        return info.Kind switch
+        {
+            SettingKind.Integer => new Option<int?>(info.Cli, aliases) { Description = help },
+            SettingKind.Number => new Option<double?>(info.Cli, aliases) { Description = help },
+            SettingKind.Boolean => new Option<bool?>(info.Cli, aliases) { Description = help },
+            SettingKind.List => new Option<string[]?>(info.Cli, aliases) { Description = help, AllowMultipleArgumentsPerToken = true },
+            SettingKind.IntegerList => new Option<int[]?>(info.Cli, aliases) { Description = help, AllowMultipleArgumentsPerToken = true },
+            _ => new Option<string?>(info.Cli, aliases) { Description = help },
+        };
+    }
+
+    // A parsed option value as the settings JSON holds it; "q_proj=4,down_proj=16" -> {"q_proj": 4, "down_proj": 16}.
+    private static JsonNode? ToJson(SettingInfo info, object? value) => value switch
+    {
+        null => null,
+        string text when info.Kind == SettingKind.Pattern => ParsePattern(text, info.Cli),
+        string[] items => new JsonArray([.. items.SelectMany(i => i.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(i => (JsonNode)i)]),
+        int[] numbers => new JsonArray([.. numbers.Select(n => (JsonNode)n)]),
+        int i => i,
+        double d => d,
+        bool b => b,
+        string text => text,
+        _ => throw new InvalidOperationException($"{info.Cli}: unexpected option value type {value.GetType().Name}."),
+    };
+
+    private static JsonObject ParsePattern(string text, string option)
+    {
+        var result = new JsonObject();
         foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             int eq = item.IndexOf('=');
             if (eq <= 0 || !double.TryParse(item[(eq + 1)..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v))
-                throw new ArgumentException($"{option}: '{item}' is not module=number (for example q_proj=4).");
-            result[item[..eq]] = v;
+                throw new UserErrorException($"{option}: '{item}' is not module=number (for example q_proj=4).");
+            result[item[..eq].Trim()] = v;
         }
         return result;
     }
-
-    private static string Help(string setting) => App.Settings.TrainingSettingsHelp.For(setting);
 
     private static Option<T> Add<T>(Command command, Option<T> option)
     {
@@ -200,8 +154,6 @@ internal static class TrainCommand
         public void Step(StepRecord r)
         {
             string eval = r.EvalLoss is { } e ? $" eval {e:F4}" : "";
-            if (r.RewardsMargins is { } margin) eval += $" margin {margin:F3} acc {r.RewardsAccuracies:F2}";
-            if (r.EvalRewardsMargins is { } em) eval += $" eval margin {em:F3} acc {r.EvalRewardsAccuracies:F2}";
             sink.Report(r.Step, $"epoch {r.Epoch:F2} loss {r.Loss:F4}{eval} lr {r.LearningRate:E2} {r.TokensPerSecond:F0} tok/s " +
                                 $"elapsed {TimeSpan.FromSeconds(r.ElapsedSeconds):mm\\:ss} left {TimeSpan.FromSeconds(r.RemainingSeconds):mm\\:ss}");
         }

@@ -58,7 +58,7 @@ public sealed class RopeTable
             throw new ArgumentException($"rope_theta = {theta} must be a positive finite number.", nameof(theta));
         long size = (long)maxPositions * (HS / 2);
         if (size > Array.MaxLength)
-            throw new ArgumentException($"RoPE table [{maxPositions}, {HS / 2}] is too large; build it for the sequence length you train at.", nameof(maxPositions));
+            throw new UserErrorException($"RoPE table [{maxPositions}, {HS / 2}] is too large; build it for the sequence length you train at.");
 
         var invFreq = InverseFrequencies(HS, theta, scaling);
         int half = HS / 2;
@@ -93,7 +93,7 @@ public sealed class RopeTable
             for (int i = 0; i < half; i++)
             {
                 if (!(factors[i] > 0) || float.IsInfinity(factors[i]))
-                    throw new ArgumentException($"rope frequency factor {i} is {factors[i]}; it must be a positive finite number.", nameof(scaling));
+                    throw new UserErrorException($"rope frequency factor {i} is {factors[i]}; it must be a positive finite number.");
                 inv[i] /= factors[i];
             }
             return inv;
@@ -120,18 +120,18 @@ public sealed class RopeTable
     private static void CheckFactor(RopeScaling s)
     {
         if (!(s.Factor > 0) || double.IsInfinity(s.Factor))
-            throw new ArgumentException($"rope_scaling.factor = {s.Factor} must be a positive finite number.", nameof(s));
+            throw new UserErrorException($"rope_scaling.factor = {s.Factor} must be a positive finite number.");
     }
 
     private static void ApplyLlama3(float[] inv, RopeScaling s)
     {
         CheckFactor(s);
         if (!(s.HighFreqFactor > s.LowFreqFactor) || !(s.LowFreqFactor > 0))
-            throw new ArgumentException(
-                $"rope_scaling needs 0 < low_freq_factor < high_freq_factor (got {s.LowFreqFactor}, {s.HighFreqFactor}).", nameof(s));
+            throw new UserErrorException(
+                $"rope_scaling needs 0 < low_freq_factor < high_freq_factor (got {s.LowFreqFactor}, {s.HighFreqFactor}).");
         if (s.OriginalMaxPositionEmbeddings <= 0)
-            throw new ArgumentException(
-                $"rope_scaling.original_max_position_embeddings = {s.OriginalMaxPositionEmbeddings} must be positive.", nameof(s));
+            throw new UserErrorException(
+                $"rope_scaling.original_max_position_embeddings = {s.OriginalMaxPositionEmbeddings} must be positive.");
         double old = s.OriginalMaxPositionEmbeddings;
         double lowWavelen = old / s.LowFreqFactor;
         double highWavelen = old / s.HighFreqFactor;

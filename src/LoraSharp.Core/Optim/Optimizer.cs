@@ -36,7 +36,7 @@ public abstract class Optimizer
             foreach (var p in parameters) names.Add(p.Name);
             foreach (string name in imported)
                 if (!names.Contains(name))
-                    throw new InvalidOperationException(
+                    throw new UserErrorException(
                         $"The imported optimizer state has buffers for parameter '{name}', which is not among the {parameters.Count} parameters " +
                         "being trained. The checkpoint was made for a different adapter (other target modules or layers); resume with the same LoRA settings.");
             _importedParams = null;
@@ -115,7 +115,7 @@ public abstract class Optimizer
         if (_buffers.TryGetValue((p.Name, buffer), out var b))
         {
             if (b.Length != length)
-                throw new InvalidOperationException(
+                throw new UserErrorException(
                     $"Optimizer state '{p.Name}.{buffer}' has {b.Length} values but parameter '{p.Name}' of shape {p.Value.ShapeText} needs {length}. " +
                     "The checkpoint was made for a different adapter (another rank or model); resume with the same LoRA settings.");
             created = false;
@@ -146,19 +146,19 @@ public abstract class Optimizer
     {
         ArgumentNullException.ThrowIfNull(state);
         if (!string.Equals(state.Optimizer, Name, StringComparison.Ordinal))
-            throw new InvalidOperationException(
+            throw new UserErrorException(
                 $"The optimizer state was saved by '{state.Optimizer}' but this optimizer is '{Name}'; resume with --optim {state.Optimizer}.");
-        if (state.Step < 0) throw new ArgumentOutOfRangeException(nameof(state), state.Step, "The optimizer state has a negative step count.");
+        if (state.Step < 0) throw new UserErrorException($"The optimizer state has a negative step count ({state.Step}); the checkpoint is damaged: resume from another checkpoint or start over.");
         var buffers = new Dictionary<(string, string), float[]>();
         var imported = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, values) in state.Buffers)
         {
             int dot = key.LastIndexOf('.');
             if (dot <= 0 || dot == key.Length - 1)
-                throw new InvalidOperationException($"Optimizer state key '{key}' is not '<parameter name>.<buffer name>'.");
+                throw new UserErrorException($"Optimizer state key '{key}' is not '<parameter name>.<buffer name>'.");
             string buffer = key[(dot + 1)..];
             if (!IsKnownBuffer(buffer))
-                throw new InvalidOperationException($"Optimizer state key '{key}': '{buffer}' is not a buffer of the '{Name}' optimizer.");
+                throw new UserErrorException($"Optimizer state key '{key}': '{buffer}' is not a buffer of the '{Name}' optimizer.");
             string param = key[..dot];
             buffers[(param, buffer)] = (float[])values.Clone();
             imported.Add(param);

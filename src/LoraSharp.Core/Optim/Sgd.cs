@@ -24,7 +24,7 @@ public sealed class Sgd : Optimizer
         if (!(weightDecay >= 0) || !double.IsFinite(weightDecay))
             throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "weight decay must be a finite number >= 0.");
         if (nesterov && (momentum <= 0 || dampening != 0))
-            throw new ArgumentException($"Nesterov momentum requires momentum > 0 and dampening = 0 (got momentum {momentum}, dampening {dampening}).", nameof(nesterov));
+            throw new UserErrorException($"Nesterov momentum requires momentum > 0 and dampening = 0 (got momentum {momentum}, dampening {dampening}).");
         Momentum = momentum; Dampening = dampening; WeightDecay = weightDecay; Nesterov = nesterov;
     }
 

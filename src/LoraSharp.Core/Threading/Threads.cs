@@ -15,6 +15,7 @@ public static unsafe class Threads
 {
     [ThreadStatic] private static bool t_inside;
     [ThreadStatic] private static int t_limit;
+    [ThreadStatic] private static long t_parallelRuns;
 
     private static readonly object s_runLock = new();
     private static readonly object s_wakeLock = new();
@@ -25,6 +26,9 @@ public static unsafe class Threads
 
     /// <summary>Threads a Run on this thread uses now (1 inside a running part).</summary>
     public static int Count => t_inside ? 1 : t_limit > 0 ? Math.Min(t_limit, Hardware) : Hardware;
+
+    /// <summary>Runs started on this thread that used more than one thread (tests check that their 2-thread case splits).</summary>
+    public static long ParallelRunsOnThisThread => t_parallelRuns;
 
     /// <summary>Caps <see cref="Count"/> on this thread until disposed (tests compare 1 and N threads).</summary>
     public static Scope Limit(int threads)
@@ -67,6 +71,7 @@ public static unsafe class Threads
             finally { t_inside = outer; }
             return;
         }
+        t_parallelRuns++;
         lock (s_runLock)
         {
             var pool = s_pool ??= new Pool(Hardware - 1);
@@ -104,7 +109,7 @@ public static unsafe class Threads
         string? s = Environment.GetEnvironmentVariable("LORASHARP_THREADS");
         if (string.IsNullOrWhiteSpace(s)) return Environment.ProcessorCount;
         if (int.TryParse(s, out int n) && n >= 1) return n;
-        throw new InvalidOperationException($"LORASHARP_THREADS='{s}' is not a positive integer.");
+        throw new UserErrorException($"LORASHARP_THREADS='{s}' is not a positive integer.");
     }
 
     private sealed class Pool

@@ -159,6 +159,8 @@ public sealed class GgufFile : IDisposable
             long elements = 1;
             foreach (long d in dims) elements = d == 0 ? 0 : elements > long.MaxValue / d ? long.MaxValue : elements * d;
             int bs = DTypeInfo.BlockSize(dtype);
+            if (dims.Length == 0 && bs != 1)
+                throw new ModelFormatException(p, name, $"is a scalar (no dimensions) of block type {dtype}, whose blocks hold {bs} values.");
             if (dims.Length > 0 && dims[0] % bs != 0)
                 throw new ModelFormatException(p, name, $"row length ne[0] = {dims[0]} is not a multiple of the {dtype} block size {bs}.");
             long bytes = elements == long.MaxValue ? long.MaxValue : elements / bs > long.MaxValue / DTypeInfo.BlockBytes(dtype) ? long.MaxValue : elements / bs * DTypeInfo.BlockBytes(dtype);

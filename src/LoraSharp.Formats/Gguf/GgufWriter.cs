@@ -77,6 +77,7 @@ public static class GgufWriter
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, full, overwrite: true);
+            Durable.SyncDirectory(Path.GetDirectoryName(full)!);
         }
         catch
         {

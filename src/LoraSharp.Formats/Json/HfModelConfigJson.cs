@@ -55,6 +55,22 @@ public sealed record HfModelConfigJson
     public int? PadTokenId { get; init; }
     /// <summary>torch_dtype (or the newer "dtype").</summary>
     public string? TorchDtype { get; init; }
+    /// <summary>no_rope_layers (smollm3): one entry per layer, 1 = the layer applies RoPE, 0 = it does not.</summary>
+    public int[]? NoRopeLayers { get; init; }
+    /// <summary>no_rope_layer_interval (smollm3): every n-th layer skips RoPE when no_rope_layers is absent.</summary>
+    public int? NoRopeLayerInterval { get; init; }
+    /// <summary>hidden_activation (gemma2 / gemma3: "gelu_pytorch_tanh"; they ignore hidden_act).</summary>
+    public string? HiddenActivation { get; init; }
+    /// <summary>query_pre_attn_scalar (gemma): attention scores are scaled by its inverse square root.</summary>
+    public double? QueryPreAttnScalar { get; init; }
+    /// <summary>rope_local_base_freq (gemma3): the RoPE base of the sliding-window layers.</summary>
+    public double? RopeLocalBaseFreq { get; init; }
+    /// <summary>sliding_window_pattern (gemma3): every n-th layer is global, the others slide.</summary>
+    public int? SlidingWindowPattern { get; init; }
+    /// <summary>layer_types: "sliding_attention" / "full_attention" per layer.</summary>
+    public string[]? LayerTypes { get; init; }
+    /// <summary>Every top-level field that is present and not null, with its raw JSON text (for refusing fields a model type cannot honour).</summary>
+    public IReadOnlyDictionary<string, string> Present { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Reads and parses <paramref name="path"/>; a field of the wrong type throws <see cref="ModelFormatException"/> naming it.</summary>
     public static HfModelConfigJson Read(string path)
@@ -95,6 +111,17 @@ public sealed record HfModelConfigJson
             EosTokenIds = f.IntOrInts("eos_token_id"),
             PadTokenId = f.Int("pad_token_id"),
             TorchDtype = f.String("torch_dtype") ?? f.String("dtype"),
+            NoRopeLayers = f.IntOrInts("no_rope_layers"),
+            NoRopeLayerInterval = f.Int("no_rope_layer_interval"),
+            HiddenActivation = f.String("hidden_activation"),
+            QueryPreAttnScalar = f.Double("query_pre_attn_scalar"),
+            RopeLocalBaseFreq = f.Double("rope_local_base_freq"),
+            SlidingWindowPattern = f.Int("sliding_window_pattern"),
+            LayerTypes = f.StringOrStrings("layer_types"),
+            Present = doc.RootElement.ValueKind == JsonValueKind.Object
+                ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.Null)
+                    .GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value.GetRawText(), StringComparer.Ordinal)
+                : new Dictionary<string, string>(),
         };
     }
 }

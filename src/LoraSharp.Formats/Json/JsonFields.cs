@@ -99,6 +99,11 @@ internal readonly struct JsonFields(JsonElement obj, string file, string prefix 
                 doc.Dispose();
                 throw new ModelFormatException(path, null, "must hold a JSON object.");
             }
+            if (JsonStrings.FirstInvalid(doc.RootElement) is { } bad)
+            {
+                doc.Dispose();
+                throw new ModelFormatException(path, bad, "is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
+            }
             return doc;
         }
         catch (JsonException e)

@@ -21,7 +21,7 @@ public sealed record TokenizerJsonInfo(string ModelType, int VocabSize, bool Byt
         if (model.TryGet("vocab", out var vocab))
         {
             if (vocab.ValueKind == JsonValueKind.Object)
-                foreach (var p in vocab.EnumerateObject()) ids.Add(p.Value.TryGetInt64(out long id) ? id : ids.Count);
+                foreach (var p in vocab.EnumerateObject()) ids.Add(p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt64(out long id) ? id : ids.Count);
             else if (vocab.ValueKind == JsonValueKind.Array) // Unigram: [[piece, score], ...]
                 for (int i = 0; i < vocab.GetArrayLength(); i++) ids.Add(i);
         }

@@ -27,7 +27,7 @@ public sealed partial record PeftAdapterConfig
     ];
 
     /// <summary>Reads <paramref name="path"/> (a file, or a folder holding adapter_config.json).</summary>
-    /// <exception cref="InvalidDataException">The file is not valid JSON or a key has the wrong type; the message names both.</exception>
+    /// <exception cref="ModelFormatException">The file is not valid JSON or a key has the wrong type; the message names both.</exception>
     public static PeftAdapterConfig Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -47,17 +47,21 @@ public sealed partial record PeftAdapterConfig
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException(
-                $"{source}: not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}: {e.Message}", e);
+            throw new ModelFormatException(source, null,
+                $"not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}: {e.Message}", e);
         }
+        // Strings are checked when read ("\ud800" parses): find a bad one before anything reads or prints it.
+        using (var check = JsonDocument.Parse(json))
+            if (Json.JsonStrings.FirstInvalid(check.RootElement) is { } bad)
+                throw new ModelFormatException(source, bad, "is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
         if (root is not JsonObject obj)
-            throw new InvalidDataException($"{source}: expected a JSON object of PEFT config keys, found {Kind(root)}.");
+            throw new ModelFormatException(source, null, $"expected a JSON object of PEFT config keys, found {Kind(root)}.");
         using (var doc = JsonDocument.Parse(json))
         {
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in doc.RootElement.EnumerateObject())
                 if (!seen.Add(property.Name))
-                    throw new InvalidDataException($"{source}: key '{property.Name}' appears more than once; keep one of them.");
+                    throw new ModelFormatException(source, null, $"key '{property.Name}' appears more than once; keep one of them.");
         }
 
         var r = new Reader(source);
@@ -107,7 +111,7 @@ public sealed partial record PeftAdapterConfig
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Cannot write '{full}': folder '{dir}' does not exist.");
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
             using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -117,6 +121,7 @@ public sealed partial record PeftAdapterConfig
                 fs.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
+            Durable.SyncDirectory(dir);
         }
         catch
         {
@@ -278,8 +283,8 @@ public sealed partial record PeftAdapterConfig
     /// <summary>Typed access to JSON values with errors that name the key and the file.</summary>
     private sealed class Reader(string source)
     {
-        private InvalidDataException Wrong(string key, string expected, JsonNode? found)
-            => new($"{source}: key '{key}' must be {expected}, but it is {Kind(found)}. Fix the value in the file (PEFT writes {expected}).");
+        private ModelFormatException Wrong(string key, string expected, JsonNode? found)
+            => new(source, null, $"key '{key}' must be {expected}, but it is {Kind(found)}. Fix the value in the file (PEFT writes {expected}).");
 
         public string? String(string key, JsonNode? v, bool nullable)
         {

@@ -107,6 +107,8 @@ public sealed class SafetensorsFile : IDisposable
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelFormatException(p, "header", $"header must be a JSON object, found {doc.RootElement.ValueKind}.");
+            if (Json.JsonStrings.FirstInvalid(doc.RootElement) is { } bad)
+                throw new ModelFormatException(p, "header", $"{bad} is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             var tensors = new List<SafetensorsTensorInfo>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -163,7 +165,9 @@ public sealed class SafetensorsFile : IDisposable
         }
         if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw new ModelFormatException(p, name, "missing field 'data_offsets' = [begin, end].");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        // TryGetInt64 throws (InvalidOperationException) on a non-number, so check the kinds first.
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new ModelFormatException(p, name, $"data_offsets {off.GetRawText()} must be two integers with 0 <= begin <= end.");
         if (end > dataLength)
             throw new ModelFormatException(p, name, $"data_offsets [{begin}, {end}] run past the data section ({dataLength} bytes): file truncated or header wrong.");

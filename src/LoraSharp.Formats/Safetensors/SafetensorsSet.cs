@@ -50,7 +50,14 @@ public sealed class SafetensorsSet : IDisposable
         Dictionary<string, string> map = new(StringComparer.Ordinal);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            byte[] bytes = File.ReadAllBytes(indexPath);
+            // JsonDocument checks string contents only when they are read; check the whole file up front.
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new ModelFormatException(indexPath, null, "is not valid UTF-8 text.");
+            using var doc = JsonDocument.Parse(bytes);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ModelFormatException(indexPath, null, $"must be a JSON object with a \"weight_map\", found {doc.RootElement.ValueKind}.");
+            if (Json.JsonStrings.FirstInvalid(doc.RootElement) is { } bad)
+                throw new ModelFormatException(indexPath, bad, "is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new ModelFormatException(indexPath, "weight_map", "missing or not an object of tensor name -> shard file.");
             foreach (var kv in wm.EnumerateObject())

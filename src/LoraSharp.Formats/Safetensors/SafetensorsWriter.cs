@@ -37,6 +37,7 @@ public static class SafetensorsWriter
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, full, overwrite: true);
+            Durable.SyncDirectory(Path.GetDirectoryName(full)!);
         }
         catch
         {

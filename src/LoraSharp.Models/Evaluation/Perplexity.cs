@@ -19,11 +19,11 @@ public static class Perplexity
     /// <summary>Evaluates <paramref name="ids"/> with windows of <paramref name="maxLength"/> tokens and <paramref name="stride"/>.</summary>
     public static PerplexityResult Evaluate(LlamaModel model, IReadOnlyList<int> ids, int maxLength, int stride, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
-        if (maxLength < 2) throw new ArgumentException($"max length must be at least 2 tokens (is {maxLength}).");
+        if (maxLength < 2) throw new Core.UserErrorException($"max length must be at least 2 tokens (is {maxLength}).");
         if (maxLength > model.Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"max length {maxLength} exceeds the model's context of {model.Config.MaxPositionEmbeddings}.");
-        if (stride <= 0 || stride > maxLength) throw new ArgumentException($"stride must be in 1..{maxLength} (is {stride}).");
-        if (ids.Count < 2) throw new ArgumentException($"The text has {ids.Count} tokens; perplexity needs at least 2.");
+            throw new Core.UserErrorException($"max length {maxLength} exceeds the model's context of {model.Config.MaxPositionEmbeddings}.");
+        if (stride <= 0 || stride > maxLength) throw new Core.UserErrorException($"stride must be in 1..{maxLength} (is {stride}).");
+        if (ids.Count < 2) throw new Core.UserErrorException($"The text has {ids.Count} tokens; perplexity needs at least 2.");
 
         int n = ids.Count, prevEnd = 0, windows = 0, scored = 0;
         int total = (int)Math.Ceiling(Math.Max(1, n - maxLength) / (double)stride) + 1;

@@ -28,10 +28,10 @@ public sealed record SamplingSettings
     /// <summary>Throws with the setting's name if a value is out of range.</summary>
     public void Validate()
     {
-        if (Temperature < 0 || float.IsNaN(Temperature)) throw new ArgumentException($"temperature must be >= 0 (is {Temperature}).");
-        if (TopK < 0) throw new ArgumentException($"top_k must be >= 0 (is {TopK}).");
-        if (TopP is <= 0 or > 1) throw new ArgumentException($"top_p must be in (0, 1] (is {TopP}).");
-        if (MinP is < 0 or >= 1) throw new ArgumentException($"min_p must be in [0, 1) (is {MinP}).");
-        if (RepetitionPenalty <= 0) throw new ArgumentException($"repetition_penalty must be > 0 (is {RepetitionPenalty}).");
+        if (Temperature < 0 || float.IsNaN(Temperature)) throw new Core.UserErrorException($"temperature must be >= 0 (is {Temperature}).");
+        if (TopK < 0) throw new Core.UserErrorException($"top_k must be >= 0 (is {TopK}).");
+        if (TopP is <= 0 or > 1) throw new Core.UserErrorException($"top_p must be in (0, 1] (is {TopP}).");
+        if (MinP is < 0 or >= 1) throw new Core.UserErrorException($"min_p must be in [0, 1) (is {MinP}).");
+        if (RepetitionPenalty <= 0) throw new Core.UserErrorException($"repetition_penalty must be > 0 (is {RepetitionPenalty}).");
     }
 }

@@ -32,7 +32,7 @@ public sealed class TextGenerator(LlamaModel model, Tokenizer tokenizer)
         int context = model.Config.MaxPositionEmbeddings;
         if (ids.Count == 0) ids.Add(tokenizer.BosTokenId >= 0 ? tokenizer.BosTokenId : 0);
         if (ids.Count >= context)
-            throw new ArgumentException($"The prompt has {ids.Count} tokens but the model's context is {context}; shorten the prompt.");
+            throw new Core.UserErrorException($"The prompt has {ids.Count} tokens but the model's context is {context}; shorten the prompt.");
         int promptCount = ids.Count;
         int capacity = Math.Min(context, promptCount + options.MaxNewTokens);
         var cache = model.CreateCache(capacity);

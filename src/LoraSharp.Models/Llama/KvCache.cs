@@ -27,6 +27,10 @@ public sealed class KvCache
         Up = new float[maxChunk * H];
         Hidden = new float[maxChunk * H];
         Positions = new int[maxChunk];
+        QRaw = c.QkNorm ? new float[maxChunk * QD] : [];
+        KRaw = c.QkNorm ? new float[maxChunk * KD] : [];
+        RstdHeads = c.QkNorm ? new float[maxChunk * c.NumAttentionHeads] : [];
+        Branch = c.SandwichNorms ? new float[maxChunk * C] : [];
         Logits = new float[c.VocabSize];
     }
 
@@ -46,5 +50,7 @@ public sealed class KvCache
     internal readonly float[][] V;      // (L, capacity, NKV*HS)
     internal readonly float[] X, Xn, Rstd, Q, Att, Lse, Gate, Up, Hidden;
     internal readonly int[] Positions;
+    internal readonly float[] QRaw, KRaw, RstdHeads;   // qwen3's q/k before their per-head norm, and its 1/rms; empty otherwise
+    internal readonly float[] Branch;                  // gemma: o_proj / down_proj output before its norm; empty otherwise
     internal readonly float[] Logits;   // (V) of the last position
 }

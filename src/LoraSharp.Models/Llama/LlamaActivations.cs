@@ -12,8 +12,10 @@ public sealed class LlamaActivations
     public sealed class Layer
     {
         private readonly LlamaActivations _owner;
-        private readonly int _c, _h, _qd, _kd, _nh;
+        private readonly int _c, _h, _qd, _kd, _nh, _nkv;
         internal readonly float[] _rstd1, _xn1, _q, _k, _v, _att, _lse, _xMid, _rstd2, _xn2, _gate, _up;
+        internal readonly float[] _qRaw, _kRaw, _rstdQ, _rstdK;   // q/k before their per-head norm (qwen3); empty otherwise
+        internal readonly float[] _attnOut, _rstdAttnOut, _ffnOut, _rstdFfnOut;   // gemma's branch outputs before their norms
 
         internal Layer(LlamaActivations owner, int M, LlamaConfig c)
         {
@@ -25,6 +27,13 @@ public sealed class LlamaActivations
             _att = new float[M * _qd]; _lse = new float[M * _nh];
             _xMid = new float[M * _c]; _rstd2 = new float[M]; _xn2 = new float[M * _c];
             _gate = new float[M * _h]; _up = new float[M * _h];
+            _nkv = c.NumKeyValueHeads;
+            bool qk = c.QkNorm;
+            _qRaw = qk ? new float[M * _qd] : []; _kRaw = qk ? new float[M * _kd] : [];
+            _rstdQ = qk ? new float[M * _nh] : []; _rstdK = qk ? new float[M * _nkv] : [];
+            bool sw = c.SandwichNorms;
+            _attnOut = sw ? new float[M * _c] : []; _ffnOut = sw ? new float[M * _c] : [];
+            _rstdAttnOut = sw ? new float[M] : []; _rstdFfnOut = sw ? new float[M] : [];
         }
 
         private int M => _owner.M;
@@ -40,9 +49,19 @@ public sealed class LlamaActivations
         public Span<float> Xn2 => _xn2.AsSpan(0, M * _c);         // (M, C)   post_attention_layernorm output: input of gate/up
         public Span<float> Gate => _gate.AsSpan(0, M * _h);       // (M, H)
         public Span<float> Up => _up.AsSpan(0, M * _h);           // (M, H)
+        public Span<float> QRaw => _qRaw.AsSpan(0, _qRaw.Length == 0 ? 0 : M * _qd);    // (M, NH*HS) q_proj output before q_norm (qwen3)
+        public Span<float> KRaw => _kRaw.AsSpan(0, _kRaw.Length == 0 ? 0 : M * _kd);    // (M, NKV*HS) k_proj output before k_norm
+        public Span<float> RstdQ => _rstdQ.AsSpan(0, _rstdQ.Length == 0 ? 0 : M * _nh);  // (M*NH) q_norm 1/rms per head
+        public Span<float> RstdK => _rstdK.AsSpan(0, _rstdK.Length == 0 ? 0 : M * _nkv); // (M*NKV)
+        public Span<float> AttnOut => _attnOut.AsSpan(0, _attnOut.Length == 0 ? 0 : M * _c);   // (M, C) o_proj output before post_attention_layernorm (gemma)
+        public Span<float> RstdAttnOut => _rstdAttnOut.AsSpan(0, _rstdAttnOut.Length == 0 ? 0 : M);   // (M)
+        public Span<float> FfnOut => _ffnOut.AsSpan(0, _ffnOut.Length == 0 ? 0 : M * _c);      // (M, C) down_proj output before post_feedforward_layernorm
+        public Span<float> RstdFfnOut => _rstdFfnOut.AsSpan(0, _rstdFfnOut.Length == 0 ? 0 : M);      // (M)
 
         internal long FloatCount => (long)_rstd1.Length + _xn1.Length + _q.Length + _k.Length + _v.Length + _att.Length
-                                    + _lse.Length + _xMid.Length + _rstd2.Length + _xn2.Length + _gate.Length + _up.Length;
+                                    + _lse.Length + _xMid.Length + _rstd2.Length + _xn2.Length + _gate.Length + _up.Length
+                                    + _qRaw.Length + _kRaw.Length + _rstdQ.Length + _rstdK.Length
+                                    + _attnOut.Length + _rstdAttnOut.Length + _ffnOut.Length + _rstdFfnOut.Length;
     }
 
     /// <summary>The residual stream X[0..L] as spans of the current M rows.</summary>
@@ -71,6 +90,8 @@ public sealed class LlamaActivations
 
     private readonly int _c, _h, _qd, _kd;
     private readonly float[] _rstdF, _xnF, _hidden, _dx, _dxn, _dq, _dk, _dv, _dAtt, _dh, _dGate, _dUp;
+    private readonly float[] _dqRaw, _dkRaw;   // gradients before the per-head q/k norm (qwen3); empty otherwise
+    private readonly float[] _normed;           // gemma: a branch output after its norm, before the residual add
     private readonly int[] _positions, _targets;
     private readonly byte[] _keyMask;
 
@@ -113,6 +134,9 @@ public sealed class LlamaActivations
         _dh = new float[M * H];
         _dGate = new float[M * H];
         _dUp = new float[M * H];
+        _dqRaw = c.QkNorm ? new float[M * QD] : [];
+        _dkRaw = c.QkNorm ? new float[M * KD] : [];
+        _normed = c.SandwichNorms ? new float[M * C] : [];
         int maxK = Math.Max(Math.Max(C, H), QD);
         // LoRA scratch: a dropout copy of an input (M·K) in the forward; dz (M·R) then u or du (M·K) in the backward.
         LoraScratch = new float[M * maxK + M * Math.Max(1, maxRank)];
@@ -177,6 +201,12 @@ public sealed class LlamaActivations
     public Span<float> DGate => _dGate.AsSpan(0, M * _h);
     /// <summary>(M, H).</summary>
     public Span<float> DUp => _dUp.AsSpan(0, M * _h);
+    /// <summary>Gradient of q_proj's output before q_norm (M, NH*HS); empty without q/k norms.</summary>
+    public Span<float> DQRaw => _dqRaw.AsSpan(0, _dqRaw.Length == 0 ? 0 : M * _qd);
+    /// <summary>Gemma: a branch output after its norm (M, C), added into the residual stream; empty otherwise.</summary>
+    public Span<float> Normed => _normed.AsSpan(0, _normed.Length == 0 ? 0 : M * _c);
+    /// <summary>Gradient of k_proj's output before k_norm (M, NKV*HS); empty without q/k norms.</summary>
+    public Span<float> DKRaw => _dkRaw.AsSpan(0, _dkRaw.Length == 0 ? 0 : M * _kd);
     /// <summary>Scratch for LoRA dropout and low-rank gradients (sized for <see cref="Capacity"/> rows).</summary>
     public float[] LoraScratch { get; }
 
@@ -189,11 +219,16 @@ public sealed class LlamaActivations
         long M = (long)B * T, C = c.HiddenSize, H = c.IntermediateSize;
         long QD = (long)c.NumAttentionHeads * c.HeadDim, KD = (long)c.NumKeyValueHeads * c.HeadDim;
         long layer = 2 * M + 3 * M * C + 2 * M * QD + 2 * M * KD + (long)B * c.NumAttentionHeads * T + 2 * M * H;
+        long qkNorm = c.QkNorm ? M * QD + M * KD : 0;   // raw q/k per layer, and their gradients once
+        layer += c.QkNorm ? qkNorm + M * c.NumAttentionHeads + M * c.NumKeyValueHeads : 0;
+        layer += c.SandwichNorms ? 2 * M * C + 2 * M : 0;
         long maxK = Math.Max(Math.Max(C, H), QD);
         long shared = (c.NumHiddenLayers + 1) * M * C                // X
                       + M + M * C + M * H                            // RstdF, XnF, Hidden
                       + 2 * M * C + 2 * M * QD + 2 * M * KD + 3 * M * H   // DX, DXn, DQ, DAtt, DK, DV, DH, DGate, DUp
-                      + M * maxK + M * Math.Max(1, maxRank);         // LoraScratch
+                      + M * maxK + M * Math.Max(1, maxRank)          // LoraScratch
+                      + qkNorm                                       // DQRaw, DKRaw
+                      + (c.SandwichNorms ? M * C : 0);               // Normed
         return 4 * (shared + layer * (checkpointing ? 1 : c.NumHiddenLayers));
     }
 
@@ -203,7 +238,8 @@ public sealed class LlamaActivations
         get
         {
             long n = X.FloatCount + _rstdF.Length + _xnF.Length + _hidden.Length + _dx.Length + _dxn.Length + _dq.Length
-                     + _dk.Length + _dv.Length + _dAtt.Length + _dh.Length + _dGate.Length + _dUp.Length + LoraScratch.Length;
+                     + _dk.Length + _dv.Length + _dAtt.Length + _dh.Length + _dGate.Length + _dUp.Length + LoraScratch.Length
+                     + _dqRaw.Length + _dkRaw.Length + _normed.Length;
             foreach (var layer in Layers.Distinct()) n += layer.FloatCount;
             return n * 4;
         }

@@ -1,4 +1,5 @@
-// The weights of one decoder layer: two RMSNorm weights and seven projections (the LoRA targets).
+// The weights of one decoder layer: two RMSNorm weights and seven projections (the LoRA targets), plus the family
+// deltas: qwen3's per-head q/k RMSNorm weights and smollm3's per-layer "no RoPE" flag.
 using LoraSharp.Core.Tensors;
 
 namespace LoraSharp.Models.Llama;
@@ -28,7 +29,7 @@ public sealed class LlamaLayer : IDisposable
     /// <summary>input_layernorm.weight (C).</summary>
     public Tensor InputNorm { get; }
 
-    /// <summary>post_attention_layernorm.weight (C).</summary>
+    /// <summary>The MLP's input norm (C): post_attention_layernorm.weight (Llama), pre_feedforward_layernorm.weight (gemma, as 1 + w).</summary>
     public Tensor PostAttentionNorm { get; }
 
     /// <summary>Full fine-tuning: gradients of the norm weights (null when frozen).</summary>
@@ -36,6 +37,31 @@ public sealed class LlamaLayer : IDisposable
 
     /// <summary>Full fine-tuning: gradient of post_attention_layernorm.weight.</summary>
     public Tensor? GradPostAttentionNorm { get; set; }
+
+    /// <summary>self_attn.q_norm.weight (HS): per-head RMSNorm of the queries before RoPE (qwen3); null otherwise.</summary>
+    public Tensor? QNorm { get; init; }
+
+    /// <summary>self_attn.k_norm.weight (HS): per-head RMSNorm of the keys before RoPE (qwen3); null otherwise.</summary>
+    public Tensor? KNorm { get; init; }
+
+    /// <summary>Full fine-tuning: gradient of q_norm.weight.</summary>
+    public Tensor? GradQNorm { get; set; }
+
+    /// <summary>Full fine-tuning: gradient of k_norm.weight.</summary>
+    public Tensor? GradKNorm { get; set; }
+
+    /// <summary>Gemma: post_attention_layernorm.weight (C) as used, 1 + w, on the attention output before the residual
+    /// add (then <see cref="PostAttentionNorm"/> holds pre_feedforward_layernorm); null for Llama-style layers.</summary>
+    public Tensor? AttnOutNorm { get; init; }
+
+    /// <summary>Gemma: post_feedforward_layernorm.weight (C) as used, 1 + w, on the MLP output before the residual add.</summary>
+    public Tensor? FfnOutNorm { get; init; }
+
+    /// <summary>Sliding window of this layer's attention (0 = the whole context).</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>False for a layer that does not rotate q and k (smollm3's NoPE layers).</summary>
+    public bool UsesRope { get; init; } = true;
 
     /// <summary>self_attn.q_proj (NH·HS, C).</summary>
     public Linear Q { get; }
@@ -98,5 +124,11 @@ public sealed class LlamaLayer : IDisposable
         PostAttentionNorm.Dispose();
         GradInputNorm?.Dispose();
         GradPostAttentionNorm?.Dispose();
+        QNorm?.Dispose();
+        AttnOutNorm?.Dispose();
+        FfnOutNorm?.Dispose();
+        KNorm?.Dispose();
+        GradQNorm?.Dispose();
+        GradKNorm?.Dispose();
     }
 }

@@ -101,14 +101,25 @@ public sealed partial class LlamaModel
 
         // MLP: X[l+1] = XMid + down(silu(gate(xn2)) * up(xn2))
         { long t0 = StepProfile.Start();
-        SwiGlu.Forward(a.Gate, a.Up, acts.Hidden);   // recompute instead of keeping (M, H) per layer
+        GatedActivation(a.Gate, a.Up, acts.Hidden);   // recompute instead of keeping (M, H) per layer
         StepProfile.Stop(StepPhase.SwiGlu, t0); }
         var dH = acts.DH; dH.Clear();
-        w.Down.Backward(dX, acts.Hidden, dH, M, scratch);
+        ReadOnlySpan<float> dDown = dX;
+        if (w.FfnOutNorm != null)
+        {
+            // gemma: back through post_feedforward_layernorm (DXn is free until the gate/up backward below).
+            var dFfn = acts.DXn; dFfn.Clear();
+            long tn = StepProfile.Start();
+            RmsNorm.Backward(dX, a.FfnOut, w.FfnOutNorm.Floats, a.RstdFfnOut, dFfn, [], M, C);
+            StepProfile.Stop(StepPhase.Norm, tn);
+            dDown = dFfn;
+        }
+        w.Down.Backward(dDown, acts.Hidden, dH, M, scratch);
         var dGate = acts.DGate; dGate.Clear();
         var dUp = acts.DUp; dUp.Clear();
         { long t0 = StepProfile.Start();
-        SwiGlu.Backward(dH, a.Gate, a.Up, dGate, dUp);
+        if (c.GatedGelu) GeGlu.Backward(dH, a.Gate, a.Up, dGate, dUp);
+        else SwiGlu.Backward(dH, a.Gate, a.Up, dGate, dUp);
         StepProfile.Stop(StepPhase.SwiGlu, t0); }
         var dXn = acts.DXn; dXn.Clear();
         w.Gate.Backward(dGate, a.Xn2, dXn, M, scratch);
@@ -119,18 +130,44 @@ public sealed partial class LlamaModel
 
         // Attention: XMid = X[l] + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))
         var dAtt = acts.DAtt; dAtt.Clear();
-        w.O.Backward(dX, a.Att, dAtt, M, scratch);
+        ReadOnlySpan<float> dO = dX;
+        if (w.AttnOutNorm != null)
+        {
+            // gemma: back through post_attention_layernorm (DXn is free until the q/k/v backward below).
+            var dAttnOut = acts.DXn; dAttnOut.Clear();
+            long tn = StepProfile.Start();
+            RmsNorm.Backward(dX, a.AttnOut, w.AttnOutNorm.Floats, a.RstdAttnOut, dAttnOut, [], M, C);
+            StepProfile.Stop(StepPhase.Norm, tn);
+            dO = dAttnOut;
+        }
+        w.O.Backward(dO, a.Att, dAtt, M, scratch);
         var dQ = acts.DQ; dQ.Clear();
         var dK = acts.DK; dK.Clear();
         var dV = acts.DV; dV.Clear();
         long ta = StepProfile.Start();
         Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, acts.SequenceIds, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
-            1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
+            c.AttentionScale, w.SlidingWindow);
         StepProfile.Stop(StepPhase.AttentionBackward, ta);
-        ta = StepProfile.Start();
-        Core.Kernels.Rope.Backward(dQ, acts.Positions, Rope, M, NH, HS);
-        Core.Kernels.Rope.Backward(dK, acts.Positions, Rope, M, NKV, HS);
-        StepProfile.Stop(StepPhase.Rope, ta);
+        if (w.UsesRope)
+        {
+            ta = StepProfile.Start();
+            var rope = RopeOf(l);
+            Core.Kernels.Rope.Backward(dQ, acts.Positions, rope, M, NH, HS);
+            Core.Kernels.Rope.Backward(dK, acts.Positions, rope, M, NKV, HS);
+            StepProfile.Stop(StepPhase.Rope, ta);
+        }
+        if (w.QNorm != null)
+        {
+            // qwen3: back through the per-head q/k RMSNorm to the projections' outputs.
+            var dQRaw = acts.DQRaw; dQRaw.Clear();
+            var dKRaw = acts.DKRaw; dKRaw.Clear();
+            long tn = StepProfile.Start();
+            RmsNorm.Backward(dQ, a.QRaw, w.QNorm.Floats, a.RstdQ, dQRaw, w.GradQNorm is { } gq ? gq.Floats : [], M * NH, HS);
+            RmsNorm.Backward(dK, a.KRaw, w.KNorm!.Floats, a.RstdK, dKRaw, w.GradKNorm is { } gk ? gk.Floats : [], M * NKV, HS);
+            StepProfile.Stop(StepPhase.Norm, tn);
+            dQ = dQRaw;
+            dK = dKRaw;
+        }
 
         // Below the lowest trainable layer nothing needs dL/dX[l] (full fine-tuning always needs it: the embedding trains).
         var dXn1 = needInputGrad ? dXn : [];

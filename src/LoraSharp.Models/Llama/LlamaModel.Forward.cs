@@ -1,4 +1,6 @@
-// Forward pass over a batch: embedding, L decoder layers (RMSNorm, q/k/v, RoPE, GQA attention, o, RMSNorm,
+// Forward pass over a batch: embedding, L decoder layers (RMSNorm, q/k/v, [q/k per-head RMSNorm], RoPE (unless the
+// layer has none), GQA attention, o, [gemma: RMSNorm of the branch], RMSNorm, SwiGLU or GeGLU MLP, [gemma: RMSNorm of
+// the branch],
 // SwiGLU MLP), final RMSNorm, then either the fused output-projection + cross-entropy (loss) or full logits.
 // Hugging Face semantics: position ids 0..T-1 per row, key j visible to query i iff j <= i and mask[j] = 1,
 // loss = mean over non-ignored shifted targets. A packed batch (sequence ids) restarts the position ids at each
@@ -66,6 +68,8 @@ public sealed partial class LlamaModel
         if (Embedding == null) Output.GatherRows(ids[..M], x[..(M * Config.HiddenSize)]);   // tied f32: the output panels hold it
         else if (Embedding.DType == DType.F32) Core.Kernels.Embedding.Forward(ids, Embedding.Floats, x, M, Config.HiddenSize);
         else Core.Kernels.Embedding.ForwardStored(ids, Embedding.DType, Embedding.Bytes, x, M, Config.HiddenSize);
+        float scale = Config.EmbeddingScale;   // gemma: sqrt(hidden_size)
+        if (scale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(x[..(M * Config.HiddenSize)], scale, x[..(M * Config.HiddenSize)]);
     }
 
     private void ForwardLayers(LlamaActivations acts, bool training, ulong dropoutSeed)
@@ -91,22 +95,51 @@ public sealed partial class LlamaModel
         long t0 = StepProfile.Start();
         RmsNorm.Forward(x, w.InputNorm.Floats, a.Xn1, a.Rstd1, M, C, eps);
         StepProfile.Stop(StepPhase.Norm, t0);
-        w.Q.Forward(a.Xn1, a.Q, M, false, scratch, seed + 1, training);
-        w.K.Forward(a.Xn1, a.K, M, false, scratch, seed + 2, training);
+        if (w.QNorm == null)
+        {
+            w.Q.Forward(a.Xn1, a.Q, M, false, scratch, seed + 1, training);
+            w.K.Forward(a.Xn1, a.K, M, false, scratch, seed + 2, training);
+        }
+        else
+        {
+            // qwen3: every head of q and k is RMS-normalised (weight [HS]) before RoPE; the raw projections are kept.
+            w.Q.Forward(a.Xn1, a.QRaw, M, false, scratch, seed + 1, training);
+            w.K.Forward(a.Xn1, a.KRaw, M, false, scratch, seed + 2, training);
+            t0 = StepProfile.Start();
+            RmsNorm.Forward(a.QRaw, w.QNorm.Floats, a.Q, a.RstdQ, M * NH, HS, eps);
+            RmsNorm.Forward(a.KRaw, w.KNorm!.Floats, a.K, a.RstdK, M * NKV, HS, eps);
+            StepProfile.Stop(StepPhase.Norm, t0);
+        }
         w.V.Forward(a.Xn1, a.V, M, false, scratch, seed + 3, training);
-        t0 = StepProfile.Start();
-        Core.Kernels.Rope.Forward(a.Q, acts.Positions, Rope, M, NH, HS);
-        Core.Kernels.Rope.Forward(a.K, acts.Positions, Rope, M, NKV, HS);
-        StepProfile.Stop(StepPhase.Rope, t0);
+        if (w.UsesRope)
+        {
+            t0 = StepProfile.Start();
+            var rope = RopeOf(l);
+            Core.Kernels.Rope.Forward(a.Q, acts.Positions, rope, M, NH, HS);
+            Core.Kernels.Rope.Forward(a.K, acts.Positions, rope, M, NKV, HS);
+            StepProfile.Stop(StepPhase.Rope, t0);
+        }
         t0 = StepProfile.Start();
         Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, acts.SequenceIds, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
-            1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
+            c.AttentionScale, w.SlidingWindow);
         StepProfile.Stop(StepPhase.AttentionForward, t0);
 
-        t0 = StepProfile.Start();
-        x.CopyTo(a.XMid);
-        StepProfile.Stop(StepPhase.Copies, t0);
-        w.O.Forward(a.Att, a.XMid, M, true, scratch, seed + 4, training);
+        if (w.AttnOutNorm == null)
+        {
+            t0 = StepProfile.Start();
+            x.CopyTo(a.XMid);
+            StepProfile.Stop(StepPhase.Copies, t0);
+            w.O.Forward(a.Att, a.XMid, M, true, scratch, seed + 4, training);
+        }
+        else
+        {
+            // gemma: XMid = x + post_attention_layernorm(o_proj(att))
+            w.O.Forward(a.Att, a.AttnOut, M, false, scratch, seed + 4, training);
+            t0 = StepProfile.Start();
+            RmsNorm.Forward(a.AttnOut, w.AttnOutNorm.Floats, acts.Normed, a.RstdAttnOut, M, C, eps);
+            System.Numerics.Tensors.TensorPrimitives.Add(x, acts.Normed, a.XMid);
+            StepProfile.Stop(StepPhase.Norm, t0);
+        }
 
         t0 = StepProfile.Start();
         RmsNorm.Forward(a.XMid, w.PostAttentionNorm.Floats, a.Xn2, a.Rstd2, M, C, eps);
@@ -114,14 +147,33 @@ public sealed partial class LlamaModel
         w.Gate.Forward(a.Xn2, a.Gate, M, false, scratch, seed + 5, training);
         w.Up.Forward(a.Xn2, a.Up, M, false, scratch, seed + 6, training);
         t0 = StepProfile.Start();
-        SwiGlu.Forward(a.Gate, a.Up, acts.Hidden);
+        GatedActivation(a.Gate, a.Up, acts.Hidden);
         StepProfile.Stop(StepPhase.SwiGlu, t0);
 
         var next = acts.X[l + 1];
-        t0 = StepProfile.Start();
-        a.XMid.CopyTo(next);
-        StepProfile.Stop(StepPhase.Copies, t0);
-        w.Down.Forward(acts.Hidden, next, M, true, scratch, seed + 7, training);
+        if (w.FfnOutNorm == null)
+        {
+            t0 = StepProfile.Start();
+            a.XMid.CopyTo(next);
+            StepProfile.Stop(StepPhase.Copies, t0);
+            w.Down.Forward(acts.Hidden, next, M, true, scratch, seed + 7, training);
+        }
+        else
+        {
+            // gemma: X[l+1] = XMid + post_feedforward_layernorm(down_proj(h))
+            w.Down.Forward(acts.Hidden, a.FfnOut, M, false, scratch, seed + 7, training);
+            t0 = StepProfile.Start();
+            RmsNorm.Forward(a.FfnOut, w.FfnOutNorm.Floats, acts.Normed, a.RstdFfnOut, M, C, eps);
+            System.Numerics.Tensors.TensorPrimitives.Add(a.XMid, acts.Normed, next);
+            StepProfile.Stop(StepPhase.Norm, t0);
+        }
+    }
+
+    // The MLP gate: silu(gate) * up (SwiGLU), or gelu_tanh(gate) * up (gemma's GeGLU).
+    private void GatedActivation(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> h)
+    {
+        if (Config.GatedGelu) GeGlu.Forward(gate, up, h);
+        else SwiGlu.Forward(gate, up, h);
     }
 
     // Distinct dropout streams per (step seed, layer, projection): SplitMix64 of the pair.

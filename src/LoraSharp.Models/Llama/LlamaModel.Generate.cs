@@ -57,16 +57,45 @@ public sealed partial class LlamaModel
             var kNew = cache.K[l].AsSpan(past * KD, n * KD);
             var vNew = cache.V[l].AsSpan(past * KD, n * KD);
             RmsNorm.Forward(x, w.InputNorm.Floats, xn, rstd, n, C, eps);
-            Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew);   // one parallel region for the three (decode)
-            Core.Kernels.Rope.Forward(q, pos, Rope, n, NH, HS);
-            Core.Kernels.Rope.Forward(kNew, pos, Rope, n, NKV, HS);
+            if (w.QNorm == null)
+            {
+                Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew);   // one parallel region for the three (decode)
+            }
+            else
+            {
+                var qRaw = cache.QRaw.AsSpan(0, n * QD);
+                var kRaw = cache.KRaw.AsSpan(0, n * KD);
+                Linear.ForwardShared(xn, n, w.Q, qRaw, w.K, kRaw, w.V, vNew);
+                RmsNorm.Forward(qRaw, w.QNorm.Floats, q, cache.RstdHeads.AsSpan(0, n * NH), n * NH, HS, eps);
+                RmsNorm.Forward(kRaw, w.KNorm!.Floats, kNew, cache.RstdHeads.AsSpan(0, n * NKV), n * NKV, HS, eps);
+            }
+            if (w.UsesRope)
+            {
+                var rope = RopeOf(l);
+                Core.Kernels.Rope.Forward(q, pos, rope, n, NH, HS);
+                Core.Kernels.Rope.Forward(kNew, pos, rope, n, NKV, HS);
+            }
             Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
-                1, n, total, NH, NKV, HS, 1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
-            w.O.Forward(att, x, n, true, [], 0, training: false);
+                1, n, total, NH, NKV, HS, c.AttentionScale, w.SlidingWindow);
+            if (w.AttnOutNorm == null) w.O.Forward(att, x, n, true, [], 0, training: false);
+            else
+            {
+                var branch = cache.Branch.AsSpan(0, n * C);   // gemma: x += post_attention_layernorm(o_proj(att))
+                w.O.Forward(att, branch, n, false, [], 0, training: false);
+                RmsNorm.Forward(branch, w.AttnOutNorm.Floats, xn, rstd, n, C, eps);
+                System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+            }
             RmsNorm.Forward(x, w.PostAttentionNorm.Floats, xn, rstd, n, C, eps);
             Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up);
-            SwiGlu.Forward(gate, up, hidden);
-            w.Down.Forward(hidden, x, n, true, [], 0, training: false);
+            GatedActivation(gate, up, hidden);
+            if (w.FfnOutNorm == null) w.Down.Forward(hidden, x, n, true, [], 0, training: false);
+            else
+            {
+                var branch = cache.Branch.AsSpan(0, n * C);   // gemma: x += post_feedforward_layernorm(down_proj(h))
+                w.Down.Forward(hidden, branch, n, false, [], 0, training: false);
+                RmsNorm.Forward(branch, w.FfnOutNorm.Floats, xn, rstd, n, C, eps);
+                System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+            }
         }
         var last = x.Slice((n - 1) * C, C);
         RmsNorm.Forward(last, FinalNorm.Floats, xn[..C], rstd[..1], 1, C, eps);

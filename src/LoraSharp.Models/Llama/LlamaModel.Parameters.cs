@@ -17,6 +17,8 @@ public sealed partial class LlamaModel
             string p = $"model.layers.{layer.Index}";
             if (layer.GradInputNorm != null) list.Add(new Parameter($"{p}.input_layernorm.weight", layer.InputNorm, layer.GradInputNorm));
             if (layer.GradPostAttentionNorm != null) list.Add(new Parameter($"{p}.post_attention_layernorm.weight", layer.PostAttentionNorm, layer.GradPostAttentionNorm));
+            if (layer.GradQNorm != null) list.Add(new Parameter($"{p}.self_attn.q_norm.weight", layer.QNorm!, layer.GradQNorm));
+            if (layer.GradKNorm != null) list.Add(new Parameter($"{p}.self_attn.k_norm.weight", layer.KNorm!, layer.GradKNorm));
             foreach (var linear in layer.Projections)
             {
                 if (linear.Weight != null) list.Add(new Parameter(linear.Name + ".weight", linear.Weight, linear.GradWeight!));

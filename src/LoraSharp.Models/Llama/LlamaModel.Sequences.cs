@@ -93,7 +93,7 @@ public sealed partial class LlamaModel
     {
         ArgumentNullException.ThrowIfNull(lossGradient);
         if (GradEmbedding != null)
-            throw new InvalidOperationException("Sequence-level objectives (dpo, orpo) train adapters; they do not support full fine-tuning.");
+            throw new Core.UserErrorException("Sequence-level objectives (dpo, orpo) train adapters; they do not support full fine-tuning.");
         var acts = Prepare(batch);
         var c = Config;
         int M = acts.M, C = c.HiddenSize, L = Layers.Length;

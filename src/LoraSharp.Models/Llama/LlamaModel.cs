@@ -1,4 +1,4 @@
-// The Llama-family decoder (llama, mistral, qwen2): weights built from Hugging Face-named tensors, the forward
+// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3, gemma3_text): weights built from Hugging Face-named tensors, the forward
 // (LlamaModel.Forward.cs), the backward for LoRA or full fine-tuning (LlamaModel.Backward.cs) and cached
 // generation (LlamaModel.Generate.cs). Base weights are frozen and packed once; LoRA plugs in through Linear.
 using LoraSharp.Core.Kernels;
@@ -21,6 +21,7 @@ public sealed partial class LlamaModel : IDisposable
         Output = output;
         OutputWeightF32 = outputF32;
         Rope = RopeTable.Create(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling);
+        RopeLocal = config.RopeLocalTheta is double local ? RopeTable.Create(config.HeadDim, config.MaxPositionEmbeddings, local, null) : Rope;
     }
 
     /// <summary>Architecture.</summary>
@@ -46,6 +47,11 @@ public sealed partial class LlamaModel : IDisposable
 
     /// <summary>Rotary cos/sin tables for every position up to max_position_embeddings.</summary>
     public RopeTable Rope { get; }
+
+    /// <summary>The tables of the sliding-window layers (gemma3: rope_local_base_freq, no scaling); <see cref="Rope"/> otherwise.</summary>
+    public RopeTable RopeLocal { get; }
+
+    private RopeTable RopeOf(int layer) => Config.UsesLocalRope(layer) ? RopeLocal : Rope;
 
     /// <summary>Recompute each layer's activations in the backward instead of keeping them (less memory, ~1.3x compute).</summary>
     public bool ActivationCheckpointing { get; set; }
@@ -80,22 +86,30 @@ public sealed partial class LlamaModel : IDisposable
         bool fullFineTuning = false, bool doubleQuant = false, bool consumeTensors = false)
     {
         config.Validate(source);
+        if (fullFineTuning && config.GemmaNorms)
+            throw new Core.UserErrorException($"{source}: full fine-tuning of {config.ModelType} is not supported (its norms are held as 1 + w); train a LoRA adapter instead.");
         int C = config.HiddenSize, H = config.IntermediateSize, V = config.VocabSize;
         int QD = config.NumAttentionHeads * config.HeadDim, KD = config.NumKeyValueHeads * config.HeadDim;
 
         Tensor Get(string name)
         {
             if (!tensors.TryGetValue(name, out var t))
-                throw new InvalidDataException($"{source}: tensor '{name}' is missing.");
+                throw new Formats.ModelFormatException(source, null, $"tensor '{name}' is missing.");
             return t;
         }
         float[] Vector(string name, int n)
         {
             var t = Get(name);
-            if (t.ElementCount != n) throw new InvalidDataException($"{source}: tensor '{name}' has shape {t.ShapeText}, expected [{n}].");
+            if (t.ElementCount != n) throw new Formats.ModelFormatException(source, null, $"tensor '{name}' has shape {t.ShapeText}, expected [{n}].");
             return WeightConversion.ToF32(t, name);
         }
-        Tensor VectorTensor(string name, int n) => Tensor.FromFloats(Vector(name, n), n);
+        // Gemma's RMSNorm multiplies by (1 + w) computed in float32, so holding 1 + w rounded to float32 is exact.
+        Tensor NormTensor(string name, int n)
+        {
+            var v = Vector(name, n);
+            if (config.GemmaNorms) for (int i = 0; i < n; i++) v[i] = 1f + v[i];
+            return Tensor.FromFloats(v, n);
+        }
         float[]? OptionalBias(string name, int n) => tensors.ContainsKey(name) ? Vector(name, n) : null;
         Linear Proj(string prefix, int N, int K, bool bias)
         {
@@ -109,7 +123,7 @@ public sealed partial class LlamaModel : IDisposable
 
         var embT = Get("model.embed_tokens.weight");
         if (embT.Shape.Length != 2 || embT.Shape[0] != V || embT.Shape[1] != C)
-            throw new InvalidDataException($"{source}: 'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
+            throw new Formats.ModelFormatException(source, null, $"'model.embed_tokens.weight' has shape {embT.ShapeText}, expected [{V}, {C}].");
         bool tied = config.TieWordEmbeddings || !tensors.ContainsKey("lm_head.weight");
         // A frozen tied f32 embedding is held once, as the output projection's panels; the lookup gathers its rows
         // there (Output.GatherRows). Keeping the row-major table too cost V·C·4 bytes more: 1 GiB at Llama-3.2-1B.
@@ -127,18 +141,27 @@ public sealed partial class LlamaModel : IDisposable
         for (int l = 0; l < layers.Length; l++)
         {
             string p = $"model.layers.{l}";
+            bool sandwich = config.SandwichNorms;
             layers[l] = new LlamaLayer(l,
-                VectorTensor($"{p}.input_layernorm.weight", C),
-                VectorTensor($"{p}.post_attention_layernorm.weight", C),
+                NormTensor($"{p}.input_layernorm.weight", C),
+                NormTensor(sandwich ? $"{p}.pre_feedforward_layernorm.weight" : $"{p}.post_attention_layernorm.weight", C),
                 Proj($"{p}.self_attn.q_proj", QD, C, config.QkvBias),
                 Proj($"{p}.self_attn.k_proj", KD, C, config.QkvBias),
                 Proj($"{p}.self_attn.v_proj", KD, C, config.QkvBias),
                 Proj($"{p}.self_attn.o_proj", C, QD, config.OutputBias),
                 Proj($"{p}.mlp.gate_proj", H, C, config.MlpBias),
                 Proj($"{p}.mlp.up_proj", H, C, config.MlpBias),
-                Proj($"{p}.mlp.down_proj", C, H, config.MlpBias));
+                Proj($"{p}.mlp.down_proj", C, H, config.MlpBias))
+            {
+                QNorm = config.QkNorm ? NormTensor($"{p}.self_attn.q_norm.weight", config.HeadDim) : null,
+                KNorm = config.QkNorm ? NormTensor($"{p}.self_attn.k_norm.weight", config.HeadDim) : null,
+                AttnOutNorm = sandwich ? NormTensor($"{p}.post_attention_layernorm.weight", C) : null,
+                FfnOutNorm = sandwich ? NormTensor($"{p}.post_feedforward_layernorm.weight", C) : null,
+                UsesRope = config.UsesRope(l),
+                SlidingWindow = config.LayerWindow(l),
+            };
         }
-        var finalNorm = VectorTensor("model.norm.weight", C);
+        var finalNorm = NormTensor("model.norm.weight", C);
 
         PackedWeight output;
         Tensor? outputF32 = null;
@@ -159,6 +182,8 @@ public sealed partial class LlamaModel : IDisposable
             {
                 layer.GradInputNorm = Tensor.Zeros(DType.F32, C);
                 layer.GradPostAttentionNorm = Tensor.Zeros(DType.F32, C);
+                if (layer.QNorm != null) layer.GradQNorm = Tensor.Zeros(DType.F32, config.HeadDim);
+                if (layer.KNorm != null) layer.GradKNorm = Tensor.Zeros(DType.F32, config.HeadDim);
             }
             model.GradEmbedding = Tensor.Zeros(DType.F32, V, C);
             model.GradFinalNorm = Tensor.Zeros(DType.F32, C);
@@ -169,7 +194,8 @@ public sealed partial class LlamaModel : IDisposable
 
     /// <summary>Bytes held by the frozen base weights: packed projections, output, embedding and norms.</summary>
     public long BaseWeightBytes =>
-        Layers.Sum(l => l.Projections.Sum(p => p.Packed.Bytes + (p.Bias?.Length ?? 0) * 4L) + l.InputNorm.ByteLength + l.PostAttentionNorm.ByteLength)
+        Layers.Sum(l => l.Projections.Sum(p => p.Packed.Bytes + (p.Bias?.Length ?? 0) * 4L) + l.InputNorm.ByteLength + l.PostAttentionNorm.ByteLength
+            + (l.QNorm?.ByteLength ?? 0) + (l.KNorm?.ByteLength ?? 0) + (l.AttnOutNorm?.ByteLength ?? 0) + (l.FfnOutNorm?.ByteLength ?? 0))
         + Output.Bytes + (Embedding?.ByteLength ?? 0) + FinalNorm.ByteLength;
 
     /// <summary>The projection <paramref name="module"/> (q_proj ... down_proj) of layer <paramref name="layer"/>.</summary>

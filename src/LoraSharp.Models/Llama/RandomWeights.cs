@@ -24,6 +24,8 @@ public static class RandomWeights
         var rng = new Random(seed);
         int C = c.HiddenSize, H = c.IntermediateSize, QD = c.NumAttentionHeads * c.HeadDim, KD = c.NumKeyValueHeads * c.HeadDim;
         var t = new Dictionary<string, Tensor>();
+        // Unit norms: weight 1, or 0 for gemma, whose norms multiply by (1 + weight).
+        Tensor Norm(int n) => c.GemmaNorms ? Tensor.Zeros(DType.F32, n) : Ones(n);
         Tensor Matrix(int n, int k) => DTypeInfo.IsQuantized(matrices) ? RandomCodes(matrices, n, k, rng, std) : Normal(matrices, n, k, rng, std);
         Tensor Ones(int n)
         {
@@ -35,8 +37,8 @@ public static class RandomWeights
         for (int l = 0; l < c.NumHiddenLayers; l++)
         {
             string p = $"model.layers.{l}";
-            t[$"{p}.input_layernorm.weight"] = Ones(C);
-            t[$"{p}.post_attention_layernorm.weight"] = Ones(C);
+            t[$"{p}.input_layernorm.weight"] = Norm(C);
+            t[$"{p}.post_attention_layernorm.weight"] = Norm(C);
             t[$"{p}.self_attn.q_proj.weight"] = Matrix(QD, C);
             t[$"{p}.self_attn.k_proj.weight"] = Matrix(KD, C);
             t[$"{p}.self_attn.v_proj.weight"] = Matrix(KD, C);
@@ -50,8 +52,18 @@ public static class RandomWeights
                 t[$"{p}.self_attn.k_proj.bias"] = Normal(DType.F32, 1, KD, rng, std);
                 t[$"{p}.self_attn.v_proj.bias"] = Normal(DType.F32, 1, KD, rng, std);
             }
+            if (c.QkNorm)
+            {
+                t[$"{p}.self_attn.q_norm.weight"] = Norm(c.HeadDim);
+                t[$"{p}.self_attn.k_norm.weight"] = Norm(c.HeadDim);
+            }
+            if (c.SandwichNorms)
+            {
+                t[$"{p}.pre_feedforward_layernorm.weight"] = Norm(C);
+                t[$"{p}.post_feedforward_layernorm.weight"] = Norm(C);
+            }
         }
-        t["model.norm.weight"] = Ones(C);
+        t["model.norm.weight"] = Norm(C);
         if (!c.TieWordEmbeddings) t["lm_head.weight"] = Matrix(c.VocabSize, C);
         return t;
     }

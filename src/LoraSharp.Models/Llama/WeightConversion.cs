@@ -13,7 +13,7 @@ internal static class WeightConversion
     public static float[] ToF32(Tensor t, string name)
     {
         if (!Dequant.CanDequantize(t.DType))
-            throw new NotSupportedException($"Tensor '{name}' is stored as {t.DType}, which cannot be widened to f32.");
+            throw new Core.UserErrorException($"Tensor '{name}' is stored as {t.DType}, which cannot be widened to f32.");
         if (t.DType == DType.F32) return t.Floats.ToArray();
         using var widened = Loading.ModelLoader.ConvertRows(t, DType.F32);
         return widened.Floats.ToArray();
@@ -28,7 +28,7 @@ internal static class WeightConversion
     public static PackedWeight Pack(Tensor t, string name, int N, int K, bool widen = false, bool doubleQuant = false, bool consume = false)
     {
         if (t.Shape.Length != 2 || t.Shape[0] != N || t.Shape[1] != K)
-            throw new InvalidDataException($"Tensor '{name}' has shape {t.ShapeText} but the config implies [{N}, {K}].");
+            throw new Core.UserErrorException($"Tensor '{name}' has shape {t.ShapeText} but the config implies [{N}, {K}].");
         var packed = PackOnly(t, name, N, K, widen, doubleQuant, consume);
         if (consume) t.Consume();   // a view of a mapped file drops its pages: loading never holds the file beside the weights
         return packed;
@@ -39,7 +39,7 @@ internal static class WeightConversion
         if (t.DType == DType.F32) return PackedWeight.FromF32(t.Floats, N, K);
         if (widen) return PackedWeight.FromF32(ToF32(t, name), N, K);
         if (!Dequant.CanDequantize(t.DType))
-            throw new NotSupportedException($"Tensor '{name}' is stored as {t.DType}, which LoraSharp cannot decode; supported: F32, F16, BF16, NF4, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.");
+            throw new Core.UserErrorException($"Tensor '{name}' is stored as {t.DType}, which LoraSharp cannot decode; supported: F32, F16, BF16, NF4, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.");
         if (doubleQuant && t.DType == DType.NF4) return PackedWeight.FromNf4DoubleQuant(t);
         return consume ? PackedWeight.AdoptStored(t.MoveOrCopy()) : PackedWeight.FromStored(t);
     }

@@ -27,6 +27,16 @@ public static class BaseStorageRules
     };
 
     /// <summary>
+    /// <see cref="Parse"/> for a value the user gave (--base-dtype, base_dtype): a bad one is a UserErrorException.
+    /// (Parse itself throws ArgumentException, which the settings schema's choice check turns into its own message.)
+    /// </summary>
+    public static BaseStorage ParseUserValue(string? s)
+    {
+        try { return Parse(s); }
+        catch (ArgumentException e) { throw new Core.UserErrorException($"base_dtype: {e.Message}", e); }
+    }
+
+    /// <summary>
     /// The dtype tensor <paramref name="t"/> is loaded as under <paramref name="mode"/>. Auto keeps a bf16 or f16
     /// matrix as stored (widening is exact, so it would only double the bytes: the matmuls decode it tile by tile)
     /// and gives F32 to everything else; the GGUF loader turns Auto into Stored first.

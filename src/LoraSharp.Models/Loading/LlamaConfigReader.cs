@@ -1,6 +1,9 @@
-// Builds LlamaConfig from a Hugging Face config.json (model_type llama, mistral, qwen2) or from GGUF metadata
-// (general.architecture llama or qwen2). Defaults for absent fields follow transformers' LlamaConfig,
-// MistralConfig and Qwen2Config; every value is validated (LlamaConfig.Validate) with the source file named.
+// Builds LlamaConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3, gemma3_text) or
+// from GGUF metadata (general.architecture llama, qwen2, qwen3, smollm3, gemma3). Defaults for absent fields follow
+// transformers' LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, SmolLM3Config and Gemma3TextConfig; every value
+// is validated (LlamaConfig.Validate) with the source file named. A config.json field that changes the math in a way
+// this model type does not implement (a soft-cap, a partial rotary factor, sliding-window layers, experts, ...) is
+// refused by name rather than silently ignored (s_mathFields).
 // Does not read tensors (the loader checks shapes against the config).
 using LoraSharp.Core.Kernels;
 using LoraSharp.Formats;
@@ -13,7 +16,30 @@ namespace LoraSharp.Models.Loading;
 public static class LlamaConfigReader
 {
     /// <summary>model_type values this project runs.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "gemma3_text"];
+
+    // config.json fields of other architectures that change the forward pass. Present with a value other than the
+    // neutral one listed, they make the load fail with the field named (instead of a silently different model).
+    private static readonly (string Field, string[] Neutral)[] s_mathFields =
+    [
+        ("attn_logit_softcapping", ["null"]), ("final_logit_softcapping", ["null"]), ("query_pre_attn_scalar", ["null"]),
+        ("partial_rotary_factor", ["1", "1.0"]), ("rope_local_base_freq", ["null"]), ("sliding_window_pattern", ["null"]),
+        ("layer_types", ["null"]), ("use_qk_norm", ["false"]), ("qk_layernorm", ["false"]), ("num_experts", ["0", "1"]),
+        ("num_local_experts", ["0", "1"]), ("logits_scaling", ["1", "1.0"]), ("embedding_multiplier", ["1", "1.0"]),
+        ("residual_multiplier", ["1", "1.0"]), ("attention_multiplier", ["null"]), ("no_rope_layers", ["null"]),
+        ("use_sliding_window", ["false"]), ("clip_qkv", ["null"]), ("alibi", ["false"]), ("layer_norm_type", ["null"]),
+        ("use_bidirectional_attention", ["false"]), ("altup_num_inputs", ["null"]), ("laurel_rank", ["null"]),
+    ];
+
+    // The fields of s_mathFields that each model type implements (or checks itself).
+    private static IReadOnlyList<string> HandledMathFields(string type) => type switch
+    {
+        "qwen2" => ["use_sliding_window", "layer_types"],
+        "qwen3" => ["use_sliding_window", "layer_types"],
+        "smollm3" => ["no_rope_layers", "use_sliding_window", "layer_types"],
+        "gemma3_text" => ["query_pre_attn_scalar", "rope_local_base_freq", "sliding_window_pattern", "layer_types"],
+        _ => [],
+    };
 
     /// <summary>Reads and maps a config.json file.</summary>
     public static LlamaConfig FromHfFile(string path) => FromHf(HfModelConfigJson.Read(path));
@@ -25,37 +51,91 @@ public static class LlamaConfigReader
         string type = j.ModelType ?? throw new ModelFormatException(src, "model_type", "is missing; cannot tell which architecture this is.");
         if (!SupportedModelTypes.Contains(type))
             throw new ModelFormatException(src, "model_type", $"'{type}' is not supported (supported: {string.Join(", ", SupportedModelTypes)}).");
+        var handled = HandledMathFields(type);
+        foreach (var (field, neutral) in s_mathFields)
+            if (!handled.Contains(field) && j.Present.TryGetValue(field, out string? raw) && !neutral.Contains(raw.Trim()))
+                throw new ModelFormatException(src, field, $"is {Short(raw)}, which changes the model's math in a way LoraSharp does not implement for model_type '{type}'; " +
+                    "this checkpoint cannot be run exactly (remove the field only if it is a leftover with no effect).");
         int hidden = j.HiddenSize ?? throw new ModelFormatException(src, "hidden_size", "is missing.");
         int heads = j.NumAttentionHeads ?? throw new ModelFormatException(src, "num_attention_heads", "is missing.");
-        // transformers defaults: LlamaConfig kv heads = heads; MistralConfig 8; Qwen2Config 32.
-        int kvHeads = j.NumKeyValueHeads ?? type switch { "mistral" => 8, "qwen2" => 32, _ => heads };
+        int layers = j.NumHiddenLayers ?? throw new ModelFormatException(src, "num_hidden_layers", "is missing.");
+        // transformers defaults: LlamaConfig kv heads = heads; MistralConfig 8; Qwen2Config 32; Qwen3Config 32; SmolLM3Config 4;
+        // Gemma3TextConfig 4.
+        int kvHeads = j.NumKeyValueHeads ?? type switch { "mistral" => 8, "qwen2" => 32, "qwen3" => 32, "smollm3" => 4, "gemma3_text" => 4, _ => heads };
+        bool gemma = type == "gemma3_text";
+        IReadOnlyList<bool>? slidingLayers = null;
+        if (gemma)
+        {
+            // Gemma3TextConfig: layer_types, else "sliding_attention" unless (i + 1) % sliding_window_pattern (6) == 0.
+            int pattern = j.SlidingWindowPattern ?? 6;
+            if (j.LayerTypes is null && pattern <= 0) throw new ModelFormatException(src, "sliding_window_pattern", $"must be positive (is {pattern}).");
+            if (j.LayerTypes is { } types)
+            {
+                if (types.Length != layers) throw new ModelFormatException(src, "layer_types", $"has {types.Length} entries but the model has {layers} layers.");
+                foreach (string t in types)
+                    if (t is not ("sliding_attention" or "full_attention"))
+                        throw new ModelFormatException(src, "layer_types", $"has '{t}'; only sliding_attention and full_attention are known.");
+                slidingLayers = types.Select(t => t == "sliding_attention").ToArray();
+            }
+            else
+            {
+                slidingLayers = Enumerable.Range(0, layers).Select(l => (l + 1) % pattern != 0).ToArray();
+            }
+        }
+        if (type is "qwen3" or "smollm3" && j.UseSlidingWindow == true)
+            throw new ModelFormatException(src, "use_sliding_window", $"is true; sliding-window layers of {type} are not implemented (the released checkpoints have it false).");
+        if (type is "qwen2" or "qwen3" && j.Present.TryGetValue("layer_types", out string? lt) && lt.Contains("sliding", StringComparison.Ordinal) && j.UseSlidingWindow == true)
+            throw new ModelFormatException(src, "layer_types", "mixes sliding and full attention layers, which is not implemented.");
+        if (type == "smollm3" && j.Present.TryGetValue("layer_types", out string? slt) && slt.Contains("sliding", StringComparison.Ordinal))
+            throw new ModelFormatException(src, "layer_types", "has sliding-attention layers, which are not implemented for smollm3.");
         int? window = type switch
         {
             "mistral" => j.SlidingWindow,
             // Qwen2 only uses its sliding_window when use_sliding_window is true (default false).
             "qwen2" => j.UseSlidingWindow == true ? j.SlidingWindow : null,
+            "gemma3_text" => j.SlidingWindow ?? 4096,
             _ => null,
         };
+        IReadOnlyList<int>? noRope = null;
+        if (type == "smollm3")
+        {
+            // SmolLM3Config: no_rope_layers, else a NoPE layer every no_rope_layer_interval (default 4) layers.
+            int interval = j.NoRopeLayerInterval ?? 4;
+            if (j.NoRopeLayers is null && interval <= 0)
+                throw new ModelFormatException(src, "no_rope_layer_interval", $"must be positive (is {interval}).");
+            noRope = j.NoRopeLayers is { } given
+                ? (given.Length >= layers ? given[..layers] : throw new ModelFormatException(src, "no_rope_layers", $"has {given.Length} entries but the model has {layers} layers."))
+                : Enumerable.Range(0, layers).Select(l => (l + 1) % interval != 0 ? 1 : 0).ToArray();
+            if (noRope.Any(v => v is not (0 or 1)))
+                throw new ModelFormatException(src, "no_rope_layers", "must hold only 0 (no RoPE) and 1 (RoPE).");
+        }
         var cfg = new LlamaConfig
         {
             ModelType = type,
             HiddenSize = hidden,
             IntermediateSize = j.IntermediateSize ?? throw new ModelFormatException(src, "intermediate_size", "is missing."),
-            NumHiddenLayers = j.NumHiddenLayers ?? throw new ModelFormatException(src, "num_hidden_layers", "is missing."),
+            NumHiddenLayers = layers,
             NumAttentionHeads = heads,
             NumKeyValueHeads = kvHeads,
-            HeadDim = j.HeadDim ?? (heads > 0 ? hidden / heads : 0),
+            // Qwen3Config's head_dim defaults to 128 and Gemma3TextConfig's to 256, not hidden_size / heads.
+            HeadDim = j.HeadDim ?? (type == "qwen3" ? 128 : gemma ? 256 : heads > 0 ? hidden / heads : 0),
             VocabSize = j.VocabSize ?? throw new ModelFormatException(src, "vocab_size", "is missing."),
-            MaxPositionEmbeddings = j.MaxPositionEmbeddings ?? type switch { "mistral" => 4096 * 32, "qwen2" => 32768, _ => 2048 },
+            MaxPositionEmbeddings = j.MaxPositionEmbeddings ?? type switch { "mistral" => 4096 * 32, "qwen2" or "qwen3" or "smollm3" => 32768, "gemma3_text" => 131072, _ => 2048 },
             RmsNormEps = j.RmsNormEps ?? 1e-6,
-            RopeTheta = j.RopeTheta ?? 10000.0,
+            RopeTheta = j.RopeTheta ?? type switch { "smollm3" => 2000000.0, "gemma3_text" => 1000000.0, _ => 10000.0 },
+            RopeLocalTheta = gemma ? j.RopeLocalBaseFreq ?? 10000.0 : null,
+            SlidingLayers = slidingLayers,
+            QueryPreAttnScalar = gemma ? j.QueryPreAttnScalar ?? 256 : null,
             RopeScaling = MapRopeScaling(src, j.RopeScaling),
-            // LlamaConfig, MistralConfig and Qwen2Config all default tie_word_embeddings to False.
-            TieWordEmbeddings = j.TieWordEmbeddings ?? false,
+            // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False, SmolLM3Config and
+            // Gemma3TextConfig to True.
+            TieWordEmbeddings = j.TieWordEmbeddings ?? type is "smollm3" or "gemma3_text",
+            NoRopeLayers = noRope,
             AttentionBias = type != "qwen2" && (j.AttentionBias ?? false),
             MlpBias = j.MlpBias ?? false,
             SlidingWindow = window,
-            HiddenAct = j.HiddenAct ?? "silu",
+            // Gemma reads hidden_activation (hidden_act is a deprecated leftover there).
+            HiddenAct = gemma ? j.HiddenActivation ?? "gelu_pytorch_tanh" : j.HiddenAct ?? "silu",
             BosTokenId = j.BosTokenId,
             EosTokenIds = j.EosTokenIds ?? [],
             PadTokenId = j.PadTokenId,
@@ -64,6 +144,8 @@ public static class LlamaConfigReader
         cfg.Validate(src);
         return cfg;
     }
+
+    private static string Short(string raw) => raw.Length > 60 ? raw[..60] + "..." : raw;
 
     private static RopeScaling? MapRopeScaling(string src, HfRopeScalingJson? r)
     {
@@ -80,22 +162,26 @@ public static class LlamaConfigReader
         };
     }
 
-    /// <summary>Maps GGUF metadata ({arch}.* keys, tokenizer.ggml.*) of a llama or qwen2 file.</summary>
+    /// <summary>general.architecture values this project reads.</summary>
+    public static IReadOnlyList<string> SupportedGgufArchitectures { get; } = ["llama", "qwen2", "qwen3", "smollm3", "gemma3"];
+
+    /// <summary>Maps GGUF metadata ({arch}.* keys, tokenizer.ggml.*) of a llama, qwen2, qwen3 or smollm3 file.</summary>
     public static LlamaConfig FromGguf(GgufFile g)
     {
         string src = g.Path;
-        string arch = g.Get("general.architecture")?.AsString()
+        string arch = (g.Get("general.architecture") is { } archValue ? Get(src, "general.architecture", archValue, v => v.AsString()) : null)
             ?? throw new ModelFormatException(src, "general.architecture", "is missing.");
-        if (arch is not ("llama" or "qwen2"))
-            throw new ModelFormatException(src, "general.architecture", $"'{arch}' is not supported (llama, qwen2 are).");
+        if (!SupportedGgufArchitectures.Contains(arch))
+            throw new ModelFormatException(src, "general.architecture", $"'{arch}' is not supported ({string.Join(", ", SupportedGgufArchitectures)} are).");
 
         GgufValue Req(string key) => g.Get($"{arch}.{key}") ?? throw new ModelFormatException(src, $"{arch}.{key}", "is missing.");
-        int Int(string key) => checked((int)Get(src, $"{arch}.{key}", Req(key), v => v.AsInt64()));
-        int? OptInt(string key) => g.Get($"{arch}.{key}") is { } v ? checked((int)Get(src, $"{arch}.{key}", v, x => x.AsInt64())) : null;
+        int Int(string key) => Get(src, $"{arch}.{key}", Req(key), v => checked((int)v.AsInt64()));
+        int? OptInt(string key) => g.Get($"{arch}.{key}") is { } v ? Get(src, $"{arch}.{key}", v, x => checked((int)x.AsInt64())) : null;
         double Double(string key) => Get(src, $"{arch}.{key}", Req(key), AsDecimalDouble);
         double? OptDouble(string key) => g.Get($"{arch}.{key}") is { } v ? Get(src, $"{arch}.{key}", v, AsDecimalDouble) : null;
 
         int hidden = Int("embedding_length");
+        int layers = Int("block_count");
         int heads = Int("attention.head_count");
         int headDim = OptInt("attention.key_length") ?? (heads > 0 ? hidden / heads : 0);
         int? ropeDims = OptInt("rope.dimension_count");
@@ -108,20 +194,29 @@ public static class LlamaConfigReader
         if (g.Contains("token_embd.weight")) vocab = g.Info("token_embd.weight").Shape[0];
 
         RopeScaling? scaling = null;
-        if (g.Get($"{arch}.rope.scaling.type")?.AsString() is { } st && st != "none")
+        if (arch == "gemma3" && layers == 62)
+            throw new ModelFormatException(src, "gemma3.block_count", "is 62 (Gemma 3 27B), whose attention scale llama.cpp derives differently; not supported.");
+        if ((g.Get($"{arch}.rope.scaling.type") is { } stv ? Get(src, $"{arch}.rope.scaling.type", stv, v => v.AsString()) : null) is { } st && st != "none")
         {
             if (st != "linear") throw new ModelFormatException(src, $"{arch}.rope.scaling.type", $"'{st}' is not supported (linear is).");
             scaling = new RopeScaling("linear", OptDouble("rope.scaling.factor") ?? 1.0);
         }
 
         var eos = new List<int>();
-        if (g.Get("tokenizer.ggml.eos_token_id") is { } e) eos.Add(checked((int)e.AsInt64()));
+        if (g.Get("tokenizer.ggml.eos_token_id") is { } e) eos.Add(Get(src, "tokenizer.ggml.eos_token_id", e, v => checked((int)v.AsInt64())));
+        // llama.cpp's smollm3 has no key for its NoPE layers: it hard-codes a step of 4 ((il + 1) % 4 == 0 skips RoPE).
+        IReadOnlyList<int>? noRope = arch == "smollm3" ? SmolLm3LlamaCppNoRope(layers) : null;
+        bool gemma3 = arch == "gemma3";
+        foreach (string capKey in (string[])["attn_logit_softcapping", "final_logit_softcapping"])
+            if (g.Get($"{arch}.{capKey}") is { } cap && Get(src, $"{arch}.{capKey}", cap, AsDecimalDouble) != 0)
+                throw new ModelFormatException(src, $"{arch}.{capKey}", "is set; logit soft-capping is not implemented.");
         var cfg = new LlamaConfig
         {
-            ModelType = arch,
+            ModelType = gemma3 ? "gemma3_text" : arch,
             HiddenSize = hidden,
             IntermediateSize = Int("feed_forward_length"),
-            NumHiddenLayers = Int("block_count"),
+            NumHiddenLayers = layers,
+            NoRopeLayers = noRope,
             NumAttentionHeads = heads,
             NumKeyValueHeads = OptInt("attention.head_count_kv") ?? heads,
             HeadDim = headDim,
@@ -131,16 +226,28 @@ public static class LlamaConfigReader
             RopeTheta = OptDouble("rope.freq_base") ?? 10000.0,
             RopeScaling = scaling,
             TieWordEmbeddings = !g.Contains("output.weight"),
-            AttentionBias = arch == "llama" && g.Contains("blk.0.attn_q.bias"),
+            AttentionBias = arch is "llama" or "qwen3" or "smollm3" && g.Contains("blk.0.attn_q.bias"),
             MlpBias = g.Contains("blk.0.ffn_up.bias"),
-            HiddenAct = "silu",
-            BosTokenId = g.Get("tokenizer.ggml.bos_token_id") is { } b ? checked((int)b.AsInt64()) : null,
+            HiddenAct = gemma3 ? "gelu_pytorch_tanh" : "silu",
+            // llama.cpp's gemma3 hard-codes these (llama-model.cpp): a global layer every 6th, local RoPE base 10000,
+            // scores scaled by 1/sqrt(head_dim) (except 27B, which LoraSharp does not special-case: refused below).
+            SlidingWindow = gemma3 ? Int("attention.sliding_window") : null,
+            SlidingLayers = gemma3 ? Gemma3LlamaCppSlidingLayers(layers) : null,
+            RopeLocalTheta = gemma3 ? 10000.0 : null,
+            QueryPreAttnScalar = gemma3 ? headDim : null,
+            BosTokenId = g.Get("tokenizer.ggml.bos_token_id") is { } b ? Get(src, "tokenizer.ggml.bos_token_id", b, v => checked((int)v.AsInt64())) : null,
             EosTokenIds = eos,
-            PadTokenId = g.Get("tokenizer.ggml.padding_token_id") is { } pd ? checked((int)pd.AsInt64()) : null,
+            PadTokenId = g.Get("tokenizer.ggml.padding_token_id") is { } pd ? Get(src, "tokenizer.ggml.padding_token_id", pd, v => checked((int)v.AsInt64())) : null,
         };
         cfg.Validate(src);
         return cfg;
     }
+
+    /// <summary>The sliding layers llama.cpp uses for gemma3 (set_swa_pattern(6): every 6th layer is global).</summary>
+    public static bool[] Gemma3LlamaCppSlidingLayers(int layers) => Enumerable.Range(0, layers).Select(l => (l + 1) % 6 != 0).ToArray();
+
+    /// <summary>The no_rope_layers llama.cpp uses for smollm3 (a NoPE layer every 4th layer; it has no GGUF key for it).</summary>
+    public static int[] SmolLm3LlamaCppNoRope(int layers) => Enumerable.Range(0, layers).Select(l => (l + 1) % 4 != 0 ? 1 : 0).ToArray();
 
     // An f32 value as the double of its shortest decimal form: f32 1e-5 becomes 1e-5 (as config.json says), not 9.9999997e-6.
     private static double AsDecimalDouble(GgufValue v) => v.Value is float f

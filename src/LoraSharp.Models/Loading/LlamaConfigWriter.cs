@@ -1,5 +1,8 @@
-// The inverse of LlamaConfigReader.FromGguf: a LlamaConfig as GGUF "llama" architecture metadata
-// (general.*, llama.*). Tokenizer metadata is added by the caller.
+// The inverse of LlamaConfigReader.FromGguf: a LlamaConfig as GGUF metadata of its llama.cpp architecture
+// (general.*, {arch}.*: llama for llama/mistral, qwen2, qwen3, smollm3, gemma3 for gemma3_text). Tokenizer metadata is
+// added by the caller. gemma3: llama.cpp hard-codes its layer pattern, local RoPE base and attention scale, so a config
+// that differs is refused.
+// smollm3: llama.cpp has no key for the NoPE layers and hard-codes every 4th layer, so any other pattern is refused.
 using LoraSharp.Formats.Gguf;
 
 namespace LoraSharp.Models.Loading;
@@ -7,11 +10,27 @@ namespace LoraSharp.Models.Loading;
 /// <summary>Writes a config as GGUF metadata.</summary>
 public static class LlamaConfigWriter
 {
-    /// <summary>GGUF key/values describing <paramref name="c"/> (llama architecture).</summary>
+    /// <summary>GGUF key/values describing <paramref name="c"/> (its llama.cpp architecture).</summary>
     public static List<KeyValuePair<string, GgufValue>> ToGguf(LlamaConfig c, string name, uint fileType)
     {
-        if (c.ModelType != "llama") throw new NotSupportedException($"GGUF output is supported for llama models, not {c.ModelType}; write a Hugging Face folder instead.");
-        const string arch = "llama";
+        if (c.ModelType is not ("llama" or "mistral" or "qwen2" or "qwen3" or "smollm3" or "gemma3_text"))
+            throw new Core.UserErrorException($"GGUF output is not supported for {c.ModelType}; write a Hugging Face folder instead.");
+        if (c.ModelType == "mistral" && c.SlidingWindow is not null)
+            throw new Core.UserErrorException("GGUF output of a mistral model with a sliding window is not supported (llama.cpp's llama architecture has no window); write a Hugging Face folder instead.");
+        if (c.NoRopeLayers is { } nr && !nr.SequenceEqual(LlamaConfigReader.SmolLm3LlamaCppNoRope(c.NumHiddenLayers)))
+            throw new Core.UserErrorException("no_rope_layers is not 'every 4th layer without RoPE', the only pattern llama.cpp's smollm3 runs (it has no GGUF key for it); write a Hugging Face folder instead.");
+        if (c.ModelType == "gemma3_text")
+        {
+            // llama.cpp's gemma3 hard-codes a global layer every 6th, a local RoPE base of 10000 and 1/sqrt(head_dim).
+            string? why = c.SlidingLayers is not { } sl || !sl.SequenceEqual(LlamaConfigReader.Gemma3LlamaCppSlidingLayers(c.NumHiddenLayers))
+                ? "its layer_types are not 'every 6th layer global'"
+                : c.RopeLocalTheta != 10000.0 ? $"rope_local_base_freq is {c.RopeLocalTheta}, not 10000"
+                : c.QueryPreAttnScalar != c.HeadDim ? $"query_pre_attn_scalar {c.QueryPreAttnScalar} differs from head_dim {c.HeadDim}"
+                : c.NumHiddenLayers == 62 ? "it has 62 layers (27B), whose attention scale llama.cpp derives otherwise" : null;
+            if (why != null)
+                throw new Core.UserErrorException($"GGUF output of this gemma3 model would not run the same in llama.cpp: {why}. Write a Hugging Face folder instead.");
+        }
+        string arch = c.GgufArchitecture;
         var list = new List<KeyValuePair<string, GgufValue>>
         {
             new("general.architecture", GgufValue.From(arch)),
@@ -28,10 +47,15 @@ public static class LlamaConfigWriter
             new($"{arch}.vocab_size", GgufValue.From((uint)c.VocabSize)),
             new("general.file_type", GgufValue.From(fileType)),
         };
-        if (c.HeadDim * c.NumAttentionHeads != c.HiddenSize) list.Add(new($"{arch}.attention.key_length", GgufValue.From((uint)c.HeadDim)));
+        if (c.HeadDim * c.NumAttentionHeads != c.HiddenSize)
+        {
+            list.Add(new($"{arch}.attention.key_length", GgufValue.From((uint)c.HeadDim)));
+            list.Add(new($"{arch}.attention.value_length", GgufValue.From((uint)c.HeadDim)));
+        }
+        if (c.ModelType == "gemma3_text") list.Add(new($"{arch}.attention.sliding_window", GgufValue.From((uint)c.SlidingWindow!.Value)));
         if (c.RopeScaling is { } rs)
         {
-            if (rs.RopeType != "linear") throw new NotSupportedException($"rope_scaling type '{rs.RopeType}' cannot be written to GGUF by LoraSharp yet; write a Hugging Face folder instead.");
+            if (rs.RopeType != "linear") throw new Core.UserErrorException($"rope_scaling type '{rs.RopeType}' cannot be written to GGUF by LoraSharp yet; write a Hugging Face folder instead.");
             list.Add(new($"{arch}.rope.scaling.type", GgufValue.From("linear")));
             list.Add(new($"{arch}.rope.scaling.factor", GgufValue.From((float)rs.Factor)));
         }

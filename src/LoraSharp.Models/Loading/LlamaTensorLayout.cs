@@ -25,7 +25,17 @@ public static class LlamaTensorLayout
                 list.Add((TensorNames.Linear(l, "v_proj", "bias"), [KV]));
             }
             if (c.OutputBias) list.Add((TensorNames.Linear(l, "o_proj", "bias"), [C]));
+            if (c.QkNorm)
+            {
+                list.Add((TensorNames.Layer(l, "self_attn.q_norm.weight"), [c.HeadDim]));
+                list.Add((TensorNames.Layer(l, "self_attn.k_norm.weight"), [c.HeadDim]));
+            }
             list.Add((TensorNames.Layer(l, "post_attention_layernorm.weight"), [C]));
+            if (c.SandwichNorms)
+            {
+                list.Add((TensorNames.Layer(l, "pre_feedforward_layernorm.weight"), [C]));
+                list.Add((TensorNames.Layer(l, "post_feedforward_layernorm.weight"), [C]));
+            }
             list.Add((TensorNames.Linear(l, "gate_proj"), [I, C]));
             list.Add((TensorNames.Linear(l, "up_proj"), [I, C]));
             list.Add((TensorNames.Linear(l, "down_proj"), [C, I]));

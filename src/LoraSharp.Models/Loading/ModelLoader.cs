@@ -1,6 +1,7 @@
 // Loads a Llama-family checkpoint from a Hugging Face folder (config.json + model.safetensors, sharded through
 // model.safetensors.index.json, or a given *.safetensors file beside config.json) or from a .gguf file, into one
-// LoadedModel with HF tensor names. GGUF q/k rows are permuted back to HF's rotate_half layout. Every expected
+// LoadedModel with HF tensor names. GGUF q/k rows of architectures llama.cpp rotates in consecutive pairs (llama,
+// smollm3) are permuted back to HF's rotate_half layout; NEOX architectures (qwen2, qwen3) store HF's order. Every expected
 // tensor is checked for presence and shape. Pickle checkpoints (.bin/.pt/.pth/.ckpt) are refused: unpickling can
 // execute arbitrary code. Base weights take the dtype ModelLoadOptions.BaseDType asks for (BaseStorageRules).
 // Does not load tokenizers (GGUF metadata is handed on for that).
@@ -24,7 +25,7 @@ public static class ModelLoader
     public static LoadedModel Load(string path, ModelLoadOptions? options = null)
     {
         options ??= ModelLoadOptions.Default;
-        var mode = BaseStorageRules.Parse(options.BaseDType);
+        var mode = BaseStorageRules.ParseUserValue(options.BaseDType);
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
@@ -129,7 +130,7 @@ public static class ModelLoader
             var ignored = new List<string>();
             foreach (var t in g.Tensors)
             {
-                if (TensorNames.GgufToHf(t.Name) is { } hf) byHf[hf] = t.Name;
+                if (TensorNames.GgufToHf(t.Name, config.SandwichNorms) is { } hf) byHf[hf] = t.Name;
                 else if (t.Name != RopeFreqs) ignored.Add(t.Name);
             }
             if (g.Contains(RopeFreqs)) config = config with { RopeScaling = ReadRopeFreqs(g, path, config) };
@@ -138,11 +139,11 @@ public static class ModelLoader
             foreach (var (name, shape) in expected)
             {
                 if (!byHf.TryGetValue(name, out string? gname))
-                    throw new ModelFormatException(path, TensorNames.HfToGguf(name) ?? name, $"is missing (the model needs it as {name}).");
+                    throw new ModelFormatException(path, TensorNames.HfToGguf(name, config.SandwichNorms) ?? name, $"is missing (the model needs it as {name}).");
                 var view = g.GetTensor(gname);
                 CheckShape(path, gname, view, shape);
                 stored[name] = view.DType;
-                int heads = TensorNames.IsQuery(name) ? config.NumAttentionHeads : TensorNames.IsKey(name) ? config.NumKeyValueHeads : 0;
+                int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(name) ? config.NumAttentionHeads : TensorNames.IsKey(name) ? config.NumKeyValueHeads : 0;
                 if (heads > 0)
                 {
                     var permuted = RopePermutation.GgufToHf(view, heads);
@@ -150,6 +151,13 @@ public static class ModelLoader
                     // Convert returns its input when no conversion is needed; the permuted copy is then the result.
                     if (!ReferenceEquals(converted, permuted)) permuted.Dispose();
                     tensors[name] = converted;
+                }
+                else if (config.GemmaNorms && TensorNames.IsNorm(name))
+                {
+                    // llama.cpp's converter stores gemma norms as 1 + w; LoadedModel holds Hugging Face's w.
+                    var w = Llama.WeightConversion.ToF32(view, gname);
+                    for (int i = 0; i < w.Length; i++) w[i] -= 1f;
+                    tensors[name] = Tensor.FromFloats(w, w.Length);
                 }
                 else
                 {

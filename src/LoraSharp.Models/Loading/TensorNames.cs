@@ -12,6 +12,11 @@
 //   blk.N.attn_v / attn_output      model.layers.N.self_attn.v_proj / o_proj
 //   blk.N.ffn_norm.weight     model.layers.N.post_attention_layernorm.weight
 //   blk.N.ffn_gate / ffn_up / ffn_down   model.layers.N.mlp.gate_proj / up_proj / down_proj
+//   blk.N.attn_q_norm / attn_k_norm      model.layers.N.self_attn.q_norm / k_norm   (qwen3, gemma3: per-head RMSNorm, [HS])
+//   gemma ("sandwich" norms, sandwich: true), instead of ffn_norm <-> post_attention_layernorm:
+//   blk.N.post_attention_norm model.layers.N.post_attention_layernorm   (on the attention output)
+//   blk.N.ffn_norm            model.layers.N.pre_feedforward_layernorm
+//   blk.N.post_ffw_norm       model.layers.N.post_feedforward_layernorm
 //   PEFT: base_model.model.{HF module}.lora_A.weight / lora_B.weight (module = HF name without ".weight")
 using System.Globalization;
 
@@ -50,6 +55,16 @@ public static class TensorNames
         ("ffn_gate", "mlp.gate_proj"),
         ("ffn_up", "mlp.up_proj"),
         ("ffn_down", "mlp.down_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+    ];
+
+    private static readonly (string Gguf, string Hf)[] s_sandwichLayer =
+    [
+        .. s_layer.Where(p => p.Gguf != "ffn_norm"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("ffn_norm", "pre_feedforward_layernorm"),
+        ("post_ffw_norm", "post_feedforward_layernorm"),
     ];
 
     /// <summary>The linear modules of a decoder layer, by their HF short names (PEFT target_modules values).</summary>
@@ -70,8 +85,11 @@ public static class TensorNames
     };
 
     /// <summary>The HF name for a GGUF tensor name, or null when it has none (e.g. rope_freqs.weight).</summary>
-    public static string? GgufToHf(string gguf)
+    /// <param name="gguf">The GGUF tensor name.</param>
+    /// <param name="sandwich">Gemma's norm names (LlamaConfig.SandwichNorms).</param>
+    public static string? GgufToHf(string gguf, bool sandwich = false)
     {
+        var table = sandwich ? s_sandwichLayer : s_layer;
         if (!SplitSuffix(gguf, out string stem, out string part)) return null;
         foreach (var (g, h) in s_global)
             if (stem == g) return h + "." + part;
@@ -79,20 +97,23 @@ public static class TensorNames
         int dot = stem.IndexOf('.', 4);
         if (dot < 0 || !int.TryParse(stem.AsSpan(4, dot - 4), NumberStyles.None, CultureInfo.InvariantCulture, out int layer)) return null;
         string rest = stem[(dot + 1)..];
-        foreach (var (g, h) in s_layer)
+        foreach (var (g, h) in table)
             if (rest == g) return Layer(layer, h + "." + part);
         return null;
     }
 
     /// <summary>The GGUF tensor name for an HF name, or null when it has none.</summary>
-    public static string? HfToGguf(string hf)
+    /// <param name="hf">The Hugging Face tensor name.</param>
+    /// <param name="sandwich">Gemma's norm names (LlamaConfig.SandwichNorms).</param>
+    public static string? HfToGguf(string hf, bool sandwich = false)
     {
+        var table = sandwich ? s_sandwichLayer : s_layer;
         if (!SplitSuffix(hf, out string stem, out string part)) return null;
         foreach (var (g, h) in s_global)
             if (stem == h) return g + "." + part;
         if (LayerIndex(hf) is not int layer) return null;
         string rest = stem[(Layer(layer, "").Length)..];
-        foreach (var (g, h) in s_layer)
+        foreach (var (g, h) in table)
             if (rest == h) return $"blk.{layer.ToString(CultureInfo.InvariantCulture)}.{g}.{part}";
         return null;
     }
@@ -138,6 +159,9 @@ public static class TensorNames
         }
         return null;
     }
+
+    /// <summary>True for an RMSNorm weight (gemma stores 1 + w in GGUF files, w in Hugging Face checkpoints).</summary>
+    public static bool IsNorm(string hf) => hf.EndsWith("norm.weight", StringComparison.Ordinal);
 
     /// <summary>True for q_proj weight/bias (rotary rows, permuted between GGUF and HF with NH heads).</summary>
     public static bool IsQuery(string hf) => hf.EndsWith(".self_attn.q_proj.weight", StringComparison.Ordinal) || hf.EndsWith(".self_attn.q_proj.bias", StringComparison.Ordinal);

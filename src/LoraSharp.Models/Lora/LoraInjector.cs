@@ -16,7 +16,7 @@ public static class LoraInjector
         var layers = settings.LayersToTransform ?? Enumerable.Range(0, model.Layers.Length).ToArray();
         foreach (int l in layers)
             if ((uint)l >= (uint)model.Layers.Length)
-                throw new ArgumentException($"layers_to_transform names layer {l} but the model has layers 0..{model.Layers.Length - 1}.");
+                throw new Core.UserErrorException($"layers_to_transform names layer {l} but the model has layers 0..{model.Layers.Length - 1}.");
         var rng = new Random(seed);
         var created = new List<LoraAdapter>();
         foreach (int l in layers.Order())

@@ -6,11 +6,16 @@ namespace LoraSharp.Models.Lora;
 /// <summary>LoRA hyperparameters (PEFT names: r, lora_alpha, lora_dropout, target_modules, ...).</summary>
 public sealed record LoraSettings
 {
-    /// <summary>Rank r.</summary>
-    public int Rank { get; init; } = 8;
+    /// <summary>The rank when none is given (text-generation-webui's; training settings use it too).</summary>
+    public const int DefaultRank = 32;
 
-    /// <summary>lora_alpha; scaling is alpha / r (alpha / √r with rsLoRA).</summary>
-    public double Alpha { get; init; } = 16;
+    private readonly double? _alpha;
+
+    /// <summary>Rank r.</summary>
+    public int Rank { get; init; } = DefaultRank;
+
+    /// <summary>lora_alpha; scaling is alpha / r (alpha / √r with rsLoRA). Not given: 2 × <see cref="Rank"/>.</summary>
+    public double Alpha { get => _alpha ?? 2.0 * Rank; init => _alpha = value; }
 
     /// <summary>lora_dropout on the adapter's input path.</summary>
     public double Dropout { get; init; }
@@ -64,16 +69,16 @@ public sealed record LoraSettings
     /// <summary>Throws with the setting's name when a value is invalid.</summary>
     public void Validate()
     {
-        if (Rank <= 0) throw new ArgumentException($"LoRA rank (r) must be positive (is {Rank}).");
-        if (Alpha <= 0) throw new ArgumentException($"lora_alpha must be positive (is {Alpha}).");
-        if (Dropout is < 0 or >= 1) throw new ArgumentException($"lora_dropout must be in [0, 1) (is {Dropout}).");
-        if (TargetModules.Count == 0) throw new ArgumentException("target_modules is empty; name at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear.");
+        if (Rank <= 0) throw new Core.UserErrorException($"LoRA rank (r) must be positive (is {Rank}).");
+        if (Alpha <= 0) throw new Core.UserErrorException($"lora_alpha must be positive (is {Alpha}).");
+        if (Dropout is < 0 or >= 1) throw new Core.UserErrorException($"lora_dropout must be in [0, 1) (is {Dropout}).");
+        if (TargetModules.Count == 0) throw new Core.UserErrorException("target_modules is empty; name at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear.");
         foreach (var m in ResolvedTargets)
             if (!Llama.LlamaLayer.ProjectionNames.Contains(m))
-                throw new ArgumentException($"target module '{m}' does not exist in a Llama-family model; valid: {string.Join(", ", Llama.LlamaLayer.ProjectionNames)}, all-linear.");
+                throw new Core.UserErrorException($"target module '{m}' does not exist in a Llama-family model; valid: {string.Join(", ", Llama.LlamaLayer.ProjectionNames)}, all-linear.");
         if (Init is not ("default" or "gaussian" or "none"))
-            throw new ArgumentException($"init_lora_weights '{Init}' is not one of default, gaussian, none.");
+            throw new Core.UserErrorException($"init_lora_weights '{Init}' is not one of default, gaussian, none.");
         foreach (var (k, r) in RankPattern)
-            if (r <= 0) throw new ArgumentException($"rank_pattern['{k}'] must be positive (is {r}).");
+            if (r <= 0) throw new Core.UserErrorException($"rank_pattern['{k}'] must be positive (is {r}).");
     }
 }

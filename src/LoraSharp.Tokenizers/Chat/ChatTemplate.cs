@@ -1,8 +1,8 @@
-// Chat templates of the common model families, written out in C# (no Jinja engine): ChatML, Llama-2 [INST], Llama-3
-// headers, Mistral [INST], Alpaca, Zephyr and Phi-3. Each renders messages into text and records the assistant spans.
-// A Jinja template string from tokenizer_config.json (or GGUF tokenizer.chat_template) is recognised by distinctive
-// substrings of these families; anything else is not detected (the caller must pick a name). It does not evaluate
-// templates, tools/function calls or per-model default system prompts.
+// Chat templates of the common model families, written out in C#: ChatML, Llama-2 [INST], Llama-3 headers, Mistral
+// [INST], Alpaca, Zephyr and Phi-3. Each renders messages into text and records the assistant spans. They are the
+// templates chosen by name (and ChatML for models that ship none); a model's own Jinja template is rendered exactly
+// by JinjaChatTemplate instead. Detect() recognises a Jinja template string of these families by distinctive
+// substrings. They do not render tools/function calls or per-model default system prompts.
 namespace LoraSharp.Tokenizers.Chat;
 
 /// <summary>A chat template of a known family.</summary>
@@ -24,7 +24,7 @@ public abstract class ChatTemplate
         "alpaca" => new AlpacaTemplate(),
         "zephyr" => new ZephyrTemplate(),
         "phi3" => new Phi3Template(),
-        _ => throw new ArgumentException($"Unknown chat template '{name}'. Known: {string.Join(", ", Names)}.", nameof(name)),
+        _ => throw new TokenizerFormatException($"Unknown chat template '{name}'. Known: {string.Join(", ", Names)}."),
     };
 
     /// <summary>
@@ -70,7 +70,7 @@ public abstract class ChatTemplate
         ArgumentNullException.ThrowIfNull(messages);
         for (int i = 0; i < messages.Count; i++)
             if (messages[i].Role is not ("system" or "user" or "assistant"))
-                throw new ArgumentException($"messages[{i}].Role is '{messages[i].Role}'; expected system, user or assistant.", nameof(messages));
+                throw new TokenizerFormatException($"messages[{i}].Role is '{messages[i].Role}'; expected system, user or assistant.");
         var w = new Writer();
         RenderCore(messages, addGenerationPrompt, bosToken, eosToken, w);
         return new RenderedChat(w.Text.ToString(), w.Spans);

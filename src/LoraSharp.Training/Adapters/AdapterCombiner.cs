@@ -66,7 +66,7 @@ public static class AdapterCombiner
         "dare_linear_svd" => CombineMethod.DareLinearSvd,
         "dare_ties_svd" => CombineMethod.DareTiesSvd,
         "magnitude_prune_svd" => CombineMethod.MagnitudePruneSvd,
-        _ => throw new ArgumentException($"Combination '{text}' is not one of {MethodNames}."),
+        _ => throw new Core.UserErrorException($"Combination '{text}' is not one of {MethodNames}."),
     };
 
     /// <summary>True for the methods that re-factor a dense ΔW by SVD (and take a target rank).</summary>
@@ -88,19 +88,19 @@ public static class AdapterCombiner
     public static LoraWeights Combine(IReadOnlyList<(LoraWeights Weights, double Weight)> adapters, CombineMethod method, int? targetRank = null, string source = "combined",
         double density = 1.0, string majoritySignMethod = "total", ulong seed = 0)
     {
-        if (!(density > 0 && density <= 1)) throw new ArgumentException($"density must be in (0, 1] (is {density}); it is the share of each task tensor kept by ties/dare/magnitude_prune.");
-        if (majoritySignMethod is not ("total" or "frequency")) throw new ArgumentException($"majority_sign_method '{majoritySignMethod}' is not total or frequency.");
-        if (adapters.Count == 0) throw new ArgumentException("Give at least one adapter to combine.");
+        if (!(density > 0 && density <= 1)) throw new Core.UserErrorException($"density must be in (0, 1] (is {density}); it is the share of each task tensor kept by ties/dare/magnitude_prune.");
+        if (majoritySignMethod is not ("total" or "frequency")) throw new Core.UserErrorException($"majority_sign_method '{majoritySignMethod}' is not total or frequency.");
+        if (adapters.Count == 0) throw new Core.UserErrorException("Give at least one adapter to combine.");
         foreach (var (w, weight) in adapters)
         {
-            if (!double.IsFinite(weight)) throw new ArgumentException($"{w.Source}: weight {weight} is not finite.");
+            if (!double.IsFinite(weight)) throw new Core.UserErrorException($"{w.Source}: weight {weight} is not finite.");
             foreach (var m in w.Modules)
             {
                 m.CheckFinite(w.Source);
                 m.RequirePlainLora("combining adapters");
             }
         }
-        if (targetRank is <= 0) throw new ArgumentException($"The target rank must be positive (is {targetRank}).");
+        if (targetRank is <= 0) throw new Core.UserErrorException($"The target rank must be positive (is {targetRank}).");
 
         var names = adapters.SelectMany(a => a.Weights.Modules.Select(m => m.Module)).Distinct().Order(StringComparer.Ordinal).ToList();
         var groups = new List<(string Module, List<(LoraModuleWeights M, double C, string Source)> Parts)>();
@@ -112,19 +112,19 @@ public static class AdapterCombiner
             var first = parts[0];
             foreach (var p in parts)
                 if (p.M.InFeatures != first.M.InFeatures || p.M.OutFeatures != first.M.OutFeatures)
-                    throw new ArgumentException(
+                    throw new Core.UserErrorException(
                         $"'{name}' has ΔW [{first.M.OutFeatures}, {first.M.InFeatures}] in {first.Source} but [{p.M.OutFeatures}, {p.M.InFeatures}] in {p.Source}; the adapters were made for different bases.");
             if (method is CombineMethod.Linear or CombineMethod.Ties or CombineMethod.DareLinear or CombineMethod.DareTies or CombineMethod.MagnitudePrune)
                 foreach (var p in parts)
                     if (p.M.Rank != first.M.Rank)
-                        throw new ArgumentException(
+                        throw new Core.UserErrorException(
                             $"The {method.ToString().ToLowerInvariant()} combination needs equal ranks, but '{name}' has rank {first.M.Rank} in {first.Source} and {p.M.Rank} in {p.Source}; use --method cat or svd.");
             if (IsSvd(method))
             {
                 int r = targetRank ?? parts.Max(p => p.M.Rank);
                 int min = Math.Min(first.M.InFeatures, first.M.OutFeatures);
                 if (r > min)
-                    throw new ArgumentException($"Target rank {r} is larger than '{name}' allows: its ΔW is [{first.M.OutFeatures}, {first.M.InFeatures}], so the rank is at most {min}.");
+                    throw new Core.UserErrorException($"Target rank {r} is larger than '{name}' allows: its ΔW is [{first.M.OutFeatures}, {first.M.InFeatures}], so the rank is at most {min}.");
             }
             groups.Add((name, parts));
         }

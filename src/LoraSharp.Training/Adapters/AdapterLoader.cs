@@ -30,12 +30,12 @@ public static class AdapterLoader
         if (Path.GetFileName(full) is "adapter_model.safetensors" or PeftAdapterConfig.FileName) return LoraWeights.ReadPeft(Path.GetDirectoryName(full)!);
         if (GgufLoraAdapter.IsAdapterFile(full)) return ReadGguf(full, config);
         if (Path.GetExtension(full).Equals(".gguf", StringComparison.OrdinalIgnoreCase))
-            throw new InvalidDataException($"{full} is a GGUF file but not a LoRA adapter (general.type is not 'adapter'); pass a base model with --model instead.");
-        throw new InvalidDataException($"{full} is not an adapter: pass a PEFT folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA file.");
+            throw new Core.UserErrorException($"{full} is a GGUF file but not a LoRA adapter (general.type is not 'adapter'); pass a base model with --model instead.");
+        throw new Core.UserErrorException($"{full} is not an adapter: pass a PEFT folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA file.");
     }
 
     private static LoraWeights ReadGguf(string file, LlamaConfig? config) =>
-        GgufLoraAdapter.Read(file, config ?? throw new ArgumentException($"{file} is a GGUF LoRA adapter; reading it needs the base model (its head counts decide the q/k row order). Pass --model."));
+        GgufLoraAdapter.Read(file, config ?? throw new Core.UserErrorException($"{file} is a GGUF LoRA adapter; reading it needs the base model (its head counts decide the q/k row order). Pass --model."));
 
     /// <summary>Reads the adapter at <paramref name="path"/> and attaches it to <paramref name="model"/> (scales times <paramref name="scale"/>).</summary>
     public static IReadOnlyList<LoraAdapter> Attach(LlamaModel model, string path, string adapterName = "default", double scale = 1.0) =>
@@ -48,7 +48,7 @@ public static class AdapterLoader
         if (colon > 0 && colon < spec.Length - 1 &&
             double.TryParse(spec.AsSpan(colon + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out double scale))
         {
-            if (!double.IsFinite(scale)) throw new ArgumentException($"Adapter '{spec}': the scale must be a finite number.");
+            if (!double.IsFinite(scale)) throw new Core.UserErrorException($"Adapter '{spec}': the scale must be a finite number.");
             return (spec[..colon], scale);
         }
         return (spec, 1.0);

@@ -62,8 +62,8 @@ public static class AdapterMerger
     public static MergeReport Merge(LoadedModel baseModel, IReadOnlyList<(LoraWeights Weights, double Scale)> adapters, string outPath, MergeOptions options, Action<string>? log = null)
     {
         string format = options.Format.Trim().ToLowerInvariant();
-        if (format is not ("hf" or "gguf")) throw new ArgumentException($"Output format '{options.Format}' is not hf or gguf.");
-        if (adapters.Count == 0) throw new ArgumentException("Give at least one adapter to merge.");
+        if (format is not ("hf" or "gguf")) throw new Core.UserErrorException($"Output format '{options.Format}' is not hf or gguf.");
+        if (adapters.Count == 0) throw new Core.UserErrorException("Give at least one adapter to merge.");
         string full = Path.GetFullPath(outPath);
         if (!options.Overwrite && (Directory.Exists(full) || File.Exists(full)))
             throw new IOException($"{full} already exists; choose another name or pass --overwrite to replace it.");
@@ -72,7 +72,7 @@ public static class AdapterMerger
         // 1. Check everything before any work is written.
         foreach (var (w, scale) in adapters)
         {
-            if (!double.IsFinite(scale)) throw new ArgumentException($"{w.Source}: the scale {scale} is not finite.");
+            if (!double.IsFinite(scale)) throw new Core.UserErrorException($"{w.Source}: the scale {scale} is not finite.");
             w.CheckAgainst(name => baseModel.Tensors.TryGetValue(name, out var t) ? t.Shape : null, baseModel.SourcePath);
             foreach (var m in w.Modules) m.CheckFinite(w.Source);
         }
@@ -104,14 +104,21 @@ public static class AdapterMerger
                 var merged = MergeTensor(name, t, mods, target, options.Safe);
                 if (format == "gguf")
                 {
-                    int heads = TensorNames.IsQuery(name) ? baseModel.Config.NumAttentionHeads : TensorNames.IsKey(name) ? baseModel.Config.NumKeyValueHeads : 0;
+                    var bc = baseModel.Config;
+                    int heads = !bc.GgufInterleavedQk ? 0 : TensorNames.IsQuery(name) ? bc.NumAttentionHeads : TensorNames.IsKey(name) ? bc.NumKeyValueHeads : 0;
                     if (heads > 0)
                     {
                         var p = RopePermutation.HfToGguf(merged, heads);
                         merged.Dispose();
                         merged = p;
                     }
-                    string g = TensorNames.HfToGguf(name) ?? throw new InvalidDataException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
+                    if (bc.GemmaNorms && TensorNames.IsNorm(name))
+                    {
+                        // llama.cpp's gemma files hold 1 + w (its converter adds the 1; the graph multiplies by the stored value).
+                        var f = merged.Floats;
+                        for (int i = 0; i < f.Length; i++) f[i] = 1f + f[i];
+                    }
+                    string g = TensorNames.HfToGguf(name, bc.SandwichNorms) ?? throw new Core.UserErrorException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
                     outputs.Add(new(g, merged));
                 }
                 else
@@ -162,9 +169,9 @@ public static class AdapterMerger
                 ("hf", "bf16" or "bfloat16") => DType.BF16,
                 ("gguf", "q8_0") => DType.Q8_0,
                 ("gguf", "q4_0") => DType.Q4_0,
-                ("gguf", "bf16" or "bfloat16") => throw new ArgumentException("GGUF merge output supports f32, f16, q8_0 and q4_0 (not bf16)."),
-                ("hf", "q8_0" or "q4_0") => throw new ArgumentException($"Safetensors output supports f32, f16 and bf16; use --format gguf for {requested}."),
-                _ => throw new ArgumentException($"Output dtype '{requested}' is not one of {(format == "hf" ? "f32, f16, bf16" : "f32, f16, q8_0, q4_0")}."),
+                ("gguf", "bf16" or "bfloat16") => throw new Core.UserErrorException("GGUF merge output supports f32, f16, q8_0 and q4_0 (not bf16)."),
+                ("hf", "q8_0" or "q4_0") => throw new Core.UserErrorException($"Safetensors output supports f32, f16 and bf16; use --format gguf for {requested}."),
+                _ => throw new Core.UserErrorException($"Output dtype '{requested}' is not one of {(format == "hf" ? "f32, f16, bf16" : "f32, f16, q8_0, q4_0")}."),
             };
         }
         var stored = b.StoredDTypes.Where(p => b.Tensors[p.Key].Shape.Length >= 2).Select(p => p.Value)
@@ -243,14 +250,14 @@ public static class AdapterMerger
                     if (Safe)
                         for (int k = 0; k < K; k++)
                             if (!float.IsFinite(f[k]))
-                                throw new InvalidDataException($"Merged tensor {Name} has a non-finite value ({f[k]}) at row {r}, column {k}; nothing was written. Check the adapter scales.");
+                                throw new Core.UserErrorException($"Merged tensor {Name} has a non-finite value ({f[k]}) at row {r}, column {k}; nothing was written. Check the adapter scales.");
                     Dequant.QuantizeRow(DstType, f, dstRow);
                     if (check != null)
                     {
                         Dequant.DequantizeRow(DstType, dstRow, check);
                         for (int k = 0; k < K; k++)
                             if (!float.IsFinite(check[k]))
-                                throw new InvalidDataException($"Merged tensor {Name} overflows {DstType} at row {r}, column {k} (value {f[k]}); nothing was written. Use --dtype f32 or smaller scales.");
+                                throw new Core.UserErrorException($"Merged tensor {Name} overflows {DstType} at row {r}, column {k} (value {f[k]}); nothing was written. Use --dtype f32 or smaller scales.");
                     }
                 }
             }
@@ -277,7 +284,11 @@ public static class AdapterMerger
         var c = b.Config;
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(c.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"),
+            ["architectures"] = new JsonArray(c.ModelType switch
+            {
+                "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", "smollm3" => "SmolLM3ForCausalLM", "gemma3_text" => "Gemma3ForCausalLM",
+                _ => "LlamaForCausalLM",
+            }),
             ["model_type"] = c.ModelType,
             ["hidden_size"] = c.HiddenSize,
             ["intermediate_size"] = c.IntermediateSize,
@@ -298,6 +309,16 @@ public static class AdapterMerger
             ["eos_token_id"] = c.EosTokenIds.Count > 0 ? c.EosTokenIds[0] : null,
             ["torch_dtype"] = torchDtype,
         };
+        if (c.NoRopeLayers is { } nr) o["no_rope_layers"] = new JsonArray([.. nr.Select(v => (JsonNode)v)]);
+        if (c.GemmaNorms)
+        {
+            o.Remove("hidden_act");
+            o["hidden_activation"] = c.HiddenAct;
+            o["query_pre_attn_scalar"] = c.QueryPreAttnScalar;
+            o["rope_local_base_freq"] = c.RopeLocalTheta;
+            o["sliding_window"] = c.SlidingWindow;
+            o["layer_types"] = new JsonArray([.. c.SlidingLayers!.Select(s => (JsonNode)(s ? "sliding_attention" : "full_attention"))]);
+        }
         File.WriteAllText(Path.Combine(folder, "config.json"), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         notes.Add("The base is a GGUF file, so the folder has config.json but no tokenizer files (LoraSharp cannot write tokenizer.json from GGUF metadata); copy them from the original model, or merge with --format gguf.");
     }

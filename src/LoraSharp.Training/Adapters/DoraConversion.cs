@@ -26,7 +26,7 @@ public static class DoraConversion
     /// </summary>
     public static (LoraWeights Weights, DoraConversionReport Report) ToPlainLora(LoraWeights dora, IReadOnlyDictionary<string, Tensor> baseTensors, int? rank = null, int seed = 0)
     {
-        if (rank is <= 0) throw new ArgumentException($"--rank must be positive (is {rank}).");
+        if (rank is <= 0) throw new Core.UserErrorException($"--rank must be positive (is {rank}).");
         dora.CheckAgainst(name => baseTensors.TryGetValue(name, out var t) ? t.Shape : null, "the base model");
         var modules = new List<LoraModuleWeights>();
         var report = new List<DoraConversionModule>();

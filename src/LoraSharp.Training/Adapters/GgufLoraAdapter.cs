@@ -50,7 +50,7 @@ public static class GgufLoraAdapter
         if (dtype is not (DType.F32 or DType.F16)) throw new ArgumentException($"GGUF LoRA tensors can be written as F32 or F16, not {dtype}.");
         foreach (var m in weights.Modules) m.CheckFinite(weights.Source);
         if (weights.Modules.Any(m => m.IsDora))
-            throw new NotSupportedException($"{weights.Source} is a DoRA adapter: llama.cpp's GGUF LoRA format has no magnitude vector, so it cannot hold it. " +
+            throw new Core.UserErrorException($"{weights.Source} is a DoRA adapter: llama.cpp's GGUF LoRA format has no magnitude vector, so it cannot hold it. " +
                                             "Merge it into the base (lorasharp merge --format gguf), or export it converted to a plain LoRA with " +
                                             "lorasharp export --to-lora (an SVD of the effective change; the conversion error is reported).");
         CheckShapes(weights, config);
@@ -62,20 +62,20 @@ public static class GgufLoraAdapter
         {
             foreach (var m in weights.Modules)
             {
-                string gguf = TensorNames.HfToGguf(m.WeightName)
+                string gguf = TensorNames.HfToGguf(m.WeightName, config.SandwichNorms)
                     ?? throw new ArgumentException($"{weights.Source}: module '{m.Module}' has no GGUF tensor name.");
                 double fold = m.Scale * m.Rank / alpha;
                 var b = new float[m.B.Length];
                 for (int i = 0; i < b.Length; i++) b[i] = (float)(fold * m.B[i]);
                 using var bT = Tensor.FromFloats(b, m.OutFeatures, m.Rank);
-                int heads = TensorNames.IsQuery(m.WeightName) ? config.NumAttentionHeads : TensorNames.IsKey(m.WeightName) ? config.NumKeyValueHeads : 0;
+                int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(m.WeightName) ? config.NumAttentionHeads : TensorNames.IsKey(m.WeightName) ? config.NumKeyValueHeads : 0;
                 var bOut = heads > 0 ? RopePermutation.HfToGguf(bT, heads) : Tensor.FromFloats(b, m.OutFeatures, m.Rank);
                 tensors.Add(new(gguf + SuffixA, Convert(Tensor.FromFloats(m.A, m.Rank, m.InFeatures), dtype)));
                 tensors.Add(new(gguf + SuffixB, Convert(bOut, dtype)));
             }
             var meta = new List<KeyValuePair<string, GgufValue>>
             {
-                new("general.architecture", GgufValue.From(config.ModelType)),
+                new("general.architecture", GgufValue.From(config.GgufArchitecture)),
                 new("general.type", GgufValue.From("adapter")),
                 new("general.name", GgufValue.From(Path.GetFileName(Path.TrimEndingDirectorySeparator(weights.Source)))),
                 new("adapter.type", GgufValue.From("lora")),
@@ -125,42 +125,47 @@ public static class GgufLoraAdapter
     {
         using var g = GgufFile.Open(path);
         string type = g.Get("general.type")?.Value as string ?? "(missing)";
-        if (type != "adapter") throw new InvalidDataException($"{path}: general.type is '{type}', not 'adapter'; this is not a GGUF LoRA adapter.");
+        if (type != "adapter") throw new Formats.ModelFormatException(path, null, $"general.type is '{type}', not 'adapter'; this is not a GGUF LoRA adapter.");
         string adapterType = g.Get("adapter.type")?.Value as string ?? "(missing)";
-        if (adapterType != "lora") throw new InvalidDataException($"{path}: adapter.type is '{adapterType}'; only 'lora' adapters are supported.");
+        if (adapterType != "lora") throw new Formats.ModelFormatException(path, null, $"adapter.type is '{adapterType}'; only 'lora' adapters are supported.");
         string arch = g.Get("general.architecture")?.Value as string ?? "(missing)";
         if (arch != config.ModelType)
-            throw new ArgumentException($"{path}: the adapter is for architecture '{arch}' but the base model is '{config.ModelType}'; the adapter was made for another base.");
-        double alpha = g.Get("adapter.lora.alpha") is { } av ? av.AsDouble() : 0;
+            throw new Core.UserErrorException($"{path}: the adapter is for architecture '{arch}' but the base model is '{config.ModelType}'; the adapter was made for another base.");
+        double alpha = 0;
+        if (g.Get("adapter.lora.alpha") is { } av)
+        {
+            try { alpha = av.AsDouble(); }
+            catch (InvalidCastException e) { throw new Formats.ModelFormatException(path, "adapter.lora.alpha", $"is {av.Type} ({av}), not a usable number: {e.Message}", e); }
+        }
         var pairs = new Dictionary<string, (string? A, string? B)>(StringComparer.Ordinal);
         foreach (var t in g.Tensors)
         {
             bool isA = t.Name.EndsWith(SuffixA, StringComparison.Ordinal), isB = t.Name.EndsWith(SuffixB, StringComparison.Ordinal);
             if (!isA && !isB)
-                throw new InvalidDataException($"{path}: tensor '{t.Name}' is not a .lora_a/.lora_b factor; only plain LoRA adapters are supported.");
+                throw new Formats.ModelFormatException(path, null, $"tensor '{t.Name}' is not a .lora_a/.lora_b factor; only plain LoRA adapters are supported.");
             string baseName = t.Name[..^SuffixA.Length];
             var (a, b) = pairs.GetValueOrDefault(baseName);
             pairs[baseName] = isA ? (t.Name, b) : (a, t.Name);
         }
-        if (pairs.Count == 0) throw new InvalidDataException($"{path}: the adapter holds no tensors.");
+        if (pairs.Count == 0) throw new Formats.ModelFormatException(path, null, $"the adapter holds no tensors.");
         var modules = new List<LoraModuleWeights>();
         foreach (var (baseName, (aName, bName)) in pairs)
         {
             if (aName == null || bName == null)
-                throw new InvalidDataException($"{path}: '{baseName}' has {(aName == null ? SuffixA : SuffixB)} missing.");
-            string hf = TensorNames.GgufToHf(baseName)
-                ?? throw new InvalidDataException($"{path}: '{baseName}' is not a Llama tensor name (expected blk.N.attn_q.weight, ...).");
+                throw new Formats.ModelFormatException(path, null, $"'{baseName}' has {(aName == null ? SuffixA : SuffixB)} missing.");
+            string hf = TensorNames.GgufToHf(baseName, config.SandwichNorms)
+                ?? throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a Llama tensor name (expected blk.N.attn_q.weight, ...).");
             if (!hf.EndsWith(".weight", StringComparison.Ordinal) || TensorNames.LayerIndex(hf) == null)
-                throw new InvalidDataException($"{path}: '{baseName}' is not a per-layer linear weight; only attention and MLP projections are supported.");
+                throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a per-layer linear weight; only attention and MLP projections are supported.");
             var ia = g.Info(aName);
             var ib = g.Info(bName);
             int[] sa = ia.Shape, sb = ib.Shape;
             if (sa.Length != 2 || sb.Length != 2 || sa[0] != sb[1])
-                throw new InvalidDataException($"{path}: '{baseName}' has lora_a ne {Dims(ia)} and lora_b ne {Dims(ib)}; expected lora_a ne [in, r] and lora_b ne [r, out].");
+                throw new Formats.ModelFormatException(path, null, $"'{baseName}' has lora_a ne {Dims(ia)} and lora_b ne {Dims(ib)}; expected lora_a ne [in, r] and lora_b ne [r, out].");
             int rank = sa[0], K = sa[1], N = sb[0];
             var a = ReadF32(g, aName);
             var b = ReadF32(g, bName);
-            int heads = TensorNames.IsQuery(hf) ? config.NumAttentionHeads : TensorNames.IsKey(hf) ? config.NumKeyValueHeads : 0;
+            int heads = !config.GgufInterleavedQk ? 0 : TensorNames.IsQuery(hf) ? config.NumAttentionHeads : TensorNames.IsKey(hf) ? config.NumKeyValueHeads : 0;
             if (heads > 0)
             {
                 using var bt = Tensor.FromFloats(b, N, rank);
@@ -182,7 +187,7 @@ public static class GgufLoraAdapter
     private static unsafe float[] ReadF32(GgufFile g, string name)
     {
         using var t = g.GetTensor(name);
-        if (!Dequant.CanDequantize(t.DType)) throw new InvalidDataException($"{g.Path}: '{name}' is {t.DType}, which cannot be read.");
+        if (!Dequant.CanDequantize(t.DType)) throw new Formats.ModelFormatException(g.Path, null, $"'{name}' is {t.DType}, which cannot be read.");
         var dst = new float[t.ElementCount];
         int rowLen = t.Shape[^1];
         long rows = t.ElementCount / Math.Max(1, rowLen);

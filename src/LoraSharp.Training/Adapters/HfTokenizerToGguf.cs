@@ -24,7 +24,7 @@ public static class HfTokenizerToGguf
         string type = model.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
         bool byteFallback = model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True;
         if (type != "BPE" || !byteFallback)
-            throw new NotSupportedException(
+            throw new Core.UserErrorException(
                 $"{tokenizerJson}: only SentencePiece-style BPE tokenizers (model BPE with byte_fallback) can be converted to GGUF metadata; " +
                 "this one is byte-level BPE or another model. Merge into a GGUF base instead, or merge to --format hf.");
 
@@ -103,6 +103,9 @@ public static class HfTokenizerToGguf
         list.Add(new("tokenizer.ggml.add_bos_token", GgufValue.From(addBos)));
         list.Add(new("tokenizer.ggml.add_eos_token", GgufValue.From(addEos)));
         list.Add(new("tokenizer.ggml.add_space_prefix", GgufValue.From(prependSpace)));
+        // The model's chat template travels with it, as llama.cpp's converter writes it.
+        if (File.Exists(tokenizerConfigJson) && Tokenizers.Chat.ModelChatTemplate.FromTokenizerConfig(tokenizerConfigJson) is { } chat)
+            list.Add(new("tokenizer.chat_template", GgufValue.From(chat.Source)));
         return list;
     }
 

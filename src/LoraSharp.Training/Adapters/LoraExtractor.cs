@@ -66,13 +66,13 @@ public static class LoraExtractor
     public static (LoraWeights Weights, ExtractReport Report) Extract(IReadOnlyDictionary<string, Tensor> baseTensors, string baseSource,
         IReadOnlyDictionary<string, Tensor> tunedTensors, string tunedSource, ExtractOptions options, Action<string>? log = null)
     {
-        if (options.Rank.HasValue == options.Energy.HasValue) throw new ArgumentException("Give exactly one of a rank (--rank) or a target energy share (--energy).");
-        if (options.Rank is <= 0) throw new ArgumentException($"The rank must be positive (is {options.Rank}).");
-        if (options.Energy is { } e && !(e > 0 && e <= 1)) throw new ArgumentException($"The energy share must be in (0, 1] (is {e}).");
-        if (options.MaxRank <= 0) throw new ArgumentException($"The maximum rank must be positive (is {options.MaxRank}).");
+        if (options.Rank.HasValue == options.Energy.HasValue) throw new Core.UserErrorException("Give exactly one of a rank (--rank) or a target energy share (--energy).");
+        if (options.Rank is <= 0) throw new Core.UserErrorException($"The rank must be positive (is {options.Rank}).");
+        if (options.Energy is { } e && !(e > 0 && e <= 1)) throw new Core.UserErrorException($"The energy share must be in (0, 1] (is {e}).");
+        if (options.MaxRank <= 0) throw new Core.UserErrorException($"The maximum rank must be positive (is {options.MaxRank}).");
         var targets = options.TargetModules ?? LlamaLayer.ProjectionNames;
         foreach (var t in targets)
-            if (!LlamaLayer.ProjectionNames.Contains(t)) throw new ArgumentException($"'{t}' is not a linear module ({string.Join(", ", LlamaLayer.ProjectionNames)}).");
+            if (!LlamaLayer.ProjectionNames.Contains(t)) throw new Core.UserErrorException($"'{t}' is not a linear module ({string.Join(", ", LlamaLayer.ProjectionNames)}).");
 
         // Check every shape and the requested rank before any work.
         var notes = new List<string>();
@@ -80,21 +80,21 @@ public static class LoraExtractor
         foreach (var (name, bt) in baseTensors.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (!tunedTensors.TryGetValue(name, out var tt))
-                throw new ArgumentException($"{tunedSource} has no tensor {name}, which {baseSource} has; the two are not the same architecture.");
+                throw new Core.UserErrorException($"{tunedSource} has no tensor {name}, which {baseSource} has; the two are not the same architecture.");
             if (!bt.Shape.AsSpan().SequenceEqual(tt.Shape))
-                throw new ArgumentException($"{name} is {bt.ShapeText} in the base {baseSource} but {tt.ShapeText} in the tuned model {tunedSource}; the tuned model was not fine-tuned from this base.");
+                throw new Core.UserErrorException($"{name} is {bt.ShapeText} in the base {baseSource} but {tt.ShapeText} in the tuned model {tunedSource}; the tuned model was not fine-tuned from this base.");
             string leaf = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^7][(name[..^7].LastIndexOf('.') + 1)..] : "";
             if (TensorNames.LayerIndex(name) != null && targets.Contains(leaf) && bt.Shape.Length == 2)
             {
                 int N = bt.Shape[0], K = bt.Shape[1];
                 if (options.Rank is int r && r > Math.Min(N, K))
-                    throw new ArgumentException($"Rank {r} is larger than {name} allows: it is [{N}, {K}], so the rank is at most {Math.Min(N, K)}.");
+                    throw new Core.UserErrorException($"Rank {r} is larger than {name} allows: it is [{N}, {K}], so the rank is at most {Math.Min(N, K)}.");
                 work.Add((name, N, K));
             }
         }
         foreach (var name in tunedTensors.Keys)
             if (!baseTensors.ContainsKey(name))
-                throw new ArgumentException($"{tunedSource} has tensor {name}, which the base {baseSource} lacks; the two are not the same architecture.");
+                throw new Core.UserErrorException($"{tunedSource} has tensor {name}, which the base {baseSource} lacks; the two are not the same architecture.");
 
         foreach (var (name, bt) in baseTensors.OrderBy(p => p.Key, StringComparer.Ordinal))
             if (!work.Exists(w => w.Weight == name) && !SameValues(bt, tunedTensors[name]))
@@ -112,7 +112,7 @@ public static class LoraExtractor
             for (int i = 0; i < delta.Length; i++)
             {
                 double d = (double)wt[i] - wb[i];
-                if (!double.IsFinite(d)) throw new InvalidDataException($"{name}: the difference is not finite at row {i / K}, column {i % K} (tuned {wt[i]}, base {wb[i]}).");
+                if (!double.IsFinite(d)) throw new Core.UserErrorException($"{name}: the difference is not finite at row {i / K}, column {i % K} (tuned {wt[i]}, base {wb[i]}).");
                 delta[i] = (float)d;
                 any |= d != 0;
             }
@@ -134,7 +134,7 @@ public static class LoraExtractor
             keptEnergy += kept * svd.TotalEnergy;
             log?.Invoke($"{module}: rank {rank}, energy kept {kept * 100:F2}%");
         }
-        if (modules.Count == 0) throw new InvalidDataException($"{tunedSource} and {baseSource} have identical linear weights; there is nothing to extract.");
+        if (modules.Count == 0) throw new Core.UserErrorException($"{tunedSource} and {baseSource} have identical linear weights; there is nothing to extract.");
         var weights = new LoraWeights(modules, tunedSource, baseSource);
         return (weights, new ExtractReport(report, totalEnergy > 0 ? keptEnergy / totalEnergy : 1, notes));
     }

@@ -80,7 +80,7 @@ public sealed class LoraModuleWeights
     public void RequirePlainLora(string tool)
     {
         if (IsDora)
-            throw new NotSupportedException($"{Module} is a DoRA module (it has lora_magnitude_vector): {tool} works on plain LoRA adapters, whose " +
+            throw new Core.UserErrorException($"{Module} is a DoRA module (it has lora_magnitude_vector): {tool} works on plain LoRA adapters, whose " +
                                             "change is s·B·A alone. Merge the DoRA adapter into the base (lorasharp merge), or convert it to a plain " +
                                             "LoRA first (lorasharp export --to-lora --format peft, which reports the conversion error).");
     }
@@ -133,13 +133,13 @@ public sealed class LoraModuleWeights
     public void CheckFinite(string source)
     {
         for (int i = 0; i < A.Length; i++)
-            if (!float.IsFinite(A[i])) throw new InvalidDataException($"{source}: {Module}.lora_A holds a non-finite value ({A[i]}) at row {i / InFeatures}, column {i % InFeatures}.");
+            if (!float.IsFinite(A[i])) throw new Formats.ModelFormatException(source, null, $"{Module}.lora_A holds a non-finite value ({A[i]}) at row {i / InFeatures}, column {i % InFeatures}.");
         for (int i = 0; i < B.Length; i++)
-            if (!float.IsFinite(B[i])) throw new InvalidDataException($"{source}: {Module}.lora_B holds a non-finite value ({B[i]}) at row {i / Rank}, column {i % Rank}.");
-        if (!double.IsFinite(Scale)) throw new InvalidDataException($"{source}: {Module} has a non-finite scale ({Scale}).");
+            if (!float.IsFinite(B[i])) throw new Formats.ModelFormatException(source, null, $"{Module}.lora_B holds a non-finite value ({B[i]}) at row {i / Rank}, column {i % Rank}.");
+        if (!double.IsFinite(Scale)) throw new Formats.ModelFormatException(source, null, $"{Module} has a non-finite scale ({Scale}).");
         if (_magnitude != null)
             for (int i = 0; i < _magnitude.Length; i++)
-                if (!float.IsFinite(_magnitude[i])) throw new InvalidDataException($"{source}: {Module}.lora_magnitude_vector holds a non-finite value ({_magnitude[i]}) at {i}.");
+                if (!float.IsFinite(_magnitude[i])) throw new Formats.ModelFormatException(source, null, $"{Module}.lora_magnitude_vector holds a non-finite value ({_magnitude[i]}) at {i}.");
     }
 
     /// <summary>The same factors with the scale folded into B (B' = s·B, scale 1).</summary>

@@ -23,8 +23,8 @@ public sealed class LoraWeights
     {
         Modules = modules.OrderBy(m => m.Module, StringComparer.Ordinal).ToList();
         var dup = Modules.GroupBy(m => m.Module).FirstOrDefault(g => g.Count() > 1);
-        if (dup != null) throw new ArgumentException($"{source}: module '{dup.Key}' appears twice.");
-        if (Modules.Count == 0) throw new InvalidDataException($"{source}: the adapter has no LoRA modules.");
+        if (dup != null) throw new Formats.ModelFormatException(source, null, $"module '{dup.Key}' appears twice.");
+        if (Modules.Count == 0) throw new Formats.ModelFormatException(source, null, $"the adapter has no LoRA modules.");
         Source = source;
         BaseModel = baseModel;
     }
@@ -56,7 +56,7 @@ public sealed class LoraWeights
             throw new FileNotFoundException($"{folder}: {PeftAdapter.WeightsFile} is missing.{hint}", weightsPath);
         }
         var config = PeftAdapterConfig.Read(configPath);
-        if (config.PeftType != "LORA") throw new InvalidDataException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
+        if (config.PeftType != "LORA") throw new Core.UserErrorException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
         var settings = PeftAdapter.ToSettings(config);
 
         using var st = SafetensorsFile.Open(weightsPath);
@@ -67,7 +67,7 @@ public sealed class LoraWeights
             if (LoraKeys.ParseMagnitude(info.Name) is { } dm)
             {
                 if (!config.UseDora)
-                    throw new InvalidDataException($"{weightsPath}: '{info.Name}' is a DoRA magnitude but {configPath} says use_dora false; set use_dora true if this is a DoRA adapter.");
+                    throw new Core.UserErrorException($"{weightsPath}: '{info.Name}' is a DoRA magnitude but {configPath} says use_dora false; set use_dora true if this is a DoRA adapter.");
                 magnitudes[dm] = info.Name;
                 continue;
             }
@@ -75,18 +75,18 @@ public sealed class LoraWeights
             var (a, b) = pairs.GetValueOrDefault(p.Module);
             pairs[p.Module] = p.Which == 'A' ? (info.Name, b) : (a, info.Name);
         }
-        if (pairs.Count == 0) throw new InvalidDataException($"{weightsPath}: no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
+        if (pairs.Count == 0) throw new Core.UserErrorException($"{weightsPath}: no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
         foreach (var dm in magnitudes.Keys)
-            if (!pairs.ContainsKey(dm)) throw new InvalidDataException($"{weightsPath}: '{magnitudes[dm]}' has no lora_A/lora_B for module '{dm}'.");
+            if (!pairs.ContainsKey(dm)) throw new Core.UserErrorException($"{weightsPath}: '{magnitudes[dm]}' has no lora_A/lora_B for module '{dm}'.");
         var modules = new List<LoraModuleWeights>();
         foreach (var (module, (aKey, bKey)) in pairs)
         {
             if (aKey == null || bKey == null)
-                throw new InvalidDataException($"{weightsPath}: module '{module}' has lora_{(aKey == null ? "A" : "B")} missing.");
+                throw new Formats.ModelFormatException(weightsPath, null, $"module '{module}' has lora_{(aKey == null ? "A" : "B")} missing.");
             var ia = st.Info(aKey);
             var ib = st.Info(bKey);
             if (ia.Shape.Length != 2 || ib.Shape.Length != 2 || ia.Shape[0] != ib.Shape[1])
-                throw new InvalidDataException($"{weightsPath}: '{module}' has lora_A {Tensor.FormatShape(ia.Shape)} and lora_B {Tensor.FormatShape(ib.Shape)}; expected A [r, in] and B [out, r] with the same r.");
+                throw new Formats.ModelFormatException(weightsPath, null, $"'{module}' has lora_A {Tensor.FormatShape(ia.Shape)} and lora_B {Tensor.FormatShape(ib.Shape)}; expected A [r, in] and B [out, r] with the same r.");
             int rank = ia.Shape[0];
             double alpha = settings.AlphaFor(module);
             double scale = settings.UseRsLora ? alpha / Math.Sqrt(rank) : alpha / rank;
@@ -94,10 +94,10 @@ public sealed class LoraWeights
             if (config.UseDora)
             {
                 if (!magnitudes.TryGetValue(module, out var mKey))
-                    throw new InvalidDataException($"{weightsPath}: use_dora is true but module '{module}' has no {LoraKeys.Magnitude(module)}; the file is incomplete.");
+                    throw new Core.UserErrorException($"{weightsPath}: use_dora is true but module '{module}' has no {LoraKeys.Magnitude(module)}; the file is incomplete.");
                 var im = st.Info(mKey);
                 if (im.Shape.Length != 1 || im.Shape[0] != ib.Shape[0])
-                    throw new InvalidDataException($"{weightsPath}: '{mKey}' has shape {Tensor.FormatShape(im.Shape)}; DoRA's magnitude must be [{ib.Shape[0]}] (lora_B's out features).");
+                    throw new Core.UserErrorException($"{weightsPath}: '{mKey}' has shape {Tensor.FormatShape(im.Shape)}; DoRA's magnitude must be [{ib.Shape[0]}] (lora_B's out features).");
                 magnitude = ReadF32(st, mKey);
             }
             var m = new LoraModuleWeights(module, rank, ia.Shape[1], ib.Shape[0], ReadF32(st, aKey), ReadF32(st, bKey), scale) { Magnitude = magnitude };
@@ -116,7 +116,7 @@ public sealed class LoraWeights
             case DType.F32: t.Floats.CopyTo(dst); break;
             case DType.BF16: Bf16.ToFloat(t.AsSpan<ushort>(), dst); break;
             case DType.F16: Fp16.ToFloat(t.AsSpan<ushort>(), dst); break;
-            default: throw new InvalidDataException($"{st.Path}: '{key}' is {t.DType}; LoRA weights must be F32, BF16 or F16.");
+            default: throw new Formats.ModelFormatException(st.Path, null, $"'{key}' is {t.DType}; LoRA weights must be F32, BF16 or F16.");
         }
         return dst;
     }
@@ -141,7 +141,7 @@ public sealed class LoraWeights
         }
         bool dora = Modules.Any(m => m.IsDora);
         if (dora && !Modules.All(m => m.IsDora))
-            throw new InvalidOperationException($"{Source}: some modules are DoRA and some are not; PEFT's use_dora applies to the whole adapter.");
+            throw new Core.UserErrorException($"{Source}: some modules are DoRA and some are not; PEFT's use_dora applies to the whole adapter.");
         var targets = Modules.Select(m => m.Module[(m.Module.LastIndexOf('.') + 1)..]).Distinct().OrderBy(t => Array.IndexOf(LlamaLayer.ProjectionNames, t)).ToArray();
         var config = new PeftAdapterConfig
         {
@@ -181,7 +181,7 @@ public sealed class LoraWeights
     }
 
     /// <summary>
-    /// Checks every module against base weight shapes (HF weight name → [out, in]); throws ArgumentException naming
+    /// Checks every module against base weight shapes (HF weight name → [out, in]); throws a UserErrorException naming
     /// the module, both shapes and the likely cause. Call before writing anything.
     /// </summary>
     public void CheckAgainst(Func<string, int[]?> weightShape, string baseSource)
@@ -189,9 +189,9 @@ public sealed class LoraWeights
         foreach (var m in Modules)
         {
             var shape = weightShape(m.WeightName)
-                ?? throw new ArgumentException($"{Source}: module '{m.Module}' does not exist in the base model {baseSource}; the adapter was made for another base.");
+                ?? throw new Core.UserErrorException($"{Source}: module '{m.Module}' does not exist in the base model {baseSource}; the adapter was made for another base.");
             if (shape.Length != 2 || shape[0] != m.OutFeatures || shape[1] != m.InFeatures)
-                throw new ArgumentException(
+                throw new Core.UserErrorException(
                     $"{Source}: '{m.Module}' has lora_A [{m.Rank}, {m.InFeatures}] and lora_B [{m.OutFeatures}, {m.Rank}] (ΔW [{m.OutFeatures}, {m.InFeatures}]), " +
                     $"but the base weight {m.WeightName} in {baseSource} is {Tensor.FormatShape(shape)}; the adapter was made for another base.");
         }

@@ -22,7 +22,7 @@ public static class TaskMerging
         if (tensors.Count == 0 || tensors.Count != weights.Count) throw new ArgumentException("Give one weight per tensor (at least one tensor).");
         if (!(density > 0 && density <= 1)) throw new ArgumentException($"density must be in (0, 1] (is {density}).");
         if (majoritySignMethod is not ("total" or "frequency"))
-            throw new ArgumentException($"majority_sign_method '{majoritySignMethod}' is not total or frequency.");
+            throw new Core.UserErrorException($"majority_sign_method '{majoritySignMethod}' is not total or frequency.");
         int n = tensors[0].Length;
         foreach (var t in tensors)
             if (t.Length != n) throw new ArgumentException("Task tensors must have the same shape.");

@@ -48,7 +48,7 @@ public sealed class Batcher
         ArgumentNullException.ThrowIfNull(samples);
         if (microBatchSize < 1) throw new ArgumentOutOfRangeException(nameof(microBatchSize), $"micro_batch_size is {microBatchSize}; it must be at least 1.");
         if (cutoffLength < 1) throw new ArgumentOutOfRangeException(nameof(cutoffLength), $"cutoff_len is {cutoffLength}; it must be at least 1.");
-        if (samples.Count == 0) throw new ArgumentException("There are no samples to batch; the dataset is empty.", nameof(samples));
+        if (samples.Count == 0) throw new DatasetException("There are no samples to batch; the dataset is empty.");
         for (int i = 0; i < samples.Count; i++)
         {
             samples[i].Validate(i);

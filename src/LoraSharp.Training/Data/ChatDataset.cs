@@ -2,7 +2,9 @@
 // style) or ShareGPT "conversations": [{"from", "value"}] (from: human -> user, gpt -> assistant, system -> system;
 // user/assistant are accepted too). Each conversation is rendered by an IChatFormatter and tokenized with offsets;
 // a token is trained when it lies inside an assistant span, so the loss covers assistant turns only. The templates
-// of LoraSharp.Tokenizers.Chat plug in through ChatTemplateFormatter; ChatMLFormatter needs no tokenizer.
+// of LoraSharp.Tokenizers.Chat plug in through ChatTemplateFormatter; ChatMLFormatter needs no tokenizer; a model's
+// own Jinja template plugs in through JinjaChatFormatter, which sees the whole row (tool calls, tools, reasoning).
+// ChatOptions.TrainOnInputs trains every token instead.
 using System.Text.Json;
 using LoraSharp.Tokenizers;
 
@@ -26,19 +28,28 @@ public static class ChatDataset
         var enc = new SampleEncoder(tokenizer, options.CutoffLength, options.ExcessLength);
         foreach (var row in rows)
         {
-            var messages = Messages(row, source);
             string text;
             IReadOnlyList<(int Start, int Length)> spans;
-            try
+            if (formatter is JinjaChatFormatter jinja)
             {
-                text = formatter.Render(messages, out spans);
+                var chat = jinja.RenderRow(row, source);
+                text = chat.Text;
+                spans = chat.AssistantSpans.Select(s => (s.Start, s.Length)).ToList();
             }
-            catch (ArgumentException e)
+            else
             {
-                throw new DatasetException($"chat template {formatter.Name} cannot render this conversation: {e.Message}", source, row.Number, row.Line, e);
+                var messages = Messages(row, source);
+                try
+                {
+                    text = formatter.Render(messages, out spans);
+                }
+                catch (Exception e) when (e is ArgumentException or Tokenizers.TokenizerFormatException)
+                {
+                    throw new DatasetException($"chat template {formatter.Name} cannot render this conversation: {e.Message}", source, row.Number, row.Line, e);
+                }
             }
             var tokens = enc.Encode(text, options.AddSpecialTokens, parseSpecialTokens: true);
-            int[] labels = SampleEncoder.Label(tokens, t => InAny(t.Index, t.Length, spans));
+            int[] labels = options.TrainOnInputs ? SampleEncoder.Label(tokens, _ => true) : SampleEncoder.Label(tokens, t => InAny(t.Index, t.Length, spans));
             enc.Add(tokens.Select(t => t.Id).ToArray(), labels);
         }
         return enc.Finish(source, rows.Count, new Dictionary<string, string> { ["template_type"] = "chat", ["chat_template"] = formatter.Name });
@@ -52,7 +63,11 @@ public static class ChatDataset
     }
 
     /// <summary>The messages of a row, with ShareGPT roles mapped; throws naming the row and field when malformed.</summary>
-    public static List<(string Role, string Content)> Messages(DatasetRow row, string source)
+    /// <param name="row">The row.</param>
+    /// <param name="source">The file, for errors.</param>
+    /// <param name="allowToolCalls">Accept OpenAI messages with "content": null (or none) when they carry "tool_calls", and
+    /// ShareGPT "tool" / "function_call" / "observation" turns (Jinja templates render them); their content is "".</param>
+    public static List<(string Role, string Content)> Messages(DatasetRow row, string source, bool allowToolCalls = false)
     {
         var v = row.Value;
         bool share;
@@ -75,7 +90,10 @@ public static class ChatDataset
                 throw new DatasetException($"{where} must be an object with \"{roleKey}\" and \"{contentKey}\", not {JsonRows.Kind(m.ValueKind)}.", source, row.Number, row.Line);
             if (!m.TryGetProperty(roleKey, out var r) || r.ValueKind != JsonValueKind.String)
                 throw new DatasetException($"{where} has no string \"{roleKey}\" ({JsonRows.Describe(m)}).", source, row.Number, row.Line);
-            if (!m.TryGetProperty(contentKey, out var c) || c.ValueKind != JsonValueKind.String)
+            bool hasContent = m.TryGetProperty(contentKey, out var c) && c.ValueKind == JsonValueKind.String;
+            bool toolCallOnly = allowToolCalls && !hasContent && (!m.TryGetProperty(contentKey, out var c0) || c0.ValueKind == JsonValueKind.Null)
+                && m.TryGetProperty("tool_calls", out var tc) && tc.ValueKind == JsonValueKind.Array;
+            if (!hasContent && !toolCallOnly)
                 throw new DatasetException($"{where} has no string \"{contentKey}\" ({JsonRows.Describe(m)}).", source, row.Number, row.Line);
             string role = r.GetString()!;
             if (share)
@@ -85,11 +103,12 @@ public static class ChatDataset
                     "human" or "user" => "user",
                     "gpt" or "assistant" => "assistant",
                     "system" => "system",
+                    "tool" or "function_call" or "observation" when allowToolCalls => "tool",
                     _ => throw new DatasetException($"{where} has \"from\": \"{role}\"; ShareGPT roles are human, gpt and system (user and assistant are accepted too).",
                         source, row.Number, row.Line),
                 };
             }
-            result.Add((role, c.GetString()!));
+            result.Add((role, hasContent ? c.GetString()! : ""));
             i++;
         }
         if (result.Count == 0) throw new DatasetException($"\"{field}\" is empty.", source, row.Number, row.Line);

@@ -15,4 +15,7 @@ public sealed record ChatOptions
 
     /// <summary>Let the tokenizer add BOS (a doubled BOS, when the template writes one too, is dropped).</summary>
     public bool AddSpecialTokens { get; init; } = true;
+
+    /// <summary>train_on_inputs: train on every token (system, user, headers too), not only the assistant spans.</summary>
+    public bool TrainOnInputs { get; init; }
 }

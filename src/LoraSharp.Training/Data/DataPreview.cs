@@ -27,16 +27,7 @@ public static class DataPreview
         byte[] content = path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) ? Text(samples, tokenizer, n) : Json(samples, tokenizer, n);
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + $".tmp-{Environment.ProcessId}";
-        try
-        {
-            File.WriteAllBytes(temp, content);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        Formats.Durable.WriteFile(full, s => s.Write(content));
     }
 
     /// <summary>The trained runs of a sample as (start, end) token ranges; a token is trained when its label is not -100.</summary>

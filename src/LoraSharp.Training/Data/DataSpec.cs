@@ -14,8 +14,15 @@ public sealed record DataSpec
     /// <summary>format: the format file for formatted datasets (a path, or a name looked up in the formats folder).</summary>
     public string? Format { get; init; }
 
-    /// <summary>The chat template name for chat datasets (chatml, llama2, llama3, mistral, alpaca, zephyr, phi3); null: chatml.</summary>
+    /// <summary>chat_template for chat datasets: a built-in name (chatml, llama2, llama3, mistral, alpaca, zephyr, phi3), a
+    /// .jinja file, or an inline Jinja template; null: the model's own template (<see cref="ModelChatTemplate"/>), else chatml.</summary>
     public string? ChatTemplate { get; init; }
+
+    /// <summary>The chat template the model ships (tokenizer_config.json / GGUF), used when <see cref="ChatTemplate"/> is null.</summary>
+    public Tokenizers.Chat.ModelChatTemplate? ModelChatTemplate { get; init; }
+
+    /// <summary>train_on_inputs (chat): train on every token, not only the assistant replies.</summary>
+    public bool TrainOnInputs { get; init; }
 
     /// <summary>eval_dataset: a separate validation file of the same kind; null: none (or a split).</summary>
     public string? EvalDatasetPath { get; init; }

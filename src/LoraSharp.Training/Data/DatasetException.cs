@@ -4,7 +4,7 @@
 namespace LoraSharp.Training.Data;
 
 /// <summary>A dataset or format file that cannot be used, with the place where the problem is.</summary>
-public sealed class DatasetException : Exception
+public sealed class DatasetException : Core.UserErrorException
 {
     /// <summary>Creates the exception; the message is prefixed with "file, row R, line L: ".</summary>
     public DatasetException(string message, string? filePath = null, int? row = null, int? line = null, Exception? inner = null)

@@ -19,7 +19,7 @@ public static class DatasetSplit
         if (!(fraction > 0 && fraction < 1))
             throw new ArgumentOutOfRangeException(nameof(fraction), $"The validation fraction is {fraction}; it must be between 0 and 1 (e.g. 0.1), exclusive.");
         if (samples.Count < 2)
-            throw new ArgumentException($"Cannot split {samples.Count} sample(s) into training and validation sets; give more data or a separate validation file.", nameof(samples));
+            throw new DatasetException($"Cannot split {samples.Count} sample(s) into training and validation sets; give more data or a separate validation file.");
         int nEval = Math.Clamp((int)Math.Round(fraction * samples.Count, MidpointRounding.AwayFromZero), 1, samples.Count - 1);
         var order = new int[samples.Count];
         for (int i = 0; i < order.Length; i++) order[i] = i;

@@ -78,6 +78,8 @@ public sealed partial class FormatFile
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 throw new DatasetException($"a format file is one JSON object mapping field sets to templates, e.g. {{\"instruction,output\": \"%instruction%\\n%output%\"}}; this one is {JsonRows.Kind(root.ValueKind)}.", source);
+            if (Formats.Json.JsonStrings.FirstInvalid(root) is { } bad)
+                throw new DatasetException($"{bad} is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair); fix or remove it.", source);
             var templates = new List<FormatTemplate>();
             foreach (var p in root.EnumerateObject())
             {

@@ -27,7 +27,7 @@ public static class FormattedDataset
         ArgumentNullException.ThrowIfNull(options);
         SampleEncoder.CheckCutoff(options.CutoffLength, options.ContextLength);
         if (options.AddEosToken && tokenizer.EosTokenId < 0)
-            throw new ArgumentException("add_eos_token is set but the tokenizer has no EOS token.", nameof(options));
+            throw new DatasetException("add_eos_token is set but the tokenizer has no EOS token; turn add_eos_token off.");
         var enc = new SampleEncoder(tokenizer, options.CutoffLength, options.ExcessLength);
         string marker = options.TrainOnlyAfter ?? "";
         int withoutMarker = 0;

@@ -24,13 +24,27 @@ public static class JsonRows
     public static List<DatasetRow> Parse(ReadOnlySpan<byte> bytes, string source)
     {
         if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
+        // JsonDocument checks string contents only when they are read; find bad UTF-8 here, with its line.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            System.Text.Unicode.Utf8.ToUtf16(bytes, new char[bytes.Length], out int valid, out _, replaceInvalidSequences: false);
+            throw new DatasetException("the file is not valid UTF-8 text; re-save it as UTF-8.", source, line: LineOf(bytes, valid));
+        }
         int first = 0;
         while (first < bytes.Length && bytes[first] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') first++;
         if (first == bytes.Length) return [];
         var rows = bytes[first] == (byte)'[' ? ParseArray(bytes, source) : ParseLines(bytes, source);
         foreach (var r in rows)
+        {
             if (r.Value.ValueKind != JsonValueKind.Object)
                 throw new DatasetException($"a row must be a JSON object such as {{\"instruction\": \"...\", \"output\": \"...\"}}, not {Kind(r.Value.ValueKind)}.", source, r.Number, r.Line);
+            if (Formats.Json.JsonStrings.FirstInvalid(r.Value) is { } bad)
+                throw new DatasetException($"{bad} is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair); fix or remove it.", source, r.Number, r.Line);
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in r.Value.EnumerateObject())
+                if (!names.Add(p.Name))
+                    throw new DatasetException($"field \"{p.Name}\" appears twice in the row; keep one.", source, r.Number, r.Line);
+        }
         return rows;
     }
 

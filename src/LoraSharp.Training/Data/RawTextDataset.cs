@@ -43,13 +43,13 @@ public static class RawTextDataset
         if (options.OverlapLength < 0) throw new ArgumentOutOfRangeException(nameof(options), $"overlap_len is {options.OverlapLength}; it must be 0 or more.");
         if (options.NewlineFavorLength < 0) throw new ArgumentOutOfRangeException(nameof(options), $"newline_favor_len is {options.NewlineFavorLength}; it must be 0 or more.");
         if (options.MinChars < 0) throw new ArgumentOutOfRangeException(nameof(options), $"min_chars is {options.MinChars}; it must be 0 or more.");
-        if (options.AddEosToken && tokenizer.EosTokenId < 0) throw new ArgumentException("add_eos_token is set but the tokenizer has no EOS token.", nameof(options));
+        if (options.AddEosToken && tokenizer.EosTokenId < 0) throw new DatasetException("add_eos_token is set but the tokenizer has no EOS token; turn add_eos_token off.");
 
         int bos = tokenizer.AddBos && tokenizer.BosTokenId >= 0 ? tokenizer.BosTokenId : -1;
         int window = options.CutoffLength - (bos >= 0 ? 1 : 0);
         int step = window - options.OverlapLength;
         if (step <= 0)
-            throw new ArgumentOutOfRangeException(nameof(options),
+            throw new DatasetException(
                 $"overlap_len ({options.OverlapLength}) must be smaller than the {window} text tokens of a chunk (cutoff_len {options.CutoffLength}{(bos >= 0 ? " less one for BOS" : "")}).");
         string cut = (options.HardCutString ?? "").Replace("\\n", "\n");
         var enc = new SampleEncoder(tokenizer, options.CutoffLength, ExcessLength.Truncate);

@@ -74,7 +74,7 @@ internal sealed class SampleEncoder(Tokenizer tokenizer, int cutoffLength, Exces
         if (cutoffLength < 2)
             throw new ArgumentOutOfRangeException(nameof(cutoffLength), $"cutoff_len is {cutoffLength}; it must be at least 2 tokens (one input, one target).");
         if (contextLength is int ctx && cutoffLength > ctx)
-            throw new ArgumentOutOfRangeException(nameof(cutoffLength),
+            throw new DatasetException(
                 $"cutoff_len {cutoffLength} is longer than the model's context of {ctx} tokens (max_position_embeddings); set cutoff_len to {ctx} or less.");
     }
 }

@@ -47,7 +47,7 @@ public static class PeftAdapter
             tensors.Add(new(LoraKeys.B(linear.Name), a.B));
             if (a.IsDora) tensors.Add(new(LoraKeys.Magnitude(linear.Name), a.Magnitude!));
             if (a.IsDora != config.UseDora)
-                throw new InvalidOperationException($"{linear.Name}: the adapter is {(a.IsDora ? "" : "not ")}DoRA but adapter_config.json says use_dora {config.UseDora.ToString().ToLowerInvariant()}.");
+                throw new Core.UserErrorException($"{linear.Name}: the adapter is {(a.IsDora ? "" : "not ")}DoRA but adapter_config.json says use_dora {config.UseDora.ToString().ToLowerInvariant()}.");
         }
         if (tensors.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}' to save.");
         SafetensorsWriter.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });

@@ -65,7 +65,7 @@ internal sealed class PolynomialSchedule : LearningRateSchedule
     public PolynomialSchedule(double baseLr, int warmup, int total, double lrEnd, double power) : base("polynomial", baseLr, warmup, total)
     {
         if (!(baseLr > lrEnd))
-            throw new ArgumentException($"polynomial: lr_end ({lrEnd}) must be smaller than the initial learning rate ({baseLr}).", nameof(lrEnd));
+            throw new Core.UserErrorException($"polynomial: lr_end ({lrEnd}) must be smaller than the initial learning rate ({baseLr}); raise learning_rate or pick another lr_scheduler_type.");
         if (!double.IsFinite(power)) throw new ArgumentException($"polynomial power must be finite (got {power}).", nameof(power));
         _lrEnd = lrEnd;
         _power = power;

@@ -82,23 +82,24 @@ internal static class AdapterToolEndpoints
     }
 
     // PATH:SCALE strings as the App jobs take them; the path is resolved inside the adapters folder first.
-    private static string[] Specs(IReadOnlyList<AdapterRef> adapters, WebFolders folders)
+    internal static string[] Specs(IReadOnlyList<AdapterRef> adapters, WebFolders folders)
     {
-        if (adapters.Count == 0) throw new ArgumentException("Select at least one adapter.");
+        if (adapters.Count == 0) throw new Core.UserErrorException("Select at least one adapter.");
         return adapters.Select(a =>
         {
-            if (!double.IsFinite(a.Scale)) throw new ArgumentException($"The scale of '{a.Name}' must be a number.");
+            if (a is null) throw new Core.UserErrorException("An adapter entry is null; send {\"name\": ..., \"scale\": ...} objects.");
+            if (!double.IsFinite(a.Scale)) throw new Core.UserErrorException($"The scale of '{a.Name}' must be a number.");
             return folders.Adapters.Resolve(a.Name) + ":" + a.Scale.ToString("R", CultureInfo.InvariantCulture);
         }).ToArray();
     }
 
-    private sealed record AdapterRef
+    internal sealed record AdapterRef
     {
         public required string Name { get; init; }
         public double Scale { get; init; } = 1.0;   // combine: the weight
     }
 
-    private sealed record MergeBody
+    internal sealed record MergeBody
     {
         public required string Model { get; init; }
         public required AdapterRef[] Adapters { get; init; }
@@ -109,7 +110,7 @@ internal static class AdapterToolEndpoints
         public bool Overwrite { get; init; }
     }
 
-    private sealed record ExportBody
+    internal sealed record ExportBody
     {
         public required string Adapter { get; init; }
         public required string Model { get; init; }
@@ -118,7 +119,7 @@ internal static class AdapterToolEndpoints
         public bool Overwrite { get; init; }
     }
 
-    private sealed record CombineBody
+    internal sealed record CombineBody
     {
         public required AdapterRef[] Adapters { get; init; }
         public string Method { get; init; } = "linear";
@@ -128,7 +129,7 @@ internal static class AdapterToolEndpoints
         public bool Overwrite { get; init; }
     }
 
-    private sealed record PerplexityBody
+    internal sealed record PerplexityBody
     {
         public required string Model { get; init; }
         public string? Adapter { get; init; }

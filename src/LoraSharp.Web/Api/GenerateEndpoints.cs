@@ -79,9 +79,9 @@ internal static class GenerateEndpoints
         sse.Send("done", new { side, tokens = result.TokenIds.Length - result.PromptTokens, tokens_per_second = result.TokensPerSecond, stop_reason = result.StopReason });
     }
 
-    private sealed record ChatMode(string? Template, string? System);
+    internal sealed record ChatMode(string? Template, string? System);
 
-    private sealed record GenerateBody
+    internal sealed record GenerateBody
     {
         public required string Model { get; init; }
         public string? Adapter { get; init; }
@@ -107,18 +107,18 @@ internal static class GenerateEndpoints
             if (template != null)
             {
                 try { GenerateJob.CheckChatTemplateName(template); }
-                catch (ArgumentException e) { throw new ArgumentException($"chat_template: {e.Message}"); }
+                catch (Tokenizers.TokenizerFormatException e) { throw new Core.UserErrorException($"chat_template: {e.Message}", e); }
             }
             return new ChatMode(template, string.IsNullOrEmpty(System) ? null : System);
         }
 
         public GenerationOptions ToOptions()
         {
-            if (MaxNewTokens is < 1 or > MaxNewTokensLimit) throw new ArgumentException($"max_new_tokens must be between 1 and {MaxNewTokensLimit} (is {MaxNewTokens}).");
-            if (!double.IsFinite(AdapterScale)) throw new ArgumentException("adapter_scale must be a number.");
+            if (MaxNewTokens is < 1 or > MaxNewTokensLimit) throw new Core.UserErrorException($"max_new_tokens must be between 1 and {MaxNewTokensLimit} (is {MaxNewTokens}).");
+            if (!double.IsFinite(AdapterScale)) throw new Core.UserErrorException("adapter_scale must be a number.");
             var sampling = new SamplingSettings { Temperature = Temperature, TopK = TopK, TopP = TopP, MinP = MinP, RepetitionPenalty = RepetitionPenalty, Seed = Seed };
             sampling.Validate();
-            return new GenerationOptions { MaxNewTokens = MaxNewTokens, Sampling = sampling, StopStrings = Stop.Where(s => s.Length > 0).ToArray() };
+            return new GenerationOptions { MaxNewTokens = MaxNewTokens, Sampling = sampling, StopStrings = Stop.Where(s => !string.IsNullOrEmpty(s)).ToArray() };
         }
     }
 }

@@ -4,7 +4,7 @@
 //   GET  /api/info      GET /api/models      GET /api/datasets      GET /api/formats      GET /api/settings
 //   POST /api/datasets?name=NAME   (Content-Type: application/octet-stream; the file's bytes)
 using System.Text.Json.Nodes;
-using LoraSharp.App.Settings;
+using LoraSharp.Training.Settings;
 using LoraSharp.Models.Generation;
 using LoraSharp.Training;
 using LoraSharp.Web.Http;
@@ -39,7 +39,7 @@ internal static class LibraryEndpoints
             return WebJson.Ok(new
             {
                 defaults = JsonNode.Parse(TrainingSettingsFile.ToJson(new TrainingSettings())),
-                fields = TrainingSettingsHelp.All,
+                fields = TrainingSettingsSchema.All,
                 generation = new
                 {
                     max_new_tokens = generation.MaxNewTokens, temperature = sampling.Temperature, top_k = sampling.TopK, top_p = sampling.TopP,
@@ -58,7 +58,7 @@ internal static class LibraryEndpoints
             throw new HttpError(StatusCodes.Status415UnsupportedMediaType, "Upload the file's bytes with Content-Type: application/octet-stream.");
         string? name = request.Query["name"];
         if (string.IsNullOrWhiteSpace(name) || !UploadExtensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
-            throw new ArgumentException($"Upload name '{name}' must end in {string.Join(", ", UploadExtensions)}.");
+            throw new Core.UserErrorException($"Upload name '{name}' must end in {string.Join(", ", UploadExtensions)}.");
         string path = folders.Datasets.ResolveChild(name);
         if (File.Exists(path) || Directory.Exists(path))
             throw new HttpError(StatusCodes.Status409Conflict, $"Dataset '{name}' already exists; upload it under another name.");

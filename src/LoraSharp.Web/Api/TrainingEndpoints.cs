@@ -56,25 +56,28 @@ internal static class TrainingEndpoints
         }
     }
 
-    private static FineTuneRequest ToRequest(TrainBody body, WebFolders folders)
+    internal static FineTuneRequest ToRequest(TrainBody body, WebFolders folders)
     {
         var settings = TrainingSettingsFile.Parse(body.Settings.GetRawText(), "settings");
         settings.Validate();
         if (string.IsNullOrEmpty(settings.Dataset) && string.IsNullOrEmpty(settings.RawTextFile))
-            throw new ArgumentException("No training data: pick a formatted or chat dataset, or a raw text file.");
+            throw new Core.UserErrorException("No training data: pick a formatted or chat dataset, or a raw text file.");
         settings = SettingsPaths.ToServer(settings, folders);
         string model = folders.Models.Resolve(body.Model);
         string folder = folders.Adapters.ResolveChild(settings.LoraName);
         if (!body.Resume && !settings.AlwaysOverride && Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
             throw new HttpError(StatusCodes.Status409Conflict,
                 $"Adapter '{settings.LoraName}' already exists. Choose another name, tick 'overwrite' to replace it, or 'resume' to continue it.");
+        if (!body.Resume && !settings.AlwaysOverride && Directory.Exists(FineTuneJob.RunFolder(folder)))
+            throw new HttpError(StatusCodes.Status409Conflict,
+                $"An interrupted run of '{settings.LoraName}' exists ({settings.LoraName}{FineTuneJob.RunSuffix}). Tick 'resume' to continue it, or 'overwrite' to start over.");
         return new FineTuneRequest
         {
             Model = model, Settings = settings, OutputRoot = folders.Adapters.Root, Resume = body.Resume, FormatsFolder = folders.Formats?.Root,
         };
     }
 
-    private sealed record TrainBody
+    internal sealed record TrainBody
     {
         public required string Model { get; init; }
         public required JsonElement Settings { get; init; }

@@ -36,6 +36,7 @@ internal sealed class ErrorReporter(WebFolders folders, TextWriter log)
     /// <summary>The status and browser-safe message of <paramref name="e"/>; unexpected ones are logged with their trace.</summary>
     public (int Status, string Message) Describe(Exception e, string where)
     {
+        e = UserErrors.Unwrap(e);
         int status = e switch
         {
             HttpError h => h.Status,

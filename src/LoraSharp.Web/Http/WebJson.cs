@@ -22,13 +22,23 @@ internal static class WebJson
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,   // the answers are JSON, never embedded in HTML
     };
 
+    // Reading also refuses null for a non-nullable property (`"adapter": null` was a NullReferenceException, a 500,
+    // found by fuzzing); writing keeps Options, whose anonymous answers may hold nulls.
+    private static readonly JsonSerializerOptions s_readOptions = new(Options) { RespectNullableAnnotations = true };
+
     /// <summary>The body as <typeparamref name="T"/>; 415 when it is not JSON, 400 with the parser's message when it is invalid.</summary>
     public static async Task<T> ReadAsync<T>(HttpRequest request) where T : class
     {
         if (!request.HasJsonContentType()) throw new HttpError(StatusCodes.Status415UnsupportedMediaType, "Send the request body as JSON (Content-Type: application/json).");
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(request.Body, Options, request.HttpContext.RequestAborted)
+            using var buffer = new MemoryStream();
+            await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
+            var bytes = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+            // System.Text.Json checks UTF-8 inside strings only when they are read (JsonElement.GetRawText throws then).
+            if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+                throw new HttpError(StatusCodes.Status400BadRequest, "The request body is not valid UTF-8; send UTF-8 JSON.");
+            return JsonSerializer.Deserialize<T>(bytes.Span, s_readOptions)
                 ?? throw new HttpError(StatusCodes.Status400BadRequest, "The request body is null; send a JSON object.");
         }
         catch (JsonException e)

@@ -61,7 +61,7 @@ internal sealed class WebFolders
     public string FormatFile(string name)
     {
         if (!ListFormats().Contains(name))
-            throw new ArgumentException($"format '{name}' is not one of [{string.Join(", ", ListFormats())}] or chat; format files live in the formats folder.");
+            throw new Core.UserErrorException($"format '{name}' is not one of [{string.Join(", ", ListFormats())}] or chat; format files live in the formats folder.");
         return Formats!.ResolveChild(name + "-format.json");
     }
 

@@ -14,14 +14,14 @@ public static class SafePath
 
     /// <summary>
     /// The real path of <paramref name="name"/> (segments separated by '/') inside <paramref name="root"/>; throws
-    /// <see cref="UnauthorizedAccessException"/> when it is or leads outside, <see cref="ArgumentException"/> when empty.
+    /// <see cref="UnauthorizedAccessException"/> when it is or leads outside, a <see cref="Core.UserErrorException"/> when empty.
     /// </summary>
     /// <param name="root">The folder the name must stay in.</param>
     /// <param name="label">What the folder is called in messages ("datasets").</param>
     /// <param name="name">The name as the user gave it.</param>
     public static string Resolve(string root, string label, string? name)
     {
-        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException($"No name given for the {label} folder; pick one from its list.");
+        if (string.IsNullOrWhiteSpace(name)) throw new Core.UserErrorException($"No name given for the {label} folder; pick one from its list.");
         if (name.Any(char.IsControl)) throw Refused(label, name, "it contains control characters");
         if (Path.IsPathRooted(name) || name[0] is '/' or '\\' or '~') throw Refused(label, name, "absolute paths are not accepted");
         var segments = name.Split('/', '\\').Where(s => s.Length > 0 && s != ".").ToArray();
@@ -37,7 +37,7 @@ public static class SafePath
     public static string ResolveChild(string root, string label, string? name)
     {
         if (name != null && name.IndexOfAny(['/', '\\']) >= 0)
-            throw new ArgumentException($"'{name}' must be a plain name in the {label} folder, without '/'.");
+            throw new Core.UserErrorException($"'{name}' must be a plain name in the {label} folder, without '/'.");
         if (name is "." or "..") throw Refused(label, name, "it names a folder, not an entry");
         return Resolve(root, label, name);
     }

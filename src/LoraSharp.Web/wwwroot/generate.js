@@ -21,7 +21,7 @@ export function initGenerate(settings) {
 
 export function updateGenerateLists({ models, adapters }) {
   fillSelect($('#gen-model'), models.map(m => m.name));
-  fillSelect($('#gen-adapter'), adapters.filter(a => a.kind !== 'incomplete').map(a => a.name), { keepFirst: true });
+  fillSelect($('#gen-adapter'), adapters.filter(a => a.kind === 'peft' || a.kind === 'gguf').map(a => a.name), { keepFirst: true });
 }
 
 async function generate() {

@@ -82,16 +82,24 @@ function fieldView(f) {
       el('label', { class: 'check' }, el('input', { type: 'checkbox', value: c, checked: (def ?? []).includes(c) }), c))); break;
     case 'dataset': input = el('select', { id }, el('option', { value: '', text: '(none)' })); break;
     case 'format': input = el('select', { id }); break;
-    case 'integer': input = el('input', { id, type: 'number', step: '1', value: def }); break;
-    case 'number': input = el('input', { id, type: 'number', step: 'any', value: def }); break;
+    case 'integer': input = el('input', { id, type: 'number', step: '1', value: def, ...bounds(f) }); break;
+    case 'number': input = el('input', { id, type: 'number', step: 'any', value: def, ...bounds(f) }); break;
     default: input = el('input', { id, type: 'text' }); writeField(f, input, def);
   }
-  const quiet = f.kind === 'dataset' || f.kind === 'format' || def === null || def === undefined || f.help.includes('default');
-  const shown = quiet ? '' : ` (default ${display(f, def)})`;
+  // the default as the CLI's help shows it: the schema's words where it depends on other settings (lora_alpha: 2 x rank)
+  const quiet = f.kind === 'dataset' || f.kind === 'format' || ((def === null || def === undefined) && !f.default_text);
+  const shown = quiet ? '' : ` (default ${f.default_text ?? display(f, def)})`;
   const label = f.kind === 'boolean'
     ? el('label', { class: 'check' }, input, f.name)
     : el('label', { for: id }, f.name, input);
   return el('div', { class: 'field' }, label, el('p', { class: 'help', text: `${f.help} ${f.cli}${shown}` }));
+}
+
+// "[0, 1)" -> {min: "0", max: "1"}: the browser's own hints; the server checks the open ends (it names the setting).
+function bounds(f) {
+  if (!f.range) return {};
+  const [lo, hi] = f.range.slice(1, -1).split(',').map(s => s.trim());
+  return hi === 'inf' ? { min: lo } : { min: lo, max: hi };
 }
 
 function display(f, value) {

@@ -211,9 +211,9 @@ public class AttentionSegmentTests
         // A packed row long enough for several backward chunks (of whole segments), so the threads share one row.
         var rng = new Random(8);
         var c = new Case(1, 1100, 6, 3, 16, 0, RandomSegments(1, 1100, rng, 300), []);
-        Result one, two;
+        Result one, two = default!;
         using (Threads.Limit(1)) one = Run(c, 40, reference: false, c.Seg);
-        using (Threads.Limit(2)) two = Run(c, 40, reference: false, c.Seg);
+        TestSupport.TwoThreads.Run(() => two = Run(c, 40, reference: false, c.Seg));
         Assert.Equal(one.Out, two.Out);
         Assert.Equal(one.DQ, two.DQ);
         Assert.Equal(one.DK, two.DK);

@@ -381,20 +381,18 @@ public class AttentionTests(ITestOutputHelper log)
     {
         var s = new Shape(2, 130, 130, 9, 3, 48, 0);
         var x = Inputs.Make(s, 81, PaddingMask(2, 130, b => b == 0 ? (0, 7) : (9, 0)));
-        Result one, two;
+        Result one, two = default!;
         using (Threads.Limit(1)) one = Run(x, reference: false);
-        using (Threads.Limit(2)) two = Run(x, reference: false);
+        TestSupport.TwoThreads.Run(() => two = Run(x, reference: false));
         Assert.Equal(one.Out, two.Out);
         Assert.Equal(one.Lse, two.Lse);
         Assert.Equal(one.DQ, two.DQ);
         Assert.Equal(one.DK, two.DK);
         Assert.Equal(one.DV, two.DV);
-        var d = Inputs.Make(s with { Tq = 2 }, 82);
-        d.K = x.K;
-        d.V = x.V;
-        Result d1, d2;
+        var d = Inputs.Make(s with { Tq = 2, Tk = 2050 }, 82);   // decode over a long context: enough work to split
+        Result d1, d2 = default!;
         using (Threads.Limit(1)) d1 = Run(d, reference: false, backward: false);
-        using (Threads.Limit(2)) d2 = Run(d, reference: false, backward: false);
+        TestSupport.TwoThreads.Run(() => d2 = Run(d, reference: false, backward: false));
         Assert.Equal(d1.Out, d2.Out);
     }
 

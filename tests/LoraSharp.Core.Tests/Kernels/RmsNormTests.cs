@@ -136,11 +136,11 @@ public class RmsNormTests
             RmsNorm.Forward(x, w, o1, r1, N, C, Eps);
             RmsNorm.Backward(dy, x, w, r1, dx1, dw1, N, C);
         }
-        using (Threads.Limit(2))
+        TestSupport.TwoThreads.Run(() =>
         {
             RmsNorm.Forward(x, w, o2, r2, N, C, Eps);
             RmsNorm.Backward(dy, x, w, r2, dx2, dw2, N, C);
-        }
+        });
         AssertBitwiseEqual(o1, o2, "output");
         AssertBitwiseEqual(dx1, dx2, "dx");
         AssertBitwiseEqual(dw1, dw2, "dWeight");

@@ -169,7 +169,7 @@ public class RopeTests
         var a = (float[])x.Clone();
         var b = (float[])x.Clone();
         using (Threads.Limit(1)) { Rope.Forward(a, pos, table, N, H, HS); Rope.Backward(a, pos, table, N, H, HS); }
-        using (Threads.Limit(2)) { Rope.Forward(b, pos, table, N, H, HS); Rope.Backward(b, pos, table, N, H, HS); }
+        TestSupport.TwoThreads.Run(() => { Rope.Forward(b, pos, table, N, H, HS); Rope.Backward(b, pos, table, N, H, HS); });
         AssertBitwiseEqual(a, b, "x");
     }
 
@@ -184,5 +184,19 @@ public class RopeTests
         e = Assert.Throws<ArgumentException>(() => RopeTable.Create(8, 10, 10000.0, new RopeScaling("yarn", 4)));
         Assert.Contains("yarn", e.Message);
         Assert.Throws<ArgumentException>(() => RopeTable.Create(7, 10, 10000.0, null));
+    }
+
+    [Fact]
+    public void BadRopeScalingFromAConfig_IsAUserError()
+    {
+        // config.json values, not code: the message names the field and the front ends show it (exit code 1, not 70)
+        var e = Assert.Throws<UserErrorException>(() => RopeTable.Create(8, 10, 10000.0, new RopeScaling("linear", 0)));
+        Assert.Contains("rope_scaling.factor", e.Message);
+        e = Assert.Throws<UserErrorException>(() => RopeTable.Create(8, 10, 10000.0, new RopeScaling("llama3", 8, LowFreqFactor: 4, HighFreqFactor: 1)));
+        Assert.Contains("low_freq_factor", e.Message);
+        e = Assert.Throws<UserErrorException>(() => RopeTable.Create(8, 10, 10000.0, new RopeScaling("llama3", 8, OriginalMaxPositionEmbeddings: 0)));
+        Assert.Contains("original_max_position_embeddings", e.Message);
+        e = Assert.Throws<UserErrorException>(() => RopeTable.InverseFrequencies(8, 10000.0, new RopeScaling("default") { FrequencyFactors = [1f, 0f, 1f, 1f] }));
+        Assert.Contains("rope frequency factor 1", e.Message);
     }
 }

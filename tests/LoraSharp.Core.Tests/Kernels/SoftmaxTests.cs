@@ -84,7 +84,7 @@ public class SoftmaxTests
         var dy = Uniform(rows * cols, 6);
         float[] y1 = new float[rows * cols], y2 = new float[rows * cols], d1 = new float[rows * cols], d2 = new float[rows * cols];
         using (Threads.Limit(1)) { Softmax.Forward(x, y1, rows, cols); Softmax.Backward(dy, y1, d1, rows, cols); }
-        using (Threads.Limit(2)) { Softmax.Forward(x, y2, rows, cols); Softmax.Backward(dy, y2, d2, rows, cols); }
+        TestSupport.TwoThreads.Run(() => { Softmax.Forward(x, y2, rows, cols); Softmax.Backward(dy, y2, d2, rows, cols); });
         AssertBitwiseEqual(y1, y2, "y");
         AssertBitwiseEqual(d1, d2, "dx");
     }

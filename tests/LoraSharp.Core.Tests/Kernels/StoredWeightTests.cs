@@ -57,18 +57,21 @@ public class StoredWeightTests
     [MemberData(nameof(Types))]
     public void OneAndTwoThreads_AreBitIdentical(DType type)
     {
-        foreach (var (m, blocks, n) in new[] { (1, 5, 300), (3, 4, 97), (40, 5, 130) })
+        // Shapes with enough work for the decode and GEMM paths to split across two threads (small blocks: 8x as many).
+        int scale = DTypeInfo.BlockSize(type) >= 256 ? 1 : 8;
+        foreach (var (m, blocks, n) in new[] { (1, 5, 4001), (3, 4, 1999), (40, 5, 701) })
         {
-            int k = K(type, blocks);
+            int k = K(type, blocks * scale);
             using var w = QuantTestData.RandomTensor(type, n, k, seed: 9, amplitude: 0.5);
             var packed = PackedWeight.FromStored(w);
             var x = TestData.Uniform(m * k, 4);
             var dy = TestData.Uniform(m * n, 5);
             float[] Run(int threads, bool backward)
             {
-                using var _ = Threads.Limit(threads);
                 var o = new float[backward ? m * k : m * n];
-                if (backward) MatMul.BackwardInput(dy, packed, o, m); else MatMul.Forward(x, packed, o, m);
+                void Work() { if (backward) MatMul.BackwardInput(dy, packed, o, m); else MatMul.Forward(x, packed, o, m); }
+                if (threads == 1) { using (Threads.Limit(1)) Work(); }
+                else TestSupport.TwoThreads.Run(Work);
                 return o;
             }
             Assert.Equal(Run(1, false), Run(2, false));

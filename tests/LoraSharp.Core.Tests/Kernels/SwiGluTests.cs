@@ -78,7 +78,7 @@ public class SwiGluTests
         var dh = Uniform(n, 9);
         float[] h1 = new float[n], h2 = new float[n], dg1 = new float[n], dg2 = new float[n], du1 = new float[n], du2 = new float[n];
         using (Threads.Limit(1)) { SwiGlu.Forward(g, u, h1); SwiGlu.Backward(dh, g, u, dg1, du1); }
-        using (Threads.Limit(2)) { SwiGlu.Forward(g, u, h2); SwiGlu.Backward(dh, g, u, dg2, du2); }
+        TestSupport.TwoThreads.Run(() => { SwiGlu.Forward(g, u, h2); SwiGlu.Backward(dh, g, u, dg2, du2); });
         AssertBitwiseEqual(h1, h2, "h");
         AssertBitwiseEqual(dg1, dg2, "dGate");
         AssertBitwiseEqual(du1, du2, "dUp");

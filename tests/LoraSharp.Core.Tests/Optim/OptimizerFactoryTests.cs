@@ -47,7 +47,7 @@ public class OptimizerFactoryTests
         Assert.Null(ada.Beta1);
         var sgd = (Sgd)OptimizerFactory.Create("sgd", new OptimizerOptions { Momentum = 0.9, Nesterov = true });
         Assert.True(sgd.Nesterov);
-        Assert.Throws<ArgumentException>(() => OptimizerFactory.Create("sgd", new OptimizerOptions { Nesterov = true }));
+        Assert.Throws<UserErrorException>(() => OptimizerFactory.Create("sgd", new OptimizerOptions { Nesterov = true }));
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public class OptimizerStateTests
         using var set = ParamSet.Random(1, [4]);
         var adam = new AdamW();
         adam.Step(set.Params, 1e-3);
-        var e = Assert.Throws<InvalidOperationException>(() => new Lion().ImportState(adam.ExportState()));
+        var e = Assert.Throws<UserErrorException>(() => new Lion().ImportState(adam.ExportState()));
         Assert.Contains("adamw", e.Message);
         Assert.Contains("lion", e.Message);
     }
@@ -86,7 +86,7 @@ public class OptimizerStateTests
         a.Step(small.Params, 1e-3);
         var b = new AdamW();
         b.ImportState(a.ExportState());
-        var e = Assert.Throws<InvalidOperationException>(() => b.Step(big.Params, 1e-3));
+        var e = Assert.Throws<UserErrorException>(() => b.Step(big.Params, 1e-3));
         Assert.Contains("layers.0.weight.exp_avg", e.Message);
         Assert.Contains("[5]", e.Message);
     }
@@ -99,7 +99,7 @@ public class OptimizerStateTests
         a.Step(two.Params, 1e-3);
         var b = new AdamW();
         b.ImportState(a.ExportState());
-        var e = Assert.Throws<InvalidOperationException>(() => b.Step(two.Params.Take(1).ToList(), 1e-3));
+        var e = Assert.Throws<UserErrorException>(() => b.Step(two.Params.Take(1).ToList(), 1e-3));
         Assert.Contains("layers.1.weight", e.Message);
     }
 
@@ -107,7 +107,7 @@ public class OptimizerStateTests
     public void Import_UnknownBufferName_Throws()
     {
         var state = new OptimizerState("adamw", 1, new Dictionary<string, float[]> { ["w.momentum_buffer"] = [1f] });
-        var e = Assert.Throws<InvalidOperationException>(() => new AdamW().ImportState(state));
+        var e = Assert.Throws<UserErrorException>(() => new AdamW().ImportState(state));
         Assert.Contains("momentum_buffer", e.Message);
     }
 

@@ -157,7 +157,7 @@ public sealed class PeftAdapterConfigTests : IDisposable
     {
         string path = Path.Combine(_dir, "adapter_config.json");
         File.WriteAllText(path, "{\"peft_type\": \"LORA\", " + field + "}");
-        var e = Assert.Throws<InvalidDataException>(() => PeftAdapterConfig.Read(path));
+        var e = Assert.Throws<ModelFormatException>(() => PeftAdapterConfig.Read(path));
         Assert.Contains(key, e.Message);
         Assert.Contains(path, e.Message);
         Assert.Contains(expected, e.Message);
@@ -168,11 +168,11 @@ public sealed class PeftAdapterConfigTests : IDisposable
     {
         string path = Path.Combine(_dir, "adapter_config.json");
         File.WriteAllText(path, "{\n  \"r\": 4,\n  \"lora_alpha\": ,\n}");
-        var e = Assert.Throws<InvalidDataException>(() => PeftAdapterConfig.Read(path));
+        var e = Assert.Throws<ModelFormatException>(() => PeftAdapterConfig.Read(path));
         Assert.Contains(path, e.Message);
         Assert.Contains("line 3", e.Message);
         File.WriteAllText(path, "[1, 2]");
-        Assert.Contains("JSON object", Assert.Throws<InvalidDataException>(() => PeftAdapterConfig.Read(path)).Message);
+        Assert.Contains("JSON object", Assert.Throws<ModelFormatException>(() => PeftAdapterConfig.Read(path)).Message);
     }
 
     [Fact]
@@ -223,7 +223,7 @@ public sealed class PeftAdapterConfigTests : IDisposable
     [Fact]
     public void DuplicateKey_ThrowsNamingKeyAndFile()
     {
-        var e = Assert.Throws<InvalidDataException>(() => PeftAdapterConfig.Parse("{\"r\": 4, \"r\": 8}", "dup.json"));
+        var e = Assert.Throws<ModelFormatException>(() => PeftAdapterConfig.Parse("{\"r\": 4, \"r\": 8}", "dup.json"));
         Assert.Contains("'r'", e.Message);
         Assert.Contains("dup.json", e.Message);
     }

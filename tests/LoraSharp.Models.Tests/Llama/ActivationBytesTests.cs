@@ -21,4 +21,22 @@ public class ActivationBytesTests
         var acts = new LlamaActivations(config, B, T, checkpointing, rank);
         Assert.Equal(acts.Bytes, LlamaActivations.ByteCount(config, B, T, checkpointing, rank));
     }
+
+    [Theory]
+    [InlineData("qwen3", false)]
+    [InlineData("qwen3", true)]
+    [InlineData("gemma3_text", false)]
+    [InlineData("gemma3_text", true)]
+    [InlineData("smollm3", false)]
+    public void ByteCount_EqualsARealAllocation_ForTheFamilies(string type, bool checkpointing)
+    {
+        // qwen3 keeps q/k before their norms; gemma keeps both branch outputs before their norms.
+        var config = new LlamaConfig
+        {
+            ModelType = type, HiddenSize = 48, IntermediateSize = 64, NumHiddenLayers = 3, NumAttentionHeads = 4,
+            NumKeyValueHeads = 2, HeadDim = 20, VocabSize = 100, MaxPositionEmbeddings = 1024,
+        };
+        var acts = new LlamaActivations(config, 2, 37, checkpointing, 4);
+        Assert.Equal(acts.Bytes, LlamaActivations.ByteCount(config, 2, 37, checkpointing, 4));
+    }
 }

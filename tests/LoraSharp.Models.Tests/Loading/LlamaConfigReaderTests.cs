@@ -75,7 +75,7 @@ public class LlamaConfigReaderTests
         Assert.Contains("gpt2", e.Message);
         e = Assert.Throws<ModelFormatException>(() => FromJson("{\"model_type\":\"llama\",\"hidden_size\":64}"));
         Assert.Contains("num_attention_heads", e.Message);
-        var bad = Assert.Throws<InvalidDataException>(() => FromJson($"{{\"model_type\":\"llama\",{Dims},\"num_key_value_heads\":3}}"));
+        var bad = Assert.Throws<ModelFormatException>(() => FromJson($"{{\"model_type\":\"llama\",{Dims},\"num_key_value_heads\":3}}"));
         Assert.Contains("num_key_value_heads", bad.Message);
     }
 

@@ -137,7 +137,7 @@ public class ModelLoaderTests
         Assert.True(m.Tensors["model.layers.0.self_attn.q_proj.weight"].AsSpan<ushort>().SequenceEqual(expected));
         using var f16 = ModelLoader.Load(SharedFixtures.Stories260KHf, new ModelLoadOptions { BaseDType = "f16" });
         Assert.Equal(DType.F16, f16.Tensors[TensorNames.Embedding].DType);
-        Assert.Throws<ArgumentException>(() => ModelLoader.Load(SharedFixtures.Stories260KHf, new ModelLoadOptions { BaseDType = "int3" }));
+        Assert.Throws<LoraSharp.Core.UserErrorException>(() => ModelLoader.Load(SharedFixtures.Stories260KHf, new ModelLoadOptions { BaseDType = "int3" }));
     }
 
     [Fact]

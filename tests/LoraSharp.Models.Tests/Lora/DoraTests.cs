@@ -105,7 +105,7 @@ public class DoraTests
     {
         using var model = Stories.Load();
         LoraInjector.Attach(model, new LoraSettings { Rank = 2, TargetModules = ["q_proj"], UseDora = true }, seed: 1);
-        var e = Assert.Throws<InvalidOperationException>(() =>
+        var e = Assert.ThrowsAny<Core.UserErrorException>(() =>
             LoraInjector.Attach(model, new LoraSettings { Rank = 2, TargetModules = ["q_proj"], UseDora = true }, seed: 2, adapterName: "second"));
         Assert.Contains("at most one DoRA adapter", e.Message);
     }

@@ -79,7 +79,7 @@ public class AdapterLoaderTests
         Formats.Safetensors.SafetensorsWriter.Write(Path.Combine(dir["a"], PeftAdapter.WeightsFile),
             [new("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", a)]);
         File.Copy(Path.Combine(AdapterFixtures.LoraFolder, PeftAdapterConfig.FileName), Path.Combine(dir["a"], PeftAdapterConfig.FileName));
-        var e = Assert.Throws<InvalidDataException>(() => AdapterLoader.Read(dir["a"], null));
+        var e = Assert.Throws<LoraSharp.Formats.ModelFormatException>(() => AdapterLoader.Read(dir["a"], null));
         Assert.Contains("model.layers.0.self_attn.q_proj", e.Message);
         Assert.Contains("lora_B missing", e.Message);
     }

@@ -103,7 +103,7 @@ public class CombineTests
     {
         var x = AdapterFixtures.RandomAdapter(1, 4, 1.0, "x");
         var y = AdapterFixtures.RandomAdapter(2, 8, 1.0, "y");
-        var e = Assert.Throws<ArgumentException>(() => AdapterCombiner.Combine([(x, 1.0), (y, 1.0)], CombineMethod.Linear));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => AdapterCombiner.Combine([(x, 1.0), (y, 1.0)], CombineMethod.Linear));
         Assert.Contains("rank 4", e.Message);
         Assert.Contains("8", e.Message);
         Assert.Contains("cat or svd", e.Message);
@@ -113,7 +113,7 @@ public class CombineTests
     public void Svd_TargetRankLargerThanMatrix_Throws()
     {
         var x = AdapterFixtures.RandomAdapter(1, 4, 1.0);
-        var e = Assert.Throws<ArgumentException>(() => AdapterCombiner.Combine([(x, 1.0)], CombineMethod.Svd, targetRank: 65));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => AdapterCombiner.Combine([(x, 1.0)], CombineMethod.Svd, targetRank: 65));
         Assert.Contains("at most", e.Message);
     }
 
@@ -122,7 +122,7 @@ public class CombineTests
     {
         var x = AdapterFixtures.RandomAdapter(1, 4, 1.0, "x");
         var y = new LoraWeights([new LoraModuleWeights(x.Modules[0].Module, 4, 10, 10, new float[40], new float[40], 1.0)], "y");
-        var e = Assert.Throws<ArgumentException>(() => AdapterCombiner.Combine([(x, 1.0), (y, 1.0)], CombineMethod.Cat));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => AdapterCombiner.Combine([(x, 1.0), (y, 1.0)], CombineMethod.Cat));
         Assert.Contains("different bases", e.Message);
     }
 }

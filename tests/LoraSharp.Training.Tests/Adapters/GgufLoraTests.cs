@@ -104,7 +104,7 @@ public class GgufLoraTests
     [Fact]
     public void Import_BaseModelGguf_ThrowsNotAnAdapter()
     {
-        var e = Assert.Throws<InvalidDataException>(() => AdapterLoader.Read(AdapterFixtures.GgufF32, AdapterFixtures.Config()));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => AdapterLoader.Read(AdapterFixtures.GgufF32, AdapterFixtures.Config()));
         Assert.Contains("not a LoRA adapter", e.Message);
     }
 
@@ -116,7 +116,7 @@ public class GgufLoraTests
         var bigger = AdapterFixtures.Config() with { IntermediateSize = 100 };
         GgufLoraAdapter.Write(wrong, bigger, dir["w.gguf"]);
         using var model = AdapterFixtures.LoadModel();
-        var e = Assert.Throws<ArgumentException>(() => AdapterLoader.Attach(model, dir["w.gguf"]));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => AdapterLoader.Attach(model, dir["w.gguf"]));
         Assert.Contains("[172, 64]", e.Message);
         Assert.All(model.Layers, l => Assert.All(l.Projections, p => Assert.Empty(p.Adapters)));
     }
@@ -126,7 +126,7 @@ public class GgufLoraTests
     {
         using var dir = new TempDir();
         GgufLoraAdapter.Write(AdapterLoader.Read(AdapterFixtures.LoraFolder, null), AdapterFixtures.Config(), dir["a.gguf"]);
-        var e = Assert.Throws<ArgumentException>(() => AdapterLoader.Read(dir["a.gguf"], null));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => AdapterLoader.Read(dir["a.gguf"], null));
         Assert.Contains("--model", e.Message);
     }
 
@@ -143,7 +143,7 @@ public class GgufLoraTests
             new("adapter.lora.alpha", GgufValue.From(8f)),
         };
         GgufWriter.Write(dir["half.gguf"], meta, [new("blk.0.attn_v.weight.lora_a", a)]);
-        var e = Assert.Throws<InvalidDataException>(() => GgufLoraAdapter.Read(dir["half.gguf"], AdapterFixtures.Config()));
+        var e = Assert.Throws<LoraSharp.Formats.ModelFormatException>(() => GgufLoraAdapter.Read(dir["half.gguf"], AdapterFixtures.Config()));
         Assert.Contains("blk.0.attn_v.weight", e.Message);
         Assert.Contains(".lora_b missing", e.Message);
     }
@@ -160,7 +160,7 @@ public class GgufLoraTests
             new("adapter.type", GgufValue.From("control_vector")),
         };
         GgufWriter.Write(dir["cv.gguf"], meta, [new("direction.1", a)]);
-        var e = Assert.Throws<InvalidDataException>(() => GgufLoraAdapter.Read(dir["cv.gguf"], AdapterFixtures.Config()));
+        var e = Assert.Throws<LoraSharp.Formats.ModelFormatException>(() => GgufLoraAdapter.Read(dir["cv.gguf"], AdapterFixtures.Config()));
         Assert.Contains("control_vector", e.Message);
     }
 }

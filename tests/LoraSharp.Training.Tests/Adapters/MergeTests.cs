@@ -62,7 +62,7 @@ public class MergeTests
     {
         using var dir = new TempDir();
         using (Core.Threading.Threads.Limit(1)) MergeGolden(dir["one"]);
-        using (Core.Threading.Threads.Limit(2)) MergeGolden(dir["two"]);
+        TestSupport.TwoThreads.Run(() => MergeGolden(dir["two"]));
         Assert.Equal(File.ReadAllBytes(Path.Combine(dir["one"], "model.safetensors")), File.ReadAllBytes(Path.Combine(dir["two"], "model.safetensors")));
     }
 
@@ -213,7 +213,7 @@ public class MergeTests
         using var dir = new TempDir();
         var wrong = new LoraWeights([new LoraModuleWeights("model.layers.0.self_attn.q_proj", 2, 63, 64, new float[2 * 63], new float[64 * 2], 1.0)], "wrong");
         wrong.SavePeft(dir["wrong"]);
-        var e = Assert.Throws<ArgumentException>(() => AdapterMerger.Merge(AdapterFixtures.HfFolder, [(dir["wrong"], 1.0)], dir["out"], new MergeOptions()));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => AdapterMerger.Merge(AdapterFixtures.HfFolder, [(dir["wrong"], 1.0)], dir["out"], new MergeOptions()));
         Assert.Contains("[64, 64]", e.Message);
         Assert.Contains("[64, 63]", e.Message);
         Assert.Contains("another base", e.Message);
@@ -236,7 +236,7 @@ public class MergeTests
         SafetensorsWriter.Write(Path.Combine(dir["bad"], PeftAdapter.WeightsFile), tensors);
         File.Copy(Path.Combine(AdapterFixtures.LoraFolder, "adapter_config.json"), Path.Combine(dir["bad"], "adapter_config.json"));
         foreach (var (_, t) in tensors) t.Dispose();
-        var e = Assert.Throws<InvalidDataException>(() => AdapterMerger.Merge(AdapterFixtures.HfFolder, [(dir["bad"], 1.0)], dir["out"], new MergeOptions()));
+        var e = Assert.Throws<LoraSharp.Formats.ModelFormatException>(() => AdapterMerger.Merge(AdapterFixtures.HfFolder, [(dir["bad"], 1.0)], dir["out"], new MergeOptions()));
         Assert.Contains("non-finite", e.Message);
         Assert.Contains(bad.Modules[4].Module, e.Message);
         Assert.Equal(["bad"], dir.Entries);
@@ -246,7 +246,7 @@ public class MergeTests
     public void Merge_SafeModeF16Overflow_ThrowsBeforeWriting()
     {
         using var dir = new TempDir();
-        var e = Assert.Throws<InvalidDataException>(() => MergeGolden(dir["out"], new MergeOptions { DType = "f16", Safe = true }, scale: 1e9));
+        var e = Assert.Throws<LoraSharp.Core.UserErrorException>(() => MergeGolden(dir["out"], new MergeOptions { DType = "f16", Safe = true }, scale: 1e9));
         Assert.Contains("overflows", e.Message);
         Assert.Empty(dir.Entries);
     }

@@ -116,7 +116,7 @@ public class FormattedDatasetTests
     public void CutoffLongerThanContext_IsRefused()
     {
         using var d = new TempDir();
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => FormattedDataset.Build(d.File("d.jsonl", Rows), Alpacaish, DataTestKit.Tok,
+        var e = Assert.Throws<DatasetException>(() => FormattedDataset.Build(d.File("d.jsonl", Rows), Alpacaish, DataTestKit.Tok,
             new FormattedOptions { CutoffLength = 1024, ContextLength = 512 }));
         Assert.Contains("cutoff_len 1024", e.Message);
         Assert.Contains("512", e.Message);

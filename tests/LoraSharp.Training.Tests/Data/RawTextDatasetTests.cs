@@ -120,8 +120,8 @@ public class RawTextDatasetTests
     [Fact]
     public void BadOptions_AreRefused()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => RawTextDataset.Build(["x y z"], "m", DataTestKit.Tok, Opt(16, 15)));
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => RawTextDataset.Build(["x y z"], "m", DataTestKit.Tok, Opt(1024, 0) with { ContextLength = 512 }));
+        Assert.Throws<DatasetException>(() => RawTextDataset.Build(["x y z"], "m", DataTestKit.Tok, Opt(16, 15)));
+        var e = Assert.Throws<DatasetException>(() => RawTextDataset.Build(["x y z"], "m", DataTestKit.Tok, Opt(1024, 0) with { ContextLength = 512 }));
         Assert.Contains("context of 512", e.Message);
         Assert.Throws<DatasetException>(() => RawTextDataset.Build(Path.Combine(Path.GetTempPath(), "missing-" + Guid.NewGuid()), DataTestKit.Tok, Opt(16, 0)));
         using var d = new TempDir();

@@ -43,7 +43,7 @@ public class SplitPackBatchTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => DatasetSplit.Split(Samples(5, 4), 1.0, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => DatasetSplit.Split(Samples(5, 4), 0, 1));
-        Assert.Throws<ArgumentException>(() => DatasetSplit.Split(Samples(1, 4), 0.5, 1));
+        Assert.Throws<DatasetException>(() => DatasetSplit.Split(Samples(1, 4), 0.5, 1));
         var (train, eval) = DatasetSplit.Split(Samples(3, 4), 0.01, 1);
         Assert.Single(eval);
         Assert.Equal(2, train.Count);
@@ -222,7 +222,7 @@ public class SplitPackBatchTests
     [Fact]
     public void Batcher_BadInput_IsRefused()
     {
-        Assert.Throws<ArgumentException>(() => new Batcher([], 2, 8, 0, 1));
+        Assert.Throws<DatasetException>(() => new Batcher([], 2, 8, 0, 1));
         Assert.Throws<ArgumentException>(() => new Batcher(Samples(3, 9), 2, 4, 0, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new Batcher(Samples(3, 4), 0, 8, 0, 1));
         Assert.Throws<ArgumentException>(() => new Batcher([new TrainingSample([1, 2], [1])], 1, 8, 0, 1));

@@ -53,11 +53,11 @@ public class TrainingDataTests
     {
         using var d = new TempDir();
         string a = Alpaca(d, "a.jsonl", 3);
-        Assert.Contains("needs a format file", Assert.Throws<ArgumentException>(() => TrainingData.Prepare(new DataSpec { DatasetPath = a }, DataTestKit.Tok, Formats)).Message);
+        Assert.Contains("needs a format file", Assert.Throws<DatasetException>(() => TrainingData.Prepare(new DataSpec { DatasetPath = a }, DataTestKit.Tok, Formats)).Message);
         var e = Assert.Throws<DatasetException>(() => TrainingData.Prepare(new DataSpec { DatasetPath = a, Format = "nope" }, DataTestKit.Tok, Formats));
         Assert.Contains("available: alpaca, alpaca-chatbot, ChatML, llama2-chat, vicuna", e.Message);
         string txt = d.File("t.txt", "text");
-        Assert.Throws<ArgumentException>(() => TrainingData.Prepare(new DataSpec { DatasetPath = txt, Format = "alpaca" }, DataTestKit.Tok, Formats));
-        Assert.Throws<ArgumentException>(() => TrainingData.Prepare(new DataSpec { DatasetPath = a, Format = "alpaca", EvalDatasetPath = a, EvalFraction = 0.1 }, DataTestKit.Tok, Formats));
+        Assert.Throws<DatasetException>(() => TrainingData.Prepare(new DataSpec { DatasetPath = txt, Format = "alpaca" }, DataTestKit.Tok, Formats));
+        Assert.Throws<DatasetException>(() => TrainingData.Prepare(new DataSpec { DatasetPath = a, Format = "alpaca", EvalDatasetPath = a, EvalFraction = 0.1 }, DataTestKit.Tok, Formats));
     }
 }

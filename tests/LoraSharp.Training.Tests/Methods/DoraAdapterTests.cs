@@ -82,11 +82,11 @@ public class DoraAdapterTests
         using var model = TrainedDoraModel();
         var weights = LoraWeights.FromModel(model);
         using var dir = new TempDir();
-        var e = Assert.Throws<NotSupportedException>(() => GgufLoraAdapter.Write(weights, AdapterFixtures.Config(), dir["x.gguf"]));
+        var e = Assert.ThrowsAny<Core.UserErrorException>(() => GgufLoraAdapter.Write(weights, AdapterFixtures.Config(), dir["x.gguf"]));
         Assert.Contains("--to-lora", e.Message);
         Assert.Contains("merge", e.Message);
         Assert.False(File.Exists(dir["x.gguf"]));
-        var c = Assert.Throws<NotSupportedException>(() => AdapterCombiner.Combine([(weights, 1.0)], CombineMethod.Cat));
+        var c = Assert.ThrowsAny<Core.UserErrorException>(() => AdapterCombiner.Combine([(weights, 1.0)], CombineMethod.Cat));
         Assert.Contains("lora_magnitude_vector", c.Message);
     }
 
@@ -144,7 +144,7 @@ public class DoraAdapterTests
         PeftAdapter.WriteFiles(model, "default", PeftAdapter.ToConfig(Dora, "stories260K"), dir["bad"]);
         var cfg = Path.Combine(dir["bad"], "adapter_config.json");
         File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"use_dora\": true", "\"use_dora\": false"));
-        var e = Assert.Throws<InvalidDataException>(() => LoraWeights.ReadPeft(dir["bad"]));
+        var e = Assert.ThrowsAny<Core.UserErrorException>(() => LoraWeights.ReadPeft(dir["bad"]));
         Assert.Contains("use_dora", e.Message);
     }
 }

@@ -70,8 +70,8 @@ public class TaskMergingTests
         double scale = expected.Max(Math.Abs);
         for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-4 * scale, $"[{i}] {actual[i]} vs {expected[i]}");
         Assert.Equal(CombineMethod.DareTiesSvd, AdapterCombiner.ParseMethod("dare_ties_svd"));
-        var e = Assert.Throws<ArgumentException>(() => AdapterCombiner.ParseMethod("tie"));
+        var e = Assert.ThrowsAny<Core.UserErrorException>(() => AdapterCombiner.ParseMethod("tie"));
         Assert.Contains("magnitude_prune_svd", e.Message);
-        Assert.Throws<ArgumentException>(() => AdapterCombiner.Combine([(x, 1.0)], CombineMethod.Ties, density: 1.5));
+        Assert.ThrowsAny<Core.UserErrorException>(() => AdapterCombiner.Combine([(x, 1.0)], CombineMethod.Ties, density: 1.5));
     }
 }

@@ -71,7 +71,7 @@ public class TrainerMethodsTests
             "neftune_noise_alpha" => s with { NeftuneNoiseAlpha = value },
             _ => s,
         };
-        var e = Assert.Throws<ArgumentException>(s.Validate);
+        var e = Assert.ThrowsAny<Core.UserErrorException>(s.Validate);
         Assert.StartsWith(setting, e.Message);
     }
 }

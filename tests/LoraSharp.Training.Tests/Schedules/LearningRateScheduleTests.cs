@@ -124,7 +124,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void InvalidArguments_Throw()
     {
-        Assert.Throws<ArgumentException>(() => LearningRateSchedule.Create("polynomial", 1e-7, 0, 10));   // lr_end 1e-7 not below lr
+        Assert.Throws<LoraSharp.Core.UserErrorException>(() => LearningRateSchedule.Create("polynomial", 1e-7, 0, 10));   // lr_end 1e-7 not below lr
         Assert.Throws<ArgumentException>(() => LearningRateSchedule.Create("cosine_with_restarts", Lr, 0, 10, new ScheduleOptions { NumCycles = 1.5 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Create("linear", Lr, -1, 10));
         Assert.Throws<ArgumentOutOfRangeException>(() => LearningRateSchedule.Create("linear", double.NaN, 0, 10));

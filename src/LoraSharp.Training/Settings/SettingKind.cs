@@ -1,5 +1,5 @@
 // The value type of a training setting, as a form or a command line needs to know it.
-namespace LoraSharp.App.Settings;
+namespace LoraSharp.Training.Settings;
 
 /// <summary>How a setting's value is written.</summary>
 public enum SettingKind

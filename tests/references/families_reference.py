@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Tiny random checkpoints and float64 golden data for the model families LoraSharp runs beyond Llama.
+
+Run with Debian's python3-torch (no transformers, no safetensors package needed):
+    /usr/bin/python3 tests/references/families_reference.py [--out tests/references/families]
+
+For each family it writes <out>/<family>/:
+    config.json            a Hugging Face config.json of a tiny model (vocab 512 = stories260K's tokenizer)
+    model.safetensors      its random F32 weights, Hugging Face names (seeded: regenerating gives the same bytes)
+    golden.safetensors     input_ids I64 [2, T]; logits F32 [2, T, V] of the base model; lora_logits F32;
+                           every LoRA factor's gradient of the mean loss (PEFT names, F32); loss / lora_loss in metadata
+    adapter_model.safetensors + adapter_config.json   the PEFT adapter (r 4, alpha 8, all seven projections, B != 0)
+
+The model is written from the published Hugging Face modeling equations (modeling_qwen2.py, modeling_qwen3.py, modular_smollm3.py,
+modeling_gemma3.py),
+in float64 throughout (softmax too), not by importing transformers. RoPE's cos/sin are computed in float32 as
+transformers does (inv_freq and position products in float32), then widened.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+T = 16
+B = 2
+RANK, ALPHA = 4, 8
+PROJ = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+FAMILIES = {
+    # qwen2 (already supported) is here for its GGUF q/k row order: llama.cpp's qwen2 is NEOX (rows in HF order).
+    "qwen2": dict(
+        architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=512, hidden_size=48,
+        intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=1000000.0, rope_scaling=None,
+        tie_word_embeddings=True, hidden_act="silu", use_sliding_window=False, sliding_window=None,
+        max_window_layers=2, bos_token_id=1, eos_token_id=2, torch_dtype="float32"),
+    "qwen3": dict(
+        architectures=["Qwen3ForCausalLM"], model_type="qwen3", vocab_size=512, hidden_size=48,
+        intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=20, max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=10000.0, rope_scaling=None,
+        tie_word_embeddings=False, attention_bias=False, hidden_act="silu", use_sliding_window=False,
+        sliding_window=None, max_window_layers=3, bos_token_id=1, eos_token_id=2, torch_dtype="float32"),
+    "smollm3": dict(
+        architectures=["SmolLM3ForCausalLM"], model_type="smollm3", vocab_size=512, hidden_size=48,
+        intermediate_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=50000.0, rope_scaling=None,
+        tie_word_embeddings=True, attention_bias=False, mlp_bias=False, hidden_act="silu",
+        use_sliding_window=False, sliding_window=None, no_rope_layer_interval=4,
+        no_rope_layers=[1, 1, 1, 0], bos_token_id=1, eos_token_id=2, pad_token_id=None, torch_dtype="float32"),
+    # Six layers: five sliding (window 4) and one global (sliding_window_pattern 6, as llama.cpp hard-codes it);
+    # query_pre_attn_scalar = head_dim, as in Gemma 3 1B/4B (llama.cpp scales by 1/sqrt(head_dim)).
+    "gemma3_text": dict(
+        architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", vocab_size=512, hidden_size=48,
+        intermediate_size=64, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        hidden_activation="gelu_pytorch_tanh", max_position_embeddings=256, rms_norm_eps=1e-6, rope_theta=1000000.0,
+        rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 2.0}, attention_bias=False,
+        query_pre_attn_scalar=16, sliding_window=4, sliding_window_pattern=6, final_logit_softcapping=None,
+        attn_logit_softcapping=None, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        torch_dtype="float32"),
+}
+
+
+def head_dim(c):
+    return c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+
+
+def make_weights(c, gen):
+    """Random weights with enough spread that greedy decoding has clear winners (so llama.cpp must agree)."""
+    C, H, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    HS, NH, NKV = head_dim(c), c["num_attention_heads"], c["num_key_value_heads"]
+    w = {}
+
+    def lin(name, out, inp):
+        w[name] = torch.randn(out, inp, generator=gen) / math.sqrt(inp)
+
+    gemma = c["model_type"] == "gemma3_text"
+
+    def norm(name, n):   # gemma stores w and multiplies by (1 + w)
+        w[name] = (0.0 if gemma else 1.0) + 0.2 * torch.randn(n, generator=gen)
+
+    w["model.embed_tokens.weight"] = 0.4 * torch.randn(V, C, generator=gen)
+    for l in range(c["num_hidden_layers"]):
+        p = f"model.layers.{l}"
+        norm(f"{p}.input_layernorm.weight", C)
+        lin(f"{p}.self_attn.q_proj.weight", NH * HS, C)
+        lin(f"{p}.self_attn.k_proj.weight", NKV * HS, C)
+        lin(f"{p}.self_attn.v_proj.weight", NKV * HS, C)
+        lin(f"{p}.self_attn.o_proj.weight", C, NH * HS)
+        if c["model_type"] == "qwen2":   # Qwen2Attention: q/k/v biases, no o bias
+            w[f"{p}.self_attn.q_proj.bias"] = 0.5 * torch.randn(NH * HS, generator=gen)
+            w[f"{p}.self_attn.k_proj.bias"] = 0.5 * torch.randn(NKV * HS, generator=gen)
+            w[f"{p}.self_attn.v_proj.bias"] = 0.5 * torch.randn(NKV * HS, generator=gen)
+        if c["model_type"] in ("qwen3", "gemma3_text"):
+            norm(f"{p}.self_attn.q_norm.weight", HS)
+            norm(f"{p}.self_attn.k_norm.weight", HS)
+        norm(f"{p}.post_attention_layernorm.weight", C)
+        if gemma:
+            norm(f"{p}.pre_feedforward_layernorm.weight", C)
+            norm(f"{p}.post_feedforward_layernorm.weight", C)
+        lin(f"{p}.mlp.gate_proj.weight", H, C)
+        lin(f"{p}.mlp.up_proj.weight", H, C)
+        lin(f"{p}.mlp.down_proj.weight", C, H)
+    norm("model.norm.weight", C)
+    if not c["tie_word_embeddings"]:
+        lin("lm_head.weight", V, C)
+    # Stored as F32: the reference runs on exactly the stored values.
+    return {k: v.float().double() for k, v in w.items()}
+
+
+def rms_norm(x, w, eps, gemma=False):
+    if gemma:   # Gemma3RMSNorm: output * (1.0 + weight.float()), the sum in float32
+        w = (1.0 + w.float()).double()
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def rope_cos_sin(c, T, theta=None, factor=1.0):
+    HS = head_dim(c)
+    theta = theta or c["rope_theta"]
+    inv = 1.0 / (theta ** (torch.arange(0, HS, 2, dtype=torch.int64).float() / HS))   # float32
+    inv = inv / factor                                                                 # linear scaling, float32
+    pos = torch.arange(T, dtype=torch.int64).float()
+    freqs = torch.outer(pos, inv.float())                                                      # float32
+    emb = torch.cat([freqs, freqs], dim=-1)
+    return emb.cos().double(), emb.sin().double()
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+def linear(x, w, name, lora):
+    y = x @ w[name + ".weight"].T
+    if name + ".bias" in w:
+        y = y + w[name + ".bias"]
+    if lora is not None and name in lora:
+        a, b = lora[name]
+        y = y + (ALPHA / RANK) * ((x @ a.T) @ b.T)
+    return y
+
+
+def forward(c, w, ids, lora=None):
+    C, NH, NKV, HS = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
+    eps = c["rms_norm_eps"]
+    gemma = c["model_type"] == "gemma3_text"
+    Bn, Tn = ids.shape
+    x = w["model.embed_tokens.weight"][ids]
+    scaling = 1.0 / math.sqrt(HS)
+    if gemma:
+        # Gemma3TextScaledWordEmbedding: embed_scale = hidden_size ** 0.5 as a float32 tensor
+        x = x * torch.tensor(C ** 0.5, dtype=torch.float32).double()
+        scaling = c["query_pre_attn_scalar"] ** -0.5
+    rs = c.get("rope_scaling") or {}
+    cos, sin = rope_cos_sin(c, Tn, factor=rs.get("factor", 1.0) if rs.get("rope_type") == "linear" else 1.0)
+    if gemma:   # sliding layers: rope_local_base_freq, no scaling
+        cos_l, sin_l = rope_cos_sin(c, Tn, theta=c["rope_local_base_freq"])
+    mask = torch.full((Tn, Tn), float("-inf")).triu(1)
+    i_idx, j_idx = torch.arange(Tn)[:, None], torch.arange(Tn)[None, :]
+    no_rope = c.get("no_rope_layers")
+    for l in range(c["num_hidden_layers"]):
+        p = f"model.layers.{l}"
+        sliding = gemma and (l + 1) % c["sliding_window_pattern"] != 0
+        h = rms_norm(x, w[f"{p}.input_layernorm.weight"], eps, gemma)
+        q = linear(h, w, f"{p}.self_attn.q_proj", lora).view(Bn, Tn, NH, HS)
+        k = linear(h, w, f"{p}.self_attn.k_proj", lora).view(Bn, Tn, NKV, HS)
+        v = linear(h, w, f"{p}.self_attn.v_proj", lora).view(Bn, Tn, NKV, HS)
+        if c["model_type"] in ("qwen3", "gemma3_text"):   # q_norm / k_norm over head_dim, before RoPE
+            q = rms_norm(q, w[f"{p}.self_attn.q_norm.weight"], eps, gemma)
+            k = rms_norm(k, w[f"{p}.self_attn.k_norm.weight"], eps, gemma)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if no_rope is None or no_rope[l]:   # SmolLM3Attention: use_rope = no_rope_layers[layer_idx]
+            cs, sn = (cos_l, sin_l) if sliding else (cos, sin)
+            q = q * cs + rotate_half(q) * sn
+            k = k * cs + rotate_half(k) * sn
+        k = k.repeat_interleave(NH // NKV, dim=1)
+        v = v.repeat_interleave(NH // NKV, dim=1)
+        m = mask
+        if sliding:   # key j visible from query i iff i - j < sliding_window
+            m = mask.masked_fill(i_idx - j_idx >= c["sliding_window"], float("-inf"))
+        att = (q @ k.transpose(-1, -2)) * scaling + m
+        att = torch.softmax(att, dim=-1) @ v
+        att = att.transpose(1, 2).reshape(Bn, Tn, NH * HS)
+        o = linear(att, w, f"{p}.self_attn.o_proj", lora)
+        if gemma:
+            x = x + rms_norm(o, w[f"{p}.post_attention_layernorm.weight"], eps, True)
+            h = rms_norm(x, w[f"{p}.pre_feedforward_layernorm.weight"], eps, True)
+        else:
+            x = x + o
+            h = rms_norm(x, w[f"{p}.post_attention_layernorm.weight"], eps)
+        g = linear(h, w, f"{p}.mlp.gate_proj", lora)
+        u = linear(h, w, f"{p}.mlp.up_proj", lora)
+        act = gelu_tanh(g) if gemma else torch.nn.functional.silu(g)
+        d = linear(act * u, w, f"{p}.mlp.down_proj", lora)
+        x = x + (rms_norm(d, w[f"{p}.post_feedforward_layernorm.weight"], eps, True) if gemma else d)
+    x = rms_norm(x, w["model.norm.weight"], eps, gemma)
+    head = w["model.embed_tokens.weight"] if c["tie_word_embeddings"] else w["lm_head.weight"]
+    return x @ head.T
+
+
+def loss_of(logits, ids):
+    V = logits.shape[-1]
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
+
+
+def module_names(c):
+    out = []
+    for l in range(c["num_hidden_layers"]):
+        for m in PROJ:
+            out.append(f"model.layers.{l}." + ("self_attn." if m in PROJ[:4] else "mlp.") + m)
+    return out
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """safetensors: u64 header length, JSON header (names sorted, offsets contiguous), raw little-endian data."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        if t.dtype == torch.int64:
+            dt, data = "I64", t.contiguous().numpy().astype("<i8").tobytes()
+        else:
+            dt, data = "F32", t.float().contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    header["__metadata__"] = dict({"format": "pt"}, **(metadata or {}))
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(path + ".tmp", path)
+
+
+def build(family, out):
+    c = FAMILIES[family]
+    seed = {"qwen2": 2, "qwen3": 3, "smollm3": 33, "gemma3_text": 333}[family]
+    gen = torch.Generator().manual_seed(seed)
+    w = make_weights(c, gen)
+    d = os.path.join(out, family)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(c, f, indent=2)
+        f.write("\n")
+    write_safetensors(os.path.join(d, "model.safetensors"), w)
+
+    ids = torch.randint(3, c["vocab_size"], (B, T), generator=gen)
+    logits = forward(c, w, ids)
+    loss = loss_of(logits, ids)
+
+    lora = {}
+    for m in module_names(c):
+        W = w[m + ".weight"]
+        a = (torch.randn(RANK, W.shape[1], generator=gen) / math.sqrt(W.shape[1])).float().double()
+        b = (0.1 * torch.randn(W.shape[0], RANK, generator=gen)).float().double()
+        lora[m] = (a.requires_grad_(), b.requires_grad_())
+    lora_logits = forward(c, w, ids, lora)
+    lora_loss = loss_of(lora_logits, ids)
+    lora_loss.backward()
+
+    golden = {"input_ids": ids, "logits": logits.detach(), "lora_logits": lora_logits.detach()}
+    adapter = {}
+    for m, (a, b) in lora.items():
+        golden[f"base_model.model.{m}.lora_A.weight"] = a.grad
+        golden[f"base_model.model.{m}.lora_B.weight"] = b.grad
+        adapter[f"base_model.model.{m}.lora_A.weight"] = a.detach()
+        adapter[f"base_model.model.{m}.lora_B.weight"] = b.detach()
+    write_safetensors(os.path.join(d, "golden.safetensors"), golden,
+                      {"loss": repr(loss.item()), "lora_loss": repr(lora_loss.item())})
+    write_safetensors(os.path.join(d, "adapter_model.safetensors"), adapter)
+    with open(os.path.join(d, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": RANK, "lora_alpha": ALPHA, "lora_dropout": 0.0,
+                   "bias": "none", "target_modules": PROJ, "base_model_name_or_path": None}, f, indent=2)
+        f.write("\n")
+    print(f"{family}: loss {loss.item():.6f}, lora loss {lora_loss.item():.6f}, "
+          f"logits range [{logits.min().item():.2f}, {logits.max().item():.2f}]")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "families"))
+    ap.add_argument("families", nargs="*", default=list(FAMILIES))
+    args = ap.parse_args()
+    for fam in args.families:
+        build(fam, args.out)
+
+
+if __name__ == "__main__":
+    main()
