@@ -22,7 +22,7 @@ public static class GgufTokenizer
             try { return read(v); }
             catch (Exception e) when (e is InvalidCastException or OverflowException)
             {
-                throw new Formats.ModelFormatException(source, key, $"has type {v.Type}{(v.Type == GgufValueType.Array ? "/" + v.ElementType : "")}, which is not usable here: {e.Message}", e);
+                throw new Formats.ModelFormatException(source, key, $"has the wrong type {v.Type}{(v.Type == GgufValueType.Array ? "/" + v.ElementType : "")}, which is not usable here: {e.Message}", e);
             }
         }
         int Id(string key) => kv.TryGetValue(key, out var v) ? As(key, v, x => checked((int)x.AsInt64())) : -1;
