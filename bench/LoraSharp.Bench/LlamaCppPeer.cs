@@ -27,6 +27,20 @@ public sealed class LlamaCppPeer : IDisposable
     /// <summary>Loads the native library once; null when it loaded, else what went wrong (for a note in the output).</summary>
     public static string? TryLoadNative()
     {
+        // The packed `lorasharp` tool leaves LLamaSharp out (docs/packaging.md); touching its types would throw.
+        try { System.Reflection.Assembly.Load(new System.Reflection.AssemblyName("LLamaSharp")); }
+        catch (FileNotFoundException)
+        {
+            return "LLamaSharp is not installed beside this program (the packed lorasharp tool leaves llama.cpp out; " +
+                   "run `dotnet run --project src/LoraSharp.Cli -c Release -- bench generate` in a source checkout for its numbers)";
+        }
+        return LoadNative();
+    }
+
+    // Separate and not inlined: its body names LLamaSharp types, so it is compiled only once LLamaSharp is known to load.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static string? LoadNative()
+    {
         lock (s_log)
         {
             if (s_loaded || s_loadError != null) return s_loadError;

@@ -36,6 +36,9 @@ public sealed record ExportJobOptions
 
     /// <summary>"gguf" (llama.cpp LoRA file) or "peft" (a PEFT folder; with ToLora, the converted plain LoRA).</summary>
     public string Format { get; init; } = "gguf";
+
+    /// <summary>Also write an Ollama Modelfile beside the output: FROM the base GGUF, ADAPTER the exported file, TEMPLATE and stops.</summary>
+    public bool Ollama { get; init; }
 }
 
 /// <summary>Exports adapters to GGUF.</summary>
@@ -70,6 +73,10 @@ public static class ExportJob
                 $"Exporting needs the base model's config (architecture, head counts for the q/k row order); the adapter's base_model_name_or_path " +
                 $"'{peft.BaseModel}' is not a local path. Pass --model with the base model folder or GGUF file.");
         }
+        if (options.Ollama && !(File.Exists(modelPath) && modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)))
+            throw new Core.UserErrorException(
+                $"--ollama: Ollama applies a GGUF LoRA to a GGUF base model, but the base model '{modelPath}' is not a .gguf file. " +
+                "Pass --model BASE.gguf, or merge instead (lorasharp merge ... --out merged.gguf --ollama).");
         using var loaded = ModelLoader.Load(modelPath, new ModelLoadOptions { BaseDType = "stored" });
         var weights = peft ?? AdapterLoader.Read(options.AdapterPath, loaded.Config);
         DoraConversionReport? conversion = null;
@@ -86,6 +93,12 @@ public static class ExportJob
         if (format == "peft") weights.SavePeft(full, options.Overwrite, weights.BaseModel);
         else GgufLoraAdapter.Write(weights, loaded.Config, full, dtype);
         progress?.Log($"{weights.Modules.Count} modules -> {full}");
+        if (options.Ollama)
+        {
+            string modelfile = Ollama.OllamaModelfile.Write(Path.GetDirectoryName(full)!, Path.GetFullPath(modelPath!), "./" + Path.GetFileName(full),
+                Ollama.OllamaModelfile.ReadChatTemplate(modelPath!));
+            progress?.Log($"Ollama Modelfile: {modelfile}");
+        }
         return (weights, conversion);
     }
 }

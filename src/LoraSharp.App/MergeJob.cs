@@ -28,6 +28,9 @@ public sealed record MergeJobOptions
 
     /// <summary>Replace an existing output.</summary>
     public bool Overwrite { get; init; }
+
+    /// <summary>Also write an Ollama Modelfile beside a GGUF output (FROM it, TEMPLATE and stops from the chat template).</summary>
+    public bool Ollama { get; init; }
 }
 
 /// <summary>Merges adapters into a base model.</summary>
@@ -39,10 +42,20 @@ public static class MergeJob
         if (options.Adapters.Count == 0) throw new Core.UserErrorException("Give at least one adapter (--adapter PATH[:SCALE]).");
         var specs = options.Adapters.Select(AdapterLoader.ParseSpec).ToList();
         string format = options.Format ?? (options.OutPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) ? "gguf" : "hf");
+        if (options.Ollama && format != "gguf")
+            throw new Core.UserErrorException($"--ollama writes a Modelfile for a GGUF file, but the output format is {format}; give --out NAME.gguf (or --format gguf).");
         progress?.SetTotal(1);
         var report = AdapterMerger.Merge(options.ModelPath, specs, options.OutPath,
             new MergeOptions { Format = format, DType = options.DType, Safe = options.Safe, Overwrite = options.Overwrite });
         foreach (var note in report.Notes) progress?.Log("note: " + note);
+        if (options.Ollama)
+        {
+            // The merged file's own template when it carries one, else the base model's.
+            string out_ = Path.GetFullPath(options.OutPath);
+            string? template = Ollama.OllamaModelfile.ReadChatTemplate(out_) ?? Ollama.OllamaModelfile.ReadChatTemplate(options.ModelPath);
+            string modelfile = Ollama.OllamaModelfile.Write(Path.GetDirectoryName(out_)!, "./" + Path.GetFileName(out_), null, template);
+            progress?.Log($"Ollama Modelfile: {modelfile} ({Ollama.OllamaModelfile.Detect(template)?.Name ?? "no chat template translated"})");
+        }
         progress?.Report(1, $"{report.MergedWeights} weights merged");
         return report;
     }

@@ -71,8 +71,13 @@ public class LayeringTests
         var root = RepoRoot();
         var users = Directory.EnumerateFiles(root, "*.csproj", SearchOption.AllDirectories)
             .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
-            .Where(p => XDocument.Load(p).Descendants("PackageReference").Any(e => e.Attribute("Include")!.Value.StartsWith("LLamaSharp", StringComparison.OrdinalIgnoreCase)))
+            .Where(p => XDocument.Load(p).Descendants("PackageReference").Any(e => e.Attribute("Include")!.Value.StartsWith("LLamaSharp", StringComparison.OrdinalIgnoreCase)
+                                                                                   && (string?)e.Attribute("Publish") != "false"))
             .Select(p => Path.GetFileNameWithoutExtension(p)!).ToArray();
         Assert.Equal(["LoraSharp.Bench", "LoraSharp.Training.Tests"], users.Order(StringComparer.Ordinal));
+        // The CLI names them only to keep them out of the packed tool (Publish="false", docs/packaging.md).
+        var cli = XDocument.Load(Path.Combine(root, "src", "LoraSharp.Cli", "LoraSharp.Cli.csproj")).Descendants("PackageReference")
+            .Where(e => e.Attribute("Include")!.Value.StartsWith("LLamaSharp", StringComparison.OrdinalIgnoreCase)).ToArray();
+        Assert.All(cli, e => Assert.Equal("false", (string?)e.Attribute("Publish")));
     }
 }

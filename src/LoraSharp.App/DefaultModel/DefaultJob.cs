@@ -45,8 +45,9 @@ public static class DefaultJob
         TargetModules = ["all-linear"], EvalSteps = 0, Seed = 1,
     };
 
-    /// <summary>Measures, fine-tunes, measures again.</summary>
-    public static DefaultJobResult Run(string outputRoot, IFineTuneObserver observer, string? modelPath = null, CancellationToken cancel = default)
+    /// <summary>Measures, fine-tunes, measures again; <paramref name="maxSteps"/> (when given, e.g. `train --max-steps 2`
+    /// for a smoke test of an installed tool) stops the fine-tune early.</summary>
+    public static DefaultJobResult Run(string outputRoot, IFineTuneObserver observer, string? modelPath = null, CancellationToken cancel = default, int? maxSteps = null)
     {
         string model = modelPath ?? FindModel() ?? throw new FileNotFoundException(
             $"The embedded default model models/default/{ModelFile} was not found beside the program or above {Directory.GetCurrentDirectory()}; " +
@@ -66,7 +67,7 @@ public static class DefaultJob
         observer.Info($"task: \"{IncrementTask.Prompt(47).Replace("\n", "\\n")}{IncrementTask.Answer(47)}\"; {train.Length} training numbers, {heldOut.Length} held out");
         observer.Info($"held-out exact match before fine-tuning: {100 * before:F0}%   e.g. {exampleBefore}");
 
-        var result = FineTuneJob.Run(new FineTuneRequest { Model = model, Settings = Settings(dataset), OutputRoot = outputRoot }, observer, cancel);
+        var result = FineTuneJob.Run(new FineTuneRequest { Model = model, Settings = maxSteps is { } m ? Settings(dataset) with { MaxSteps = m } : Settings(dataset), OutputRoot = outputRoot }, observer, cancel);
 
         using var tuned = ModelSession.Open(model, [new AdapterSpec(result.AdapterFolder)], BaseDType);
         var (after, exampleAfter) = IncrementTask.Evaluate(tuned, heldOut);

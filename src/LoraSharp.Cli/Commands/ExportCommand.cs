@@ -17,9 +17,10 @@ internal static class ExportCommand
         var toLora = new Option<bool>("--to-lora") { Description = "Convert a DoRA adapter to a plain LoRA (SVD of its effective change; the error is printed). Needed for DoRA: GGUF LoRA has no magnitude vector." };
         var rank = new Option<int?>("--rank") { Description = "With --to-lora: rank of the plain LoRA (default: the adapter's)." };
         var format = new Option<string>("--format") { Description = "gguf (llama.cpp LoRA file) or peft (with --to-lora: the converted adapter as a PEFT folder).", DefaultValueFactory = _ => "gguf" };
+        var ollama = new Option<bool>("--ollama") { Description = "Also write an Ollama Modelfile beside the output (chat template and stop tokens translated; docs/getting-started.md)." };
         var command = new Command("export", "Export a LoRA adapter to llama.cpp's GGUF LoRA format (DoRA: with --to-lora).")
         {
-            adapter, output, model, dtype, overwrite, toLora, rank, format,
+            adapter, output, model, dtype, overwrite, toLora, rank, format, ollama,
         };
         command.SetAction(parse => MergeCommand.Run(parse, "export", sink =>
         {
@@ -33,6 +34,7 @@ internal static class ExportCommand
                 ModelPath = parse.GetValue(model),
                 DType = parse.GetValue(dtype)!,
                 Overwrite = parse.GetValue(overwrite),
+                Ollama = parse.GetValue(ollama),
             }, sink);
             if (conversion != null)
                 parse.InvocationConfiguration.Output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,

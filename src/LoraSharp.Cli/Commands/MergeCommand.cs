@@ -24,9 +24,10 @@ internal static class MergeCommand
         var dtype = new Option<string?>("--dtype") { Description = "Output dtype of the matrices: f32, f16, bf16 (hf) or f32, f16, q8_0, q4_0 (gguf; re-quantizing loses quality, see docs/adapters.md). Default: the base's." };
         var safe = new Option<bool>("--safe") { Description = "Check every merged value is finite (also after rounding) before writing." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output." };
+        var ollama = new Option<bool>("--ollama") { Description = "Also write an Ollama Modelfile beside the output (chat template and stop tokens translated; docs/getting-started.md)." };
         var command = new Command("merge", "Merge LoRA adapters into a base model and write a new Hugging Face folder or GGUF file.")
         {
-            model, adapter, output, format, dtype, safe, overwrite,
+            model, adapter, output, format, dtype, safe, overwrite, ollama,
         };
         command.SetAction(parse => Run(parse, "merge", sink =>
         {
@@ -39,6 +40,7 @@ internal static class MergeCommand
                 DType = parse.GetValue(dtype),
                 Safe = parse.GetValue(safe),
                 Overwrite = parse.GetValue(overwrite),
+                Ollama = parse.GetValue(ollama),
             }, sink);
             parse.InvocationConfiguration.Output.WriteLine($"merged {report.MergedWeights} weights ({report.DType}) into {report.OutputPath}");
         }));

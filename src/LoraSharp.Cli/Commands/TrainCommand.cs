@@ -32,7 +32,8 @@ internal static class TrainCommand
             bool Given(string setting) => parse.GetResult(settingOptions.Single(o => o.Info.Name == setting).Option) is { Implicit: false };
             bool anyData = Given("dataset") || Given("raw_text_file") || parse.GetValue(config) != null || parse.GetValue(copyFrom) != null;
             if (!anyData && parse.GetValue(model) is var demoModel && (demoModel == null || demoModel.EndsWith(App.DefaultModel.DefaultJob.ModelFile, StringComparison.Ordinal)))
-                return RunDefault(output, parse.GetValue(outputRoot)!, demoModel, cancel);
+                return RunDefault(output, parse.GetValue(outputRoot)!, demoModel, cancel,
+                    Given("max_steps") ? (int)parse.GetResult(settingOptions.Single(o => o.Info.Name == "max_steps").Option)!.GetValueOrDefault<object?>()! : null);
             var s = parse.GetValue(config) is { } cfg ? TrainingSettingsFile.Load(cfg)
                 : parse.GetValue(copyFrom) is { } from ? TrainingSettingsFile.Load(from) : new TrainingSettings();
             var given = new JsonObject();
@@ -80,11 +81,11 @@ internal static class TrainCommand
     }
 
     // The embedded default: teach the shipped tiny model "what number comes after N?" and show held-out accuracy.
-    private static int RunDefault(TextWriter output, string outputRoot, string? model, CancellationToken cancel)
+    private static int RunDefault(TextWriter output, string outputRoot, string? model, CancellationToken cancel, int? maxSteps = null)
     {
         output.WriteLine("No dataset given: running the embedded default fine-tune (lorasharp train --help for real data).");
         var result = Console.ConsoleProgress.Run("train default", sink =>
-            App.DefaultModel.DefaultJob.Run(outputRoot, new Observer(sink), model, cancel), ConsoleProgressOutput(output));
+            App.DefaultModel.DefaultJob.Run(outputRoot, new Observer(sink), model, cancel, maxSteps), ConsoleProgressOutput(output));
         var o = result.FineTune.Outcome;
         output.WriteLine($"done: {o.Steps} steps in {o.ElapsedSeconds:F1} s, final loss {o.FinalLoss:F4}");
         output.WriteLine($"held-out exact match: {100 * result.Before:F0}% before -> {100 * result.After:F0}% after fine-tuning");

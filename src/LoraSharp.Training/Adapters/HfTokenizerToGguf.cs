@@ -98,6 +98,9 @@ public static class HfTokenizerToGguf
         int unkId = unk != null && byPiece.TryGetValue(unk, out int ui) ? ui : -1, pad = Id(padText, config.PadTokenId);
         if (bos >= 0) list.Add(new("tokenizer.ggml.bos_token_id", GgufValue.From((uint)bos)));
         if (eos >= 0) list.Add(new("tokenizer.ggml.eos_token_id", GgufValue.From((uint)eos)));
+        // The end-of-turn token of chat vocabularies, so llama.cpp and Ollama stop where a chat fine-tune learned to.
+        int eot = EndOfTurnTokens.Select(t => Id(t, null)).FirstOrDefault(i => i >= 0, -1);
+        if (eot >= 0) list.Add(new("tokenizer.ggml.eot_token_id", GgufValue.From((uint)eot)));
         if (unkId >= 0) list.Add(new("tokenizer.ggml.unknown_token_id", GgufValue.From((uint)unkId)));
         if (pad >= 0) list.Add(new("tokenizer.ggml.padding_token_id", GgufValue.From((uint)pad)));
         list.Add(new("tokenizer.ggml.add_bos_token", GgufValue.From(addBos)));
@@ -108,6 +111,9 @@ public static class HfTokenizerToGguf
             list.Add(new("tokenizer.chat_template", GgufValue.From(chat.Source)));
         return list;
     }
+
+    /// <summary>End-of-turn markers (Llama 3, ChatML, Gemma, Phi-3), in the order they are looked for in the vocabulary.</summary>
+    public static IReadOnlyList<string> EndOfTurnTokens { get; } = ["<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>"];
 
     private static string? TokenText(JsonElement r, string key) =>
         !r.TryGetProperty(key, out var v) ? null
