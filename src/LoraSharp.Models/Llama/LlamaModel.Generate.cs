@@ -50,6 +50,7 @@ public sealed partial class LlamaModel
         var pos = cache.Positions.AsSpan(0, n);
         for (int i = 0; i < n; i++) pos[i] = past + i;
 
+        bool q8 = Q8DecodeActivations;   // few-row products only (MatMul decides); never in training
         Embedding_Forward(tokens, x, n);
         for (int l = 0; l < Layers.Length; l++)
         {
@@ -57,20 +58,20 @@ public sealed partial class LlamaModel
             var kNew = cache.K[l].AsSpan(past * KD, n * KD);
             var vNew = cache.V[l].AsSpan(past * KD, n * KD);
             RmsNorm.Forward(x, w.InputNorm.Floats, xn, rstd, n, C, eps);
-            Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew);   // one parallel region for the three (decode)
+            Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew, q8);   // one parallel region for the three (decode)
             Core.Kernels.Rope.Forward(q, pos, Rope, n, NH, HS);
             Core.Kernels.Rope.Forward(kNew, pos, Rope, n, NKV, HS);
             Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
                 1, n, total, NH, NKV, HS, 1f / MathF.Sqrt(HS), c.SlidingWindow ?? 0);
-            w.O.Forward(att, x, n, true, [], 0, training: false);
+            w.O.Forward(att, x, n, true, [], 0, training: false, q8);
             RmsNorm.Forward(x, w.PostAttentionNorm.Floats, xn, rstd, n, C, eps);
-            Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up);
+            Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up, q8Activations: q8);
             SwiGlu.Forward(gate, up, hidden);
-            w.Down.Forward(hidden, x, n, true, [], 0, training: false);
+            w.Down.Forward(hidden, x, n, true, [], 0, training: false, q8);
         }
         var last = x.Slice((n - 1) * C, C);
         RmsNorm.Forward(last, FinalNorm.Floats, xn[..C], rstd[..1], 1, C, eps);
-        MatMul.Forward(xn[..C], Output, cache.Logits, 1);
+        MatMul.Forward(xn[..C], Output, cache.Logits, 1, q8Activations: q8);
         cache.Length = total;
     }
 }

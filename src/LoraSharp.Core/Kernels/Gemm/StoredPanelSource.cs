@@ -63,6 +63,26 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
         }
     }
 
+    public override bool SupportsQ8Dot => Q8Dot.Supports(_storage.DType);
+
+    public override void DotRowsQ8(int n0, int n1, in Q8Row x, float* y, SimdLevel level)
+    {
+        var type = _storage.DType;
+        int blocks = K / Q8Row.Block;
+        byte* row = (byte*)_storage.Pointer + n0 * _rowBytes;
+        byte* end = (byte*)_storage.Pointer + n1 * _rowBytes;
+        bool prefetch = Sse.IsSupported;
+        for (int n = n0; n < n1; n++, row += _rowBytes)
+        {
+            if (prefetch)   // as in DotRows
+            {
+                byte* ahead = row + PrefetchAhead;
+                for (long l = 0, lim = Math.Min(_rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
+            }
+            y[n - n0] = Q8Dot.Dot(type, row, x, blocks, level);
+        }
+    }
+
     public override void DequantizeRow(int n, int k0, int count, float* dst)
     {
         var type = _storage.DType;

@@ -1,0 +1,197 @@
+// Integer dot products of one stored Q4_0 or Q8_0 weight row with an activation row quantized to Q8_0 (Q8Row):
+// llama.cpp's decode arithmetic (ggml_vec_dot_q4_0_q8_0 / _q8_0_q8_0). Decoding Q4_0 to floats and multiplying
+// in float is compute-bound (about 15 vector operations a block); here a block of 32 products is one
+// multiply-add of bytes into 16-bit pairs (vpmaddubsw) and one into 32-bit lanes (vpmaddwd), then one float
+// multiply-add by the block's two scales.
+//
+// The result is defined exactly, so every path (Vector512, Vector256, scalar twin) gives the same bits:
+//   s_b    = f16→f32(dW_b) · dX_b                                  (one float multiply)
+//   p_b,j  = Σ_{i=4j..4j+3} w_b,i · q_b,i   for lanes j = 0..7      (exact integers; w = code - 8 for Q4_0)
+//   acc_{b mod 2}[j] = fma((float)p_b,j, s_b, acc_{b mod 2}[j])     blocks in order, two accumulators of 8 lanes
+//   t_j = acc_0[j] + acc_1[j];  u_j = t_j + t_{j+4};  result = (u_0 + u_2) + (u_1 + u_3)
+// Vector256 holds acc_0 and acc_1 in two registers (two blocks an iteration); Vector512 holds them as the two
+// halves of one register (block pairs side by side). Q4_0 multiplies the unsigned codes 0..15 and subtracts
+// 8·Σq per lane (Q8Row.Q4Offset); Q8_0 multiplies |w| by q with w's sign (|w| ≤ 128, |q| ≤ 127: a pair sum stays
+// within int16, so vpmaddubsw never saturates). .NET 10 has no 512-bit VNNI (vpdpbusd) intrinsic and AvxVnni is
+// VEX-only (absent on Zen 4), so both widths use vpmaddubsw + vpmaddwd.
+// Against float decode the error is the activation's quantization (|Δx| ≤ d/2 per element, d = max|x|/127 per
+// block); docs/kernels.md gives the measured logits difference.
+// Not here: quantizing X (Q8Row), threading and prefetch (StoredPanelSource, DecodedGemv).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using LoraSharp.Core.Quant;
+using LoraSharp.Core.Tensors;
+
+namespace LoraSharp.Core.Kernels.Gemm;
+
+internal static unsafe class Q8Dot
+{
+    private const int Q4Bytes = 18, Q8Bytes = 34;   // ggml block_q4_0 / block_q8_0: f16 d, then 16 / 32 code bytes
+
+    /// <summary>True for the weight types with an integer product against Q8_0 activations.</summary>
+    public static bool Supports(DType type) => type is DType.Q4_0 or DType.Q8_0;
+
+    /// <summary>The dot product of a stored row of <paramref name="blocks"/> blocks with <paramref name="x"/> at the widest path <paramref name="level"/> allows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Dot(DType type, byte* row, in Q8Row x, int blocks, SimdLevel level)
+    {
+        if (level >= SimdLevel.V512 && Avx512BW.IsSupported)
+            return type == DType.Q4_0 ? DotQ4_0V512(row, x, blocks) : DotQ8_0V512(row, x, blocks);
+        if (level >= SimdLevel.V256 && Avx2.IsSupported)
+            return type == DType.Q4_0 ? DotQ4_0V256(row, x, blocks) : DotQ8_0V256(row, x, blocks);
+        return DotScalar(type, row, x, blocks);
+    }
+
+    /// <summary>Scalar twin: the same operations lane by lane (see the header).</summary>
+    public static float DotScalar(DType type, byte* row, in Q8Row x, int blocks)
+    {
+        float* acc = stackalloc float[16];   // acc_0[0..8), acc_1[0..8)
+        new Span<float>(acc, 16).Clear();
+        int bytes = type == DType.Q4_0 ? Q4Bytes : Q8Bytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* w = row + (long)b * bytes;
+            float s = QuantMath.HalfBitsToFloat(Unsafe.ReadUnaligned<ushort>(w)) * x.D[b];
+            sbyte* q = x.Q + b * Q8Row.Block;
+            float* a = acc + 8 * (b & 1);
+            for (int j = 0; j < 8; j++)
+            {
+                int p = 0;
+                for (int i = 4 * j; i < 4 * j + 4; i++)
+                {
+                    int wi = type == DType.Q4_0
+                        ? (i < 16 ? w[2 + i] & 0x0F : w[2 + i - 16] >> 4) - 8
+                        : (sbyte)w[2 + i];
+                    p += wi * q[i];
+                }
+                a[j] = MathF.FusedMultiplyAdd(p, s, a[j]);
+            }
+        }
+        Span<float> t = stackalloc float[8];
+        for (int j = 0; j < 8; j++) t[j] = acc[j] + acc[8 + j];
+        for (int j = 0; j < 4; j++) t[j] += t[j + 4];
+        return (t[0] + t[2]) + (t[1] + t[3]);
+    }
+
+    // t = acc_0 + acc_1 (8 lanes) reduced as the header says.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Reduce(Vector256<float> t)
+    {
+        var u = t.GetLower() + t.GetUpper();
+        return (u.GetElement(0) + u.GetElement(2)) + (u.GetElement(1) + u.GetElement(3));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Scale(byte* w, float* d, int b) => QuantMath.HalfBitsToFloat(Unsafe.ReadUnaligned<ushort>(w)) * d[b];
+
+    // 8 lanes of p for one Q4_0 block at w (codes) against q: Σ code·q - 8·Σq per 4 elements.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> LanesQ4_0(byte* w, sbyte* q, int* offset)
+    {
+        var b = Vector128.Load(w + 2);
+        var codes = Vector256.Create(b, Sse2.ShiftRightLogical(b.AsUInt16(), 4).AsByte()) & Vector256.Create((byte)0x0F);
+        var pairs = Avx2.MultiplyAddAdjacent(codes, Vector256.Load(q));
+        return Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1)) - Vector256.Load(offset);
+    }
+
+    // 8 lanes of p for one Q8_0 block: |w| times q with w's sign.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> LanesQ8_0(byte* w, sbyte* q)
+    {
+        var ws = Vector256.Load((sbyte*)w + 2);
+        var pairs = Avx2.MultiplyAddAdjacent(Avx2.Abs(ws), Avx2.Sign(Vector256.Load(q), ws));
+        return Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
+    }
+
+    private static float DotQ4_0V256(byte* w, in Q8Row x, int blocks)
+    {
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        sbyte* q = x.Q;
+        int* off = x.Q4Offset;
+        float* d = x.D;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2, w += 2 * Q4Bytes)
+        {
+            var p0 = LanesQ4_0(w, q + b * 32, off + b * 8);
+            var p1 = LanesQ4_0(w + Q4Bytes, q + b * 32 + 32, off + b * 8 + 8);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(Scale(w, d, b)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(Scale(w + Q4Bytes, d, b + 1)), acc1);
+        }
+        if (b < blocks)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(LanesQ4_0(w, q + b * 32, off + b * 8)), Vector256.Create(Scale(w, d, b)), acc0);
+        return Reduce(acc0 + acc1);
+    }
+
+    private static float DotQ8_0V256(byte* w, in Q8Row x, int blocks)
+    {
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        sbyte* q = x.Q;
+        float* d = x.D;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2, w += 2 * Q8Bytes)
+        {
+            var p0 = LanesQ8_0(w, q + b * 32);
+            var p1 = LanesQ8_0(w + Q8Bytes, q + b * 32 + 32);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(Scale(w, d, b)), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(Scale(w + Q8Bytes, d, b + 1)), acc1);
+        }
+        if (b < blocks)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(LanesQ8_0(w, q + b * 32)), Vector256.Create(Scale(w, d, b)), acc0);
+        return Reduce(acc0 + acc1);
+    }
+
+    // Two blocks an iteration: lanes 0..7 block b (acc_0), 8..15 block b + 1 (acc_1).
+    private static float DotQ4_0V512(byte* w, in Q8Row x, int blocks)
+    {
+        var acc = Vector512<float>.Zero;
+        var mask = Vector512.Create((byte)0x0F);
+        var ones = Vector512.Create((short)1);
+        // 128-bit lanes [b0, b0, b1, b1]: shift the 2nd and 4th by 4 to get [lo0, hi0, lo1, hi1], X's natural order.
+        var shifts = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+        sbyte* q = x.Q;
+        int* off = x.Q4Offset;
+        float* d = x.D;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2, w += 2 * Q4Bytes)
+        {
+            var b0 = Vector128.Load((int*)(w + 2)).ToVector256Unsafe().ToVector512Unsafe();
+            var b1 = Vector128.Load((int*)(w + 2 + Q4Bytes)).ToVector256Unsafe().ToVector512Unsafe();
+            var both = Avx512F.Shuffle4x128(b0, b1, 0b_00_00_00_00).AsUInt16();
+            var codes = Avx512BW.ShiftRightLogicalVariable(both, shifts).AsByte() & mask;
+            var pairs = Avx512BW.MultiplyAddAdjacent(codes, Vector512.Load(q + b * 32));
+            var p = Avx512BW.MultiplyAddAdjacent(pairs, ones) - Vector512.Load(off + b * 8);
+            var s = Vector512.Create(Vector256.Create(Scale(w, d, b)), Vector256.Create(Scale(w + Q4Bytes, d, b + 1)));
+            acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), s, acc);
+        }
+        var acc0 = acc.GetLower();
+        if (b < blocks)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(LanesQ4_0(w, q + b * 32, off + b * 8)), Vector256.Create(Scale(w, d, b)), acc0);
+        return Reduce(acc0 + acc.GetUpper());
+    }
+
+    private static float DotQ8_0V512(byte* w, in Q8Row x, int blocks)
+    {
+        var acc = Vector512<float>.Zero;
+        var ones = Vector512.Create((short)1);
+        sbyte* q = x.Q;
+        float* d = x.D;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2, w += 2 * Q8Bytes)
+        {
+            var ws = Vector512.Create(Vector256.Load((sbyte*)w + 2), Vector256.Load((sbyte*)w + 2 + Q8Bytes));
+            var qs = Vector512.Load(q + b * 32);
+            var signed = Vector512.ConditionalSelect(Vector512.LessThan(ws, Vector512<sbyte>.Zero), -qs, qs);
+            var pairs = Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(ws), signed);
+            var p = Avx512BW.MultiplyAddAdjacent(pairs, ones);
+            var s = Vector512.Create(Vector256.Create(Scale(w, d, b)), Vector256.Create(Scale(w + Q8Bytes, d, b + 1)));
+            acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), s, acc);
+        }
+        var acc0 = acc.GetLower();
+        if (b < blocks)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(LanesQ8_0(w, q + b * 32)), Vector256.Create(Scale(w, d, b)), acc0);
+        return Reduce(acc0 + acc.GetUpper());
+    }
+}
