@@ -10,6 +10,8 @@
 // both engines, the engine order alternating) and each keeps its best round. Prefill GFLOP/s count the projections
 // (2 x weights per token), causal attention and the one output row, and are set against the FMA peak as a check
 // that the peer runs as it should. A native library that does not load gives a note and LoraSharp's numbers only.
+// For Q8_0/Q4_0 a third engine decodes the same file with LlamaModel.Q8DecodeActivations off (float products, the
+// path before the integer kernels), interleaved in the same rounds, so old and new are compared in one run.
 using System.Diagnostics;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Core.Threading;
@@ -51,7 +53,7 @@ public static class LlamaCppComparison
         var config = TrainBench.ShapeOf("b").Config;
         int threads = Threads.Hardware;
         string folder = Path.Combine(Path.GetTempPath(), $"lorasharp-bench-gguf-{Environment.ProcessId}");
-        var engines = new List<(DType Type, Engine LoraSharp, Engine? LlamaCpp)>();
+        var engines = new List<(DType Type, Engine LoraSharp, Engine? LlamaCpp, Engine? FloatDecode)>();
         try
         {
             output.WriteLine();
@@ -82,7 +84,8 @@ public static class LlamaCppComparison
                         output.WriteLine($"llama.cpp could not load {paths[t]}: {e.GetType().Name}: {e.Message}");
                     }
                 }
-                engines.Add((t, ours, peer));
+                Engine? floatDecode = t is DType.Q8_0 or DType.Q4_0 ? new LoraSharpEngine(paths[t], decodeCapacity, q8Decode: false) : null;
+                engines.Add((t, ours, peer, floatDecode));
             }
             if (note == null)
             {
@@ -100,6 +103,7 @@ public static class LlamaCppComparison
                 e.Start(prompt, Warmup);
                 for (int i = 0; i < PrefillWarmup; i++) e.PrefillRound(longPrompt);
             }
+            foreach (var e in engines.Select(e => e.FloatDecode).OfType<Engine>()) e.Start(prompt, Warmup);
             output.WriteLine($"loaded and warmed up in {clock.Elapsed.TotalSeconds:F1} s; {Rounds} interleaved rounds of {Tokens} decode tokens and one {Prefill}-token prefill per engine and type");
 
             // Between rounds: the CPU share and the read bandwidth this run had (decode is bandwidth-bound but Q4_0's).
@@ -107,7 +111,7 @@ public static class LlamaCppComparison
             var bandwidths = new List<double> { Peak.MeasureBandwidth().ReadGBps };
             for (int round = 0; round < Rounds; round++)
             {
-                foreach (var (_, ours, peer) in engines)
+                foreach (var (_, ours, peer, floatDecode) in engines)
                 {
                     var order = round % 2 == 0 ? new[] { ours, peer } : [peer, ours];
                     foreach (var e in order.OfType<Engine>())
@@ -115,6 +119,7 @@ public static class LlamaCppComparison
                         e.DecodeRound(Tokens);
                         e.PrefillRound(longPrompt);
                     }
+                    floatDecode?.DecodeRound(Tokens);   // decode only: a prefill never takes the integer products
                 }
                 peaks.Add(Peak.MeasureFmaPeak());
                 bandwidths.Add(Peak.MeasureBandwidth().ReadGBps);
@@ -125,7 +130,7 @@ public static class LlamaCppComparison
             output.WriteLine($"FMA peak {peaks.Min():F0}-{peak:F0} GFLOP/s over {peaks.Count} probes between rounds (% below: of the best); prefill counts {flops / Prefill / 1e6:F0} MFLOP a token (projections, causal attention, one output row)");
             output.WriteLine($"read bandwidth {bandwidths.Min():F1}-{bandwidths.Max():F1} GB/s over the same probes; decode reads {string.Join(", ", engines.Select(e => $"{e.Type} {e.LoraSharp.BytesPerToken / 1e6:F0} MB"))} of weights a token (LoraSharp's count)");
             output.WriteLine("type  | decode tokens/s: LoraSharp  llama.cpp  ratio | prefill 512 tokens/s: LoraSharp (GFLOP/s, % peak)  llama.cpp (GFLOP/s, % peak)  ratio");
-            foreach (var (t, ours, peer) in engines)
+            foreach (var (t, ours, peer, _) in engines)
             {
                 string Pf(Engine? e) => e == null ? "-" : $"{e.BestPrefill,6:F0} ({e.BestPrefill * flops / Prefill / 1e9,4:F0}, {100 * e.BestPrefill * flops / Prefill / 1e9 / peak,3:F0}%)";
                 string Ratio(double a, double? b) => b is > 0 ? $"{a / b.Value:F2}x" : "-";
@@ -133,14 +138,19 @@ public static class LlamaCppComparison
                                  $"{Pf(ours),38} {Pf(peer),29} {Ratio(ours.BestPrefill, peer?.BestPrefill),6}");
             }
             output.WriteLine("ratio = LoraSharp / llama.cpp (target >= 1.0x for decode and prefill); each number is the engine's best round.");
+            foreach (var (t, ours, peer, floatDecode) in engines.Where(e => e.FloatDecode != null))
+                output.WriteLine($"{t,-5} | decode with float products (Q8DecodeActivations off, the earlier path): {floatDecode!.BestDecode:F1} tokens/s" +
+                                 (peer is { BestDecode: > 0 } ? $" = {floatDecode.BestDecode / peer.BestDecode:F2}x llama.cpp" : "") +
+                                 $"; integer products {ours.BestDecode / floatDecode.BestDecode:F2}x that");
             return 0;
         }
         finally
         {
-            foreach (var (_, ours, peer) in engines)
+            foreach (var (_, ours, peer, floatDecode) in engines)
             {
                 ours.Dispose();
                 peer?.Dispose();
+                floatDecode?.Dispose();
             }
             try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
@@ -201,10 +211,11 @@ public static class LlamaCppComparison
         private readonly LlamaModel _model;
         private readonly KvCache _decode, _prefill;
 
-        public LoraSharpEngine(string path, int decodeCapacity)
+        public LoraSharpEngine(string path, int decodeCapacity, bool q8Decode = true)
         {
             using (var loaded = ModelLoader.Load(path))   // GGUF: weights as stored (F32 packed, Q8_0/Q4_0 compressed)
                 _model = LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath, consumeTensors: true);
+            _model.Q8DecodeActivations = q8Decode;
             _decode = _model.CreateCache(decodeCapacity);
             _prefill = _model.CreateCache(Prefill, maxChunk: Prefill);
             // As GenerateBench counts it: every projection as held, and the output (a tied stored one reads the embedding).

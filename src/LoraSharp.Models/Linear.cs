@@ -101,9 +101,10 @@ public sealed partial class Linear : IDisposable
     /// <summary>
     /// y[M,N] = x[M,K]·Wᵀ + b + Σ adapters (or y += that when <paramref name="accumulate"/>).
     /// Saves what the adapters' backward needs. <paramref name="scratch"/> holds at least M·K floats when any
-    /// adapter has dropout.
+    /// adapter has dropout. <paramref name="q8Activations"/> (inference only): see <see cref="MatMul.Forward(ReadOnlySpan{float}, PackedWeight, Span{float}, int, bool, bool)"/>.
     /// </summary>
-    public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training)
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training,
+        bool q8Activations = false)
     {
         if (!AdaptersDisabled && DoraIndex() is int dora and >= 0)
         {
@@ -111,7 +112,7 @@ public sealed partial class Linear : IDisposable
             return;
         }
         long t0 = StepProfile.Start();
-        MatMul.Forward(x, Packed, y, M, accumulate);
+        MatMul.Forward(x, Packed, y, M, accumulate, q8Activations && !training);
         StepProfile.Stop(StepPhase.ProjForward, t0);
         t0 = StepProfile.Start();
         AddBiasAndAdapters(x, y, M, scratch, dropoutSeed, training);
@@ -121,9 +122,10 @@ public sealed partial class Linear : IDisposable
     /// <summary>
     /// Inference forward of two or three linears that read the same input (decode's q/k/v, gate/up): y = x·Wᵀ + b +
     /// Σ adapters for each, with the frozen products run together (<see cref="MatMul.ForwardShared"/>). Equals
-    /// separate <see cref="Forward"/> calls with <c>training: false</c>, bit for bit.
+    /// separate <see cref="Forward"/> calls with <c>training: false</c> (and the same <paramref name="q8Activations"/>), bit for bit.
     /// </summary>
-    public static void ForwardShared(ReadOnlySpan<float> x, int M, Linear a, Span<float> ya, Linear b, Span<float> yb, Linear? c = null, Span<float> yc = default)
+    public static void ForwardShared(ReadOnlySpan<float> x, int M, Linear a, Span<float> ya, Linear b, Span<float> yb, Linear? c = null, Span<float> yc = default,
+        bool q8Activations = false)
     {
         if (a.UsesDora || b.UsesDora || (c != null && c.UsesDora))
         {
@@ -133,7 +135,7 @@ public sealed partial class Linear : IDisposable
             c?.Forward(x, yc, M, false, [], 0, training: false);
             return;
         }
-        MatMul.ForwardShared(x, M, a.Packed, ya, b.Packed, yb, c?.Packed, yc);
+        MatMul.ForwardShared(x, M, a.Packed, ya, b.Packed, yb, c?.Packed, yc, q8Activations);
         a.AddBiasAndAdapters(x, ya, M, [], 0, training: false);
         b.AddBiasAndAdapters(x, yb, M, [], 0, training: false);
         c?.AddBiasAndAdapters(x, yc, M, [], 0, training: false);

@@ -26,7 +26,10 @@ public static unsafe partial class MatMul
     /// <param name="Y">Output [M, N] row-major.</param>
     /// <param name="M">Rows (tokens).</param>
     /// <param name="accumulate">Add into <paramref name="Y"/> instead of overwriting it.</param>
-    public static void Forward(ReadOnlySpan<float> X, PackedWeight W, Span<float> Y, int M, bool accumulate = false)
+    /// <param name="q8Activations">Inference only (decode): when M ≤ 4 and W is stored as Q4_0 or Q8_0, quantize each
+    /// row of X to Q8_0 and take integer block products, as llama.cpp does: faster, but not exact against the
+    /// dequantized weight (the activations' rounding; docs/kernels.md). Training never sets it.</param>
+    public static void Forward(ReadOnlySpan<float> X, PackedWeight W, Span<float> Y, int M, bool accumulate = false, bool q8Activations = false)
     {
         ArgumentNullException.ThrowIfNull(W);
         int N = W.N, K = W.K;
@@ -34,17 +37,17 @@ public static unsafe partial class MatMul
         CheckRows(M, nameof(Forward), shapes);
         Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
         Check(Y.Length, (long)M * N, nameof(Forward), "Y", shapes);
-        fixed (float* x = X, y = Y) Run(Problem(x, W, y, M, accumulate));
+        fixed (float* x = X, y = Y) Run(Problem(x, W, y, M, accumulate, q8Activations));
     }
 
     /// <summary>
     /// Y0 = X·W0ᵀ, Y1 = X·W1ᵀ (and Y2 = X·W2ᵀ when <paramref name="W2"/> is given): products that read the same input,
     /// as decode's q/k/v and gate/up projections do. Few-row products over compressed weights run in one parallel
     /// region (one hand-off instead of one per weight); anything else runs as separate <see cref="Forward(ReadOnlySpan{float}, PackedWeight, Span{float}, int, bool)"/>
-    /// calls. The results are those of the separate calls, bit for bit.
+    /// calls. The results are those of the separate calls, bit for bit. <paramref name="q8Activations"/>: as in Forward.
     /// </summary>
     public static void ForwardShared(ReadOnlySpan<float> X, int M, PackedWeight W0, Span<float> Y0, PackedWeight W1, Span<float> Y1,
-        PackedWeight? W2 = null, Span<float> Y2 = default)
+        PackedWeight? W2 = null, Span<float> Y2 = default, bool q8Activations = false)
     {
         ArgumentNullException.ThrowIfNull(W0);
         ArgumentNullException.ThrowIfNull(W1);
@@ -61,22 +64,22 @@ public static unsafe partial class MatMul
             if (W2 != null) Check(Y2.Length, (long)M * W2.N, nameof(ForwardShared), "Y2", new Shapes(Layout.Forward, M, K, W2.N));
             fixed (float* x = X, y0 = Y0, y1 = Y1, y2 = Y2)
             {
-                var p0 = Problem(x, W0, y0, M, accumulate: false);
-                var p1 = Problem(x, W1, y1, M, accumulate: false);
-                var p2 = W2 != null ? Problem(x, W2, y2, M, accumulate: false) : p1;
+                var p0 = Problem(x, W0, y0, M, accumulate: false, q8Activations);
+                var p1 = Problem(x, W1, y1, M, accumulate: false, q8Activations);
+                var p2 = W2 != null ? Problem(x, W2, y2, M, accumulate: false, q8Activations) : p1;
                 if (GemmDriver.TryRunShared(p0, p1, p2, W2 != null ? 3 : 2, level)) return;
             }
         }
-        Forward(X, W0, Y0, M);
-        Forward(X, W1, Y1, M);
-        if (W2 != null) Forward(X, W2, Y2, M);
+        Forward(X, W0, Y0, M, q8Activations: q8Activations);
+        Forward(X, W1, Y1, M, q8Activations: q8Activations);
+        if (W2 != null) Forward(X, W2, Y2, M, q8Activations: q8Activations);
     }
 
     // Y[M, N] (+)= X·Wᵀ over a frozen weight's forward panels.
-    private static GemmProblem Problem(float* x, PackedWeight w, float* y, int M, bool accumulate) => new()
+    private static GemmProblem Problem(float* x, PackedWeight w, float* y, int M, bool accumulate, bool q8Activations) => new()
     {
         A = x, Lda = w.K, B = null, BLayout = BLayout.Frozen, Frozen = w.Source, FrozenBackward = false,
-        C = y, Rows = M, Cols = w.N, Depth = w.K, Accumulate = accumulate,
+        C = y, Rows = M, Cols = w.N, Depth = w.K, Accumulate = accumulate, Q8Activations = q8Activations,
     };
 
     /// <summary>dX += dY·W with a frozen, packed weight.</summary>

@@ -50,6 +50,7 @@ public sealed partial class LlamaModel
         var pos = cache.Positions.AsSpan(0, n);
         for (int i = 0; i < n; i++) pos[i] = past + i;
 
+        bool q8 = Q8DecodeActivations;   // few-row products only (MatMul decides); never in training
         Embedding_Forward(tokens, x, n);
         for (int l = 0; l < Layers.Length; l++)
         {
@@ -59,13 +60,13 @@ public sealed partial class LlamaModel
             RmsNorm.Forward(x, w.InputNorm.Floats, xn, rstd, n, C, eps);
             if (w.QNorm == null)
             {
-                Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew);   // one parallel region for the three (decode)
+                Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew, q8);   // one parallel region for the three (decode)
             }
             else
             {
                 var qRaw = cache.QRaw.AsSpan(0, n * QD);
                 var kRaw = cache.KRaw.AsSpan(0, n * KD);
-                Linear.ForwardShared(xn, n, w.Q, qRaw, w.K, kRaw, w.V, vNew);
+                Linear.ForwardShared(xn, n, w.Q, qRaw, w.K, kRaw, w.V, vNew, q8);
                 RmsNorm.Forward(qRaw, w.QNorm.Floats, q, cache.RstdHeads.AsSpan(0, n * NH), n * NH, HS, eps);
                 RmsNorm.Forward(kRaw, w.KNorm!.Floats, kNew, cache.RstdHeads.AsSpan(0, n * NKV), n * NKV, HS, eps);
             }
@@ -77,29 +78,29 @@ public sealed partial class LlamaModel
             }
             Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
                 1, n, total, NH, NKV, HS, c.AttentionScale, w.SlidingWindow);
-            if (w.AttnOutNorm == null) w.O.Forward(att, x, n, true, [], 0, training: false);
+            if (w.AttnOutNorm == null) w.O.Forward(att, x, n, true, [], 0, training: false, q8);
             else
             {
                 var branch = cache.Branch.AsSpan(0, n * C);   // gemma: x += post_attention_layernorm(o_proj(att))
-                w.O.Forward(att, branch, n, false, [], 0, training: false);
+                w.O.Forward(att, branch, n, false, [], 0, training: false, q8);
                 RmsNorm.Forward(branch, w.AttnOutNorm.Floats, xn, rstd, n, C, eps);
                 System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
             }
             RmsNorm.Forward(x, w.PostAttentionNorm.Floats, xn, rstd, n, C, eps);
-            Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up);
+            Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up, q8Activations: q8);
             GatedActivation(gate, up, hidden);
-            if (w.FfnOutNorm == null) w.Down.Forward(hidden, x, n, true, [], 0, training: false);
+            if (w.FfnOutNorm == null) w.Down.Forward(hidden, x, n, true, [], 0, training: false, q8);
             else
             {
                 var branch = cache.Branch.AsSpan(0, n * C);   // gemma: x += post_feedforward_layernorm(down_proj(h))
-                w.Down.Forward(hidden, branch, n, false, [], 0, training: false);
+                w.Down.Forward(hidden, branch, n, false, [], 0, training: false, q8);
                 RmsNorm.Forward(branch, w.FfnOutNorm.Floats, xn, rstd, n, C, eps);
                 System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
             }
         }
         var last = x.Slice((n - 1) * C, C);
         RmsNorm.Forward(last, FinalNorm.Floats, xn[..C], rstd[..1], 1, C, eps);
-        MatMul.Forward(xn[..C], Output, cache.Logits, 1);
+        MatMul.Forward(xn[..C], Output, cache.Logits, 1, q8Activations: q8);
         cache.Length = total;
     }
 }

@@ -56,6 +56,14 @@ public sealed partial class LlamaModel : IDisposable
     /// <summary>Recompute each layer's activations in the backward instead of keeping them (less memory, ~1.3x compute).</summary>
     public bool ActivationCheckpointing { get; set; }
 
+    /// <summary>
+    /// Generation (<see cref="ForwardCached"/>) with at most 4 new tokens: products over weights stored as Q4_0 or
+    /// Q8_0 quantize the activations to Q8_0 and take integer block products, as llama.cpp does (default true;
+    /// faster, logits within the activations' rounding: docs/kernels.md). False: float products, exact against
+    /// the dequantized weights. Training and perplexity never use it.
+    /// </summary>
+    public bool Q8DecodeActivations { get; set; } = true;
+
     /// <summary>Full fine-tuning: gradients of embedding / final norm / untied output (null when frozen).</summary>
     public Tensor? GradEmbedding { get; private set; }
 

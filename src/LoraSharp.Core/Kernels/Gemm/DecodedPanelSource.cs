@@ -71,6 +71,17 @@ internal abstract unsafe class DecodedPanelSource : PanelSource
         }
     }
 
+    /// <summary>True when <see cref="DotRowsQ8"/> has an integer product for this weight's storage type.</summary>
+    public virtual bool SupportsQ8Dot => false;
+
+    /// <summary>
+    /// y[n - n0] = W[n, :] · x for rows n in [n0, n1) against an activation row quantized to Q8_0 (Q8Dot: integer
+    /// block products, llama.cpp's decode arithmetic) at vector width <paramref name="level"/> (the caller's: the
+    /// result does not depend on it); only where <see cref="SupportsQ8Dot"/>.
+    /// </summary>
+    public virtual void DotRowsQ8(int n0, int n1, in Q8Row x, float* y, SimdLevel level) =>
+        throw new NotSupportedException("This weight has no integer product against Q8_0 activations.");
+
     // Estimated, not tuned: decoding plus transposing costs about a cycle an element forward (32 per reduction row
     // per panel); backward only decodes and copies (about half). Only the row/panel split decision reads it.
     public override int PackCost(bool backward) => backward ? 16 : 32;

@@ -53,6 +53,7 @@ internal unsafe struct GemmProblem
     public float* C;            // row-major, row stride Cols
     public int Rows, Cols, Depth;
     public bool Accumulate;
+    public bool Q8Activations;  // few-row products over Q4_0/Q8_0 may quantize A to Q8_0 (decode only; DecodedGemv)
 }
 
 /// <summary>Blocking, packing and threading around the microkernels.</summary>
@@ -143,7 +144,7 @@ internal static unsafe class GemmDriver
         }
         if (DecodedGemv.Applies(p, level, isDirect))
         {
-            DecodedGemv.Run(p, threads);
+            DecodedGemv.Run(p, level, threads);
             return;
         }
         var work = new ComputeWork
@@ -163,7 +164,7 @@ internal static unsafe class GemmDriver
     {
         if (!Shareable(p0, level) || !Shareable(p1, level) || (count > 2 && !Shareable(p2, level))) return false;
         long flops = CostFlops(p0) + CostFlops(p1) + (count > 2 ? CostFlops(p2) : 0);
-        DecodedGemv.RunShared(p0, p1, p2, count, Threads.ForFlops(flops));
+        DecodedGemv.RunShared(p0, p1, p2, count, level, Threads.ForFlops(flops));
         return true;
     }
 

@@ -1,0 +1,242 @@
+// The integer decode products (MatMul.Forward with q8Activations: X quantized to Q8_0, Q4_0/Q8_0 weights multiplied
+// in integers, Q8Dot.cs): the quantizer follows ggml's quantize_row_q8_0; every SIMD path equals the scalar twin bit
+// for bit at every block count (both tails); the scalar twin equals an independent double computation of the same
+// quantized sum; the products stay within the activation-rounding bound of the float products; and everything
+// else (other types, more than 4 rows, the flag off, a NaN in X) is the float path bit for bit.
+using LoraSharp.Core.Kernels;
+using LoraSharp.Core.Kernels.Gemm;
+using LoraSharp.Core.Quant;
+using LoraSharp.Core.Tensors;
+using LoraSharp.Core.Threading;
+using LoraSharp.TestSupport;
+
+namespace LoraSharp.Core.Tests.Kernels;
+
+public unsafe class Q8DecodeTests
+{
+    public static TheoryData<DType> Types => new(DType.Q4_0, DType.Q8_0);
+
+    // The types MatMul.Forward takes the integer path for (StoredPanelSource.SupportsQ8Dot): Q4_0 only; Q8_0's kernel is
+    // tested directly above but decode keeps its float products (faster there: bandwidth-bound).
+    public static TheoryData<DType> ForwardTypes => new(DType.Q4_0);
+
+    private static readonly SimdLevel[] VectorLevels = [SimdLevel.V512, SimdLevel.V256, SimdLevel.V128];
+
+    // X quantized by Q8Row into managed arrays (q, d, Q4 offsets).
+    private static (sbyte[] Q, float[] D, int[] Off, bool Ok) Quantize(float[] x)
+    {
+        int K = x.Length;
+        var buf = new float[Q8Row.Floats(K)];
+        fixed (float* px = x, pb = buf)
+        {
+            var row = Q8Row.At(pb, K);
+            bool ok = Q8Row.Quantize(px, K, row);
+            return (new Span<sbyte>(row.Q, K).ToArray(), new Span<float>(row.D, K / 32).ToArray(), new Span<int>(row.Q4Offset, K / 4).ToArray(), ok);
+        }
+    }
+
+    [Fact]
+    public void Quantize_FollowsGgmlQuantizeRowQ8_0()
+    {
+        var x = TestData.Uniform(32 * 7, 3, scale: 2f);
+        x.AsSpan(32, 32).Clear();                  // an all-zero block: d = 0, q = 0
+        x[70] = -5f;                               // a block whose max magnitude is negative
+        var (q, d, off, ok) = Quantize(x);
+        Assert.True(ok);
+        for (int b = 0; b < 7; b++)
+        {
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = Math.Max(amax, Math.Abs(x[b * 32 + i]));
+            Assert.Equal(amax / 127f, d[b]);
+            float id = d[b] != 0 ? 1f / d[b] : 0f;
+            for (int i = 0; i < 32; i++)
+            {
+                int k = b * 32 + i;
+                Assert.Equal((int)MathF.Round(x[k] * id, MidpointRounding.ToEven), q[k]);
+                Assert.InRange(q[k], -127, 127);
+                Assert.True(Math.Abs(x[k] - d[b] * q[k]) <= 0.5001 * d[b], $"element {k}: {x[k]} vs {d[b] * q[k]}");
+            }
+            for (int j = 0; j < 8; j++)
+                Assert.Equal(8 * (q[b * 32 + 4 * j] + q[b * 32 + 4 * j + 1] + q[b * 32 + 4 * j + 2] + q[b * 32 + 4 * j + 3]), off[b * 8 + j]);
+        }
+        Assert.Equal(-127, q[70]);
+        Assert.All(q.AsSpan(32, 32).ToArray(), v => Assert.Equal(0, v));
+    }
+
+    [Fact]
+    public void Quantize_NonFiniteInput_IsRefused()
+    {
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+        {
+            var x = TestData.Uniform(64, 1);
+            x[40] = bad;
+            Assert.False(Quantize(x).Ok, $"{bad} accepted");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void EveryPath_EqualsTheScalarTwin_AndTheScalarTwinEqualsDouble(DType type)
+    {
+        int bb = DTypeInfo.BlockBytes(type);
+        foreach (int blocks in new[] { 1, 2, 3, 4, 5, 7, 8, 9, 18, 33, 48 })
+        {
+            int K = blocks * 32;
+            var w = QuantTestData.RandomBlocks(type, blocks, seed: blocks, amplitude: 0.5);
+            var x = TestData.Uniform(K, blocks + 100, scale: 3f);
+            x[0] = 3f;                              // a code of exactly ±127
+            var (q, d, off, _) = Quantize(x);
+            var wf = new float[K];
+            Dequant.DequantizeRowScalar(type, w, wf);
+            fixed (byte* pw = w)
+            fixed (sbyte* pq = q)
+            fixed (float* pd = d)
+            fixed (int* po = off)
+            {
+                var row = new Q8Row(pq, pd, po);
+                float scalar = Q8Dot.DotScalar(type, pw, row, blocks);
+                foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.Scalar })
+                    Assert.Equal(scalar, Q8Dot.Dot(type, pw, row, blocks, level));
+
+                // The same quantized sum in double: Σ_b s_b Σ_i w_i q_i with w_i = dequantized weight / its scale.
+                double exact = 0, magnitude = 0;
+                for (int b = 0; b < blocks; b++)
+                {
+                    float dw = Fp16.ToFloat(BitConverter.ToUInt16(w, b * bb));
+                    float s = dw * d[b];
+                    for (int i = 0; i < 32; i++)
+                    {
+                        double term = (double)s * Math.Round(wf[b * 32 + i] / (double)dw) * q[b * 32 + i];
+                        exact += term;
+                        magnitude += Math.Abs(term);
+                    }
+                }
+                Assert.True(Math.Abs(scalar - exact) <= 4e-6 * magnitude + 1e-30, $"{type} blocks={blocks}: {scalar} vs {exact} (magnitude {magnitude})");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ForwardTypes))]
+    public void Forward_IsTheSameOnEveryVectorLevelAndThreadCount_AndWithinTheActivationRoundingOfFloat(DType type)
+    {
+        foreach (var (m, blocks, n) in new[] { (1, 18, 70), (4, 3, 33), (2, 1, 5), (3, 48, 64) })
+        {
+            int k = blocks * 32;
+            using var w = QuantTestData.RandomTensor(type, n, k, seed: m + n, amplitude: 0.5);
+            var wf = QuantTestData.Dequantize(w);
+            var packed = PackedWeight.FromStored(w);
+            var x = TestData.Uniform(m * k, 7, scale: 2f);
+            var yFloat = new float[m * n];
+            MatMul.Forward(x, packed, yFloat, m);
+            float[]? first = null;
+            foreach (var level in VectorLevels)
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    using var _ = Simd.Force(level);
+                    using var __ = Threads.Limit(threads);
+                    var y = new float[m * n];
+                    MatMul.Forward(x, packed, y, m, q8Activations: true);
+                    first ??= y;
+                    Assert.True(first.AsSpan().SequenceEqual(y), $"{type} M={m} K={k} N={n}: {level}, {threads} threads differs from the first run");
+                }
+            Assert.False(first!.AsSpan().SequenceEqual(yFloat), "the integer path was not taken");
+
+            // |Δy[i, j]| ≤ Σ_b (d_b / 2) Σ_i∈b |W[j, i]|: each activation moves by at most half its block's step.
+            for (int i = 0; i < m; i++)
+            {
+                var (_, d, _, _) = Quantize(x[(i * k)..((i + 1) * k)]);
+                for (int j = 0; j < n; j++)
+                {
+                    double bound = 0, mag = 0;
+                    for (int r = 0; r < k; r++)
+                    {
+                        bound += d[r / 32] / 2 * Math.Abs(wf[j * k + r]);
+                        mag += Math.Abs(wf[j * k + r] * x[i * k + r]);
+                    }
+                    double diff = Math.Abs(first![i * n + j] - yFloat[i * n + j]);
+                    Assert.True(diff <= bound + 1e-5 * mag, $"{type} M={m} K={k} row {i} col {j}: |Δ| {diff} > bound {bound}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Forward_WithQ8Activations_LeavesEveryOtherCaseOnTheFloatPath()
+    {
+        var x = TestData.Uniform(6 * 256, 3);
+        foreach (var type in QuantTestData.StoredTypes)
+        {
+            int k = DTypeInfo.BlockSize(type) == 1 ? 64 : Math.Max(64, DTypeInfo.BlockSize(type));
+            using var w = QuantTestData.RandomTensor(type, 40, k, seed: 5, amplitude: 0.5);
+            var packed = PackedWeight.FromStored(w);
+            foreach (int m in new[] { 1, 5, 6 })
+            {
+                if (m <= DecodedGemv.MaxRows && Q8Dot.Supports(type)) continue;   // the integer path's own case
+                var a = new float[m * 40];
+                var b = new float[m * 40];
+                MatMul.Forward(x.AsSpan(0, m * k), packed, a, m);
+                MatMul.Forward(x.AsSpan(0, m * k), packed, b, m, q8Activations: true);
+                Assert.True(a.AsSpan().SequenceEqual(b), $"{type} M={m}: q8Activations changed a product it must not touch");
+            }
+        }
+        using var _ = Simd.Force(SimdLevel.Scalar);   // the scalar level is the exact reference: never quantized
+        using var q4 = QuantTestData.RandomTensor(DType.Q4_0, 40, 64, seed: 5, amplitude: 0.5);
+        var pq4 = PackedWeight.FromStored(q4);
+        var ya = new float[40];
+        var yb = new float[40];
+        MatMul.Forward(x.AsSpan(0, 64), pq4, ya, 1);
+        MatMul.Forward(x.AsSpan(0, 64), pq4, yb, 1, q8Activations: true);
+        Assert.Equal(ya, yb);
+    }
+
+    [Fact]
+    public void Forward_NaNInX_TakesTheFloatPath()
+    {
+        using var w = QuantTestData.RandomTensor(DType.Q4_0, 40, 64, seed: 5, amplitude: 0.5);
+        var packed = PackedWeight.FromStored(w);
+        var x = TestData.Uniform(64, 3);
+        x[10] = float.NaN;
+        var a = new float[40];
+        var b = new float[40];
+        MatMul.Forward(x, packed, a, 1);
+        MatMul.Forward(x, packed, b, 1, q8Activations: true);
+        Assert.Equal(a, b);
+        Assert.All(b, v => Assert.True(float.IsNaN(v)));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void ForwardShared_WithQ8Activations_EqualsSeparateForwards(int M)
+    {
+        const int K = 128;
+        using var w0 = QuantTestData.RandomTensor(DType.Q4_0, 70, K, seed: 1, amplitude: 0.5);
+        using var w1 = QuantTestData.RandomTensor(DType.Q8_0, 33, K, seed: 2, amplitude: 0.5);
+        using var w2 = QuantTestData.RandomTensor(DType.NF4, 33, K, seed: 3, amplitude: 0.5);   // float products in the same region
+        var ws = new[] { PackedWeight.FromStored(w0), PackedWeight.FromStored(w1), PackedWeight.FromStored(w2) };
+        var x = TestData.Uniform(M * K, 4);
+        foreach (var level in VectorLevels)
+        {
+            using var _ = Simd.Force(level);
+            var separate = ws.Select(w => { var y = new float[M * w.N]; MatMul.Forward(x, w, y, M, q8Activations: true); return y; }).ToArray();
+            var shared = ws.Select(w => new float[M * w.N]).ToArray();
+            MatMul.ForwardShared(x, M, ws[0], shared[0], ws[1], shared[1], ws[2], shared[2], q8Activations: true);
+            for (int i = 0; i < 3; i++) Assert.True(separate[i].AsSpan().SequenceEqual(shared[i]), $"M={M} {level}: product {i}");
+        }
+    }
+
+    [Fact]
+    public void Forward_Accumulate_AddsTheIntegerProduct()
+    {
+        using var w = QuantTestData.RandomTensor(DType.Q4_0, 33, 64, seed: 8, amplitude: 0.5);
+        var packed = PackedWeight.FromStored(w);
+        var x = TestData.Uniform(2 * 64, 9);
+        var y = new float[2 * 33];
+        MatMul.Forward(x, packed, y, 2, q8Activations: true);
+        var acc = TestData.Uniform(2 * 33, 10);
+        var expected = acc.Zip(y, (a, b) => a + b).ToArray();
+        MatMul.Forward(x, packed, acc, 2, accumulate: true, q8Activations: true);
+        Assert.Equal(expected, acc);
+    }
+}
