@@ -19,6 +19,9 @@ public static class TrainingSettingsFile
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
+        // Settings made in code may hold NaN or infinity: written as "NaN"/"Infinity" so that Validate can name them
+        // (a settings file or body never gets that far: the schema's checks refuse non-finite numbers first).
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
@@ -154,7 +157,7 @@ public static class TrainingSettingsFile
         IList<object> list => new JsonArray(list.Select(ToNode).ToArray()),
         string s when s is "true" or "false" => JsonValue.Create(s == "true"),
         string s when long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long l) => JsonValue.Create(l),
-        string s when double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d) => JsonValue.Create(d),
+        string s when double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d) && double.IsFinite(d) => JsonValue.Create(d),   // "NaN", "Infinity" stay text
         string s => JsonValue.Create(s),
         bool b => JsonValue.Create(b),
         int i => JsonValue.Create(i),

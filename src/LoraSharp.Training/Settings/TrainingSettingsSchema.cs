@@ -165,8 +165,9 @@ public static class TrainingSettingsSchema
                     throw new UserErrorException(Bad("expected a whole number"));
                 break;
             case SettingKind.Number:
-                if (!(value is JsonValue n && n.GetValueKind() == JsonValueKind.Number))
-                    throw new UserErrorException(Bad("expected a number"));
+                // 1e400 reads as infinity: refused here, before it can reach a setting
+                if (!(value is JsonValue n && n.GetValueKind() == JsonValueKind.Number && double.IsFinite(AsDouble(value))))
+                    throw new UserErrorException(Bad("expected a finite number"));
                 break;
             case SettingKind.Boolean:
                 if (value.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False))
@@ -216,6 +217,8 @@ public static class TrainingSettingsSchema
             var value = json[s.Name];
             if (value is null) continue;
             if (s.Kind == SettingKind.Choice) CheckChoice(s, value.GetValue<string>(), "settings");
+            if (s.Kind is SettingKind.Number or SettingKind.Integer && value.GetValueKind() != JsonValueKind.Number)
+                throw new UserErrorException($"{s.Name}: must be a finite number (is {Display(value)}).");   // NaN or infinity set in code
             if (s.Range is { } range && value.GetValueKind() == JsonValueKind.Number && !InRange(AsDouble(value), range))
                 throw new UserErrorException($"{s.Name}: must be in {range} (is {Display(value)}).");
         }

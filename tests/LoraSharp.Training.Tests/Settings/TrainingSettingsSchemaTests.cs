@@ -66,13 +66,22 @@ public sealed class TrainingSettingsSchemaTests
     [InlineData("{\"target_modules\": \"q_proj\"}", "target_modules: expected a list of names")]
     [InlineData("{\"rank_pattern\": {\"q_proj\": \"four\"}}", "rank_pattern: expected an object of module: number")]
     [InlineData("[1, 2]", "expected an object of settings")]
-    [InlineData("{\"batch_size\": 8, \"batch_size\": 16}", "a setting is given twice")]   // found by the settings-json fuzz target
+    [InlineData("{\"batch_size\": 8, \"batch_size\": 16}", "a setting is given twice")]
+    [InlineData("{\"learning_rate\": 1e400}", "learning_rate: expected a finite number")]   // found by the settings-yaml 1M run   // found by the settings-json fuzz target
     [InlineData("{\"micro_batch_size\": null}", "micro_batch_size: a value is required")]
     public void BadSettingsJson_IsAUserErrorNamingTheSetting(string json, string expected)
     {
         var e = Assert.Throws<UserErrorException>(() => TrainingSettingsFile.Parse(json, "params.json"));
         Assert.Contains("params.json", e.Message);
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void NonFiniteNumbers_SetInCode_AreAUserErrorNamingTheSetting()
+    {
+        var e = Assert.Throws<UserErrorException>(() => new TrainingSettings { LearningRate = double.PositiveInfinity }.Validate());
+        Assert.Contains("learning_rate", e.Message);
+        Assert.Throws<UserErrorException>(() => new TrainingSettings { LoraDropout = double.NaN }.Validate());
     }
 
     [Fact]
