@@ -107,10 +107,11 @@ public static class TrainingSettingsFile
         {
             throw new UserErrorException($"{path}: line {e.Start.Line}: {e.Message}", e);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            // YamlDotNet's parser throws this for some malformed streams ("The scanner should contain no more
-            // tokens", found by fuzzing) instead of a YamlException.
+            // YamlDotNet's parser throws these for some malformed streams ("The scanner should contain no more
+            // tokens"; "Global tags must be valid URIs" for a bad %TAG directive; both found by fuzzing) instead of a
+            // YamlException.
             throw new UserErrorException($"{path}: not valid YAML ({e.Message}).", e);
         }
         return ToNode(data)?.ToJsonString() ?? "{}";
