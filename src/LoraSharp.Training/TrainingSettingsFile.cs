@@ -48,9 +48,14 @@ public static class TrainingSettingsFile
     public static TrainingSettings Parse(string json, string source)
     {
         JsonNode? node;
+        var documentOptions = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
         try
         {
-            node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            // A lone surrogate escape ("\ud800") parses but fails whoever reads the string (found by the web-train fuzz target).
+            using (var doc = JsonDocument.Parse(json, documentOptions))
+                if (Formats.Json.JsonStrings.FirstInvalid(doc.RootElement) is { } bad)
+                    throw new UserErrorException($"{source}: {bad} is not valid Unicode (an escape such as \\ud800 is half of a UTF-16 pair).");
+            node = JsonNode.Parse(json, documentOptions: documentOptions);
         }
         catch (JsonException e)
         {
