@@ -10,8 +10,9 @@
 // both engines, the engine order alternating) and each keeps its best round. Prefill GFLOP/s count the projections
 // (2 x weights per token), causal attention and the one output row, and are set against the FMA peak as a check
 // that the peer runs as it should. A native library that does not load gives a note and LoraSharp's numbers only.
-// For Q8_0/Q4_0 a third engine decodes the same file with LlamaModel.Q8DecodeActivations off (float products, the
-// path before the integer kernels), interleaved in the same rounds, so old and new are compared in one run.
+// For Q4_0 (the one type decode multiplies in integers) a third engine decodes the same file with
+// LlamaModel.Q8DecodeActivations off (float products, the path before the integer kernels), interleaved in the same
+// rounds, so old and new are compared in one run.
 using System.Diagnostics;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Core.Threading;
@@ -84,7 +85,7 @@ public static class LlamaCppComparison
                         output.WriteLine($"llama.cpp could not load {paths[t]}: {e.GetType().Name}: {e.Message}");
                     }
                 }
-                Engine? floatDecode = t is DType.Q8_0 or DType.Q4_0 ? new LoraSharpEngine(paths[t], decodeCapacity, q8Decode: false) : null;
+                Engine? floatDecode = t is DType.Q4_0 ? new LoraSharpEngine(paths[t], decodeCapacity, q8Decode: false) : null;
                 engines.Add((t, ours, peer, floatDecode));
             }
             if (note == null)
