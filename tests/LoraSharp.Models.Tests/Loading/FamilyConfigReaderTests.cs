@@ -7,19 +7,7 @@ namespace LoraSharp.Models.Tests.Loading;
 
 public class FamilyConfigReaderTests
 {
-    private static LlamaConfig FromJson(string json)
-    {
-        string dir = Directory.CreateTempSubdirectory("lorasharp-cfg-").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(dir, "config.json"), json);
-            return LlamaConfigReader.FromHfFile(Path.Combine(dir, "config.json"));
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
-    }
+    private static LlamaConfig FromJson(string json) => ConfigJson.Read(json);
 
     private const string Dims = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":8,\"num_attention_heads\":4,\"vocab_size\":100";
 
