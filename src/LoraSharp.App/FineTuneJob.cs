@@ -37,7 +37,13 @@ public sealed record FineTuneRequest
 /// <param name="AdapterFolder">Where the adapter was written.</param>
 /// <param name="Outcome">How training ended.</param>
 /// <param name="InitialEvalLoss">Validation loss before training (null without a validation set).</param>
-public sealed record FineTuneResult(string AdapterFolder, TrainingOutcome Outcome, double? InitialEvalLoss);
+public sealed record FineTuneResult(string AdapterFolder, TrainingOutcome Outcome, double? InitialEvalLoss)
+{
+    /// <summary>Parameters trained (adapter weights, or every weight in full fine-tuning).</summary>
+    public long TrainableParameters { get; init; }
+    /// <summary>Bytes of optimizer state at the end (moments, factored second moments, momentum).</summary>
+    public long OptimizerStateBytes { get; init; }
+}
 
 /// <summary>Observer of a fine-tune (CLI progress line, web UI events).</summary>
 public interface IFineTuneObserver
@@ -169,13 +175,13 @@ public static class FineTuneJob
             Training.Checkpoint.Save(cp, trainer, model, peftConfig, AdapterName);
             WriteLogAndChart(runFolder, s, trainer, outcome);
             observer.Info($"interrupted: saved {cp}; continue with --resume");
-            return new FineTuneResult(runFolder, outcome, initialEval);
+            return new FineTuneResult(runFolder, outcome, initialEval) { TrainableParameters = trainable, OptimizerStateBytes = trainer.Optimizer.StateBytes };
         }
         if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, runFolder);
         else WriteFullModel(model, runFolder);
         WriteLogAndChart(runFolder, s, trainer, outcome);
         Training.AtomicFolder.Commit(runFolder, folder);   // the adapter appears complete, in one rename
-        return new FineTuneResult(folder, outcome, initialEval);
+        return new FineTuneResult(folder, outcome, initialEval) { TrainableParameters = trainable, OptimizerStateBytes = trainer.Optimizer.StateBytes };
     }
 
     /// <summary>Where a run of the adapter <paramref name="adapterFolder"/> works until it finishes (NAME.run beside it).</summary>

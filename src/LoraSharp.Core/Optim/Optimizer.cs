@@ -130,6 +130,17 @@ public abstract class Optimizer
     /// <summary>Like <see cref="Buffer(Parameter, string, int, out bool)"/> without the flag.</summary>
     protected internal float[] Buffer(Parameter p, string buffer, int length) => Buffer(p, buffer, length, out _);
 
+    /// <summary>Bytes the state buffers hold now (what the optimizer adds to memory beyond parameters and gradients).</summary>
+    public long StateBytes
+    {
+        get
+        {
+            long n = 0;
+            foreach (var b in _buffers.Values) n += b.Length;
+            return n * sizeof(float);
+        }
+    }
+
     /// <summary>A copy of the state: step count and every buffer as "<c>parameter</c>.<c>buffer</c>" → floats.</summary>
     public OptimizerState ExportState()
     {
