@@ -106,7 +106,7 @@ public static class SweepJob
                 state.Put(row);
                 state.Save(output);
             }
-            cancel.ThrowIfCancellationRequested();
+            if (cancel.IsCancellationRequested) { interrupted = true; break; }   // trained and recorded: the next call measures it
             row = Measure(row, run, model, output, config, questions);
             state.Put(row);
             state.Save(output);

@@ -1,7 +1,7 @@
 // The plots of a sweep, as PNG and SVG (ScottPlot 5, drawn by SkiaSharp's self-contained Linux build, which reads
 // fonts from /usr/share/fonts; .ci/run installs fonts-dejavu-core on a bare machine):
 //   loss-curves: every run's training loss by step, overlaid (validation loss as dots where measured);
-//   metric-vs-AXIS: the sweep's metric (exact match, perplexity, else best eval loss, else final loss) against each
+//   metric-vs-AXIS: the sweep's metric (exact match where a run scores, perplexity, else best eval loss, else final loss) against each
 //     axis, one line per combination of the other axes;
 //   memory-vs-time: peak RSS against step time, one labelled point per run.
 // Each file is written atomically. Not here: what the runs measured (SweepJob).
@@ -33,7 +33,8 @@ public static class SweepPlots
     /// <summary>The metric the plots show, and its value per row.</summary>
     public static (string Name, Func<SweepRunResult, double?> Value) Metric(IReadOnlyList<(SweepRun Run, SweepRunResult Row)> rows)
     {
-        if (rows.Any(r => r.Row.ExactMatch != null)) return ("held-out exact match (%)", r => r.ExactMatch * 100);
+        // Exact match only when some run scores: all-zero runs (too short to learn the skill) compare better by loss.
+        if (rows.Any(r => r.Row.ExactMatch > 0)) return ("held-out exact match (%)", r => r.ExactMatch * 100);
         if (rows.Any(r => r.Row.Perplexity != null)) return ("held-out perplexity", r => r.Perplexity);
         if (rows.Any(r => r.Row.BestEvalLoss != null)) return ("best validation loss", r => r.BestEvalLoss);
         return ("final training loss", r => r.FinalLoss);
