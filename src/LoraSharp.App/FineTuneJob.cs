@@ -43,6 +43,8 @@ public sealed record FineTuneResult(string AdapterFolder, TrainingOutcome Outcom
     public long TrainableParameters { get; init; }
     /// <summary>Bytes of optimizer state at the end (moments, factored second moments, momentum).</summary>
     public long OptimizerStateBytes { get; init; }
+    /// <summary>Bytes the frozen base weights hold in memory (smaller with an nf4/q8_0 base).</summary>
+    public long BaseWeightBytes { get; init; }
 }
 
 /// <summary>Observer of a fine-tune (CLI progress line, web UI events).</summary>
@@ -175,13 +177,13 @@ public static class FineTuneJob
             Training.Checkpoint.Save(cp, trainer, model, peftConfig, AdapterName);
             WriteLogAndChart(runFolder, s, trainer, outcome);
             observer.Info($"interrupted: saved {cp}; continue with --resume");
-            return new FineTuneResult(runFolder, outcome, initialEval) { TrainableParameters = trainable, OptimizerStateBytes = trainer.Optimizer.StateBytes };
+            return new FineTuneResult(runFolder, outcome, initialEval) { TrainableParameters = trainable, OptimizerStateBytes = trainer.Optimizer.StateBytes, BaseWeightBytes = model.BaseWeightBytes };
         }
         if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, runFolder);
         else WriteFullModel(model, runFolder);
         WriteLogAndChart(runFolder, s, trainer, outcome);
         Training.AtomicFolder.Commit(runFolder, folder);   // the adapter appears complete, in one rename
-        return new FineTuneResult(folder, outcome, initialEval) { TrainableParameters = trainable, OptimizerStateBytes = trainer.Optimizer.StateBytes };
+        return new FineTuneResult(folder, outcome, initialEval) { TrainableParameters = trainable, OptimizerStateBytes = trainer.Optimizer.StateBytes, BaseWeightBytes = model.BaseWeightBytes };
     }
 
     /// <summary>Where a run of the adapter <paramref name="adapterFolder"/> works until it finishes (NAME.run beside it).</summary>

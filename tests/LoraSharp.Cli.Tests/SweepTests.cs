@@ -53,6 +53,7 @@ public sealed class SweepTests : IDisposable
             Assert.True(r.TokensPerSecond > 0 && r.StepSeconds > 0);
             // AdamW keeps two moments per trained value.
             Assert.Equal(2 * 4 * r.TrainableParameters, r.OptimizerStateBytes);
+            Assert.True(r.BaseWeightBytes > 0, $"{r.Name}: base weight bytes not recorded");
             Assert.True(r.AdapterBytes > 4 * r.TrainableParameters, $"{r.Name}: adapter file {r.AdapterBytes} bytes for {r.TrainableParameters} parameters");
         }
         // LoRA parameters grow linearly with the rank.
@@ -136,6 +137,12 @@ public sealed class SweepTests : IDisposable
         var third = new Recorder();
         Assert.Equal(3, SweepJob.Run(request, third).Results.Count);
         Assert.Empty(third.Started);
+
+        // A changed config never reuses the recorded rows silently.
+        File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("warmup_steps: 1", "warmup_steps: 2", StringComparison.Ordinal));
+        var e = Assert.Throws<UserErrorException>(() => SweepJob.Run(request, new Recorder()));
+        Assert.Contains("config changed", e.Message);
+        Assert.Contains("--restart", e.Message);
     }
 
     [Theory]

@@ -157,6 +157,7 @@ public static class SweepJob
             TrainableParameters = result.TrainableParameters,
             AdapterBytes = File.Exists(adapterFile) ? new FileInfo(adapterFile).Length : 0,
             OptimizerStateBytes = result.OptimizerStateBytes,
+            BaseWeightBytes = result.BaseWeightBytes,
         };
     }
 

@@ -71,7 +71,7 @@ public static class SweepPlots
 
     private static Plot? MetricVsAxis(string axis, IReadOnlyList<string> axes, IReadOnlyList<(SweepRun Run, SweepRunResult Row)> rows, string metricName, Func<SweepRunResult, double?> metric)
     {
-        static string Label(SweepRun run, string axis) => run.Labels.GetValueOrDefault(axis, "-");
+        static string Label(SweepRun run, string axis) => run.Labels.GetValueOrDefault(axis, "-").TrimStart('=');   // "=2*lora_rank" shows as 2*lora_rank
         var values = rows.Select(r => Label(r.Run, axis)).Distinct().ToList();
         if (values.Count < 2) return null;
         bool numeric = values.All(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out _));

@@ -38,4 +38,6 @@ public sealed record SweepRunResult
     [JsonPropertyName("adapter_bytes")] public long AdapterBytes { get; init; }
     /// <summary>Bytes of optimizer state at the end of training.</summary>
     [JsonPropertyName("optimizer_state_bytes")] public long OptimizerStateBytes { get; init; }
+    /// <summary>Bytes the frozen base weights held in memory (null in rows recorded before this column existed).</summary>
+    [JsonPropertyName("base_weight_bytes")] public long? BaseWeightBytes { get; init; }
 }

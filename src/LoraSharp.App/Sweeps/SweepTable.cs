@@ -24,6 +24,7 @@ public static class SweepTable
         new("trainable_parameters", "trainable params", r => r.TrainableParameters, "N0"),
         new("adapter_bytes", "adapter KiB", r => r.AdapterBytes, "KiB"),
         new("optimizer_state_bytes", "optimizer state KiB", r => r.OptimizerStateBytes, "KiB"),
+        new("base_weight_bytes", "base weights KiB", r => r.BaseWeightBytes, "KiB"),
     ];
 
     private static List<Column> Present(IReadOnlyList<(SweepRun Run, SweepRunResult Row)> rows) =>
