@@ -165,6 +165,26 @@ public sealed class SweepTests : IDisposable
     }
 
     [Fact]
+    public void Table_QuotesListValuesInCsv_AndLeavesUnmeasuredColumnsOut()
+    {
+        var run = new SweepRun(1, "01-target_modules-q_proj+v_proj", [new("target_modules", "q_proj,v_proj")], new TrainingSettings(),
+            new Dictionary<string, string> { ["target_modules"] = "q_proj,v_proj" });
+        var row = new SweepRunResult
+        {
+            Name = run.Name, SettingsHash = "x", Values = new() { ["target_modules"] = "q_proj,v_proj" },
+            Steps = 3, FinalLoss = 1.25, TrainableParameters = 100, AdapterBytes = 2048, OptimizerStateBytes = 800,
+        };
+        string csv = SweepTable.Csv(["target_modules"], [(run, row)]);
+        var lines = csv.TrimEnd('\n').Split('\n');
+        Assert.Equal("run,target_modules,steps,final_loss,tokens_per_second,step_seconds,trainable_parameters,adapter_bytes,optimizer_state_bytes", lines[0]);
+        Assert.Equal("01-target_modules-q_proj+v_proj,\"q_proj,v_proj\",3,1.25,0,0,100,2048,800", lines[1]);
+        string md = SweepTable.Markdown(["target_modules"], [(run, row with { BestEvalLoss = 2.0 }), (run, row)]);
+        Assert.Contains("| 01-target_modules-q_proj+v_proj | q_proj,v_proj | 3 | 1.2500 | 2.0000 |", md);
+        Assert.Contains("| 1.2500 | – |", md);   // a run without a validation loss
+        Assert.DoesNotContain("perplexity", md);
+    }
+
+    [Fact]
     public void Grid_TimesList_WithAlphaAsAMultipleOfRank()
     {
         string cfg = Config("grid:\n  lora_rank: [4, 16]\n  lora_alpha: ['=1*lora_rank', '=2*lora_rank']\nruns:\n  - {optimizer: adamw}\n  - {optimizer: sgd}\n");
