@@ -152,6 +152,7 @@ public sealed class SweepTests : IDisposable
     [InlineData("grid:\n  lora_name: [a, b]\n", "lora_name", "cannot be an axis")]
     [InlineData("grid:\n  lora_alpha: ['=2*lora_rnk']\n", "lora_rnk", "not a training setting")]
     [InlineData("grid:\n  lora_rank: 8\n", "lora_rank", "non-empty list")]
+    [InlineData("grid:\n  full_fine_tuning: [false, true]\n", "full_fine_tuning", "full fine-tune")]
     [InlineData("settings:\n  learning_rte: 0.1\ngrid:\n  lora_rank: [4]\n", "learning_rte", "settings")]
     public void BadAxis_FailsBeforeAnyRunNamingIt(string body, string named, string says)
     {

@@ -66,7 +66,12 @@ public static class SweepJob
         foreach (var f in new[] { config.PerplexityFile, config.ExactMatchFile })
             if (f != null && !File.Exists(f)) throw new UserErrorException($"{request.ConfigPath}: metric file '{f}' does not exist.");
         var baseSettings = config.Task == "next-number" ? TaskSettings(Path.Combine(request.OutputFolder, "data"), write: false) : new TrainingSettings();
-        return (config, model, config.Expand(baseSettings));
+        var runs = config.Expand(baseSettings);
+        bool measured = config.PerplexityFile != null || config.ExactMatchFile != null || config.Task != null;
+        if (measured && runs.FirstOrDefault(r => r.Settings.FullFineTuning) is { } full)
+            throw new UserErrorException($"{request.ConfigPath}: run {full.Name} is a full fine-tune, and the held-out metric loads adapters only; " +
+                                         "leave full_fine_tuning out of this sweep, or drop metric: and task: (the table then has the losses).");
+        return (config, model, runs);
     }
 
     /// <summary>Runs (or resumes) the sweep; cancellation stops after the current step with a checkpoint, and the next run of the same request continues.</summary>
