@@ -81,7 +81,8 @@ public static class FineTuneJob
 
         PreparedData? data = s.Objective == "sft" ? PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings, session.ChatTemplate) : null;
         if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
-        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
+        if (!s.FullFineTuning) model.TrainModulesToSave(s.ModulesToSave);   // PEFT modules_to_save: embedding / head in full
+        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')), modulesToSave: model.ModulesToSave);
 
         int padId = Batcher.ResolvePadId(tokenizer);
         Trainer trainer;
@@ -102,7 +103,8 @@ public static class FineTuneJob
         long total = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize;
         observer.Info($"model: {session.Source} ({model.Config.ModelType}, {model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize})");
         observer.Info($"trainable: {trainable:N0} parameters ({100.0 * trainable / Math.Max(1, total):F3}% of {total:N0})" +
-                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.EffectiveLoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}" + (s.UseDora ? " (DoRA)" : "")));
+                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.EffectiveLoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}" + (s.UseDora ? " (DoRA)" : "")
+                      + (model.ModulesToSave.Count > 0 ? $", {string.Join(" and ", model.ModulesToSave)} in full (modules_to_save{(model.TiedOutput ? ", untied from the tied base" : "")})" : "")));
         if (data != null)
             observer.Info($"data: {data.Kind}, {data.Train.Count} training samples ({data.Train.Sum(x => (long)x.Length):N0} tokens, " +
                           $"{data.Train.Sum(x => (long)x.TrainedTokenCount):N0} trained), {data.Eval.Count} validation samples");

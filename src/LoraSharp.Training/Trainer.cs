@@ -197,7 +197,7 @@ public sealed class Trainer
             if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(Step + 1, gradNorm, _s.LearningRate, "gradient norm");
             double lr = Schedule.At(Step);
             Optimizer.Step(_parameters, lr);
-            if (_s.FullFineTuning) _model.RepackTrainable();
+            if (_s.FullFineTuning || _model.ModulesToSave.Count > 0) _model.RepackTrainable();
             Step++;
             lastLoss = loss;
 

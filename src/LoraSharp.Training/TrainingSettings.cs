@@ -107,6 +107,8 @@ public sealed record TrainingSettings
     [JsonPropertyName("neftune_noise_alpha")] public double NeftuneNoiseAlpha { get; init; }
     /// <summary>Train every weight instead of a LoRA adapter.</summary>
     [JsonPropertyName("full_fine_tuning")] public bool FullFineTuning { get; init; }
+    /// <summary>PEFT modules_to_save: embed_tokens and/or lm_head trained in full beside the adapter and saved in it.</summary>
+    [JsonPropertyName("modules_to_save")] public string[] ModulesToSave { get; init; } = [];
 
     // ---- objective
     /// <summary>sft (next-token loss), dpo (preference pairs against the base with the adapter off) or orpo (preference pairs, no reference).</summary>
@@ -202,6 +204,12 @@ public sealed record TrainingSettings
         {
             Require(!FullFineTuning, "objective", $"{Objective} trains an adapter (DPO's reference is the base with the adapter switched off); it does not support full_fine_tuning.");
             Require(RawTextFile == null, "objective", $"{Objective} needs --dataset with preference rows {{\"prompt\", \"chosen\", \"rejected\"}} (or chat-form message lists), not raw text.");
+        }
+        if (ModulesToSave.Length > 0)
+        {
+            Require(!FullFineTuning, "modules_to_save", "full_fine_tuning already trains every weight; turn one of them off.");
+            Require(Objective == "sft", "modules_to_save", $"{Objective} compares the model with and without the adapter; it trains adapters only, so leave modules_to_save empty.");
+            Models.Llama.LlamaModel.NormalizeModulesToSave(ModulesToSave);
         }
         if (!FullFineTuning) ToLoraSettings().Validate();
     }

@@ -59,6 +59,9 @@ public static class TrainingSettingsSchema
         new("loraplus_lr_ratio", "--loraplus-lr-ratio", "lora", SettingKind.Number, "LoRA+: lora_B learns at this multiple of the learning rate (paper: 16; 0 = off).", true) { Range = NonNegative },
         new("neftune_noise_alpha", "--neftune-noise-alpha", "lora", SettingKind.Number, "NEFTune: uniform noise alpha/sqrt(L*d) on the input embeddings while training (paper: 5; 0 = off).", true) { Range = NonNegative },
         new("full_fine_tuning", "--full-fine-tuning", "lora", SettingKind.Boolean, "Train every weight instead of an adapter.", true),
+        new("modules_to_save", "--modules-to-save", "lora", SettingKind.List,
+            "Train these in full beside the adapter and save them in it (PEFT modules_to_save): embed_tokens, lm_head. Tied embeddings are untied, as PEFT does.",
+            true, LlamaModel.SaveableModules) { DefaultText = "none" },
 
         new("micro_batch_size", "--micro-batch-size", "schedule", SettingKind.Integer, "Sequences per forward/backward.") { Range = AtLeastOne },
         new("batch_size", "--batch-size", "schedule", SettingKind.Integer, "Sequences per optimizer step (gradient accumulation = batch / micro).") { Range = AtLeastOne },
