@@ -72,8 +72,8 @@ public sealed class LoraWeights
         {
             if (PeftAdapter.ParseModuleKey(info.Name) is { } savedModule)
             {
-                if (!listed.Contains(savedModule))
-                    throw new Core.UserErrorException($"{weightsPath}: '{info.Name}' is a modules_to_save matrix but {configPath} does not list '{savedModule}' in modules_to_save; add it there or remove the tensor.");
+                // Not listed: PEFT's save_embedding_layers (a resized vocabulary) saves the embedding or head this way,
+                // and PEFT loads it into the model, so it replaces the base's here too.
                 if (info.Shape.Length != 2)
                     throw new Formats.ModelFormatException(weightsPath, null, $"'{info.Name}' has shape {Tensor.FormatShape(info.Shape)}; {savedModule} must be [vocab, hidden].");
                 var values = ReadF32(st, info.Name);

@@ -137,24 +137,31 @@ public class ModulesToSaveTests
     }
 
     [Fact]
-    public void ConfigAndFileDisagreeing_IsAClearError()
+    public void ListedWithoutTensor_UnknownName_OrWrongShape_IsAClearError()
     {
         using var dir = new TempDir();
         using (TrainAndSave(dir["adapter"], "lm_head")) { }
         string configPath = Path.Combine(dir["adapter"], PeftAdapterConfig.FileName);
         var config = PeftAdapterConfig.Read(configPath);
 
+        // Not listed (PEFT's save_embedding_layers writes the same keys): still the head that replaces the base's.
         (config with { ModulesToSave = null }).Write(configPath);
-        var e = Assert.Throws<Core.UserErrorException>(() => LoraWeights.ReadPeft(dir["adapter"]));
-        Assert.Contains("does not list 'lm_head' in modules_to_save", e.Message);
+        Assert.Equal(["lm_head"], LoraWeights.ReadPeft(dir["adapter"]).SavedModules.Select(m => m.Module));
 
         (config with { ModulesToSave = ["lm_head", "embed_tokens"] }).Write(configPath);
-        e = Assert.Throws<Core.UserErrorException>(() => LoraWeights.ReadPeft(dir["adapter"]));
+        var e = Assert.Throws<Core.UserErrorException>(() => LoraWeights.ReadPeft(dir["adapter"]));
         Assert.Contains("base_model.model.model.embed_tokens.weight", e.Message);
 
         (config with { ModulesToSave = ["lm_head", "score"] }).Write(configPath);
         e = Assert.Throws<Core.UserErrorException>(() => LoraWeights.ReadPeft(dir["adapter"]));
         Assert.Contains("'score'", e.Message);
+
+        // A head for another vocabulary (a resized embedding) is refused with both shapes before anything changes.
+        var wrong = new LoraWeights([], "resized", savedModules: [new SavedModuleWeights("lm_head", 520, 64, new float[520 * 64])]);
+        using var model = AdapterFixtures.LoadModel();
+        e = Assert.Throws<Core.UserErrorException>(() => wrong.AttachTo(model));
+        Assert.Contains("[520, 64]", e.Message);
+        Assert.Contains("[512, 64]", e.Message);
     }
 
     [Theory]
