@@ -93,6 +93,40 @@ public class ModulesToSaveTests
         Assert.Equal(w.SavedModules.Select(m => m.Values), w2.SavedModules.Select(m => m.Values));
     }
 
+    [Fact]
+    public void Resume_FromACheckpoint_RepeatsTheUninterruptedRun()
+    {
+        using var dir = new TempDir();
+        var s = Settings("embed_tokens", "lm_head") with { MaxSteps = 4 };
+        var batch = AdapterFixtures.GoldenBatch();
+        LlamaModel Fresh()
+        {
+            var m = AdapterFixtures.LoadModel();
+            LoraInjector.Attach(m, s.ToLoraSettings(), s.Seed);
+            m.TrainModulesToSave(s.ModulesToSave);
+            return m;
+        }
+        using var straight = Fresh();
+        new Trainer(straight, s, Samples(), null, 0).Run();
+
+        // Stopped after 2 steps, checkpointed (parameters and AdamW moments of the saved matrices too), resumed.
+        using (var first = Fresh())
+        {
+            var trainer = new Trainer(first, s, Samples(), null, 0);
+            using var cancel = new CancellationTokenSource();
+            trainer.StepCompleted += r => { if (r.Step == 2) cancel.Cancel(); };
+            trainer.Run(cancel.Token);
+            Assert.Equal(2, trainer.Step);
+            Checkpoint.Save(dir["cp"], trainer, first, PeftAdapter.ToConfig(s.ToLoraSettings(), "stories260K", modulesToSave: first.ModulesToSave));
+        }
+        using var resumed = Fresh();
+        var again = new Trainer(resumed, s, Samples(), null, 0);
+        Checkpoint.Restore(dir["cp"], again, resumed);
+        again.Run();
+        Assert.Equal(straight.Logits(batch), resumed.Logits(batch));
+        Assert.Equal(straight.OutputWeightF32!.Floats.ToArray(), resumed.OutputWeightF32!.Floats.ToArray());
+    }
+
     [Theory]
     [InlineData("hf", "lm_head")]
     [InlineData("gguf", "embed_tokens")]
