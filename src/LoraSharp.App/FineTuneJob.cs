@@ -263,7 +263,9 @@ public static class FineTuneJob
     private static double EstimateMemoryGiB(LlamaModel model, TrainingSettings s, long trainable)
     {
         int rank = model.Layers.Max(l => l.Projections.Max(p => p.MaxAdapterRank));
-        var estimate = LoraMemoryEstimate.Compute(model.Config, model.BaseWeightBytes, trainable, rank, s.CutoffLen, s.MicroBatchSize,
+        // A trained embedding (modules_to_save) is held once, as a trainable parameter: not frozen base bytes as well.
+        long baseBytes = model.BaseWeightBytes - (model.ModulesToSave.Contains("embed_tokens") ? model.Embedding!.ByteLength : 0);
+        var estimate = LoraMemoryEstimate.Compute(model.Config, baseBytes, trainable, rank, s.CutoffLen, s.MicroBatchSize,
             model.Output.StorageDType == Core.Tensors.DType.F32, Core.Threading.Threads.Hardware);
         return estimate.Total(s.GradientCheckpointing) / (1024.0 * 1024 * 1024);
     }

@@ -20,6 +20,11 @@ public sealed class ModulesToSaveCliTests : IDisposable
             "-r", "4", "--lr", "1e-3", "--warmup-steps", "0", "--modules-to-save", "embed_tokens,lm_head");
         Assert.True(code == 0, err + output);
         Assert.Contains("embed_tokens and lm_head in full (modules_to_save, untied from the tied base)", output);
+        // The trainable count (which the memory estimate charges 16 bytes each: value, gradient, AdamW m and v) holds
+        // both [512, 64] matrices beside LoRA r=4 on q/v (5 x (4x(64+64) + 4x(64+32)) = 4,480).
+        var count = System.Text.RegularExpressions.Regex.Match(output, @"trainable: ([\d,.\u00a0 ]+) parameters");
+        Assert.True(count.Success, output);
+        Assert.Equal(2 * 512 * 64 + 4480, long.Parse(new string(count.Groups[1].Value.Where(char.IsDigit).ToArray())));
         string folder = Path.Combine(_dir, "loras", "mts");
         using (var st = SafetensorsFile.Open(Path.Combine(folder, "adapter_model.safetensors")))
         {
