@@ -28,8 +28,23 @@ public class LlamaCppClientTests
 
     private static string BaseGguf => AdapterFixtures.GgufF32;
 
+    // Trained once per modules_to_save list for the whole class (xUnit runs a class's tests one at a time); the models
+    // are only read afterwards. Each training takes a few seconds on the shared machine.
+    private static readonly Dictionary<string, (LlamaModel Model, int[] Prompt)> s_trained = [];
+
     /// <summary>stories260K with a rank-4 all-linear LoRA trained 20 steps on a repeated story (the HF folder as base).</summary>
     private static LlamaModel Trained(out int[] prompt, params string[] modulesToSave)
+    {
+        string key = string.Join(",", modulesToSave);
+        lock (s_trained)
+        {
+            if (!s_trained.TryGetValue(key, out var t)) s_trained[key] = t = (Train(modulesToSave, out var p), p);
+            prompt = t.Prompt;
+            return t.Model;
+        }
+    }
+
+    private static LlamaModel Train(string[] modulesToSave, out int[] prompt)
     {
         var tok = Tokenizers.TokenizerLoader.FromFile(Path.Combine(AdapterFixtures.HfFolder, "tokenizer.json"));
         const string story = "Once upon a time there was a little cat. The cat liked to play in the sun. One day the cat saw a big dog. ";
@@ -84,7 +99,7 @@ public class LlamaCppClientTests
     public void GgufLora_AppliedByLlamaCpp_GivesLoraSharpsGreedyTextAndLogits()
     {
         using var dir = new TempDir();
-        using var trained = Trained(out var prompt);
+        var trained = Trained(out var prompt);
         string lora = dir["lora.gguf"];
         GgufLoraAdapter.Write(LoraWeights.FromModel(trained), trained.Config, lora);
 
@@ -116,7 +131,7 @@ public class LlamaCppClientTests
     public void MergedGguf_LlamaCppGivesLoraSharpsGreedyTextAndLogits(string dtype, string modulesToSave = "")
     {
         using var dir = new TempDir();
-        using var trained = Trained(out var prompt, modulesToSave.Split(',', StringSplitOptions.RemoveEmptyEntries));
+        var trained = Trained(out var prompt, modulesToSave.Split(',', StringSplitOptions.RemoveEmptyEntries));
         string adapter = dir["adapter"];
         Directory.CreateDirectory(adapter);
         PeftAdapter.WriteFiles(trained, "default", PeftAdapter.ToConfig(new LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["all-linear"] }, "stories260K",
