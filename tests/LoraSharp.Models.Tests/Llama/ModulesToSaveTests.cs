@@ -1,6 +1,7 @@
 // modules_to_save on stories260K (tied embeddings): the embedding and head gradients match finite differences and,
 // summed, the tied full-fine-tuning gradient; untying follows PEFT (each module its own copy of the base matrix,
-// nothing changes at step 0, the lookup and the head train apart); replacing and detaching restores the base.
+// nothing changes at step 0, the lookup and the head train apart); on an untied base (qwen3) both gradients are full
+// fine-tuning's; replacing and detaching restores the base.
 using LoraSharp.Core.Optim;
 using LoraSharp.Models.Llama;
 using LoraSharp.TestSupport;
@@ -64,6 +65,23 @@ public class ModulesToSaveTests
         for (int i = 0; i < sum.Length; i++) sum[i] += head[i];
         TestData.AssertClose(sum, full.GradEmbedding!.Floats, 2e-6, 1e-4, "embed grad + head grad vs tied full-FT grad");
         Assert.True(TestData.MaxAbsDiff(model.GradEmbedding.Floats, head) > 1e-3, "the two copies got the same gradient: they are still tied");
+    }
+
+    [Fact]
+    public void UntiedBase_Qwen3_GradientsEqualFullFineTuningOnes()
+    {
+        // qwen3's fixture has its own lm_head: nothing to untie, and each matrix's gradient is full fine-tuning's.
+        var batch = Stories.GoldenBatch();
+        using var full = Families.FamilyGoldenTests.Load("qwen3", fullFineTuning: true);
+        Optimizer.ZeroGrad(full.TrainableParameters());
+        full.ForwardBackward(batch, 1f / batch.TargetCount, 0, out _);
+        using var model = Families.FamilyGoldenTests.Load("qwen3");
+        Assert.False(model.TiedOutput);
+        model.TrainModulesToSave(["embed_tokens", "lm_head"]);
+        Optimizer.ZeroGrad(model.TrainableParameters());
+        model.ForwardBackward(batch, 1f / batch.TargetCount, 0, out _);
+        TestData.AssertClose(model.GradEmbedding!.Floats, full.GradEmbedding!.Floats, 1e-6, 1e-4, "embed_tokens grad");
+        TestData.AssertClose(model.GradOutput!.Floats, full.GradOutput!.Floats, 1e-6, 1e-4, "lm_head grad");
     }
 
     [Fact]
