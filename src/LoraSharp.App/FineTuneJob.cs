@@ -1,5 +1,6 @@
 // The fine-tune use case shared by `lorasharp train` and the web UI: load the model, build the datasets, attach the
-// adapter (or enable full fine-tuning), train with checkpoints and resume, and write the adapter folder:
+// adapter (or enable full fine-tuning; PiSSA/OLoRA inits through PissaInit, written converted to plain LoRA by
+// PissaConversion), train with checkpoints and resume, and write the adapter folder:
 //   adapter_model.safetensors + adapter_config.json (PEFT), training_parameters.json, training_prompt.json,
 //   training_log.json, training_log.jsonl (one line per step), loss_chart.svg, data_preview.json, checkpoint-N/.
 // Nothing is lost on failure: the run works in OutputRoot/NAME.run/ (its checkpoints, logs and, at the end, the adapter
@@ -80,7 +81,12 @@ public static class FineTuneJob
         model.ActivationCheckpointing = s.GradientCheckpointing;
 
         PreparedData? data = s.Objective == "sft" ? PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings, session.ChatTemplate) : null;
-        if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
+        // PiSSA/OLoRA move W's principal part into the adapter and train against the residual; resume recomputes the
+        // same (seeded) init before loading the checkpoint's factors, and the end writes the converted plain LoRA.
+        Training.Adapters.PissaInitResult? pissa = null;
+        if (!s.FullFineTuning && LoraSettings.IsBaseDerivedInit(s.InitLoraWeights))
+            pissa = Training.Adapters.PissaInit.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
+        else if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
         var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
 
         int padId = Batcher.ResolvePadId(tokenizer);
@@ -108,6 +114,9 @@ public static class FineTuneJob
                           $"{data.Train.Sum(x => (long)x.TrainedTokenCount):N0} trained), {data.Eval.Count} validation samples");
         observer.Info($"steps: {trainer.TotalSteps} ({trainer.StepsPerEpoch} per epoch), batch {s.BatchSize} = {s.MicroBatchSize} x {s.GradientAccumulationSteps} accumulation");
         observer.Info($"base weights: {BaseWeightsSummary(model)}");
+        if (pissa != null)
+            observer.Info($"init: {s.InitLoraWeights}, the adapted base weights are now the residual W - s*B0*A0 (in place); " +
+                          $"the adapter is written converted to a plain LoRA of rank {2 * s.LoraRank} on the original base");
         foreach (var note in session.Notes) observer.Info("note: " + note);
         observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB peak (base weights, trainable state, activations, workspace)");
 
@@ -171,7 +180,8 @@ public static class FineTuneJob
             observer.Info($"interrupted: saved {cp}; continue with --resume");
             return new FineTuneResult(runFolder, outcome, initialEval);
         }
-        if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, runFolder);
+        if (pissa != null) Training.Adapters.PissaConversion.WriteFiles(model, AdapterName, pissa.Initial, peftConfig!, runFolder);
+        else if (peftConfig != null) PeftAdapter.WriteFiles(model, AdapterName, peftConfig, runFolder);
         else WriteFullModel(model, runFolder);
         WriteLogAndChart(runFolder, s, trainer, outcome);
         Training.AtomicFolder.Commit(runFolder, folder);   // the adapter appears complete, in one rename

@@ -97,7 +97,7 @@ public sealed record TrainingSettings
     [JsonPropertyName("alpha_pattern")] public Dictionary<string, double> AlphaPattern { get; init; } = [];
     /// <summary>Scale alpha/√r (rsLoRA).</summary>
     [JsonPropertyName("use_rslora")] public bool UseRsLora { get; init; }
-    /// <summary>default (Kaiming A, zero B) or gaussian.</summary>
+    /// <summary>default (Kaiming A, zero B), gaussian, none, pissa, pissa_niter_K or olora (PEFT's true/false accepted).</summary>
     [JsonPropertyName("init_lora_weights")] public string InitLoraWeights { get; init; } = "default";
     /// <summary>DoRA (PEFT use_dora): a trainable magnitude per output row times the normalised direction W + sBA.</summary>
     [JsonPropertyName("use_dora")] public bool UseDora { get; init; }
@@ -203,6 +203,10 @@ public sealed record TrainingSettings
             Require(!FullFineTuning, "objective", $"{Objective} trains an adapter (DPO's reference is the base with the adapter switched off); it does not support full_fine_tuning.");
             Require(RawTextFile == null, "objective", $"{Objective} needs --dataset with preference rows {{\"prompt\", \"chosen\", \"rejected\"}} (or chat-form message lists), not raw text.");
         }
+        bool baseDerived = LoraSettings.IsBaseDerivedInit(InitLoraWeights);
+        Require(!baseDerived || !FullFineTuning, "init_lora_weights", $"{InitLoraWeights} initialises an adapter; it has no meaning with full_fine_tuning; turn one of them off.");
+        Require(!baseDerived || Objective != "dpo", "init_lora_weights",
+            $"{InitLoraWeights} moves part of the base weights into the adapter, so DPO's reference (the base with the adapter off) would not be the original model; use init_lora_weights default with dpo.");
         if (!FullFineTuning) ToLoraSettings().Validate();
     }
 }

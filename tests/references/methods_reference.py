@@ -19,6 +19,15 @@ formulas, independent of the C# code. Writes small golden files next to this scr
                         reference: DPO (sigmoid, β 0.1) over two pairs cut from the golden batch, each sequence run
                         alone (no packing): loss, policy/reference log p (metadata) and d loss / d (A, B).
 
+  pissa_stories.safetensors  PiSSA (exact SVD) and OLoRA (QR) init of every projection of stories260K, r 4,
+                        lora_alpha 8 (s = 2), from PEFT's pissa_init / olora_init: per method and module
+                        <method>.<module>.lora_A / .lora_B (f32; the residual base is W - s·B·A with them); sign
+                        convention: largest |entry| of each row of Vᵀ positive (PiSSA), R's diagonal positive (OLoRA).
+                        Then "trained" factors A' = A0 + 0.01·sin(1 + i), B' = B0 + 0.01·cos(1 + i) (i the flat index,
+                        rounded to f32) on the residual base: the loss on the golden batch (metadata loss_<method>_f64),
+                        which the converted rank-2r LoRA [B' | -B0]·[A'; A0] on the ORIGINAL base must give too (checked
+                        here, metadata converted_loss_<method>_f64).
+
 Run:  /usr/bin/python3 tests/references/methods_reference.py  (Debian python3-torch; float64 on CPU).
 The Llama forward below reproduces the golden loss 1.1635450960739868 of ../shared/golden/stories260K/lora
 (checked at run time) before any DoRA number is written.
@@ -372,6 +381,56 @@ def task_merge_cases():
     return cases
 
 
+# ---------------------------------------------------------------- PiSSA / OLoRA init (PEFT pissa_init, olora_init)
+def pissa_factors(W, r, s):
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+    U, S, Vh = U[:, :r].clone(), S[:r] / s, Vh[:r].clone()
+    for i in range(r):
+        if Vh[i, torch.argmax(Vh[i].abs())] < 0:
+            U[:, i], Vh[i] = -U[:, i], -Vh[i]
+    root = torch.sqrt(S)
+    return f32(root[:, None] * Vh), f32(U * root[None, :])          # A [r, K], B [N, r]
+
+
+def olora_factors(W, r):
+    Q, R = torch.linalg.qr(W)
+    Q, R = Q[:, :r].clone(), R[:r].clone()
+    for i in range(r):
+        if R[i, i] < 0:
+            Q[:, i], R[i] = -Q[:, i], -R[i]
+    return f32(R), f32(Q)                                            # A = R_r, B = Q_r (no division by s)
+
+
+def wave(t, fn):
+    i = torch.arange(1, t.numel() + 1, dtype=torch.float64).reshape(t.shape)
+    return f32(t + 0.01 * fn(i))
+
+
+def pissa_stories(r=4, alpha=8.0):
+    cfg, w, _, batch, names = stories_inputs()
+    s = alpha / r
+    tensors, metadata = {}, {"format": "pt", "r": str(r), "lora_alpha": repr(alpha)}
+    for method in ("pissa", "olora"):
+        residual = dict(w)
+        trained, converted = {}, {}
+        for n in names:
+            W = w[n + ".weight"]
+            A, B = pissa_factors(W, r, s) if method == "pissa" else olora_factors(W, r)
+            res = f32(W - s * B @ A)
+            residual[n + ".weight"] = res
+            tensors[f"{method}.{n}.lora_A"], tensors[f"{method}.{n}.lora_B"] = A, B
+            A1, B1 = wave(A, torch.sin), wave(B, torch.cos)
+            trained[n] = {"A": A1, "B": B1, "s": s, "m": None}
+            converted[n] = {"A": torch.cat([A1, A], 0), "B": torch.cat([B1, -B], 1), "s": s, "m": None}
+        loss = llama_loss(cfg, residual, batch, trained).item()
+        conv = llama_loss(cfg, w, batch, converted).item()
+        if abs(loss - conv) > 1e-5:
+            sys.exit(f"{method}: the converted LoRA on the original base gives {conv!r}, the trained one on the residual {loss!r}")
+        metadata[f"loss_{method}_f64"] = repr(loss)
+        metadata[f"converted_loss_{method}_f64"] = repr(conv)
+    return tensors, metadata
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     def write(name, obj):
@@ -383,6 +442,8 @@ def main():
     write("dora_linear.json", {"torch": torch.__version__, "cases": dora_linear_cases()})
     tensors, metadata = dora_stories()
     write_safetensors(os.path.join(OUT, "dora_stories.safetensors"), tensors, metadata)
+    tensors, metadata = pissa_stories()
+    write_safetensors(os.path.join(OUT, "pissa_stories.safetensors"), tensors, metadata)
     write("task_merging.json", {"torch": torch.__version__, "cases": task_merge_cases()})
     write("preference_losses.json", {"torch": torch.__version__, "cases": preference_cases()})
     tensors, metadata = dpo_stories()

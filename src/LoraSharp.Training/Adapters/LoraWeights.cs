@@ -57,6 +57,12 @@ public sealed class LoraWeights
         }
         var config = PeftAdapterConfig.Read(configPath);
         if (config.PeftType != "LORA") throw new Core.UserErrorException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
+        if (config.InitLoraWeights.Method is { } init && (LoraSettings.IsBaseDerivedInit(init) || init is "corda" or "loftq"))
+            throw new Core.UserErrorException(
+                $"{configPath}: init_lora_weights is '{init}': these weights were trained against {init}'s residual base (the original weights minus the " +
+                "initial s·B0·A0), not the original model, so using them on the original base would be wrong. A finished LoraSharp run writes its " +
+                "adapter already converted to a plain LoRA (init_lora_weights true); this folder is a checkpoint or an unconverted PEFT adapter. " +
+                "Finish (resume) the LoraSharp run, or convert it with PEFT: save_pretrained(..., path_initial_model_for_weight_conversion=<the initial adapter>).");
         var settings = PeftAdapter.ToSettings(config);
 
         using var st = SafetensorsFile.Open(weightsPath);

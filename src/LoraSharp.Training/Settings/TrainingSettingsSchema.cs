@@ -54,7 +54,18 @@ public static class TrainingSettingsSchema
         new("rank_pattern", "--rank-pattern", "lora", SettingKind.Pattern, "Per-module ranks (PEFT rank_pattern), e.g. q_proj=4,down_proj=16.", true),
         new("alpha_pattern", "--alpha-pattern", "lora", SettingKind.Pattern, "Per-module alphas (PEFT alpha_pattern), e.g. q_proj=8.", true),
         new("use_rslora", "--use-rslora", "lora", SettingKind.Boolean, "Scale by alpha/sqrt(r) (rsLoRA).", true),
-        new("init_lora_weights", "--init-lora-weights", "lora", SettingKind.Choice, "default (Kaiming-uniform A, zero B), gaussian, or none (A and B both random, PEFT's init_lora_weights=false; not the base model at step 0).", true, ["default", "gaussian", "none"]),
+        new("init_lora_weights", "--init-lora-weights", "lora", SettingKind.Choice, "default (Kaiming-uniform A, zero B; PEFT's true), gaussian, none (A and B both random, PEFT's false; not the base model at step 0), " +
+            "pissa (A, B from the top-r SVD of W, trained against the residual W - sBA; exact SVD, slow beyond ~1k hidden), pissa_niter_K (randomized SVD with K subspace iterations, any K >= 1) " +
+            "or olora (A, B from the QR of W). PiSSA/OLoRA need f32 base weights; the finished adapter is written converted to a plain rank-2r LoRA on the original base (docs/methods.md).",
+            true, ["default", "gaussian", "none", "pissa", "pissa_niter_4", "olora"])
+        {
+            Parser = name =>
+            {
+                string c = Models.Lora.LoraSettings.CanonicalInit(name);
+                if (c is not ("default" or "gaussian" or "none") && !Models.Lora.LoraSettings.IsBaseDerivedInit(name))
+                    throw new ArgumentException($"'{name}' is not one of {Models.Lora.LoraSettings.InitNames}.");
+            },
+        },
         new("use_dora", "--use-dora", "lora", SettingKind.Boolean, "DoRA: learn a magnitude per output row and the direction with LoRA (PEFT use_dora).", true),
         new("loraplus_lr_ratio", "--loraplus-lr-ratio", "lora", SettingKind.Number, "LoRA+: lora_B learns at this multiple of the learning rate (paper: 16; 0 = off).", true) { Range = NonNegative },
         new("neftune_noise_alpha", "--neftune-noise-alpha", "lora", SettingKind.Number, "NEFTune: uniform noise alpha/sqrt(L*d) on the input embeddings while training (paper: 5; 0 = off).", true) { Range = NonNegative },
