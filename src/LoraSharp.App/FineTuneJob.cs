@@ -85,7 +85,12 @@ public static class FineTuneJob
         // same (seeded) init before loading the checkpoint's factors, and the end writes the converted plain LoRA.
         Training.Adapters.PissaInitResult? pissa = null;
         if (!s.FullFineTuning && LoraSettings.IsBaseDerivedInit(s.InitLoraWeights))
+        {
+            int side = model.Layers.Max(l => l.Projections.Max(p => Math.Min(p.InFeatures, p.OutFeatures)));
+            if (s.InitLoraWeights == "pissa" && side > 1024)
+                observer.Info($"note: init_lora_weights pissa runs an exact SVD per projection (cost ~ {side}³ here, minutes to hours); pissa_niter_4 is PEFT's fast equivalent");
             pissa = Training.Adapters.PissaInit.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
+        }
         else if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
         var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
 
