@@ -51,6 +51,7 @@ public static class PissaInit
                 : null;
             if (why == null) continue;
             foreach (var (_, _, l, _) in targets) l.Detach(adapterName);
+            foreach (var a in adapters) a.Dispose();
             throw new Core.UserErrorException(
                 $"init_lora_weights {init}: the base weight {linear.Name} {why}. {init} subtracts the adapter's principal part from the f32 weight; " +
                 "load the base in f32 (--base-dtype f32; a quantized GGUF is dequantized then), or use init_lora_weights default for QLoRA " +
