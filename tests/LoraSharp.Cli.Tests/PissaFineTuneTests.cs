@@ -53,6 +53,26 @@ public sealed class PissaFineTuneTests : IDisposable
     }
 
     [Fact]
+    public void Export_ConvertsAnUnconvertedOloraAdapter_OnlyWithToLora()
+    {
+        string raw = Path.Combine(_dir, "raw");
+        Directory.CreateDirectory(raw);
+        var lora = new Models.Lora.LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"], Init = "olora" };
+        using (var loaded = Models.Loading.ModelLoader.Load(SharedFixtures.Stories260KHf))
+        using (var model = Models.Llama.LlamaModel.FromTensors(loaded.Config, loaded.Tensors, loaded.SourcePath))
+        {
+            Training.Adapters.PissaInit.Attach(model, lora, seed: 1);
+            PeftAdapter.WriteFiles(model, "default", PeftAdapter.ToConfig(lora, "stories260K"), raw);   // unconverted, as PEFT's plain save
+        }
+        var options = new ExportJobOptions { AdapterPath = raw, OutPath = Path.Combine(_dir, "a.gguf"), ModelPath = SharedFixtures.Stories260KHf };
+        Assert.Contains("--to-lora", Assert.ThrowsAny<Core.UserErrorException>(() => ExportJob.Run(options)).Message);
+        var weights = ExportJob.Run(options with { ToLora = true });
+        Assert.Equal(10, weights.Modules.Count);
+        Assert.All(weights.Modules, m => Assert.Equal(8, m.Rank));
+        Assert.True(File.Exists(Path.Combine(_dir, "a.gguf")));
+    }
+
+    [Fact]
     public void PissaNiter_KillAndResume_GivesIdenticalLossesAndAdapterBytes()
     {
         var full = new Recorder();

@@ -7,7 +7,8 @@
 // alpha_pattern scaled the same way, and init_lora_weights true: PEFT, llama.cpp's GGUF LoRA and every LoraSharp
 // tool read it like any LoRA. (PEFT doubles alpha_pattern even with rsLoRA, which changes those modules' scale;
 // LoraSharp keeps the scale.) Nothing is approximated: the conversion only concatenates.
-// Not here: finding A0/B0 (PissaInit returns them; a finished LoraSharp run writes only the converted adapter).
+// A0/B0 come from PissaInit (a finished run) or, for an adapter saved unconverted, are recomputed from the
+// original base (FromOriginalBase: pissa and olora only; their s·B0·A0 is a function of W).
 using LoraSharp.Core.Tensors;
 using LoraSharp.Formats.Peft;
 using LoraSharp.Formats.Safetensors;
@@ -49,6 +50,33 @@ public static class PissaConversion
             modules.Add(new LoraModuleWeights(m.Module, R2, K, N, a, b, m.Scale));
         }
         return new LoraWeights(modules, trained.Source + " (converted to plain LoRA)", trained.BaseModel);
+    }
+
+    /// <summary>
+    /// Converts an adapter saved WITHOUT conversion (a LoraSharp checkpoint, or PEFT's plain save of a PiSSA/OLoRA
+    /// adapter; read with residualRelative: true) on the ORIGINAL base <paramref name="baseTensors"/> (HF names, any
+    /// readable dtype): the initial factors are recomputed from W. Exact for pissa (s·B0·A0 = U_r·S_r·V_rᵀ, unique when
+    /// σ_r &gt; σ_r+1, whatever the signs) and olora (s·Q_r·R_r = s·Q_r·Q_rᵀ·W); pissa_niter_K's random sketch (torch's
+    /// RNG in PEFT) cannot be recomputed, so it is refused, as are CorDA and LoftQ.
+    /// </summary>
+    public static LoraWeights FromOriginalBase(LoraWeights raw, IReadOnlyDictionary<string, Tensor> baseTensors)
+    {
+        string init = raw.ResidualInit
+                      ?? throw new Core.UserErrorException($"{raw.Source} is an ordinary adapter (its init_lora_weights is not pissa or olora); it needs no conversion.");
+        if (init is not ("pissa" or "olora"))
+            throw new Core.UserErrorException(
+                $"{raw.Source}: init_lora_weights '{init}' cannot be converted from the base alone: " +
+                (LoraSettings.IsBaseDerivedInit(init) ? "its randomized SVD's initial factors cannot be recomputed. " : "LoraSharp does not implement it. ") +
+                "Finish the LoraSharp run (its adapter is written converted), or convert with PEFT and the initial adapter saved at init.");
+        raw.CheckAgainst(name => baseTensors.TryGetValue(name, out var t) ? t.Shape : null, "the base model");
+        var initial = new List<LoraModuleWeights>();
+        foreach (var m in raw.Modules)
+        {
+            var w = LoraExtractor.ToF32(baseTensors[m.WeightName]);
+            var (a0, b0) = PissaInit.Factors(w, m.OutFeatures, m.InFeatures, m.Rank, m.Scale, init);
+            initial.Add(new LoraModuleWeights(m.Module, m.Rank, m.InFeatures, m.OutFeatures, a0, b0, m.Scale));
+        }
+        return ToPlainLora(raw, new LoraWeights(initial, $"the {init} factors of the base"));
     }
 
     /// <summary>The adapter_config.json of the converted adapter: r, alpha and their patterns scaled, init_lora_weights true.</summary>

@@ -119,6 +119,30 @@ public class PissaTests
         Assert.True(AdapterFixtures.MaxDeltaDiff(gguf, converted) <= 1e-6, "GGUF LoRA round trip");
     }
 
+    [Theory]
+    [InlineData("pissa")]
+    [InlineData("olora")]
+    public void UnconvertedAdapter_ConvertsExactlyOnTheOriginalBase_AsTheRunWould(string init)
+    {
+        using var dir = new TempDir();
+        using var model = AdapterFixtures.LoadModel();
+        var result = PissaInit.Attach(model, Settings(init), seed: 3);
+        foreach (var a in result.Adapters)
+        {
+            Wave(a.A.Floats, Math.Sin);
+            Wave(a.B.Floats, Math.Cos);
+        }
+        Directory.CreateDirectory(dir["raw"]);
+        PeftAdapter.WriteFiles(model, "default", PeftAdapter.ToConfig(Settings(init), "stories260K"), dir["raw"]);   // a checkpoint / PEFT's plain save
+        var raw = AdapterLoader.Read(dir["raw"], AdapterFixtures.Config(), residualRelative: true);
+        Assert.Equal(init, raw.ResidualInit);
+        using var loaded = ModelLoader.Load(AdapterFixtures.HfFolder, new ModelLoadOptions { BaseDType = "stored" });
+        var converted = PissaConversion.FromOriginalBase(raw, loaded.Tensors);
+        var expected = PissaConversion.ToPlainLora(LoraWeights.FromModel(model), result.Initial);
+        double diff = AdapterFixtures.MaxDeltaDiff(converted, expected);
+        Assert.True(diff <= 1e-5, $"recomputed conversion differs by {diff:E3}");
+    }
+
     [Fact]
     public void UnconvertedAdapter_IsRefusedByEveryTool_WithHowToFix()
     {
@@ -131,6 +155,10 @@ public class PissaTests
         Assert.Contains("'pissa_niter_2'", e.Message);
         Assert.Contains("residual", e.Message);
         Assert.Contains("path_initial_model_for_weight_conversion", e.Message);
+        Assert.Contains("--to-lora", e.Message);
+        var raw = AdapterLoader.Read(dir["raw"], AdapterFixtures.Config(), residualRelative: true);
+        using var loaded = ModelLoader.Load(AdapterFixtures.HfFolder, new ModelLoadOptions { BaseDType = "stored" });
+        Assert.Contains("randomized", Assert.ThrowsAny<Core.UserErrorException>(() => PissaConversion.FromOriginalBase(raw, loaded.Tensors)).Message);
     }
 
     [Fact]
