@@ -14,7 +14,7 @@ using LoraSharp.Training.Schedules;
 namespace LoraSharp.Training;
 
 /// <summary>Runs optimizer steps over a dataset.</summary>
-public sealed class Trainer
+public sealed partial class Trainer
 {
     private readonly LlamaModel _model;
     private readonly TrainingSettings _s;
@@ -132,6 +132,7 @@ public sealed class Trainer
             return LastPreferenceEval?.Loss;
         }
         if (_eval == null) return null;
+        if (_comm.Size > 1) return EvaluateDistributed();
         var batcher = new Batcher(_eval, _s.MicroBatchSize, _s.CutoffLen, _padId, 0, shuffle: false, pack: true);
         double sum = 0;
         long count = 0;
@@ -157,9 +158,12 @@ public sealed class Trainer
         double? lastEval = History.LastOrDefault(h => h.EvalLoss != null)?.EvalLoss;
         var micro = new List<Batch>(accumulation);
 
+        bool distributed = _comm.Size > 1;
+        if (distributed) CheckRanksAgree();
         while (Step < TotalSteps)
         {
-            if (cancel.IsCancellationRequested) { reason = "interrupted"; break; }
+            if (!distributed && cancel.IsCancellationRequested) { reason = "interrupted"; break; }
+            bool interruptAll = false;   // distributed: a rank was asked to stop; all stop after this step
             Optimizer.ZeroGrad(_parameters);
             double loss;
             PreferenceMetrics? pm = null;
@@ -182,7 +186,12 @@ public sealed class Trainer
                 }
                 double lossSum = 0;
                 float scale = targets > 0 ? 1f / targets : 0f;
-                for (int i = 0; i < micro.Count; i++)
+                if (distributed)
+                {
+                    lossSum = DistributedMicroBatches(micro, scale, cancel, out interruptAll);
+                    foreach (var b in micro) tokens += b.B * b.T;
+                }
+                else for (int i = 0; i < micro.Count; i++)
                 {
                     ulong dropoutSeed = Mix((ulong)_s.Seed, (ulong)Step, (ulong)i);
                     lossSum += _model.ForwardBackward(micro[i], scale, dropoutSeed, out _);
@@ -225,6 +234,7 @@ public sealed class Trainer
             if (_s.SaveSteps > 0 && Step % _s.SaveSteps == 0 && Step < TotalSteps) CheckpointDue?.Invoke(Step);
             if (_s.StopAtLoss > 0 && loss <= _s.StopAtLoss) { reason = "stop_at_loss"; break; }
             if (_s.EarlyStoppingPatience > 0 && EvalsWithoutImprovement >= _s.EarlyStoppingPatience) { reason = "early_stopping"; break; }
+            if (interruptAll) { reason = "interrupted"; break; }
         }
         return new TrainingOutcome(reason, Step, TotalSteps, lastLoss, lastEval, BestEvalLoss, tokens, elapsedBefore + clock.Elapsed.TotalSeconds);
     }
