@@ -1,7 +1,7 @@
 // The data-parallel part of the loop (issue 21): with more than one rank every rank draws the same micro-batches of a
 // step (the Batcher is deterministic), computes the ones with index i % ranks == rank (the remainder goes to the low
 // ranks), and one all-reduce of one flat float buffer sums the LoRA gradients of all ranks plus the step's loss sum
-// (as a float pair hi + lo, ~double precision), a failure count and a stop request. The normalisation by the step's
+// (as a float pair hi + lo: ~1e-7 relative), a failure count and a stop request. The normalisation by the step's
 // target tokens is the one-process one (every rank knows every micro-batch's targets), so after the sum every rank
 // holds the gradient a single process would have computed (up to float summation order), clips and steps the same
 // optimizer, and all adapters stay identical. The dropout stream of micro-batch i is (seed, step, i) as in one process.

@@ -59,7 +59,10 @@ internal static class TrainCommand
             {
                 ctx.Cancel = true;
                 stop.Cancel();
-                if (comm.Rank == 0) System.Console.Error.WriteLine("SIGTERM: stopping after the current step...");
+                if (comm.Rank == 0)
+                    System.Console.Error.WriteLine(comm.Size > 1
+                        ? "SIGTERM: mpirun is ending the job (a rank failed or the job was stopped); finishing the step to save a checkpoint if it waits, otherwise the last checkpoint is intact: continue with --resume."
+                        : "SIGTERM: stopping after the current step...");
             });
             try
             {

@@ -2,8 +2,9 @@
 // on every rank. A job started by Open MPI's mpirun has OMPI_COMM_WORLD_SIZE in its environment (PMI_SIZE under
 // Slurm's srun); only then is libmpi loaded. Agree: every rank reports whether it failed; if any did, the lowest
 // failing rank's message is broadcast and every rank throws the same RankFailedException, so rank 0 prints it and
-// every rank leaves through MPI_Finalize. Fault injection for tests: LORASHARP_FAULT=RANK:STEP:throw|exit makes RANK fail
-// at optimizer step STEP (throw: a UserErrorException there; exit: the process ends at once with code 3, as a crash).
+// every rank leaves through MPI_Finalize. Fault injection for tests: LORASHARP_FAULT=RANK:STEP:throw|exit|hang makes RANK
+// fail at optimizer step STEP (throw: a UserErrorException there; exit: the process ends at once with code 3, as a
+// crash; hang: it sleeps forever, so the others' collective timeout must end the job).
 using System.Globalization;
 using System.Text;
 
@@ -95,8 +96,8 @@ public static class Communicator
     {
         if (Environment.GetEnvironmentVariable("LORASHARP_FAULT") is not { Length: > 0 } spec) return;
         var parts = spec.Split(':');
-        if (parts.Length != 3 || !int.TryParse(parts[0], out int rank) || !int.TryParse(parts[1], out int at) || parts[2] is not ("throw" or "exit"))
-            throw new Core.UserErrorException($"LORASHARP_FAULT='{spec}' is not RANK:STEP:throw or RANK:STEP:exit.");
+        if (parts.Length != 3 || !int.TryParse(parts[0], out int rank) || !int.TryParse(parts[1], out int at) || parts[2] is not ("throw" or "exit" or "hang"))
+            throw new Core.UserErrorException($"LORASHARP_FAULT='{spec}' is not RANK:STEP:throw, RANK:STEP:exit or RANK:STEP:hang.");
         if (rank != comm.Rank || at != step) return;
         if (parts[2] == "exit")
         {
@@ -104,6 +105,7 @@ public static class Communicator
             Console.Error.Flush();
             Environment.Exit(3);
         }
+        if (parts[2] == "hang") Thread.Sleep(Timeout.Infinite);
         throw new Core.UserErrorException($"LORASHARP_FAULT: injected failure at step {step}.");
     }
 }
