@@ -4,7 +4,7 @@
 using LoraSharp.Core;
 using LoraSharp.Training.Distributed;
 
-namespace LoraSharp.Training.Tests;
+namespace LoraSharp.Training.Tests.Distributed;
 
 public sealed class CommunicatorTests
 {
