@@ -161,6 +161,9 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     public void Dispose()
     {
         if (_disposed) return;
+        // A timed barrier first: MPI_Finalize itself has no timeout, so a rank that never arrives would hold the others.
+        double arrived = 1;
+        AllReduce((nint)(&arrived), 1, sizeof(double), _double, _sum, "barrier before MPI_Finalize");
         _disposed = true;
         _finalize();
     }
