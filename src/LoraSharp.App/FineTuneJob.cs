@@ -123,7 +123,8 @@ public static class FineTuneJob
         if (comm.Size > 1)
         {
             trainer.Communicator = comm;
-            observer.Info($"data-parallel: {comm.Size} ranks (MPI), each computes {s.GradientAccumulationSteps / comm.Size}-{(s.GradientAccumulationSteps + comm.Size - 1) / comm.Size} of the {s.GradientAccumulationSteps} micro-batches of a step; " +
+            int a = s.GradientAccumulationSteps, least = a / comm.Size;
+            observer.Info($"data-parallel: {comm.Size} ranks (MPI), each computes {(a % comm.Size == 0 ? $"{least}" : $"{least} or {least + 1}")} of the {a} micro-batches of a step; " +
                           $"{trainer.AllReduceBytesPerStep:N0} bytes all-reduced per step" +
                           (s.GradientAccumulationSteps < comm.Size ? $". warning: {comm.Size - s.GradientAccumulationSteps} ranks idle: lower micro_batch_size so batch_size / micro_batch_size >= {comm.Size}" : ""));
         }
