@@ -74,6 +74,12 @@ public static class TrainingSettingsSchema
         new("weight_decay", "--weight-decay", "schedule", SettingKind.Number, "Weight decay.", true) { Range = NonNegative },
         new("momentum", "--momentum", "schedule", SettingKind.Number, "SGD momentum.", true) { Range = Fraction },
         new("nesterov", "--nesterov", "schedule", SettingKind.Boolean, "SGD Nesterov momentum.", true),
+        new("adam_beta1", "--adam-beta1", "schedule", SettingKind.Number, "beta1 of adamw, adam, lion and sophia (momentum; not used by adafactor).", true)
+            { Range = Fraction, DefaultText = "the optimizer's: 0.9; sophia 0.965" },
+        new("adam_beta2", "--adam-beta2", "schedule", SettingKind.Number, "beta2 of adamw, adam, lion and sophia (second moment; sophia: its Hessian EMA).", true)
+            { Range = Fraction, DefaultText = "the optimizer's: 0.999; lion and sophia 0.99" },
+        new("sophia_rho", "--sophia-rho", "schedule", SettingKind.Number, "Sophia's gamma (the authors' rho): step = lr * clip(m / max(rho * h, eps), 1).", true) { Range = Positive },
+        new("hessian_update_interval", "--hessian-update-interval", "schedule", SettingKind.Integer, "Sophia: re-estimate the Hessian (GNB, sampled labels) every N steps.", true) { Range = AtLeastOne },
         new("max_grad_norm", "--max-grad-norm", "schedule", SettingKind.Number, "Clip gradients to this global norm (0 = off).", true) { Range = NonNegative },
         new("objective", "--objective", "schedule", SettingKind.Choice,
             "sft (next-token loss), dpo (preference rows prompt/chosen/rejected; reference = the base with the adapter off) or orpo (preference rows, no reference).",
