@@ -27,6 +27,23 @@ public sealed partial class Linear
 
     private bool UsesDora => !AdaptersDisabled && DoraIndex() >= 0;
 
+    /// <summary>
+    /// Bytes DoRA's buffers hold on this projection now: per DoRA adapter the saved S (M×N floats, the largest
+    /// micro-batch so far), norms and scale (2N floats), the dm sum (N doubles) and the row-norm workspace; and the
+    /// cached ‖W_n‖² (N doubles). Not the magnitudes and their gradients (those are trainable parameters).
+    /// <c>LoraMemoryEstimate.DoraBufferBytes</c> predicts this.
+    /// </summary>
+    public long DoraBufferBytes
+    {
+        get
+        {
+            long bytes = (_rowNormSq?.Length ?? 0) * 8L;
+            foreach (var a in _adapters)
+                if (a.IsDora) bytes += 4L * (a.DoraNorm.Length + a.DoraScale.Length + a.SavedDoraS.Length + a.DoraWork.Length) + 8L * a.DoraSum.Length;
+            return bytes;
+        }
+    }
+
     private int DoraIndex()
     {
         int found = -1;
