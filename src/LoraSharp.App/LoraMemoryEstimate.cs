@@ -59,13 +59,14 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
     /// Bytes of DoRA's buffers on one N×K projection with an adapter of rank R, for micro-batches of
     /// <paramref name="tokens"/> tokens (what <c>Linear.DoraBufferBytes</c> holds after a step): the saved S (tokens×N
     /// floats), norms and scale (2N floats), the dm sum and the cached ‖W_n‖² (N doubles each) and the row-norm
-    /// workspace (max(2RN + R², N + NR) floats).
+    /// workspace (max(2RN + R², N + NR, ⌈tokens/64⌉·N) floats: row norms, dropout path, dm's block sums).
     /// </summary>
     public static long DoraBufferBytes(int outFeatures, int inFeatures, int rank, int tokens)
     {
         long N = outFeatures, R = rank;
         _ = inFeatures;   // the norms never form an N×K temporary (Linear.Dora.cs)
-        return 4L * tokens * N + 4L * 2 * N + 8L * N + 8L * N + 4L * Math.Max(2 * R * N + R * R, N + N * R);
+        long blocks = (tokens + Core.Kernels.DoraRows.BlockRows - 1) / Core.Kernels.DoraRows.BlockRows;
+        return 4L * tokens * N + 4L * 2 * N + 8L * N + 8L * N + 4L * Math.Max(Math.Max(2 * R * N + R * R, N + N * R), blocks * N);
     }
 
     /// <summary>Every linear of a layer as (out, in) features: q, k, v, o, gate, up, down ("all-linear").</summary>
