@@ -69,7 +69,7 @@ public static class TrainingSettingsSchema
         new("warmup_steps", "--warmup-steps", "schedule", SettingKind.Integer,
             "Warm-up steps; when > 0 they win over warmup_ratio (as in transformers).") { Range = NonNegative, DefaultText = "100 unless warmup_ratio is set" },
         new("warmup_ratio", "--warmup-ratio", "schedule", SettingKind.Number, "Warm-up as a fraction of all steps, used when warmup_steps is not set (or 0).", true) { Range = Fraction },
-        new("optimizer", "--optimizer", "schedule", SettingKind.Choice, "Optimizer (HF optim names; adamw_torch, adamw_hf and lion_32bit are accepted too).", false, OptimizerFactory.Names)
+        new("optimizer", "--optimizer", "schedule", SettingKind.Choice, "Optimizer (HF optim names; adamw_torch, adamw_hf, lion_32bit and sophiag are accepted too).", false, OptimizerFactory.Names)
             { Parser = name => OptimizerFactory.Create(name) },
         new("weight_decay", "--weight-decay", "schedule", SettingKind.Number, "Weight decay.", true) { Range = NonNegative },
         new("momentum", "--momentum", "schedule", SettingKind.Number, "SGD momentum.", true) { Range = Fraction },
