@@ -3,6 +3,8 @@
 // gradient of the cross-entropy on ŷ is the GNB estimator's ĝ. The forward runs without dropout; logits are made
 // in small row chunks (at most ~4 MB live), never [M, V] at once. Each row's draw depends only on (seed, row), so the
 // result does not depend on the chunking or the thread count.
+// The logits are the plain output projection of the final norm, as Logits() makes them: a family that transforms
+// its logits before the loss (e.g. a final soft-cap) must apply the same transform here.
 // Not here: the backward on the sampled labels (ForwardBackward) and the Hessian EMA (Core's Sophia).
 using LoraSharp.Core.Kernels;
 
