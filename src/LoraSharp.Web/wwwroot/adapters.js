@@ -5,9 +5,14 @@ import { $, el, fillSelect, setMessage, fmt } from './dom.js';
 
 let onChanged = () => {};
 
-export function initAdapters({ onAdaptersChanged }) {
+export function initAdapters({ onAdaptersChanged, onCompare }) {
   onChanged = onAdaptersChanged;
   $('#adapters-refresh').addEventListener('click', () => onChanged());
+  $('#adapters-compare').addEventListener('click', () => {
+    const names = [...document.querySelectorAll('#adapters-table tbody tr')].filter(tr => tr.querySelector('input[type=checkbox]').checked).map(tr => tr.dataset.name);
+    if (names.length === 0) return setMessage($('#tool-message'), 'Tick the adapters to compare in the list.', true);
+    onCompare(names, { updateAddress: true });
+  });
   tool('#merge-form', async (picked) => {
     const r = await postJson('/api/merge', {
       model: $('#merge-model').value, adapters: picked, out: $('#merge-out').value, format: $('#merge-format').value,

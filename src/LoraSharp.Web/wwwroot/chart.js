@@ -66,3 +66,50 @@ export function drawLossChart(svg, history) {
   svg.append(node('line', { class: 'eval', x1: W - R - 80, x2: W - R - 60, y1: T + 6, y2: T + 6 }));
   svg.append(node('text', { x: W - R - 56, y: T + 10 }, 'eval'));
 }
+
+// A line chart of several series on one scale, shared by the compare view and the preference charts.
+// series: [{ label, color, points: [[x, y], ...], dashed, dots }]; options: { xLabel, yLabel, yMin, yMax, digits, empty }.
+// data-series / data-points on the svg say how many series (with points) and points it shows (the tests read them).
+export const PALETTE = ['#2f62d8', '#e07a1f', '#2a9d5b', '#c0392b', '#8a5cc2', '#7a5b3a', '#d35fa8', '#5f6878', '#a3a51f', '#18a3b8'];
+
+export function drawLines(svg, series, options = {}) {
+  const shown = series.filter(s => s.points.length > 0);
+  svg.replaceChildren();
+  svg.dataset.series = shown.length;
+  svg.dataset.points = shown.reduce((n, s) => n + s.points.length, 0);
+  const all = shown.flatMap(s => s.points);
+  if (all.length === 0) {
+    svg.append(node('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, options.empty ?? 'Nothing to draw yet.'));
+    return;
+  }
+  const x1 = Math.max(1, ...all.map(p => p[0]));
+  let y0 = options.yMin ?? Math.min(...all.map(p => p[1])), y1 = options.yMax ?? Math.max(...all.map(p => p[1]));
+  if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
+  if (options.yMin === undefined && options.yMax === undefined) { const pad = (y1 - y0) * 0.06; y0 -= pad; y1 += pad; }
+  const px = (x) => L + (x / x1) * (W - L - R);
+  const py = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
+  const digits = options.digits ?? (y1 - y0 < 0.05 ? 4 : y1 - y0 < 0.5 ? 3 : 2);
+  for (const y of ticks(y0, y1, 4)) {
+    svg.append(node('line', { class: 'grid', x1: L, x2: W - R, y1: py(y), y2: py(y) }));
+    svg.append(node('text', { x: L - 6, y: py(y) + 4, 'text-anchor': 'end' }, Math.abs(y) >= 1e4 || (Math.abs(y) < 1e-3 && y !== 0) ? y.toExponential(1) : y.toFixed(digits)));
+  }
+  for (const x of ticks(0, x1, 5)) svg.append(node('text', { x: px(x), y: H - B + 16, 'text-anchor': 'middle' }, String(Math.round(x))));
+  svg.append(node('line', { class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B }));
+  svg.append(node('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B }));
+  svg.append(node('text', { x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle' }, options.xLabel ?? 'step'));
+  if (options.yLabel) svg.append(node('text', { x: L + 4, y: T - 4 }, options.yLabel));
+  for (const s of shown) {
+    // Presentation attributes, not style="": the page's Content-Security-Policy (style-src 'self') refuses inline styles.
+    const attrs = { fill: 'none', stroke: s.color, 'stroke-width': 1.6, 'data-label': s.label, points: s.points.map(p => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ') };
+    if (s.dashed) attrs['stroke-dasharray'] = '5 3';
+    const line = node('polyline', attrs);
+    line.append(node('title', {}, s.label));
+    svg.append(line);
+    if (s.dots) for (const p of s.points) svg.append(node('circle', { cx: px(p[0]), cy: py(p[1]), r: 2.6, fill: s.color }));
+  }
+}
+
+// Points [step, value] of one key of a history, finite values only.
+export function seriesOf(history, key) {
+  return history.filter(h => Number.isFinite(h[key])).map(h => [h.step, h[key]]);
+}
