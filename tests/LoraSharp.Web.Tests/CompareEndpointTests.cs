@@ -1,6 +1,6 @@
 // The compare view's API: several runs' step records and settings side by side, with the differing settings flagged;
 // finished runs (training_log.json), runs still training or killed (training_log.jsonl, torn last line), and the
-// refusals (no name, too many, a name outside the adapters folder, a missing adapter).
+// refusals (no name, too many, a name or a link outside the adapters folder, a missing adapter).
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoraSharp.Training;
@@ -104,6 +104,18 @@ public sealed class CompareEndpointTests(TrainedServer trained) : IClassFixture<
         Assert.Contains("'..'", await WebTestServer.ErrorOf(await Web.Client.GetAsync("/api/compare?adapter=..%2Fmodels"), 403));
         string many = string.Join("&", Enumerable.Repeat("adapter=trained", CompareEndpoints.MaxRuns + 1));
         Assert.Contains($"at most {CompareEndpoints.MaxRuns}", await WebTestServer.ErrorOf(await Web.Client.GetAsync("/api/compare?" + many), 400));
+    }
+
+    [Fact]
+    public async Task Compare_ALinkOutOfTheAdaptersFolder_IsRefused_AndReadsNothing()
+    {
+        string outside = Path.Combine(Web.Root, "outside-run");
+        MakeRun("cmp-to-move", _ => { }, [Step(1, 2.0)]);
+        Directory.Move(Path.Combine(Web.Adapters, "cmp-to-move"), outside);
+        Directory.CreateSymbolicLink(Path.Combine(Web.Adapters, "cmp-linked"), outside);
+        string error = await WebTestServer.ErrorOf(await Web.Client.GetAsync("/api/compare?adapter=cmp-linked"), 403);
+        Assert.Contains("outside", error);
+        Assert.DoesNotContain(Web.Root, error);
     }
 
     [Fact]
