@@ -130,7 +130,7 @@ public static class FineTuneJob
         }
         observer.Info($"base weights: {BaseWeightsSummary(model)}");
         foreach (var note in session.Notes) observer.Info("note: " + note);
-        observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB peak (base weights, trainable state, activations, workspace)");
+        observer.Info($"memory estimate: {EstimateMemoryGiB(model, s, trainable):F2} GiB peak (base weights, trainable and {s.Optimizer} state, activations, workspace{(s.UseDora ? ", DoRA buffers" : "")})");
 
         Training.Checkpoint.Loaded? resumed = null;
         if (request.Resume)
@@ -329,8 +329,10 @@ public static class FineTuneJob
     private static double EstimateMemoryGiB(LlamaModel model, TrainingSettings s, long trainable)
     {
         int rank = model.Layers.Max(l => l.Projections.Max(p => p.MaxAdapterRank));
+        var dora = model.Layers.SelectMany(l => l.Projections).SelectMany(p => p.Adapters.Where(a => a.IsDora).Select(a => (p.OutFeatures, p.InFeatures, a.Rank)));
         var estimate = LoraMemoryEstimate.Compute(model.Config, model.BaseWeightBytes, trainable, rank, s.CutoffLen, s.MicroBatchSize,
-            model.Output.StorageDType == Core.Tensors.DType.F32, Core.Threading.Threads.Hardware);
+            model.Output.StorageDType == Core.Tensors.DType.F32, Core.Threading.Threads.Hardware,
+            s.Optimizer, LoraMemoryEstimate.OptimizerStateFloats(s.Optimizer, s.Momentum, s.AdamBeta1), dora);
         return estimate.Total(s.GradientCheckpointing) / (1024.0 * 1024 * 1024);
     }
 

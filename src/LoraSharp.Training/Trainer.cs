@@ -61,6 +61,8 @@ public sealed partial class Trainer
         Optimizer = OptimizerFactory.Create(settings.Optimizer, new OptimizerOptions
         {
             WeightDecay = settings.WeightDecay, Momentum = settings.Momentum, Nesterov = settings.Nesterov,
+            Beta1 = settings.Optimizer.Trim().Equals("adafactor", StringComparison.OrdinalIgnoreCase) ? null : settings.AdamBeta1,   // HF never gives Adafactor adam_beta1
+            Beta2 = settings.AdamBeta2, SophiaRho = settings.SophiaRho,
         });
         int accumulation = settings.GradientAccumulationSteps;
         StepsPerEpoch = Math.Max(1, (int)Math.Ceiling((_batcher?.StepsPerEpoch ?? _pref!.MicroBatchesPerEpoch) / (double)accumulation));
@@ -208,6 +210,8 @@ public sealed partial class Trainer
             Optimizer.Step(_parameters, lr);
             if (_s.FullFineTuning) _model.RepackTrainable();
             Step++;
+            if (Optimizer is Sophia sophia && _pref == null && Step % _s.HessianUpdateInterval == 0)
+                SophiaHessian.Update(_model, sophia, _parameters, micro[0], Mix((ulong)_s.Seed, (ulong)Step, 0x50F1AUL));   // Sophia-G's GNB estimate
             lastLoss = loss;
 
             double? eval = null;

@@ -101,6 +101,21 @@ internal static class BenchCommand
         return command;
     }
 
+    private static Command MethodsCommand()
+    {
+        var shape = new Option<string[]>("--shape") { Description = "Shapes: a, b (as `bench train`), or tiny (only to check the benchmark runs).", DefaultValueFactory = _ => ["a", "b"], AllowMultipleArgumentsPerToken = true };
+        var methods = new Option<string[]>("--methods") { Description = $"Methods beside lora: {string.Join(", ", MethodsBench.Methods)}.", DefaultValueFactory = _ => [.. MethodsBench.Methods], AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per method (median reported).", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 1 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds over the methods; each keeps its fastest median.", DefaultValueFactory = _ => 2 };
+        var dropout = new Option<double>("--lora-dropout") { Description = "lora_dropout of every method (0 is PEFT's default and DoRA's fast path; train's default is 0.05).", DefaultValueFactory = _ => 0.0 };
+        var command = new Command("methods", "Step time of DoRA, DPO (with its reference pass) and Sophia against a LoRA step on the same tokens, at shapes a and b, in one run; prints the ratios and the issue's targets.");
+        foreach (var o in new Option[] { shape, methods, steps, warmup, rounds, dropout }) command.Options.Add(o);
+        command.SetAction(parse => MethodsBench.Run(parse.InvocationConfiguration.Output, [.. parse.GetValue(shape)!.Select(MethodsBench.ShapeOf)],
+            parse.GetValue(methods)!, Math.Max(1, parse.GetValue(steps)), Math.Max(0, parse.GetValue(warmup)), Math.Max(1, parse.GetValue(rounds)), parse.GetValue(dropout)));
+        return command;
+    }
+
     private static Command RandomModelCommand()
     {
         var shape = new Option<string>("--shape") { Description = "Shape: " + string.Join(", ", TrainBench.Shapes.Select(x => x.Key)) + ".", Required = true };
@@ -160,6 +175,7 @@ internal static class BenchCommand
         command.Subcommands.Add(QloraCommand());
         command.Subcommands.Add(ScaleCommand(child: false));
         command.Subcommands.Add(ScaleCommand(child: true));
+        command.Subcommands.Add(MethodsCommand());
         command.Subcommands.Add(RandomModelCommand());
         command.Subcommands.Add(GenerateCommand());
         return command;
