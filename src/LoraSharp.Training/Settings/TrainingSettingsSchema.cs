@@ -80,11 +80,17 @@ public static class TrainingSettingsSchema
         new("warmup_steps", "--warmup-steps", "schedule", SettingKind.Integer,
             "Warm-up steps; when > 0 they win over warmup_ratio (as in transformers).") { Range = NonNegative, DefaultText = "100 unless warmup_ratio is set" },
         new("warmup_ratio", "--warmup-ratio", "schedule", SettingKind.Number, "Warm-up as a fraction of all steps, used when warmup_steps is not set (or 0).", true) { Range = Fraction },
-        new("optimizer", "--optimizer", "schedule", SettingKind.Choice, "Optimizer (HF optim names; adamw_torch, adamw_hf and lion_32bit are accepted too).", false, OptimizerFactory.Names)
+        new("optimizer", "--optimizer", "schedule", SettingKind.Choice, "Optimizer (HF optim names; adamw_torch, adamw_hf, lion_32bit and sophiag are accepted too).", false, OptimizerFactory.Names)
             { Parser = name => OptimizerFactory.Create(name) },
         new("weight_decay", "--weight-decay", "schedule", SettingKind.Number, "Weight decay.", true) { Range = NonNegative },
         new("momentum", "--momentum", "schedule", SettingKind.Number, "SGD momentum.", true) { Range = Fraction },
         new("nesterov", "--nesterov", "schedule", SettingKind.Boolean, "SGD Nesterov momentum.", true),
+        new("adam_beta1", "--adam-beta1", "schedule", SettingKind.Number, "beta1 of adamw, adam, lion and sophia (momentum; not used by adafactor).", true)
+            { Range = Fraction, DefaultText = "the optimizer's: 0.9; sophia 0.965" },
+        new("adam_beta2", "--adam-beta2", "schedule", SettingKind.Number, "beta2 of adamw, adam, lion and sophia (second moment; sophia: its Hessian EMA).", true)
+            { Range = Fraction, DefaultText = "the optimizer's: 0.999; lion and sophia 0.99" },
+        new("sophia_rho", "--sophia-rho", "schedule", SettingKind.Number, "Sophia's gamma (the authors' rho): step = lr * clip(m / max(rho * h, eps), 1).", true) { Range = Positive },
+        new("hessian_update_interval", "--hessian-update-interval", "schedule", SettingKind.Integer, "Sophia: re-estimate the Hessian (GNB, sampled labels) every N steps.", true) { Range = AtLeastOne },
         new("max_grad_norm", "--max-grad-norm", "schedule", SettingKind.Number, "Clip gradients to this global norm (0 = off).", true) { Range = NonNegative },
         new("objective", "--objective", "schedule", SettingKind.Choice,
             "sft (next-token loss), dpo (preference rows prompt/chosen/rejected; reference = the base with the adapter off) or orpo (preference rows, no reference).",
