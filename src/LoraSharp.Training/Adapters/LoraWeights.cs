@@ -45,8 +45,17 @@ public sealed class LoraWeights
     /// <summary>The module named <paramref name="module"/>, or null.</summary>
     public LoraModuleWeights? Find(string module) => Modules.FirstOrDefault(m => m.Module == module);
 
-    /// <summary>Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors; pickles refused).</summary>
-    public static LoraWeights ReadPeft(string folder)
+    /// <summary>
+    /// The init_lora_weights of an adapter whose factors are relative to a residual base (pissa, pissa_niter_K, olora),
+    /// read with residualRelative: true; null for an ordinary adapter. PissaConversion.FromOriginalBase converts it.
+    /// </summary>
+    public string? ResidualInit { get; init; }
+
+    /// <summary>
+    /// Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors; pickles refused). An adapter trained
+    /// against a residual base (init_lora_weights pissa/olora/...) is refused unless <paramref name="residualRelative"/>.
+    /// </summary>
+    public static LoraWeights ReadPeft(string folder, bool residualRelative = false)
     {
         string configPath = Path.Combine(folder, PeftAdapterConfig.FileName);
         string weightsPath = Path.Combine(folder, PeftAdapter.WeightsFile);
@@ -61,6 +70,14 @@ public sealed class LoraWeights
         }
         var config = PeftAdapterConfig.Read(configPath);
         if (config.PeftType != "LORA") throw new Core.UserErrorException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
+        string? residualInit = config.InitLoraWeights.Method is { } method && (LoraSettings.IsBaseDerivedInit(method) || method is "corda" or "loftq") ? method : null;
+        if (residualInit is { } init && !residualRelative)
+            throw new Core.UserErrorException(
+                $"{configPath}: init_lora_weights is '{init}': these weights were trained against {init}'s residual base (the original weights minus the " +
+                "initial s·B0·A0), not the original model, so using them on the original base would be wrong. A finished LoraSharp run writes its " +
+                "adapter already converted to a plain LoRA (init_lora_weights true); this folder is a checkpoint or an unconverted PEFT adapter. " +
+                "Finish (resume) the LoraSharp run; or convert it on the ORIGINAL base with `lorasharp export --to-lora --format peft -a ADAPTER -m BASE -o OUT` " +
+                "(pissa and olora, whose initial factors are a function of the base); or with PEFT: save_pretrained(..., path_initial_model_for_weight_conversion=<the initial adapter>).");
         var settings = PeftAdapter.ToSettings(config);
 
         using var st = SafetensorsFile.Open(weightsPath);
@@ -125,7 +142,7 @@ public sealed class LoraWeights
             m.CheckFinite(weightsPath);
             modules.Add(m);
         }
-        return new LoraWeights(modules, folder, config.BaseModelNameOrPath, saved);
+        return new LoraWeights(modules, folder, config.BaseModelNameOrPath, saved) { ResidualInit = residualInit };
     }
 
     private static float[] ReadF32(SafetensorsFile st, string key)

@@ -84,7 +84,12 @@ public static class PeftAdapter
         UseRslora = settings.UseRsLora,
         UseDora = settings.UseDora,
         InferenceMode = true,
-        InitLoraWeights = settings.Init == "gaussian" ? PeftInitLoraWeights.FromMethod("gaussian") : PeftInitLoraWeights.FromBool(settings.Init != "none"),
+        InitLoraWeights = LoraSettings.CanonicalInit(settings.Init) switch
+        {
+            "default" => PeftInitLoraWeights.FromBool(true),
+            "none" => PeftInitLoraWeights.FromBool(false),
+            var method => PeftInitLoraWeights.FromMethod(method),   // gaussian, pissa, pissa_niter_K, olora
+        },
         RankPattern = settings.RankPattern,
         AlphaPattern = settings.AlphaPattern,
         LayersToTransform = settings.LayersToTransform,
