@@ -15,7 +15,7 @@ public abstract class Optimizer
     private IReadOnlyList<Parameter>? _checkedList;
     private int _checkedCount;
 
-    /// <summary>The name <see cref="OptimizerFactory"/> knows this optimizer by ("adamw", "adam", "sgd", "adafactor", "lion").</summary>
+    /// <summary>The name <see cref="OptimizerFactory"/> knows this optimizer by ("adamw", "adam", "sgd", "adafactor", "lion", "sophia").</summary>
     public abstract string Name { get; }
 
     /// <summary>Steps taken so far (0 before the first <see cref="Step"/>).</summary>
