@@ -1,6 +1,6 @@
 // The web UI server behind `lorasharp serve`: Kestrel (part of the .NET SDK's ASP.NET Core) on 127.0.0.1 unless told
 // otherwise, the access gate, the error reporter, the embedded front end and the API endpoints. It owns the single
-// training slot; stopping the server interrupts a running training, which then saves its checkpoint.
+// job slot (a training or a sweep); stopping the server interrupts a running training or sweep, which then saves its checkpoint.
 // Not here: command-line parsing (the CLI's ServeCommand) or any model work (App's use cases).
 using System.Net;
 using LoraSharp.App;
@@ -26,8 +26,9 @@ public sealed class WebServer : IAsyncDisposable
     private static readonly TimeSpan TrainingStopTimeout = TimeSpan.FromMinutes(2);
     private readonly WebApplication _app;
 
-    private WebServer(WebApplication app, Uri url, string? token, bool loopback, TrainingJobManager training)
+    private WebServer(WebApplication app, Uri url, string? token, bool loopback, TrainingJobManager training, SweepJobManager sweeps)
     {
+        Sweeps = sweeps;
         _app = app;
         Url = url;
         Token = token;
@@ -52,6 +53,9 @@ public sealed class WebServer : IAsyncDisposable
 
     /// <summary>The training slot (the server's only running job).</summary>
     public TrainingJobManager Training { get; }
+
+    /// <summary>The sweep slot (shares the one job slot with <see cref="Training"/>).</summary>
+    public SweepJobManager Sweeps { get; }
 
     /// <summary>Checks the folders, binds and starts serving; throws with a clear message on a bad option or a busy port.</summary>
     public static async Task<WebServer> StartAsync(WebServerOptions options, CancellationToken cancel = default)
@@ -79,6 +83,8 @@ public sealed class WebServer : IAsyncDisposable
         var app = builder.Build();
 
         var training = new TrainingJobManager(log: line => { lock (log) log.WriteLine($"{DateTimeOffset.Now:u} {line}"); });
+        var sweeps = new SweepJobManager(log: line => { lock (log) log.WriteLine($"{DateTimeOffset.Now:u} {line}"); });
+        var slot = new JobSlot(training, sweeps);
         var models = new ModelCache();
         app.Lifetime.ApplicationStopped.Register(models.Dispose);
         var errors = new ErrorReporter(folders, log);
@@ -86,7 +92,8 @@ public sealed class WebServer : IAsyncDisposable
         AccessGate.Use(app, token);
         StaticAssets.Map(app);
         LibraryEndpoints.Map(app, folders, options, token != null);
-        TrainingEndpoints.Map(app, folders, training, models);
+        TrainingEndpoints.Map(app, folders, training, models, slot);
+        SweepEndpoints.Map(app, folders, slot, models);
         GenerateEndpoints.Map(app, folders, errors, models);
         AdapterEndpoints.Map(app, folders);
         AdapterToolEndpoints.Map(app, folders, models);
@@ -104,13 +111,14 @@ public sealed class WebServer : IAsyncDisposable
         }
         var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         string host = address.Equals(IPAddress.Any) ? "127.0.0.1" : address.Equals(IPAddress.IPv6Any) ? "[::1]" : bound.Host;
-        return new WebServer(app, new Uri($"http://{host}:{bound.Port}/"), token, loopback, training);
+        return new WebServer(app, new Uri($"http://{host}:{bound.Port}/"), token, loopback, training, sweeps);
     }
 
     /// <summary>Interrupts a running training (it saves a checkpoint) and stops serving.</summary>
     public async ValueTask DisposeAsync()
     {
         await Training.StopAsync(TrainingStopTimeout);   // logs when the run did not stop in time
+        await Sweeps.StopAsync(TrainingStopTimeout);
         await _app.StopAsync();
         await _app.DisposeAsync();
     }

@@ -21,13 +21,13 @@ namespace LoraSharp.Web.Api;
 /// <summary>Maps the training endpoints.</summary>
 internal static class TrainingEndpoints
 {
-    public static void Map(WebApplication app, WebFolders folders, TrainingJobManager jobs, ModelCache models)
+    public static void Map(WebApplication app, WebFolders folders, TrainingJobManager jobs, ModelCache models, JobSlot slot)
     {
         app.MapGet("/api/train", () => WebJson.Ok(new { run = RunView.From(jobs.Current?.Snapshot(), folders) }));
         app.MapPost("/api/train", async (HttpContext ctx) =>
         {
             var body = await WebJson.ReadAsync<TrainBody>(ctx.Request);
-            var run = jobs.Start(ToRequest(body, folders));
+            var run = slot.StartTraining(ToRequest(body, folders));   // refused while a sweep runs
             models.Drop();   // the generate tab's model gives its memory to the run
             return WebJson.Ok(new { run = RunView.From(run.Snapshot(), folders) }, StatusCodes.Status202Accepted);
         });
