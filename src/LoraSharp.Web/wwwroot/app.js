@@ -6,6 +6,7 @@ import { initTraining, updateTrainingLists } from './train.js';
 import { initGenerate, updateGenerateLists } from './generate.js';
 import { initAdapters, updateAdapterLists } from './adapters.js';
 import { initCompare, updateCompareLists, fromAddress, openCompare } from './compare.js';
+import { initSweep } from './sweep.js';
 
 for (const button of document.querySelectorAll('#tabs button')) {
   button.addEventListener('click', () => showTab(button.dataset.tab));
@@ -30,6 +31,7 @@ async function main() {
   initGenerate(settings);
   initAdapters({ onAdaptersChanged: refresh, onCompare: openCompare });
   initCompare();
+  initSweep(settings, { onSweepEnded: refresh, onCompare: openCompare });
   await refreshLists();
   fromAddress();
   document.body.dataset.ready = '1';
