@@ -1,7 +1,8 @@
 // End to end in headless Chromium, driven over the DevTools protocol: open the page, fill the training form for a
 // short raw-text run of stories260K, start it, watch the live chart gain points (pushed by the server), see the
 // adapter appear, reload and find the run as it was, then generate with the new adapter side by side with the base.
-// PreferenceCharts_CompareTab_AndCombineFields covers a dpo run's reward charts, the compare tab and the combine form.
+// PreferenceCharts_CompareTab_AndCombineFields covers a dpo run's reward charts, the compare tab and the combine form;
+// SweepTab_ChecksRunsTheSweep_ShowsResultsAndPlots_AndOpensCompare the sweep tab.
 // Screenshots of the tabs are saved under the test's output folder (screenshots/) and their paths printed.
 using LoraSharp.Web.Tests.Browser;
 using Xunit.Abstractions;
@@ -199,6 +200,46 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await page.NavigateAsync(new Uri(web.Server.Url, "/#compare=pref-r8"), Timeout);
         await page.WaitForAsync("document.querySelector('#compare-view').dataset.runs === '1' && document.querySelector('#tab-compare').classList.contains('active')",
             Timeout, "the compare tab from the address", "document.querySelector('#compare-message').textContent");
+        Assert.True(page.Errors.Count == 0, page.ErrorsText());
+    }
+
+    // The sweep tab: an axis added with the helper, Check lists the runs, Start runs a 2-run sweep of the default
+    // model's task (3 steps each), the results table and the engine's plots appear, and Open in Compare shows its runs.
+    [Fact]
+    public async Task SweepTab_ChecksRunsTheSweep_ShowsResultsAndPlots_AndOpensCompare()
+    {
+        await using var web = await WebTestServer.StartAsync();
+        await using var browser = await Chromium.LaunchAsync(TimeSpan.FromSeconds(30));
+        await using var page = await browser.OpenPageAsync();
+        await page.SetViewportAsync(1400, 1100);
+        await page.NavigateAsync(web.Server.Url, Timeout);
+        await page.WaitForAsync("document.body.dataset.ready === '1'", Timeout, "the page to load its lists", "document.querySelector('#server-note').textContent");
+        await page.EvaluateAsync(Helpers);
+        await page.EvaluateAsync("""
+            document.querySelector('#tabs button[data-tab=sweep]').click();
+            __set('#sweep-name', 'ui');
+            __set('#sweep-config', 'task: next-number\nsettings:\n  max_steps: 3\n  micro_batch_size: 4\n  batch_size: 4\n  warmup_steps: 1\n  eval_steps: 3\n');
+            __set('#sweep-axis', 'lora_rank'); __set('#sweep-axis-values', '2, 4');
+            document.querySelector('#sweep-add-axis').click();
+            document.querySelector('#sweep-check').click();
+            """);
+        const string message = "document.querySelector('#sweep-message').textContent";
+        await page.WaitForAsync("document.querySelectorAll('#sweep-plan tbody tr').length === 2", Timeout, "the checked runs", message);
+        Assert.Contains("lora_rank: [2, 4]", (await page.EvaluateAsync("document.querySelector('#sweep-config').value")).GetString());
+
+        await page.EvaluateAsync("document.querySelector('#sweep-start').click()");
+        await page.WaitForAsync("document.querySelector('#sweep-view').dataset.status === 'finished' && document.querySelectorAll('#sweep-plots img').length > 0",
+            Timeout, "the sweep to finish", "document.querySelector('#sweep-status').textContent + ' | ' + " + message);
+        Assert.Equal(2, (await page.EvaluateAsync("document.querySelectorAll('#sweep-results tbody tr').length")).GetInt32());
+        await page.WaitForAsync("[...document.querySelectorAll('#sweep-plots img')].every(i => i.complete && i.naturalWidth > 0)", Timeout, "the plots to load",
+            "[...document.querySelectorAll('#sweep-plots img')].map(i => i.src + ' ' + i.naturalWidth).join(', ')");
+        string shots = Path.Combine(AppContext.BaseDirectory, "screenshots");
+        await Save(page, Path.Combine(shots, "web-ui-sweep.png"));
+
+        await page.EvaluateAsync("document.querySelector('#sweep-compare').click()");
+        await page.WaitForAsync("document.querySelector('#compare-view').dataset.runs === '2' && document.querySelector('#tab-compare').classList.contains('active')",
+            Timeout, "the sweep's runs in the compare tab", "document.querySelector('#compare-message').textContent");
+        Assert.StartsWith("#compare=sweeps%2Fui%2F", (await page.EvaluateAsync("location.hash")).GetString());
         Assert.True(page.Errors.Count == 0, page.ErrorsText());
     }
 

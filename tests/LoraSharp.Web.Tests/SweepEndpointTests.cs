@@ -90,6 +90,10 @@ public sealed class SweepEndpointTests
         Assert.Equal(results.Select(r => "sweeps/ranks/" + r.GetProperty("name").GetString()),
             done.GetProperty("runs").EnumerateArray().Select(r => r.GetProperty("compare_name").GetString()));
 
+        string log = string.Join("\n", done.GetProperty("log").EnumerateArray().Select(l => l.GetString()));
+        Assert.Contains("sweep: 2 runs of default model over lora_rank; output adapters/sweeps/ranks", log);   // no server paths
+        Assert.DoesNotContain(web.Root, log);
+
         var files = done.GetProperty("files").EnumerateArray().Select(f => f.GetString()!).ToArray();
         Assert.Contains("results.csv", files);
         Assert.Contains("plots/loss-curves.png", files);

@@ -124,7 +124,7 @@ internal static class SweepEndpoints
             }
             catch (UserErrorException e)
             {
-                throw new UserErrorException(e.Message.Replace(text, "sweep config").Replace(resolved, "sweep config"), e);
+                throw new UserErrorException(Redact(e.Message.Replace(text, "sweep config").Replace(resolved, "sweep config"), folders), e);
             }
         }
         finally
@@ -191,11 +191,15 @@ internal static class SweepEndpoints
             id = s.Id, name = s.Name, config = s.Config, status = s.Status, active = s.IsActive, started_at = s.StartedAt,
             runs = s.Runs.Select(r => new { index = r.Index, name = r.Name, values = Values(r), compare_name = $"{SweepsFolder}/{s.Name}/{r.Name}" }),
             current_run = s.CurrentRun, current_name = current?.Name, resuming = s.Resuming, total_steps = s.TotalSteps, resumed_at_step = s.ResumedAtStep,
-            history = s.History, results = s.Results, log = s.Log.Select(folders.Redact),
+            history = s.History, results = s.Results, log = s.Log.Select(l => Redact(l, folders)),
             files = s.Files.Select(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/')).Where(f => !f.StartsWith("..", StringComparison.Ordinal)),
-            error = s.Error == null ? null : folders.Redact(s.Error),
+            error = s.Error == null ? null : Redact(s.Error, folders),
         };
     }
+
+    // Folder paths as their labels, and the embedded default model's path (outside every folder) as "default model".
+    private static string Redact(string line, WebFolders folders) =>
+        App.DefaultModel.DefaultJob.FindModel() is { } model ? folders.Redact(line).Replace(model, "default model") : folders.Redact(line);
 
     internal sealed record SweepBody
     {
