@@ -66,7 +66,9 @@ internal static class SweepEndpoints
             var snapshot = slot.StartSweep(body.Name, body.Config, request with { ConfigPath = configPath }, runs, prepare: () =>
             {
                 Directory.CreateDirectory(request.OutputFolder);
-                Formats.Durable.WriteAllText(configPath, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                string temp = configPath + ".tmp";   // written whole, then renamed over the old copy
+                File.WriteAllText(temp, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                File.Move(temp, configPath, overwrite: true);
             });
             models.Drop();   // the generate tab's model gives its memory to the runs
             return WebJson.Ok(new { sweep = View(snapshot, folders) }, StatusCodes.Status202Accepted);
