@@ -70,6 +70,17 @@ public sealed class SweepEndpointTests
             new { name = "s", config = "model: /etc\ngrid: {lora_rank: [2]}\n", restart = false }, 403));
         using var file = await web.Client.GetAsync("/api/sweeps/s/files/sweep_state.json");
         Assert.Contains("not a sweep's file", await WebTestServer.ErrorOf(file, 400));
+
+        // A plot that is a link to a file outside is not served; nor is a sweeps folder that is a link to elsewhere.
+        string outside = Path.Combine(web.Root, "secret.png");
+        File.WriteAllText(outside, "secret");
+        Directory.CreateDirectory(Path.Combine(web.Adapters, "sweeps", "s", "plots"));
+        File.CreateSymbolicLink(Path.Combine(web.Adapters, "sweeps", "s", "plots", "leak.png"), outside);
+        using var leak = await web.Client.GetAsync("/api/sweeps/s/files/plots/leak.png");
+        Assert.Contains("points outside", await WebTestServer.ErrorOf(leak, 403));
+        Directory.Delete(Path.Combine(web.Adapters, "sweeps"), recursive: true);
+        Directory.CreateSymbolicLink(Path.Combine(web.Adapters, "sweeps"), web.Root);
+        Assert.Contains("outside the adapters folder", await web.PostErrorAsync("/api/sweep/validate", Body("s", "grid:\n  lora_rank: [2]\n"), 403));
     }
 
     [Fact]
