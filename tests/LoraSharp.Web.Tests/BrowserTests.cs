@@ -215,9 +215,16 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await page.NavigateAsync(web.Server.Url, Timeout);
         await page.WaitForAsync("document.body.dataset.ready === '1'", Timeout, "the page to load its lists", "document.querySelector('#server-note').textContent");
         await page.EvaluateAsync(Helpers);
+        // The shown example checks: rank {4, 8} x alpha {r, 2r}.
         await page.EvaluateAsync("""
             document.querySelector('#tabs button[data-tab=sweep]').click();
             __set('#sweep-name', 'ui');
+            document.querySelector('#sweep-example').click();
+            document.querySelector('#sweep-check').click();
+            """);
+        await page.WaitForAsync("document.querySelectorAll('#sweep-plan tbody tr').length === 4", Timeout, "the example's runs",
+            "document.querySelector('#sweep-message').textContent");
+        await page.EvaluateAsync("""
             __set('#sweep-config', 'task: next-number\nsettings:\n  max_steps: 3\n  micro_batch_size: 4\n  batch_size: 4\n  warmup_steps: 1\n  eval_steps: 3\n');
             __set('#sweep-axis', 'lora_rank'); __set('#sweep-axis-values', '2, 4');
             document.querySelector('#sweep-add-axis').click();
