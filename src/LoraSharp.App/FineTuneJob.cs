@@ -81,7 +81,8 @@ public static class FineTuneJob
 
         PreparedData? data = s.Objective == "sft" ? PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings, session.ChatTemplate) : null;
         if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
-        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')));
+        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')),
+            moduleNames: model.Layers.Length > 0 ? model.Layers[0].ModuleNames : null);
 
         int padId = Batcher.ResolvePadId(tokenizer);
         Trainer trainer;

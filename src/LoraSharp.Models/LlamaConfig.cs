@@ -6,6 +6,8 @@
 //   gemma3_text  RMSNorm weights used as (1 + w); norms before and after attention and MLP ("sandwich"); embeddings
 //            scaled by sqrt(hidden); GeGLU (gelu tanh); q/k norms; scores scaled by query_pre_attn_scalar^-1/2;
 //            sliding-window layers (sliding_window_pattern) with their own RoPE base (rope_local_base_freq)
+//   phi3     fused projections (self_attn.qkv_proj = [q | k | v], mlp.gate_up_proj = [gate | up]), partial rotary
+//            (partial_rotary_factor), LongRoPE (rope_scaling longrope/su: short/long factors, attention factor)
 using LoraSharp.Core.Kernels;
 
 namespace LoraSharp.Models;
@@ -13,7 +15,7 @@ namespace LoraSharp.Models;
 /// <summary>Architecture hyperparameters of a Llama-family decoder (HF config.json names in PascalCase).</summary>
 public sealed record LlamaConfig
 {
-    /// <summary>"llama", "mistral", "qwen2", "qwen3", "smollm3" or "gemma3_text".</summary>
+    /// <summary>"llama", "mistral", "qwen2", "qwen3", "smollm3", "gemma3_text" or "phi3".</summary>
     public string ModelType { get; init; } = "llama";
 
     /// <summary>Model width C.</summary>
@@ -132,6 +134,20 @@ public sealed record LlamaConfig
     /// <summary>True when o_proj carries a bias (llama/mistral with attention_bias; never qwen2).</summary>
     public bool OutputBias => ModelType != "qwen2" && AttentionBias;
 
+    /// <summary>phi3's partial_rotary_factor: the fraction of each head's dimensions that rotate (1 = all).</summary>
+    public double PartialRotaryFactor { get; init; } = 1.0;
+
+    /// <summary>Rotated dimensions per head: int(head_dim * partial_rotary_factor), as transformers computes it.</summary>
+    public int RotaryDim => PartialRotaryFactor == 1.0 ? HeadDim : (int)(HeadDim * PartialRotaryFactor);
+
+    /// <summary>phi3: q/k/v are one projection (self_attn.qkv_proj, rows [q | k | v]) and gate/up one (mlp.gate_up_proj,
+    /// rows [gate | up]); LoRA targets these fused names, as PEFT does.</summary>
+    public bool FusedProjections => ModelType == "phi3";
+
+    /// <summary>True when the model uses LongRoPE, whose frequencies switch to long_factor for sequences longer than
+    /// <see cref="RopeScaling"/>.OriginalMaxPositionEmbeddings.</summary>
+    public bool LongRope => RopeScaling is { IsLongRope: true };
+
     /// <summary>Throws with a message naming the field if the config is inconsistent.</summary>
     public void Validate(string source)
     {
@@ -154,6 +170,12 @@ public sealed record LlamaConfig
         Require(SlidingLayers is null || SlidingLayers.Count == NumHiddenLayers, "layer_types", $"must have one entry per layer ({NumHiddenLayers})");
         Require(QueryPreAttnScalar is null || QueryPreAttnScalar > 0, "query_pre_attn_scalar", $"must be positive (is {QueryPreAttnScalar})");
         Require(RopeLocalTheta is null || RopeLocalTheta > 0, "rope_local_base_freq", $"must be positive (is {RopeLocalTheta})");
+        Require(PartialRotaryFactor > 0 && PartialRotaryFactor <= 1 && RotaryDim > 0 && RotaryDim % 2 == 0, "partial_rotary_factor",
+            $"must give a positive even number of rotary dimensions (head_dim {HeadDim} x {PartialRotaryFactor} = {HeadDim * PartialRotaryFactor})");
+        Require(PartialRotaryFactor == 1.0 || FusedProjections, "partial_rotary_factor", $"is only supported for phi3 (is {PartialRotaryFactor})");
+        Require(!LongRope || FusedProjections, "rope_scaling", "longrope is only supported for phi3");
+        Require(!LongRope || (RopeScaling!.ShortFactor?.Count == RotaryDim / 2 && RopeScaling.LongFactor?.Count == RotaryDim / 2), "rope_scaling",
+            $"short_factor and long_factor must have rotary_dim / 2 = {RotaryDim / 2} entries each (have {RopeScaling?.ShortFactor?.Count} and {RopeScaling?.LongFactor?.Count})");
         Require(NoRopeLayers is null || NoRopeLayers.Count == NumHiddenLayers, "no_rope_layers",
             $"must have one entry per layer ({NumHiddenLayers}; has {NoRopeLayers?.Count})");
     }

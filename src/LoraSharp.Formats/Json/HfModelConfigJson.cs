@@ -69,6 +69,10 @@ public sealed record HfModelConfigJson
     public int? SlidingWindowPattern { get; init; }
     /// <summary>layer_types: "sliding_attention" / "full_attention" per layer.</summary>
     public string[]? LayerTypes { get; init; }
+    /// <summary>original_max_position_embeddings (phi3, top level): the pre-training context LongRoPE extends.</summary>
+    public int? OriginalMaxPositionEmbeddings { get; init; }
+    /// <summary>partial_rotary_factor (phi3): the fraction of each head's dimensions that rotate.</summary>
+    public double? PartialRotaryFactor { get; init; }
     /// <summary>Every top-level field that is present and not null, with its raw JSON text (for refusing fields a model type cannot honour).</summary>
     public IReadOnlyDictionary<string, string> Present { get; init; } = new Dictionary<string, string>();
 
@@ -83,7 +87,12 @@ public sealed record HfModelConfigJson
             string type = rs.String("rope_type") ?? rs.String("type")
                 ?? throw new ModelFormatException(path, "rope_scaling", "has neither 'rope_type' nor 'type'.");
             rope = new HfRopeScalingJson(type, rs.Double("factor"), rs.Double("low_freq_factor"), rs.Double("high_freq_factor"),
-                rs.Int("original_max_position_embeddings"));
+                rs.Int("original_max_position_embeddings"))
+            {
+                ShortFactor = rs.Doubles("short_factor"),
+                LongFactor = rs.Doubles("long_factor"),
+                AttentionFactor = rs.Double("attention_factor"),
+            };
         }
         return new HfModelConfigJson
         {
@@ -118,6 +127,8 @@ public sealed record HfModelConfigJson
             RopeLocalBaseFreq = f.Double("rope_local_base_freq"),
             SlidingWindowPattern = f.Int("sliding_window_pattern"),
             LayerTypes = f.StringOrStrings("layer_types"),
+            OriginalMaxPositionEmbeddings = f.Int("original_max_position_embeddings"),
+            PartialRotaryFactor = f.Double("partial_rotary_factor"),
             Present = doc.RootElement.ValueKind == JsonValueKind.Object
                 ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.Null)
                     .GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value.GetRawText(), StringComparer.Ordinal)

@@ -16,7 +16,7 @@ namespace LoraSharp.Models.Loading;
 public static class LlamaConfigReader
 {
     /// <summary>model_type values this project runs.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "gemma3_text"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "gemma3_text", "phi3"];
 
     // config.json fields of other architectures that change the forward pass. Present with a value other than the
     // neutral one listed, they make the load fail with the field named (instead of a silently different model).
@@ -38,6 +38,7 @@ public static class LlamaConfigReader
         "qwen3" => ["use_sliding_window", "layer_types"],
         "smollm3" => ["no_rope_layers", "use_sliding_window", "layer_types"],
         "gemma3_text" => ["query_pre_attn_scalar", "rope_local_base_freq", "sliding_window_pattern", "layer_types"],
+        "phi3" => ["partial_rotary_factor"],
         _ => [],
     };
 
@@ -56,6 +57,17 @@ public static class LlamaConfigReader
             if (!handled.Contains(field) && j.Present.TryGetValue(field, out string? raw) && !neutral.Contains(raw.Trim()))
                 throw new ModelFormatException(src, field, $"is {Short(raw)}, which changes the model's math in a way LoraSharp does not implement for model_type '{type}'; " +
                     "this checkpoint cannot be run exactly (remove the field only if it is a leftover with no effect).");
+        if (type == "phi3")
+        {
+            // Phi3Config's dropouts act in training mode (LoRA fine-tuning would see them): only zero is implemented.
+            foreach (string drop in (string[])["resid_pdrop", "embd_pdrop", "attention_dropout"])
+                if (j.Present.TryGetValue(drop, out string? dv) && double.TryParse(dv, System.Globalization.CultureInfo.InvariantCulture, out double d) && d != 0)
+                    throw new ModelFormatException(src, drop, $"is {dv}; phi3 dropout inside the base model is not implemented (the released Phi-3.5 / Phi-4-mini have 0.0).");
+            if (j.Present.TryGetValue("lm_head_bias", out string? lb) && lb.Trim() == "true")
+                throw new ModelFormatException(src, "lm_head_bias", "is true; an lm_head bias is not implemented for phi3.");
+            if (j.Present.ContainsKey("layer_types") && j.Present["layer_types"].Contains("sliding", StringComparison.Ordinal))
+                throw new ModelFormatException(src, "layer_types", "has sliding-attention layers, which are not implemented for phi3 (sliding_window applies to every layer).");
+        }
         int hidden = j.HiddenSize ?? throw new ModelFormatException(src, "hidden_size", "is missing.");
         int heads = j.NumAttentionHeads ?? throw new ModelFormatException(src, "num_attention_heads", "is missing.");
         int layers = j.NumHiddenLayers ?? throw new ModelFormatException(src, "num_hidden_layers", "is missing.");
@@ -94,6 +106,7 @@ public static class LlamaConfigReader
             // Qwen2 only uses its sliding_window when use_sliding_window is true (default false).
             "qwen2" => j.UseSlidingWindow == true ? j.SlidingWindow : null,
             "gemma3_text" => j.SlidingWindow ?? 4096,
+            "phi3" => j.SlidingWindow,
             _ => null,
         };
         IReadOnlyList<int>? noRope = null;
@@ -120,19 +133,21 @@ public static class LlamaConfigReader
             // Qwen3Config's head_dim defaults to 128 and Gemma3TextConfig's to 256, not hidden_size / heads.
             HeadDim = j.HeadDim ?? (type == "qwen3" ? 128 : gemma ? 256 : heads > 0 ? hidden / heads : 0),
             VocabSize = j.VocabSize ?? throw new ModelFormatException(src, "vocab_size", "is missing."),
-            MaxPositionEmbeddings = j.MaxPositionEmbeddings ?? type switch { "mistral" => 4096 * 32, "qwen2" or "qwen3" or "smollm3" => 32768, "gemma3_text" => 131072, _ => 2048 },
-            RmsNormEps = j.RmsNormEps ?? 1e-6,
+            MaxPositionEmbeddings = j.MaxPositionEmbeddings ?? type switch { "mistral" => 4096 * 32, "qwen2" or "qwen3" or "smollm3" => 32768, "gemma3_text" => 131072, "phi3" => 4096, _ => 2048 },
+            RmsNormEps = j.RmsNormEps ?? (type == "phi3" ? 1e-5 : 1e-6),
             RopeTheta = j.RopeTheta ?? type switch { "smollm3" => 2000000.0, "gemma3_text" => 1000000.0, _ => 10000.0 },
             RopeLocalTheta = gemma ? j.RopeLocalBaseFreq ?? 10000.0 : null,
             SlidingLayers = slidingLayers,
             QueryPreAttnScalar = gemma ? j.QueryPreAttnScalar ?? 256 : null,
-            RopeScaling = MapRopeScaling(src, j.RopeScaling),
+            RopeScaling = MapRopeScaling(src, j.RopeScaling, j, type),
+            PartialRotaryFactor = type == "phi3" ? j.PartialRotaryFactor ?? 1.0 : 1.0,
             // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False, SmolLM3Config and
             // Gemma3TextConfig to True.
             TieWordEmbeddings = j.TieWordEmbeddings ?? type is "smollm3" or "gemma3_text",
             NoRopeLayers = noRope,
-            AttentionBias = type != "qwen2" && (j.AttentionBias ?? false),
-            MlpBias = j.MlpBias ?? false,
+            // Phi3Attention / Phi3MLP build their projections without biases whatever attention_bias / mlp_bias say.
+            AttentionBias = type is not ("qwen2" or "phi3") && (j.AttentionBias ?? false),
+            MlpBias = type != "phi3" && (j.MlpBias ?? false),
             SlidingWindow = window,
             // Gemma reads hidden_activation (hidden_act is a deprecated leftover there).
             HiddenAct = gemma ? j.HiddenActivation ?? "gelu_pytorch_tanh" : j.HiddenAct ?? "silu",
@@ -147,9 +162,31 @@ public static class LlamaConfigReader
 
     private static string Short(string raw) => raw.Length > 60 ? raw[..60] + "..." : raw;
 
-    private static RopeScaling? MapRopeScaling(string src, HfRopeScalingJson? r)
+    private static RopeScaling? MapRopeScaling(string src, HfRopeScalingJson? r, HfModelConfigJson j, string type)
     {
         if (r == null || r.RopeType == "default") return null;
+        if (r.RopeType is "longrope" or "su")
+        {
+            if (type != "phi3") throw new ModelFormatException(src, "rope_scaling", $"type '{r.RopeType}' is only supported for model_type phi3.");
+            // transformers' _compute_longrope_parameters: the top-level original_max_position_embeddings wins and then
+            // factor = max_position_embeddings / original; otherwise rope_scaling's own fields.
+            int maxPos = j.MaxPositionEmbeddings ?? 4096;
+            int orig = j.OriginalMaxPositionEmbeddings ?? r.OriginalMaxPositionEmbeddings ?? maxPos;
+            if (orig <= 0) throw new ModelFormatException(src, "original_max_position_embeddings", $"must be positive (is {orig}).");
+            double factor = j.OriginalMaxPositionEmbeddings is int o ? (double)maxPos / o : r.Factor ?? 1.0;
+            float[] Factors(double[]? v, string name) => v is null
+                ? throw new ModelFormatException(src, $"rope_scaling.{name}", "is missing (LongRoPE needs short_factor and long_factor).")
+                : v.Select(x => x > 0 && double.IsFinite(x) ? (float)x : throw new ModelFormatException(src, $"rope_scaling.{name}", $"has {x}; every factor must be a positive number.")).ToArray();
+            var scaling = new RopeScaling("longrope", factor, OriginalMaxPositionEmbeddings: orig)
+            {
+                ShortFactor = Factors(r.ShortFactor, "short_factor"),
+                LongFactor = Factors(r.LongFactor, "long_factor"),
+                AttentionFactor = r.AttentionFactor,
+            };
+            if (scaling.ShortFactor.Count != scaling.LongFactor.Count)
+                throw new ModelFormatException(src, "rope_scaling", $"short_factor has {scaling.ShortFactor.Count} entries but long_factor {scaling.LongFactor.Count}; both need one per rotary frequency.");
+            return scaling;
+        }
         return r.RopeType switch
         {
             "linear" or "dynamic" => new RopeScaling(r.RopeType, r.Factor ?? throw new ModelFormatException(src, "rope_scaling.factor", "is missing.")),
@@ -158,7 +195,7 @@ public static class LlamaConfigReader
                 r.LowFreqFactor ?? throw new ModelFormatException(src, "rope_scaling.low_freq_factor", "is missing."),
                 r.HighFreqFactor ?? throw new ModelFormatException(src, "rope_scaling.high_freq_factor", "is missing."),
                 r.OriginalMaxPositionEmbeddings ?? throw new ModelFormatException(src, "rope_scaling.original_max_position_embeddings", "is missing.")),
-            _ => throw new ModelFormatException(src, "rope_scaling", $"type '{r.RopeType}' is not supported (linear, dynamic, llama3 are)."),
+            _ => throw new ModelFormatException(src, "rope_scaling", $"type '{r.RopeType}' is not supported (linear, dynamic, llama3, longrope for phi3 are)."),
         };
     }
 

@@ -118,7 +118,7 @@ public static class AdapterMerger
                         var f = merged.Floats;
                         for (int i = 0; i < f.Length; i++) f[i] = 1f + f[i];
                     }
-                    string g = TensorNames.HfToGguf(name, bc.SandwichNorms) ?? throw new Core.UserErrorException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
+                    string g = TensorNames.HfToGguf(name, bc.SandwichNorms, bc.FusedProjections) ?? throw new Core.UserErrorException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
                     outputs.Add(new(g, merged));
                 }
                 else

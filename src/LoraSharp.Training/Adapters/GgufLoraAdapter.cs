@@ -62,7 +62,7 @@ public static class GgufLoraAdapter
         {
             foreach (var m in weights.Modules)
             {
-                string gguf = TensorNames.HfToGguf(m.WeightName, config.SandwichNorms)
+                string gguf = TensorNames.HfToGguf(m.WeightName, config.SandwichNorms, config.FusedProjections)
                     ?? throw new ArgumentException($"{weights.Source}: module '{m.Module}' has no GGUF tensor name.");
                 double fold = m.Scale * m.Rank / alpha;
                 var b = new float[m.B.Length];
@@ -153,7 +153,7 @@ public static class GgufLoraAdapter
         {
             if (aName == null || bName == null)
                 throw new Formats.ModelFormatException(path, null, $"'{baseName}' has {(aName == null ? SuffixA : SuffixB)} missing.");
-            string hf = TensorNames.GgufToHf(baseName, config.SandwichNorms)
+            string hf = TensorNames.GgufToHf(baseName, config.SandwichNorms, config.FusedProjections)
                 ?? throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a Llama tensor name (expected blk.N.attn_q.weight, ...).");
             if (!hf.EndsWith(".weight", StringComparison.Ordinal) || TensorNames.LayerIndex(hf) == null)
                 throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a per-layer linear weight; only attention and MLP projections are supported.");

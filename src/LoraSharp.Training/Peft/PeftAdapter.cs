@@ -54,14 +54,15 @@ public static class PeftAdapter
         config.Write(Path.Combine(folder, PeftAdapterConfig.FileName));
     }
 
-    /// <summary>A PEFT config describing <paramref name="settings"/> for a base model.</summary>
-    public static PeftAdapterConfig ToConfig(LoraSettings settings, string baseModel, int rank = 0) => new()
+    /// <summary>A PEFT config describing <paramref name="settings"/> for a base model (<paramref name="moduleNames"/>: the
+    /// model's projection names, so all-linear lists phi3's fused qkv_proj / gate_up_proj; null = the Llama seven).</summary>
+    public static PeftAdapterConfig ToConfig(LoraSettings settings, string baseModel, int rank = 0, IReadOnlyList<string>? moduleNames = null) => new()
     {
         PeftType = "LORA",
         R = rank > 0 ? rank : settings.Rank,
         LoraAlpha = settings.Alpha,
         LoraDropout = settings.Dropout,
-        TargetModules = PeftStringOrList.FromList(settings.ResolvedTargets),
+        TargetModules = PeftStringOrList.FromList(moduleNames is null ? settings.ResolvedTargets : settings.ResolvedTargetsFor(moduleNames)),
         Bias = "none",
         TaskType = "CAUSAL_LM",
         BaseModelNameOrPath = baseModel,
