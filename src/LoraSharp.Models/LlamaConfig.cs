@@ -138,7 +138,8 @@ public sealed record LlamaConfig
     public double PartialRotaryFactor { get; init; } = 1.0;
 
     /// <summary>Rotated dimensions per head: int(head_dim * partial_rotary_factor), as transformers computes it.</summary>
-    public int RotaryDim => PartialRotaryFactor == 1.0 ? HeadDim : (int)(HeadDim * PartialRotaryFactor);
+    /// (A GGUF file gives rd itself; rd / head_dim times head_dim may land a hair under rd, hence the 1e-9.)
+    public int RotaryDim => PartialRotaryFactor == 1.0 ? HeadDim : (int)(HeadDim * PartialRotaryFactor + 1e-9);
 
     /// <summary>phi3: q/k/v are one projection (self_attn.qkv_proj, rows [q | k | v]) and gate/up one (mlp.gate_up_proj,
     /// rows [gate | up]); LoRA targets these fused names, as PEFT does.</summary>

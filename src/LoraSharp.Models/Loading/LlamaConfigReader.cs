@@ -200,7 +200,7 @@ public static class LlamaConfigReader
     }
 
     /// <summary>general.architecture values this project reads.</summary>
-    public static IReadOnlyList<string> SupportedGgufArchitectures { get; } = ["llama", "qwen2", "qwen3", "smollm3", "gemma3"];
+    public static IReadOnlyList<string> SupportedGgufArchitectures { get; } = ["llama", "qwen2", "qwen3", "smollm3", "gemma3", "phi3"];
 
     /// <summary>Maps GGUF metadata ({arch}.* keys, tokenizer.ggml.*) of a llama, qwen2, qwen3 or smollm3 file.</summary>
     public static LlamaConfig FromGguf(GgufFile g)
@@ -222,8 +222,10 @@ public static class LlamaConfigReader
         int heads = Int("attention.head_count");
         int headDim = OptInt("attention.key_length") ?? (heads > 0 ? hidden / heads : 0);
         int? ropeDims = OptInt("rope.dimension_count");
-        if (ropeDims is int rd && rd != headDim)
-            throw new ModelFormatException(src, $"{arch}.rope.dimension_count", $"is {rd} but the head size is {headDim}; partial rotary embeddings are not supported.");
+        // phi3 (Phi-4-mini): rope.dimension_count < head size is its partial_rotary_factor.
+        if (ropeDims is int rd && rd != headDim && (arch != "phi3" || rd <= 0 || rd > headDim || rd % 2 != 0))
+            throw new ModelFormatException(src, $"{arch}.rope.dimension_count", $"is {rd} but the head size is {headDim}; partial rotary embeddings are supported only for phi3 (an even count up to the head size).");
+        double partial = arch == "phi3" && ropeDims is int prd ? (double)prd / headDim : 1.0;
 
         int? tokens = g.Get("tokenizer.ggml.tokens")?.Count;
         int vocab = OptInt("vocab_size") ?? tokens ?? 0;
@@ -261,7 +263,8 @@ public static class LlamaConfigReader
             MaxPositionEmbeddings = Int("context_length"),
             RmsNormEps = Double("attention.layer_norm_rms_epsilon"),
             RopeTheta = OptDouble("rope.freq_base") ?? 10000.0,
-            RopeScaling = scaling,
+            RopeScaling = arch == "phi3" ? Phi3LongRope(g, src, ropeDims ?? headDim, Int("context_length")) : scaling,
+            PartialRotaryFactor = partial,
             TieWordEmbeddings = !g.Contains("output.weight"),
             AttentionBias = arch is "llama" or "qwen3" or "smollm3" && g.Contains("blk.0.attn_q.bias"),
             MlpBias = g.Contains("blk.0.ffn_up.bias"),
@@ -278,6 +281,34 @@ public static class LlamaConfigReader
         };
         cfg.Validate(src);
         return cfg;
+    }
+
+    /// <summary>
+    /// phi3's LongRoPE from a GGUF file: rope_factors_short.weight / rope_factors_long.weight [rd/2] (F32), with
+    /// phi3.rope.scaling.original_context_length and phi3.rope.scaling.attn_factor; null when the tensors are absent.
+    /// </summary>
+    private static RopeScaling? Phi3LongRope(GgufFile g, string src, int rotaryDim, int context)
+    {
+        bool hasShort = g.Contains("rope_factors_short.weight"), hasLong = g.Contains("rope_factors_long.weight");
+        if (!hasShort && !hasLong) return null;
+        float[] Factors(string name)
+        {
+            if (!g.Contains(name)) throw new ModelFormatException(src, name, "is missing (a phi3 LongRoPE file needs rope_factors_short and rope_factors_long).");
+            using var t = g.GetTensor(name);
+            if (t.DType != Core.Tensors.DType.F32 || t.ElementCount != rotaryDim / 2)
+                throw new ModelFormatException(src, name, $"is {t.DType} {t.ShapeText}; expected F32 [{rotaryDim / 2}] (one factor per rotary frequency).");
+            return t.Floats.ToArray();
+        }
+        int orig = g.Get("phi3.rope.scaling.original_context_length") is { } o ? Get(src, "phi3.rope.scaling.original_context_length", o, v => checked((int)v.AsInt64()))
+            : throw new ModelFormatException(src, "phi3.rope.scaling.original_context_length", "is missing (LongRoPE needs the original context length).");
+        if (orig <= 0) throw new ModelFormatException(src, "phi3.rope.scaling.original_context_length", $"must be positive (is {orig}).");
+        double? attn = g.Get("phi3.rope.scaling.attn_factor") is { } a ? Get(src, "phi3.rope.scaling.attn_factor", a, AsDecimalDouble) : null;
+        return new RopeScaling("longrope", (double)context / orig, OriginalMaxPositionEmbeddings: orig)
+        {
+            ShortFactor = Factors("rope_factors_short.weight"),
+            LongFactor = Factors("rope_factors_long.weight"),
+            AttentionFactor = attn,
+        };
     }
 
     /// <summary>The sliding layers llama.cpp uses for gemma3 (set_swa_pattern(6): every 6th layer is global).</summary>

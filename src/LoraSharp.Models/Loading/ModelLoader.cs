@@ -131,7 +131,7 @@ public static class ModelLoader
             foreach (var t in g.Tensors)
             {
                 if (TensorNames.GgufToHf(t.Name, config.SandwichNorms, config.FusedProjections) is { } hf) byHf[hf] = t.Name;
-                else if (t.Name != RopeFreqs) ignored.Add(t.Name);
+                else if (t.Name is not (RopeFreqs or "rope_factors_long.weight" or "rope_factors_short.weight")) ignored.Add(t.Name);
             }
             if (g.Contains(RopeFreqs)) config = config with { RopeScaling = ReadRopeFreqs(g, path, config) };
             var expected = LlamaTensorLayout.Expected(config);

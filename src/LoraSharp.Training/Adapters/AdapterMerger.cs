@@ -132,6 +132,7 @@ public static class AdapterMerger
             // 3. Write.
             if (format == "gguf")
             {
+                outputs.AddRange(LlamaConfigWriter.GgufTensors(baseModel.Config));   // phi3: LongRoPE factor tensors
                 GgufWriter.Write(full, metadata!, OrderGguf(outputs));
             }
             else
@@ -287,7 +288,7 @@ public static class AdapterMerger
             ["architectures"] = new JsonArray(c.ModelType switch
             {
                 "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", "smollm3" => "SmolLM3ForCausalLM", "gemma3_text" => "Gemma3ForCausalLM",
-                _ => "LlamaForCausalLM",
+                "phi3" => "Phi3ForCausalLM", _ => "LlamaForCausalLM",
             }),
             ["model_type"] = c.ModelType,
             ["hidden_size"] = c.HiddenSize,
@@ -309,6 +310,23 @@ public static class AdapterMerger
             ["eos_token_id"] = c.EosTokenIds.Count > 0 ? c.EosTokenIds[0] : null,
             ["torch_dtype"] = torchDtype,
         };
+        if (c.FusedProjections)
+        {
+            // phi3: partial rotary and LongRoPE as Phi3Config has them (the factor lists inside rope_scaling).
+            o["partial_rotary_factor"] = c.PartialRotaryFactor;
+            o["sliding_window"] = c.SlidingWindow;
+            if (c.RopeScaling is { IsLongRope: true } lr)
+            {
+                o["original_max_position_embeddings"] = lr.OriginalMaxPositionEmbeddings;
+                o["rope_scaling"] = new JsonObject
+                {
+                    ["type"] = "longrope",
+                    ["short_factor"] = new JsonArray([.. lr.ShortFactor!.Select(v => (JsonNode)(double)v)]),
+                    ["long_factor"] = new JsonArray([.. lr.LongFactor!.Select(v => (JsonNode)(double)v)]),
+                };
+                if (lr.AttentionFactor is double af) o["rope_scaling"]!["attention_factor"] = af;
+            }
+        }
         if (c.NoRopeLayers is { } nr) o["no_rope_layers"] = new JsonArray([.. nr.Select(v => (JsonNode)v)]);
         if (c.GemmaNorms)
         {

@@ -77,10 +77,11 @@ public class FamilyEndToEndTests
             // PEFT adapter with the model's native module names.
             string adapter = dir["adapter"];
             Directory.CreateDirectory(adapter);
-            PeftAdapter.WriteFiles(model, "default", PeftAdapter.ToConfig(lora, hf), adapter);
+            PeftAdapter.WriteFiles(model, "default", PeftAdapter.ToConfig(lora, hf, moduleNames: model.Layers[0].ModuleNames), adapter);
+            Assert.Equal(model.Layers[0].ModuleNames, Formats.Peft.PeftAdapterConfig.Read(Path.Combine(adapter, "adapter_config.json")).TargetModules!.Items);
             using (var st = SafetensorsFile.Open(Path.Combine(adapter, PeftAdapter.WeightsFile)))
             {
-                var expected = Enumerable.Range(0, model.Layers.Length).SelectMany(l => LlamaLayer.ProjectionNames.SelectMany(m => new[]
+                var expected = Enumerable.Range(0, model.Layers.Length).SelectMany(l => model.Layers[l].ModuleNames.SelectMany(m => new[]
                 {
                     $"base_model.model.model.layers.{l}.{TensorNames.ModulePath(m)}.lora_A.weight",
                     $"base_model.model.model.layers.{l}.{TensorNames.ModulePath(m)}.lora_B.weight",
