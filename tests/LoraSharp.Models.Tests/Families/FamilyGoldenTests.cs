@@ -216,4 +216,15 @@ public class FamilyGoldenTests
         // sqrt(1 + ln(256 / 8) / ln(8)) scales cos and sin: at position 0 cos = the factor itself.
         Assert.Equal((float)Math.Sqrt(1 + Math.Log(32) / Math.Log(8)), model.Rope.Cos[0], 6);
     }
+
+    [Fact]
+    public void Phi3_LlamaTargetNames_AreRefusedNamingTheFusedOnes()
+    {
+        using var model = Load("phi3");
+        var e = Assert.Throws<Core.UserErrorException>(() =>
+            LoraInjector.Attach(model, new LoraSettings { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] }, seed: 1));
+        Assert.Contains("'q_proj'", e.Message);
+        Assert.Contains("qkv_proj", e.Message);
+        Assert.Equal(2 * 2, LoraInjector.Attach(model, new LoraSettings { Rank = 2, Alpha = 4, TargetModules = ["qkv_proj", "gate_up_proj"] }, seed: 1).Count);   // 2 layers
+    }
 }

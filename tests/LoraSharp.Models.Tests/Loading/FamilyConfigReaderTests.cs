@@ -58,6 +58,14 @@ public class FamilyConfigReaderTests
     [InlineData("qwen3", "\"use_sliding_window\":true", "use_sliding_window")]
     [InlineData("smollm3", "\"use_sliding_window\":true", "use_sliding_window")]
     [InlineData("mistral", "\"num_local_experts\":8", "num_local_experts")]
+    [InlineData("phi3", "\"resid_pdrop\":0.1", "resid_pdrop")]
+    [InlineData("phi3", "\"embd_pdrop\":0.1", "embd_pdrop")]
+    [InlineData("phi3", "\"lm_head_bias\":true", "lm_head_bias")]
+    [InlineData("phi3", "\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[1,1,1,1,1,1,1,1]}", "long_factor")]
+    [InlineData("phi3", "\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[1,1],\"long_factor\":[1,1]}", "rotary_dim / 2 = 8")]
+    [InlineData("phi3", "\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}", "yarn")]
+    [InlineData("phi3", "\"partial_rotary_factor\":0.35", "partial_rotary_factor")]
+    [InlineData("llama", "\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[1],\"long_factor\":[1]}", "phi3")]
     public void FieldThatChangesTheMath_IsRefusedByName(string type, string field, string name)
     {
         var e = Assert.Throws<ModelFormatException>(() => FromJson($"{{\"model_type\":\"{type}\",{Dims},{field}}}"));
@@ -74,8 +82,45 @@ public class FamilyConfigReaderTests
     [Fact]
     public void UnknownModelType_NamesTheSupportedOnes()
     {
-        var e = Assert.Throws<ModelFormatException>(() => FromJson($"{{\"model_type\":\"phi3\",{Dims}}}"));
-        Assert.Contains("'phi3' is not supported", e.Message);
+        var e = Assert.Throws<ModelFormatException>(() => FromJson($"{{\"model_type\":\"phimoe\",{Dims}}}"));
+        Assert.Contains("'phimoe' is not supported", e.Message);
         Assert.Contains("gemma3_text", e.Message);
+        Assert.Contains("phi3", e.Message);
+    }
+
+    [Fact]
+    public void Phi3_Defaults_FusedProjections_NoBiases_Untied()
+    {
+        var c = FromJson($"{{\"model_type\":\"phi3\",{Dims},\"attention_bias\":true}}");
+        Assert.True(c.FusedProjections);
+        Assert.False(c.QkvBias);           // Phi3Attention's qkv_proj has no bias whatever attention_bias says
+        Assert.False(c.TieWordEmbeddings);
+        Assert.Equal(4, c.NumKeyValueHeads);
+        Assert.Equal(4096, c.MaxPositionEmbeddings);
+        Assert.Equal(1e-5, c.RmsNormEps);
+        Assert.Equal(16, c.RotaryDim);
+        var names = LlamaTensorLayout.Expected(c).Select(e => e.Name).ToList();
+        Assert.Contains("model.layers.7.self_attn.qkv_proj.weight", names);
+        Assert.Contains("model.layers.7.mlp.gate_up_proj.weight", names);
+        Assert.DoesNotContain("model.layers.7.self_attn.q_proj.weight", names);
+        Assert.Equal([16 * 4 * 3, 64], LlamaTensorLayout.Expected(c).Single(e => e.Name == "model.layers.0.self_attn.qkv_proj.weight").Shape);
+    }
+
+    [Fact]
+    public void Phi3_LongRope_AndItsOldNameSu_ReadFactorsAndContextRatio()
+    {
+        // Phi-4-mini: partial_rotary_factor 0.75, longrope; the top-level original_max_position_embeddings sets the ratio.
+        string factors = "\"short_factor\":[1,1,1,1,1,1],\"long_factor\":[1,2,3,4,5,6]";
+        foreach (string type in (string[])["longrope", "su"])
+        {
+            var c = FromJson($"{{\"model_type\":\"phi3\",{Dims},\"partial_rotary_factor\":0.75,\"max_position_embeddings\":131072," +
+                $"\"original_max_position_embeddings\":4096,\"rope_scaling\":{{\"type\":\"{type}\",{factors}}}}}");
+            Assert.Equal(12, c.RotaryDim);
+            Assert.True(c.LongRope);
+            Assert.Equal(4096, c.RopeScaling!.OriginalMaxPositionEmbeddings);
+            Assert.Equal(32.0, c.RopeScaling.Factor);
+            Assert.Equal(Math.Sqrt(1 + Math.Log(32) / Math.Log(4096)), c.RopeScaling.LongRopeAttentionFactor, 12);
+            Assert.Equal([1f, 2f, 3f, 4f, 5f, 6f], c.RopeScaling.LongFactor!);
+        }
     }
 }
