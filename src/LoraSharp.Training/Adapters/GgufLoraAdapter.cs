@@ -112,6 +112,8 @@ public static class GgufLoraAdapter
                 "o_proj" => [C, QD],
                 "gate_proj" or "up_proj" => [H, C],
                 "down_proj" => [C, H],
+                "qkv_proj" when config.FusedProjections => [QD + 2 * KD, C],   // phi3: rows [q | k | v]
+                "gate_up_proj" when config.FusedProjections => [2 * H, C],      // phi3: rows [gate | up]
                 _ => null,
             };
         }, $"the {config.ModelType} base ({config.NumHiddenLayers} layers, hidden {C})");

@@ -89,6 +89,20 @@ public class FamilyEndToEndTests
                 Assert.Equal(expected, st.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
             }
 
+            if (model.Config.FusedProjections)
+            {
+                // phi3's adapter as a llama.cpp GGUF LoRA: one A/B per fused module (attn_qkv, ffn_up), read back intact.
+                string ggufLora = dir["lora.gguf"];
+                GgufLoraAdapter.Write(AdapterLoader.Read(adapter, null), model.Config, ggufLora);
+                using (var g = Formats.Gguf.GgufFile.Open(ggufLora))
+                {
+                    Assert.True(g.Contains("blk.1.attn_qkv.weight.lora_a"), "no blk.1.attn_qkv.weight.lora_a in the GGUF LoRA");
+                    Assert.True(g.Contains("blk.0.ffn_up.weight.lora_b"), "no blk.0.ffn_up.weight.lora_b in the GGUF LoRA");
+                }
+                var back = GgufLoraAdapter.Read(ggufLora, model.Config);
+                Assert.Equal(model.Layers.Length * 4, back.Modules.Count);
+            }
+
             // Merge into a GGUF (LoraSharp's own export); LoraSharp reads it back with the LoRA model's logits.
             string gguf = dir["merged.gguf"];
             AdapterMerger.Merge(hf, [(adapter, 1.0)], gguf, new MergeOptions { Format = "gguf", DType = "f32" });
