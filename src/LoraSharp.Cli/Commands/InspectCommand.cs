@@ -56,6 +56,9 @@ internal static class InspectCommand
             Line("vocab_size", c.VocabSize);
             Line("context", c.MaxPositionEmbeddings);
             Line("rope_theta", c.RopeTheta.ToString(CultureInfo.InvariantCulture) + (c.RopeScaling is { } s ? $" (scaling {s.RopeType} x{s.Factor.ToString(CultureInfo.InvariantCulture)})" : ""));
+            if (c.RotaryDim != c.HeadDim) Line("rotary dims", $"{c.RotaryDim} of head_dim {c.HeadDim} (partial_rotary_factor {c.PartialRotaryFactor.ToString(CultureInfo.InvariantCulture)})");
+            if (c.RopeScaling is { IsLongRope: true } lr)
+                Line("LongRoPE", $"long factors beyond {lr.OriginalMaxPositionEmbeddings} tokens, cos/sin x{lr.LongRopeAttentionFactor.ToString("0.####", CultureInfo.InvariantCulture)}");
             Line("tied embeddings", c.TieWordEmbeddings ? "yes" : "no");
             Line("parameters", Count(r.ParameterCount));
             Line("tokenizer", r.TokenizerKind is null ? "(none found)" : $"{r.TokenizerKind}, {r.TokenizerVocabSize?.ToString(CultureInfo.InvariantCulture) ?? "?"} tokens");
