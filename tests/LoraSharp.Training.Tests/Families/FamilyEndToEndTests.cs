@@ -112,6 +112,19 @@ public class FamilyEndToEndTests
             double diff = TestData.MaxAbsDiff(model.Logits(batch), merged.Logits(batch));
             Assert.True(diff <= 1e-4, $"{family}: merged GGUF logits differ from the LoRA model's by {diff:E3}");
 
+            if (model.Config.FusedProjections)
+            {
+                // The GGUF back to a Hugging Face folder (config.json written from GGUF metadata: partial rotary, LongRoPE
+                // factors); a zero-scaled adapter leaves the weights as they are.
+                string hfBack = dir["hf-back"];
+                AdapterMerger.Merge(gguf, [(adapter, 0.0)], hfBack, new MergeOptions { Format = "hf", DType = "f32" });
+                using var reloaded = Load(hfBack);
+                Assert.Equal(merged.Config.RotaryDim, reloaded.Config.RotaryDim);
+                Assert.Equal(merged.Config.RopeScaling?.LongFactor, reloaded.Config.RopeScaling?.LongFactor);
+                double back = TestData.MaxAbsDiff(merged.Logits(batch), reloaded.Logits(batch));
+                Assert.True(back <= 1e-5, $"{family}: GGUF -> HF folder logits differ by {back:E3}");
+            }
+
             int[] prompt = [1, .. tok.EncodeToIds("Once upon a time there was a big dog. It liked", addSpecialTokens: false)];
             var ours = Greedy(merged, prompt, 50);
             Assert.Equal(Greedy(model, prompt, 50), ours);
