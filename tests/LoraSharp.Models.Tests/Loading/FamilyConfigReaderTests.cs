@@ -123,4 +123,23 @@ public class FamilyConfigReaderTests
             Assert.Equal([1f, 2f, 3f, 4f, 5f, 6f], c.RopeScaling.LongFactor!);
         }
     }
+
+    [Fact]
+    public void Phi4Mini_ConfigWithItsExtraFields_Loads()
+    {
+        // Phi-4-mini-instruct's config.json fields (factor lists shortened to the right length: 48 = 96 rotary dims / 2);
+        // full_attn_mod, interpolate_factor and lm_head_bias false are leftovers modeling_phi3.py does not read.
+        string f = string.Join(",", Enumerable.Repeat("1.0", 48));
+        var c = FromJson("{\"architectures\":[\"Phi3ForCausalLM\"],\"attention_bias\":false,\"attention_dropout\":0.0,\"bos_token_id\":199999," +
+            "\"embd_pdrop\":0.0,\"eos_token_id\":199999,\"full_attn_mod\":1,\"hidden_act\":\"silu\",\"hidden_size\":3072,\"initializer_range\":0.02," +
+            "\"intermediate_size\":8192,\"interpolate_factor\":1,\"lm_head_bias\":false,\"max_position_embeddings\":131072,\"mlp_bias\":false," +
+            "\"model_type\":\"phi3\",\"num_attention_heads\":24,\"num_hidden_layers\":32,\"num_key_value_heads\":8,\"original_max_position_embeddings\":4096," +
+            "\"pad_token_id\":199999,\"partial_rotary_factor\":0.75,\"resid_pdrop\":0.0,\"rms_norm_eps\":1e-05," +
+            $"\"rope_scaling\":{{\"long_factor\":[{f}],\"short_factor\":[{f}],\"type\":\"longrope\"}},\"rope_theta\":10000.0," +
+            "\"sliding_window\":262144,\"tie_word_embeddings\":true,\"torch_dtype\":\"bfloat16\",\"use_cache\":true,\"vocab_size\":200064}");
+        Assert.Equal(128, c.HeadDim);
+        Assert.Equal(96, c.RotaryDim);
+        Assert.True(c.TieWordEmbeddings && c.LongRope && c.FusedProjections);
+        Assert.Equal(32.0, c.RopeScaling!.Factor);
+    }
 }
