@@ -67,6 +67,12 @@ public sealed record HfModelConfigJson
     public double? RopeLocalBaseFreq { get; init; }
     /// <summary>sliding_window_pattern (gemma3): every n-th layer is global, the others slide.</summary>
     public int? SlidingWindowPattern { get; init; }
+    /// <summary>attn_logit_softcapping (gemma2): attention scores become cap·tanh(score/cap).</summary>
+    public double? AttnLogitSoftcapping { get; init; }
+    /// <summary>final_logit_softcapping (gemma2): logits become cap·tanh(logit/cap).</summary>
+    public double? FinalLogitSoftcapping { get; init; }
+    /// <summary>True when the field is present and explicitly null (gemma2: null turns a soft-cap off, absent means the default).</summary>
+    public IReadOnlySet<string> ExplicitNulls { get; init; } = new HashSet<string>();
     /// <summary>layer_types: "sliding_attention" / "full_attention" per layer.</summary>
     public string[]? LayerTypes { get; init; }
     /// <summary>Every top-level field that is present and not null, with its raw JSON text (for refusing fields a model type cannot honour).</summary>
@@ -118,6 +124,11 @@ public sealed record HfModelConfigJson
             RopeLocalBaseFreq = f.Double("rope_local_base_freq"),
             SlidingWindowPattern = f.Int("sliding_window_pattern"),
             LayerTypes = f.StringOrStrings("layer_types"),
+            AttnLogitSoftcapping = f.Double("attn_logit_softcapping"),
+            FinalLogitSoftcapping = f.Double("final_logit_softcapping"),
+            ExplicitNulls = doc.RootElement.ValueKind == JsonValueKind.Object
+                ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Null).Select(p => p.Name).ToHashSet(StringComparer.Ordinal)
+                : new HashSet<string>(),
             Present = doc.RootElement.ValueKind == JsonValueKind.Object
                 ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.Null)
                     .GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value.GetRawText(), StringComparer.Ordinal)

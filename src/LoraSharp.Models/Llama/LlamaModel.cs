@@ -1,4 +1,4 @@
-// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3, gemma3_text): weights built from Hugging Face-named tensors, the forward
+// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3, gemma2, gemma3_text): weights built from Hugging Face-named tensors, the forward
 // (LlamaModel.Forward.cs), the backward for LoRA or full fine-tuning (LlamaModel.Backward.cs) and cached
 // generation (LlamaModel.Generate.cs). Base weights are frozen and packed once; LoRA plugs in through Linear.
 using LoraSharp.Core.Kernels;

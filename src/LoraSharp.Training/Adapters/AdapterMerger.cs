@@ -287,6 +287,7 @@ public static class AdapterMerger
             ["architectures"] = new JsonArray(c.ModelType switch
             {
                 "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", "smollm3" => "SmolLM3ForCausalLM", "gemma3_text" => "Gemma3ForCausalLM",
+                "gemma2" => "Gemma2ForCausalLM",
                 _ => "LlamaForCausalLM",
             }),
             ["model_type"] = c.ModelType,
@@ -315,7 +316,12 @@ public static class AdapterMerger
             o.Remove("hidden_act");
             o["hidden_activation"] = c.HiddenAct;
             o["query_pre_attn_scalar"] = c.QueryPreAttnScalar;
-            o["rope_local_base_freq"] = c.RopeLocalTheta;
+            if (c.RopeLocalTheta is not null) o["rope_local_base_freq"] = c.RopeLocalTheta;
+            if (c.ModelType == "gemma2")
+            {
+                o["attn_logit_softcapping"] = c.AttnLogitSoftcapping;   // null = no cap (an absent field would mean the default)
+                o["final_logit_softcapping"] = c.FinalLogitSoftcapping;
+            }
             o["sliding_window"] = c.SlidingWindow;
             o["layer_types"] = new JsonArray([.. c.SlidingLayers!.Select(s => (JsonNode)(s ? "sliding_attention" : "full_attention"))]);
         }
