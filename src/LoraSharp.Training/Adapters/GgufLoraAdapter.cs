@@ -129,7 +129,8 @@ public static class GgufLoraAdapter
         string adapterType = g.Get("adapter.type")?.Value as string ?? "(missing)";
         if (adapterType != "lora") throw new Formats.ModelFormatException(path, null, $"adapter.type is '{adapterType}'; only 'lora' adapters are supported.");
         string arch = g.Get("general.architecture")?.Value as string ?? "(missing)";
-        if (arch != config.ModelType)
+        // The GGUF name of the base's architecture (gemma3_text is written as gemma3, mistral as llama).
+        if (arch != config.GgufArchitecture)
             throw new Core.UserErrorException($"{path}: the adapter is for architecture '{arch}' but the base model is '{config.ModelType}'; the adapter was made for another base.");
         double alpha = 0;
         if (g.Get("adapter.lora.alpha") is { } av)

@@ -97,6 +97,16 @@ public class FamilyEndToEndTests
             double diff = TestData.MaxAbsDiff(model.Logits(batch), merged.Logits(batch));
             Assert.True(diff <= 1e-4, $"{family}: merged GGUF logits differ from the LoRA model's by {diff:E3}");
 
+            // Export as a GGUF LoRA adapter (llama.cpp's names, its architecture key); read back onto the base, same logits.
+            string ggufAdapter = dir["adapter.gguf"];
+            GgufLoraAdapter.Write(LoraWeights.ReadPeft(adapter), model.Config, ggufAdapter);
+            using (var rebased = Load(hf))
+            {
+                GgufLoraAdapter.Attach(rebased, ggufAdapter);
+                double d = TestData.MaxAbsDiff(model.Logits(batch), rebased.Logits(batch));
+                Assert.True(d <= 1e-5, $"{family}: the exported GGUF adapter on the base gives logits {d:E3} off the LoRA model's");
+            }
+
             int[] prompt = [1, .. tok.EncodeToIds("Once upon a time there was a big dog. It liked", addSpecialTokens: false)];
             var ours = Greedy(merged, prompt, 50);
             Assert.Equal(Greedy(model, prompt, 50), ours);
