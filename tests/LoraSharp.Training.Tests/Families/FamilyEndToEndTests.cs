@@ -3,7 +3,8 @@
 // logits, and llama.cpp (LLamaSharp 0.30.0) decodes that GGUF to the same 50 greedy tokens as LoraSharp, with the
 // same logits at every position (≤ 5e-5, measured 3.3e-6 qwen3 / 1.0e-5 smollm3; gemma3 / gemma2 ≤ 5e-3, measured
 // 3.1e-3 / 2.4e-3 through llama.cpp's f16 GELU table; the greedy text of a tiny model loops soon, so the logits carry
-// the check). The adapter is also exported as a GGUF LoRA adapter and read back onto the base. llama.cpp runs with f32 K/V and without flash attention: its f16 K/V
+// the check). The adapter is also exported as a GGUF LoRA adapter, read back onto the base by LoraSharp and applied
+// to the base GGUF by llama.cpp (same tokens and logits limits). llama.cpp runs with f32 K/V and without flash attention: its f16 K/V
 // cache and its flash-attention path round to f16 (5.7e-3 / 2.5e-2 off).
 using LoraSharp.Formats.Safetensors;
 using LoraSharp.Models.Generation;
@@ -124,6 +125,16 @@ public class FamilyEndToEndTests
             // 2e-6, so the rest of the graph agrees; the tolerance for GeGLU models is the table's, the tokens stay exact.
             double tol = merged.Config.GatedGelu ? 5e-3 : 5e-5;
             Assert.True(worst <= tol, $"{family}: llama.cpp's logits differ from LoraSharp's by up to {worst:E3} over {n} positions");
+
+            // The exported GGUF LoRA adapter applied by llama.cpp to the base GGUF (the base written by a merge at scale
+            // 0): the LoRA model's greedy tokens and logits.
+            string baseGguf = dir["base.gguf"];
+            AdapterMerger.Merge(hf, [(adapter, 0.0)], baseGguf, new MergeOptions { Format = "gguf", DType = "f32" });
+            var (withLora, loraLogits) = LlamaCppGreedy.Run(baseGguf, prompt, 50, ggufAdapter);
+            Assert.Equal(ours, withLora);
+            double worstLora = 0;
+            for (int t = 0; t < n; t++) worstLora = Math.Max(worstLora, TestData.MaxAbsDiff(full.AsSpan(t * V, V), loraLogits[t]));
+            Assert.True(worstLora <= tol, $"{family}: llama.cpp with the GGUF LoRA adapter differs from LoraSharp by up to {worstLora:E3}");
         }
         finally
         {

@@ -27,8 +27,9 @@ internal static class LlamaCppGreedy
     /// <summary>
     /// The prompt followed by <paramref name="steps"/> greedy tokens, as llama.cpp runs <paramref name="gguf"/>, and the
     /// logits [V] llama.cpp computed at every position but the last (prompt positions, then each decoded token's).
+    /// With <paramref name="lora"/>, llama.cpp applies that GGUF LoRA adapter (scale 1) to the model.
     /// </summary>
-    public static (int[] Ids, List<float[]> Logits) Run(string gguf, IReadOnlyList<int> prompt, int steps)
+    public static (int[] Ids, List<float[]> Logits) Run(string gguf, IReadOnlyList<int> prompt, int steps, string? lora = null)
     {
         if (s_native.Value is { } error)
             throw new InvalidOperationException($"llama.cpp (LLamaSharp.Backend.Cpu 0.30.0) did not load: {error}");
@@ -50,6 +51,11 @@ internal static class LlamaCppGreedy
         }
         using var _ = weights;
         using var context = weights.CreateContext(p);
+        if (lora != null)
+        {
+            var adapter = weights.NativeHandle.LoadLoraFromFile(lora);   // throws InvalidOperationException when llama.cpp refuses it
+            context.NativeHandle.SetLoraAdapters([(adapter, 1f)]);
+        }
         var batch = new LLamaBatch();
         var ids = new List<int>(prompt);
         var logits = new List<float[]>();
