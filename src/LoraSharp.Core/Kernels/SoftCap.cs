@@ -86,7 +86,8 @@ public static unsafe class SoftCap
         for (; i < n; i++) y[i] = cap - twoCap / (1f + Elementwise.Exp(x[i] * twoOverCap));
     }
 
-    /// <summary>Σ_i exp(z[i] − shift) in double (shift ≥ max z), z unchanged.</summary>
+    /// <summary>Σ_i exp(z[i] − shift) in double (shift ≥ max z), z unchanged: Softmax.ExpSum without its store (the
+    /// capped row must survive for the gradient pass).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double ExpSum(float* z, float shift, int n, SimdLevel level)
     {
@@ -98,7 +99,7 @@ public static unsafe class SoftCap
             Vector512<double> a = default;
             for (; i + 16 <= n; i += 16)
             {
-                var (lo, hi) = Vector512.Widen(Elementwise.Exp(Vector512.Load(z + i) - sv));
+                var (lo, hi) = Vector512.Widen(Elementwise.ExpNonPositive(Vector512.Load(z + i) - sv));
                 a += lo + hi;
             }
             s = Vector512.Sum(a);
@@ -109,7 +110,7 @@ public static unsafe class SoftCap
             Vector256<double> a = default;
             for (; i + 8 <= n; i += 8)
             {
-                var (lo, hi) = Vector256.Widen(Elementwise.Exp(Vector256.Load(z + i) - sv));
+                var (lo, hi) = Vector256.Widen(Elementwise.ExpNonPositive(Vector256.Load(z + i) - sv));
                 a += lo + hi;
             }
             s = Vector256.Sum(a);
@@ -120,12 +121,12 @@ public static unsafe class SoftCap
             Vector128<double> a = default;
             for (; i + 4 <= n; i += 4)
             {
-                var (lo, hi) = Vector128.Widen(Elementwise.Exp(Vector128.Load(z + i) - sv));
+                var (lo, hi) = Vector128.Widen(Elementwise.ExpNonPositive(Vector128.Load(z + i) - sv));
                 a += lo + hi;
             }
             s = Vector128.Sum(a);
         }
-        for (; i < n; i++) s += Elementwise.Exp(z[i] - shift);
+        for (; i < n; i++) s += Elementwise.ExpNonPositive(z[i] - shift);
         return s;
     }
 
@@ -146,7 +147,7 @@ public static unsafe class SoftCap
             {
                 var v = Vector512.Load(z + i);
                 var t = v * iv;
-                Vector512.Store(kv * Elementwise.Exp(v - sv) * Vector512.MaxNative(Vector512<float>.One - t * t, Vector512<float>.Zero), z + i);
+                Vector512.Store(kv * Elementwise.ExpNonPositive(v - sv) * Vector512.MaxNative(Vector512<float>.One - t * t, Vector512<float>.Zero), z + i);
             }
         }
         if (level >= SimdLevel.V256)
@@ -156,7 +157,7 @@ public static unsafe class SoftCap
             {
                 var v = Vector256.Load(z + i);
                 var t = v * iv;
-                Vector256.Store(kv * Elementwise.Exp(v - sv) * Vector256.MaxNative(Vector256<float>.One - t * t, Vector256<float>.Zero), z + i);
+                Vector256.Store(kv * Elementwise.ExpNonPositive(v - sv) * Vector256.MaxNative(Vector256<float>.One - t * t, Vector256<float>.Zero), z + i);
             }
         }
         if (level >= SimdLevel.V128)
@@ -166,13 +167,13 @@ public static unsafe class SoftCap
             {
                 var v = Vector128.Load(z + i);
                 var t = v * iv;
-                Vector128.Store(kv * Elementwise.Exp(v - sv) * Vector128.MaxNative(Vector128<float>.One - t * t, Vector128<float>.Zero), z + i);
+                Vector128.Store(kv * Elementwise.ExpNonPositive(v - sv) * Vector128.MaxNative(Vector128<float>.One - t * t, Vector128<float>.Zero), z + i);
             }
         }
         for (; i < n; i++)
         {
             float t = z[i] * inv;
-            z[i] = k * Elementwise.Exp(z[i] - shift) * Math.Max(0f, 1f - t * t);
+            z[i] = k * Elementwise.ExpNonPositive(z[i] - shift) * Math.Max(0f, 1f - t * t);
         }
     }
 
