@@ -68,9 +68,11 @@ internal static class InspectCommand
                 Line("LoRA memory (est.)", $"{Bytes(m.TotalBytes)} as loaded by default (peak RSS of `train`), {Bytes(f.TotalBytes)} with --base-dtype f32");
                 Line("  base weights", $"{Bytes(m.BaseWeightsBytes)} as loaded by default (bf16/f16/quantized matrices kept as stored, decoded inside the matmuls), " +
                                        $"{Bytes(f.BaseWeightsBytes)} as f32");
-                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW state");
+                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW (or Sophia) state; lion: {Bytes(m.TrainableParameters * 12)}");
                 Line("  activations", $"{Bytes(m.ActivationBytes)} (seq {m.SequenceLength}, micro-batch {m.MicroBatch}); {Bytes(m.CheckpointedActivationBytes)} with --gradient-checkpointing");
                 Line("  workspace", $"{Bytes(m.WorkspaceBytes)} (runtime and per-thread matmul scratch)");
+                if (r.DoraExtraBytes is { } dora)
+                    Line("  with DoRA", $"+{Bytes(dora)} (--use-dora on all linears: the saved seq x out product per projection, norms, magnitudes)");
             }
             if (r.IgnoredTensors.Count > 0) Line("ignored tensors", string.Join(", ", r.IgnoredTensors));
         }

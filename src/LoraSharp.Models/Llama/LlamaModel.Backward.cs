@@ -37,11 +37,11 @@ public sealed partial class LlamaModel
         var dXn = acts.DXn;
         dXn.Clear();
         double loss;
-        if (GradEmbedding != null)
+        if (HeadGrad is { } headGrad)
         {
-            // Full fine-tuning: the output projection (tied embedding or lm_head) learns too.
-            var dOut = (OutputWeightF32 == null ? GradEmbedding : GradOutput!).Floats;
-            var wOut = (OutputWeightF32 ?? Embedding!).Floats;   // full fine-tuning always keeps the f32 embedding
+            // Full fine-tuning or modules_to_save lm_head: the output projection (tied embedding or lm_head) learns too.
+            var dOut = headGrad.Floats;
+            var wOut = (OutputWeightF32 ?? Embedding!).Floats;   // a trainable head is always held in f32
             { long t0 = StepProfile.Start();
             loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut, Config.LogitSoftCap);
             StepProfile.Stop(StepPhase.CrossEntropy, t0); }

@@ -92,8 +92,8 @@ public sealed partial class LlamaModel
     public double[] ForwardBackwardSequences(Batch batch, ulong dropoutSeed, SequenceLossGradient lossGradient)
     {
         ArgumentNullException.ThrowIfNull(lossGradient);
-        if (GradEmbedding != null)
-            throw new Core.UserErrorException("Sequence-level objectives (dpo, orpo) train adapters; they do not support full fine-tuning.");
+        if (GradEmbedding != null || GradOutput != null)
+            throw new Core.UserErrorException("Sequence-level objectives (dpo, orpo) train adapters; they do not support full fine-tuning or modules_to_save.");
         var acts = Prepare(batch);
         var c = Config;
         int M = acts.M, C = c.HiddenSize, L = Layers.Length;

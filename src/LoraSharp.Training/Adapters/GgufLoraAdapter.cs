@@ -49,6 +49,9 @@ public static class GgufLoraAdapter
     {
         if (dtype is not (DType.F32 or DType.F16)) throw new ArgumentException($"GGUF LoRA tensors can be written as F32 or F16, not {dtype}.");
         foreach (var m in weights.Modules) m.CheckFinite(weights.Source);
+        if (weights.SavedModules.Count > 0)
+            throw new Core.UserErrorException($"{weights.Source} carries modules_to_save ({string.Join(", ", weights.SavedModules.Select(m => m.Module))}): llama.cpp's GGUF LoRA format holds only lora_a/lora_b pairs, not full replacement matrices. " +
+                                            "Merge the adapter into the base instead (lorasharp merge --format gguf), which writes the trained matrices into the model.");
         if (weights.Modules.Any(m => m.IsDora))
             throw new Core.UserErrorException($"{weights.Source} is a DoRA adapter: llama.cpp's GGUF LoRA format has no magnitude vector, so it cannot hold it. " +
                                             "Merge it into the base (lorasharp merge --format gguf), or export it converted to a plain LoRA with " +
