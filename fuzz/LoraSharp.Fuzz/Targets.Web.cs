@@ -107,15 +107,17 @@ public static partial class Targets
             Inside(folders.Adapters, folders.Adapters.ResolveChild(string.IsNullOrEmpty(body.Out) ? body.Adapter.TrimEnd('/') + ".gguf" : body.Out));
         },
             """{"adapter": "a", "model": "m", "out": "a.gguf", "dtype": "f16", "overwrite": true}""");
-        yield return Web("web-combine", "POST /api/combine body: WebJson.ReadAsync, adapter specs, name resolution", (input, ws) =>
+        yield return Web("web-combine", "POST /api/combine body: WebJson.ReadAsync, CheckCombine (method, density, sign method, seed, rank), adapter specs, name resolution", (input, ws) =>
         {
             var folders = Folders(ws);
             var body = Read<AdapterToolEndpoints.CombineBody>(input);
+            AdapterToolEndpoints.CheckCombine(body);
             foreach (var s in AdapterToolEndpoints.Specs(body.Adapters, folders)) Inside(folders.Adapters, s[..s.LastIndexOf(':')]);
             Inside(folders.Adapters, folders.Adapters.ResolveChild(body.Out));
             if (!string.IsNullOrEmpty(body.Model)) Inside(folders.Models, folders.Models.Resolve(body.Model));
         },
-            """{"adapters": [{"name": "a", "scale": 0.5}, {"name": "a"}], "method": "svd", "rank": 4, "out": "c", "model": "m", "overwrite": false}""");
+            """{"adapters": [{"name": "a", "scale": 0.5}, {"name": "a"}], "method": "svd", "rank": 4, "out": "c", "model": "m", "overwrite": false}""",
+            """{"adapters": [{"name": "a", "scale": 0.7}, {"name": "a", "scale": -0.3}], "method": "dare_ties", "density": 0.5, "majority_sign_method": "frequency", "seed": 3, "out": "c"}""");
         yield return Web("web-perplexity", "POST /api/perplexity body: WebJson.ReadAsync, name resolution", (input, ws) =>
         {
             var folders = Folders(ws);

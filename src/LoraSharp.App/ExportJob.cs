@@ -2,6 +2,7 @@
 // q/k row order, shapes) comes from --model, or from the adapter's base_model_name_or_path when that is a local
 // path. A DoRA adapter has no GGUF LoRA form: it is refused unless ToLora converts it to a plain LoRA by SVD
 // (Training.Adapters.DoraConversion), whose error is reported; Format "peft" writes that plain LoRA as a PEFT folder.
+// ToLora also converts a PiSSA/OLoRA adapter saved unconverted (PissaConversion.FromOriginalBase, exact, rank 2r).
 // Not here: option parsing or presentation.
 using LoraSharp.App.Progress;
 using LoraSharp.Core.Tensors;
@@ -67,7 +68,7 @@ public static class ExportJob
         LoraWeights? peft = null;
         if (modelPath == null)
         {
-            peft = AdapterLoader.Read(options.AdapterPath, null);
+            peft = AdapterLoader.Read(options.AdapterPath, null, residualRelative: options.ToLora);
             if (peft.BaseModel is { } b && (Directory.Exists(b) || File.Exists(b))) modelPath = b;
             else throw new Core.UserErrorException(
                 $"Exporting needs the base model's config (architecture, head counts for the q/k row order); the adapter's base_model_name_or_path " +
@@ -78,9 +79,15 @@ public static class ExportJob
                 $"--ollama: Ollama applies a GGUF LoRA to a GGUF base model, but the base model '{modelPath}' is not a .gguf file. " +
                 "Pass --model BASE.gguf, or merge instead (lorasharp merge ... --out merged.gguf --ollama).");
         using var loaded = ModelLoader.Load(modelPath, new ModelLoadOptions { BaseDType = "stored" });
-        var weights = peft ?? AdapterLoader.Read(options.AdapterPath, loaded.Config);
+        var weights = peft ?? AdapterLoader.Read(options.AdapterPath, loaded.Config, residualRelative: options.ToLora);
         DoraConversionReport? conversion = null;
-        if (options.ToLora)
+        if (options.ToLora && weights.ResidualInit != null)
+        {
+            // PiSSA/OLoRA saved unconverted: [B' | −B0]·[A'; A0] with B0, A0 recomputed from the original base (exact).
+            weights = PissaConversion.FromOriginalBase(weights, loaded.Tensors);
+            progress?.Log($"{weights.Source}: rank {string.Join("/", weights.Modules.Select(m => m.Rank).Distinct())} on the original base (exact)");
+        }
+        else if (options.ToLora)
         {
             if (!weights.Modules.Any(m => m.IsDora))
                 throw new Core.UserErrorException($"{weights.Source} is a plain LoRA adapter; --to-lora converts DoRA adapters only. Leave it out.");

@@ -46,6 +46,7 @@ public static class InspectJob
             TokenizerVocabSize = tokSize,
             Memory = LoraMemoryEstimate.Compute(model.Config, held, adapter, Rank, Seq, MicroBatch, outputF32, threads),
             MemoryF32 = LoraMemoryEstimate.Compute(model.Config, heldF32, adapter, Rank, Seq, MicroBatch, outputF32: true, threads),
+            DoraExtraBytes = LoraMemoryEstimate.AllLinears(model.Config).Sum(m => LoraMemoryEstimate.DoraBufferBytes(m.Out, m.In, Rank, Seq * MicroBatch) + 16L * m.Out),
             IgnoredTensors = model.IgnoredTensors,
         };
     }

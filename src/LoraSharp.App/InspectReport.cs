@@ -32,6 +32,9 @@ public sealed record InspectReport
     /// <summary>LoRA memory estimate with the base weights widened to f32 (models only).</summary>
     public LoraMemoryEstimate? MemoryF32 { get; init; }
 
+    /// <summary>What DoRA (use_dora) on all linears adds to <see cref="Memory"/>: its buffers and the magnitudes with grads and AdamW state (models only).</summary>
+    public long? DoraExtraBytes { get; init; }
+
     /// <summary>Adapter rank r (adapters only).</summary>
     public int? Rank { get; init; }
 

@@ -1,7 +1,8 @@
 // The memory a fine-tuning run needs: the one definition that `train` (its run header), `inspect` and the
 // benchmarks print. It adds up the trainer's own buffer sizes: the frozen base weights as the model holds them (f32
 // forward panels, or the stored bytes of a compressed type: bf16, f16, quant blocks), the trainable parameters with
-// their gradients and AdamW moments, the activations kept for the backward (LlamaActivations.ByteCount, exact), one
+// their gradients and the optimizer's state (AdamW's and Sophia's two moments, Lion's one, ...), DoRA's per-projection
+// buffers (its saved M×N product above all), the activations kept for the backward (LlamaActivations.ByteCount, exact), one
 // cross-entropy logits chunk, the per-thread GEMM scratch and the runtime itself. `lorasharp bench train` checks the
 // total against the measured peak RSS at every named shape (target within ±15%).
 // Not counted: the tokenized dataset (a few bytes a token) and, with a memory-mapped file, pages the kernel reads
@@ -18,12 +19,14 @@ namespace LoraSharp.App;
 /// <param name="MicroBatch">Sequences per step assumed.</param>
 /// <param name="BaseWeightsBytes">Frozen base weights as the model holds them.</param>
 /// <param name="TrainableParameters">Parameters that learn (A and B of every adapted linear, or every weight).</param>
-/// <param name="TrainableBytes">Their values, gradients and AdamW m and v, all F32 (16 bytes a parameter).</param>
+/// <param name="TrainableBytes">Their values, gradients and optimizer state, all F32 (16 bytes a parameter with AdamW or Sophia, 12 with Lion).</param>
 /// <param name="ActivationBytes">Activations saved for the backward, gradient scratch and the cross-entropy logits chunk.</param>
 /// <param name="CheckpointedActivationBytes">The same with activation checkpointing (one layer's activations kept).</param>
 /// <param name="WorkspaceBytes">Per-thread GEMM scratch and the .NET runtime.</param>
+/// <param name="DoraBytes">DoRA's buffers on every DoRA projection (0 without DoRA); the same with checkpointing.</param>
+/// <param name="Optimizer">The optimizer whose state <paramref name="TrainableBytes"/> counts.</param>
 public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroBatch, long BaseWeightsBytes, long TrainableParameters,
-    long TrainableBytes, long ActivationBytes, long CheckpointedActivationBytes, long WorkspaceBytes)
+    long TrainableBytes, long ActivationBytes, long CheckpointedActivationBytes, long WorkspaceBytes, long DoraBytes = 0, string Optimizer = "adamw")
 {
     // The runtime, JIT-compiled code, loaded assemblies and GC bookkeeping of a training process. Calibrated on
     // `bench train` of 2026-12-05: with 96 MiB here every estimate came out 20-54 MiB above the measured peak (shape a
@@ -36,7 +39,46 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
 
     /// <summary>The total with or without activation checkpointing.</summary>
     public long Total(bool checkpointing) =>
-        BaseWeightsBytes + TrainableBytes + (checkpointing ? CheckpointedActivationBytes : ActivationBytes) + WorkspaceBytes;
+        BaseWeightsBytes + TrainableBytes + (checkpointing ? CheckpointedActivationBytes : ActivationBytes) + WorkspaceBytes + DoraBytes;
+
+    /// <summary>
+    /// F32 state values the optimizer keeps per parameter: adamw/adam 2 (exp_avg, exp_avg_sq), sophia 2 (exp_avg,
+    /// hessian), lion 1, sgd 1 with momentum else 0, adafactor 1 with β1 else 0 (its factored second moments hold
+    /// rows + columns per matrix, under 1% of a LoRA matrix; not counted).
+    /// </summary>
+    public static int OptimizerStateFloats(string optimizer, double momentum = 0, double? beta1 = null) =>
+        optimizer.Trim().ToLowerInvariant() switch
+        {
+            "lion" or "lion_32bit" => 1,
+            "sgd" => momentum > 0 ? 1 : 0,
+            "adafactor" => beta1 is > 0 ? 1 : 0,
+            _ => 2,   // adamw (adamw_torch, adamw_hf), adam, sophia (sophiag)
+        };
+
+    /// <summary>
+    /// Bytes of DoRA's buffers on one N×K projection with an adapter of rank R, for micro-batches of
+    /// <paramref name="tokens"/> tokens (what <c>Linear.DoraBufferBytes</c> holds after a step): the saved S (tokens×N
+    /// floats), norms and scale (2N floats), the dm sum and the cached ‖W_n‖² (N doubles each) and the row-norm
+    /// workspace (max(2RN + R², N + NR, ⌈tokens/64⌉·N) floats: row norms, dropout path, dm's block sums).
+    /// </summary>
+    public static long DoraBufferBytes(int outFeatures, int inFeatures, int rank, int tokens)
+    {
+        long N = outFeatures, R = rank;
+        _ = inFeatures;   // the norms never form an N×K temporary (Linear.Dora.cs)
+        long blocks = (tokens + Core.Kernels.DoraRows.BlockRows - 1) / Core.Kernels.DoraRows.BlockRows;
+        return 4L * tokens * N + 4L * 2 * N + 8L * N + 8L * N + 4L * Math.Max(Math.Max(2 * R * N + R * R, N + N * R), blocks * N);
+    }
+
+    /// <summary>Every linear of a layer as (out, in) features: q, k, v, o, gate, up, down ("all-linear").</summary>
+    public static IEnumerable<(int Out, int In)> AllLinears(LlamaConfig c)
+    {
+        int C = c.HiddenSize, I = c.IntermediateSize, Q = c.NumAttentionHeads * c.HeadDim, KV = c.NumKeyValueHeads * c.HeadDim;
+        for (int l = 0; l < c.NumHiddenLayers; l++)
+        {
+            yield return (Q, C); yield return (KV, C); yield return (KV, C); yield return (C, Q);
+            yield return (I, C); yield return (I, C); yield return (C, I);
+        }
+    }
 
     /// <summary>LoRA parameters of rank <paramref name="rank"/> on q, k, v, o, gate, up and down of every layer (phi3: on
     /// its four fused projections).</summary>
@@ -57,16 +99,23 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
     /// <param name="microBatch">Sequences per micro-batch.</param>
     /// <param name="outputF32">The output projection is held as f32 panels (its cross-entropy chunk is smaller).</param>
     /// <param name="threads">Compute threads (each keeps its GEMM scratch).</param>
+    /// <param name="optimizer">The optimizer (sizes its state, see <see cref="OptimizerStateFloats"/>).</param>
+    /// <param name="stateFloats">State floats per parameter; null: <see cref="OptimizerStateFloats"/> of <paramref name="optimizer"/>.</param>
+    /// <param name="doraModules">(out, in, rank) of every projection with a DoRA adapter; null or empty: no DoRA.</param>
     public static LoraMemoryEstimate Compute(LlamaConfig c, long baseWeightBytes, long trainableParameters, int rank, int sequenceLength,
-        int microBatch, bool outputF32, int threads)
+        int microBatch, bool outputF32, int threads, string optimizer = "adamw", int? stateFloats = null,
+        IEnumerable<(int Out, int In, int Rank)>? doraModules = null)
     {
         int chunkRows = LlamaModel.CrossEntropyChunkRows(c.VocabSize, outputF32);
         long logitsChunk = (long)chunkRows * c.VocabSize * 4 + chunkRows * 8L;
         long Activations(bool checkpointing) =>
             LlamaActivations.ByteCount(c, microBatch, sequenceLength, checkpointing, Math.Max(rank, 1)) + logitsChunk;
         long workspace = RuntimeBytes + Math.Max(1, threads) * Core.Kernels.MatMul.ScratchBytesPerThread;
-        return new LoraMemoryEstimate(rank, sequenceLength, microBatch, baseWeightBytes, trainableParameters, trainableParameters * 16,
-            Activations(false), Activations(true), workspace);
+        long perParameter = 4L * (2 + (stateFloats ?? OptimizerStateFloats(optimizer)));   // value, gradient, state
+        long dora = 0;
+        foreach (var (o, i, r) in doraModules ?? []) dora += DoraBufferBytes(o, i, r, sequenceLength * microBatch);
+        return new LoraMemoryEstimate(rank, sequenceLength, microBatch, baseWeightBytes, trainableParameters, trainableParameters * perParameter,
+            Activations(false), Activations(true), workspace, dora, optimizer);
     }
 
     /// <summary>

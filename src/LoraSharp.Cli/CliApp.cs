@@ -25,6 +25,7 @@ public static class CliApp
         root.Subcommands.Add(ExtractCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(SweepCommand.Create());
         return root;
     }
 

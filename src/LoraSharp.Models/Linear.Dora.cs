@@ -27,6 +27,23 @@ public sealed partial class Linear
 
     private bool UsesDora => !AdaptersDisabled && DoraIndex() >= 0;
 
+    /// <summary>
+    /// Bytes DoRA's buffers hold on this projection now: per DoRA adapter the saved S (M×N floats, the largest
+    /// micro-batch so far), norms and scale (2N floats), the dm sum (N doubles) and the row-norm workspace; and the
+    /// cached ‖W_n‖² (N doubles). Not the magnitudes and their gradients (those are trainable parameters).
+    /// <c>LoraMemoryEstimate.DoraBufferBytes</c> predicts this.
+    /// </summary>
+    public long DoraBufferBytes
+    {
+        get
+        {
+            long bytes = (_rowNormSq?.Length ?? 0) * 8L;
+            foreach (var a in _adapters)
+                if (a.IsDora) bytes += 4L * (a.DoraNorm.Length + a.DoraScale.Length + a.SavedDoraS.Length + a.DoraWork.Length) + 8L * a.DoraSum.Length;
+            return bytes;
+        }
+    }
+
     private int DoraIndex()
     {
         int found = -1;
@@ -136,12 +153,7 @@ public sealed partial class Linear
             MatMul.Forward(x, a.A.Floats, sz, M, K, R);
             TensorPrimitives.Multiply(sz, a.Scale, sz);
             MatMul.Forward(sz, a.B.Floats, S, M, R, N, accumulate: true);     // S += s·x·Aᵀ·Bᵀ
-            for (int m = 0; m < M; m++)
-            {
-                var ym = y.Slice(m * N, N);
-                if (accumulate) TensorPrimitives.MultiplyAdd(S.Slice(m * N, N), g, ym, ym);
-                else TensorPrimitives.Multiply(S.Slice(m * N, N), g, ym);
-            }
+            DoraRows.RowScale(S, g, y[..(M * N)], M, N, accumulate);       // y (+)= g ⊙ S, rows in parallel
             StepProfile.Stop(StepPhase.LoraForward, t0);
         }
         else
@@ -159,11 +171,7 @@ public sealed partial class Linear
             var gm1 = work[..N];
             var bg = work.Slice(N, N * R);
             TensorPrimitives.Subtract(g, 1f, gm1);
-            for (int m = 0; m < M; m++)
-            {
-                var ym = y.Slice(m * N, N);
-                TensorPrimitives.MultiplyAdd(S.Slice(m * N, N), gm1, ym, ym);   // y += (g − 1) ⊙ u·Wᵀ
-            }
+            DoraRows.RowScale(S, gm1, y[..(M * N)], M, N, accumulate: true);   // y += (g − 1) ⊙ u·Wᵀ
             var b = a.B.Floats;
             for (int n = 0; n < N; n++) TensorPrimitives.Multiply(b.Slice(n * R, R), g[n], bg.Slice(n * R, R));
             MatMul.Forward(u, a.A.Floats, sz, M, K, R);
@@ -185,25 +193,25 @@ public sealed partial class Linear
         var g = a.DoraScale.AsSpan(0, N);
         var S = a.DoraS(M, N);
         long t0 = StepProfile.Start();
+        // dm[n] += Σ_m dy[m,n]·S[m,n] / ‖·‖[n]: float partial sums over 64-row blocks (in parallel), added up in double
+        // in block order; the same pass turns S's buffer into dyg = g ⊙ dy (S is not needed any more).
+        int blocks = DoraRows.Blocks(M);
+        var partials = a.Trainable ? a.DoraWorkspace(blocks * N) : [];
+        DoraRows.MagnitudeGradRows(dy, S, g, partials, M, N);
+        var dyg = S;
         if (a.Trainable)
         {
-            // dm[n] += Σ_m dy[m,n]·S[m,n] / ‖·‖[n]: float partial sums over 64 rows, added up in double.
-            var work = a.DoraWorkspace(N);
             if (a.DoraSum.Length != N) a.DoraSum = new double[N];
             var sum = a.DoraSum;
             Array.Clear(sum);
-            for (int m0 = 0; m0 < M; m0 += 64)
+            for (int b = 0; b < blocks; b++)
             {
-                work.Clear();
-                for (int m = m0; m < Math.Min(M, m0 + 64); m++)
-                    TensorPrimitives.MultiplyAdd(dy.Slice(m * N, N), S.Slice(m * N, N), work, work);
-                for (int n = 0; n < N; n++) sum[n] += work[n];
+                var p = partials.Slice(b * N, N);
+                for (int n = 0; n < N; n++) sum[n] += p[n];
             }
             var dm = a.GradMagnitude!.Floats;
             for (int n = 0; n < N; n++) dm[n] += (float)(sum[n] / a.DoraNorm[n]);
         }
-        var dyg = S;   // S is not needed any more: its buffer holds g ⊙ dy
-        for (int m = 0; m < M; m++) TensorPrimitives.Multiply(dy.Slice(m * N, N), g, dyg.Slice(m * N, N));
         StepProfile.Stop(StepPhase.LoraBackward, t0);
 
         bool dropped = a.DroppedInForward;
@@ -239,7 +247,7 @@ public sealed partial class Linear
                 // du = ((g − 1) ⊙ dy)·W + dz·A, then through the dropout mask into dx.
                 var gm1 = a.DoraWorkspace(N);
                 TensorPrimitives.Subtract(g, 1f, gm1);
-                for (int m = 0; m < M; m++) TensorPrimitives.Multiply(dy.Slice(m * N, N), gm1, S.Slice(m * N, N));
+                DoraRows.RowScale(dy, gm1, S, M, N, accumulate: false);
                 var du = rest[..(M * K)];
                 du.Clear();
                 MatMul.BackwardInput(S, Packed, du, M);

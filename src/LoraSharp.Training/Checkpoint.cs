@@ -143,7 +143,7 @@ public static class Checkpoint
     public static void Apply(Loaded c, Trainer trainer, LlamaModel model)
     {
         foreach (var p in trainer.Parameters) c.Parameters[p.Name].CopyTo(p.Value.Floats);
-        if (trainer.Parameters.Count > 0 && model.GradEmbedding != null) model.RepackTrainable();
+        if (trainer.Parameters.Count > 0 && (model.GradEmbedding != null || model.GradOutput != null)) model.RepackTrainable();
         trainer.Optimizer.ImportState(c.Optimizer);
         trainer.Restore(c.Step, c.Position, c.BestEvalLoss, c.EvalsWithoutImprovement, c.History);
     }

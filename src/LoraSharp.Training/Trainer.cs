@@ -14,7 +14,7 @@ using LoraSharp.Training.Schedules;
 namespace LoraSharp.Training;
 
 /// <summary>Runs optimizer steps over a dataset.</summary>
-public sealed class Trainer
+public sealed partial class Trainer
 {
     private readonly LlamaModel _model;
     private readonly TrainingSettings _s;
@@ -61,6 +61,8 @@ public sealed class Trainer
         Optimizer = OptimizerFactory.Create(settings.Optimizer, new OptimizerOptions
         {
             WeightDecay = settings.WeightDecay, Momentum = settings.Momentum, Nesterov = settings.Nesterov,
+            Beta1 = settings.Optimizer.Trim().Equals("adafactor", StringComparison.OrdinalIgnoreCase) ? null : settings.AdamBeta1,   // HF never gives Adafactor adam_beta1
+            Beta2 = settings.AdamBeta2, SophiaRho = settings.SophiaRho,
         });
         int accumulation = settings.GradientAccumulationSteps;
         StepsPerEpoch = Math.Max(1, (int)Math.Ceiling((_batcher?.StepsPerEpoch ?? _pref!.MicroBatchesPerEpoch) / (double)accumulation));
@@ -132,6 +134,7 @@ public sealed class Trainer
             return LastPreferenceEval?.Loss;
         }
         if (_eval == null) return null;
+        if (_comm.Size > 1) return EvaluateDistributed();
         var batcher = new Batcher(_eval, _s.MicroBatchSize, _s.CutoffLen, _padId, 0, shuffle: false, pack: true);
         double sum = 0;
         long count = 0;
@@ -157,9 +160,12 @@ public sealed class Trainer
         double? lastEval = History.LastOrDefault(h => h.EvalLoss != null)?.EvalLoss;
         var micro = new List<Batch>(accumulation);
 
+        bool distributed = _comm.Size > 1;
+        if (distributed) CheckRanksAgree();
         while (Step < TotalSteps)
         {
-            if (cancel.IsCancellationRequested) { reason = "interrupted"; break; }
+            if (!distributed && cancel.IsCancellationRequested) { reason = "interrupted"; break; }
+            bool interruptAll = false;   // distributed: a rank was asked to stop; all stop after this step
             Optimizer.ZeroGrad(_parameters);
             double loss;
             PreferenceMetrics? pm = null;
@@ -182,7 +188,12 @@ public sealed class Trainer
                 }
                 double lossSum = 0;
                 float scale = targets > 0 ? 1f / targets : 0f;
-                for (int i = 0; i < micro.Count; i++)
+                if (distributed)
+                {
+                    lossSum = DistributedMicroBatches(micro, scale, cancel, out interruptAll);
+                    foreach (var b in micro) tokens += b.B * b.T;
+                }
+                else for (int i = 0; i < micro.Count; i++)
                 {
                     ulong dropoutSeed = Mix((ulong)_s.Seed, (ulong)Step, (ulong)i);
                     lossSum += _model.ForwardBackward(micro[i], scale, dropoutSeed, out _);
@@ -197,8 +208,10 @@ public sealed class Trainer
             if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(Step + 1, gradNorm, _s.LearningRate, "gradient norm");
             double lr = Schedule.At(Step);
             Optimizer.Step(_parameters, lr);
-            if (_s.FullFineTuning) _model.RepackTrainable();
+            if (_s.FullFineTuning || _model.ModulesToSave.Count > 0) _model.RepackTrainable();
             Step++;
+            if (Optimizer is Sophia sophia && _pref == null && Step % _s.HessianUpdateInterval == 0)
+                SophiaHessian.Update(_model, sophia, _parameters, micro[0], Mix((ulong)_s.Seed, (ulong)Step, 0x50F1AUL));   // Sophia-G's GNB estimate
             lastLoss = loss;
 
             double? eval = null;
@@ -225,6 +238,7 @@ public sealed class Trainer
             if (_s.SaveSteps > 0 && Step % _s.SaveSteps == 0 && Step < TotalSteps) CheckpointDue?.Invoke(Step);
             if (_s.StopAtLoss > 0 && loss <= _s.StopAtLoss) { reason = "stop_at_loss"; break; }
             if (_s.EarlyStoppingPatience > 0 && EvalsWithoutImprovement >= _s.EarlyStoppingPatience) { reason = "early_stopping"; break; }
+            if (interruptAll) { reason = "interrupted"; break; }
         }
         return new TrainingOutcome(reason, Step, TotalSteps, lastLoss, lastEval, BestEvalLoss, tokens, elapsedBefore + clock.Elapsed.TotalSeconds);
     }

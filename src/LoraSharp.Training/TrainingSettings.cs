@@ -69,7 +69,7 @@ public sealed record TrainingSettings
     [JsonPropertyName("warmup_steps")] public int? WarmupSteps { get; init; }
     /// <summary>Warm-up as a fraction of all steps, used when warmup_steps is not set or 0 (transformers' rule).</summary>
     [JsonPropertyName("warmup_ratio")] public double WarmupRatio { get; init; }
-    /// <summary>adamw, adam, sgd, adafactor, lion.</summary>
+    /// <summary>adamw, adam, sgd, adafactor, lion, sophia.</summary>
     [JsonPropertyName("optimizer")] public string Optimizer { get; init; } = "adamw";
     /// <summary>Weight decay.</summary>
     [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
@@ -77,6 +77,14 @@ public sealed record TrainingSettings
     [JsonPropertyName("momentum")] public double Momentum { get; init; }
     /// <summary>SGD Nesterov momentum.</summary>
     [JsonPropertyName("nesterov")] public bool Nesterov { get; init; }
+    /// <summary>β1 of adamw/adam/lion/sophia (TrainingArguments adam_beta1); null: the optimizer's own (0.9; sophia 0.965).</summary>
+    [JsonPropertyName("adam_beta1")] public double? AdamBeta1 { get; init; }
+    /// <summary>β2 of adamw/adam/lion/sophia (TrainingArguments adam_beta2); null: the optimizer's own (0.999; lion and sophia 0.99).</summary>
+    [JsonPropertyName("adam_beta2")] public double? AdamBeta2 { get; init; }
+    /// <summary>Sophia's γ (the authors' rho): the Hessian's weight in the clipped step's denominator.</summary>
+    [JsonPropertyName("sophia_rho")] public double SophiaRho { get; init; } = 0.04;
+    /// <summary>Sophia: refresh the Hessian estimate every this many optimizer steps (the paper's k).</summary>
+    [JsonPropertyName("hessian_update_interval")] public int HessianUpdateInterval { get; init; } = 10;
     /// <summary>Clip gradients to this global norm (0 = no clipping).</summary>
     [JsonPropertyName("max_grad_norm")] public double MaxGradNorm { get; init; } = 1.0;
 
@@ -97,7 +105,7 @@ public sealed record TrainingSettings
     [JsonPropertyName("alpha_pattern")] public Dictionary<string, double> AlphaPattern { get; init; } = [];
     /// <summary>Scale alpha/√r (rsLoRA).</summary>
     [JsonPropertyName("use_rslora")] public bool UseRsLora { get; init; }
-    /// <summary>default (Kaiming A, zero B) or gaussian.</summary>
+    /// <summary>default (Kaiming A, zero B), gaussian, none, pissa, pissa_niter_K or olora (PEFT's true/false accepted).</summary>
     [JsonPropertyName("init_lora_weights")] public string InitLoraWeights { get; init; } = "default";
     /// <summary>DoRA (PEFT use_dora): a trainable magnitude per output row times the normalised direction W + sBA.</summary>
     [JsonPropertyName("use_dora")] public bool UseDora { get; init; }
@@ -107,6 +115,8 @@ public sealed record TrainingSettings
     [JsonPropertyName("neftune_noise_alpha")] public double NeftuneNoiseAlpha { get; init; }
     /// <summary>Train every weight instead of a LoRA adapter.</summary>
     [JsonPropertyName("full_fine_tuning")] public bool FullFineTuning { get; init; }
+    /// <summary>PEFT modules_to_save: embed_tokens and/or lm_head trained in full beside the adapter and saved in it.</summary>
+    [JsonPropertyName("modules_to_save")] public string[] ModulesToSave { get; init; } = [];
 
     // ---- objective
     /// <summary>sft (next-token loss), dpo (preference pairs against the base with the adapter off) or orpo (preference pairs, no reference).</summary>
@@ -198,11 +208,30 @@ public sealed record TrainingSettings
         Require(!DoubleQuant || BaseDType?.Trim().ToLowerInvariant() == "nf4", "double_quant", "applies to NF4 weights only: use it with base_dtype nf4.");
         Require(LoraplusLrRatio == 0 || !FullFineTuning, "loraplus_lr_ratio", "LoRA+ scales lora_B's learning rate and has no meaning with full_fine_tuning; turn one of them off.");
         Require(!UseDora || !FullFineTuning, "use_dora", "DoRA is an adapter; it has no meaning with full_fine_tuning; turn one of them off.");
+        Require(AdamBeta1 is null || (AdamBeta1 >= 0 && AdamBeta1 < 1), "adam_beta1", $"must be in [0, 1) (is {AdamBeta1}).");
+        Require(AdamBeta2 is null || (AdamBeta2 >= 0 && AdamBeta2 < 1), "adam_beta2", $"must be in [0, 1) (is {AdamBeta2}).");
+        Require(SophiaRho > 0 && double.IsFinite(SophiaRho), "sophia_rho", $"must be a number > 0 (is {SophiaRho}); the authors use 0.03-0.05.");
+        Require(HessianUpdateInterval >= 1, "hessian_update_interval", $"must be at least 1 (is {HessianUpdateInterval}); the paper uses 10.");
+        bool sophia = Optimizer.Trim().ToLowerInvariant() is "sophia" or "sophiag";
+        Require(!sophia || Objective == "sft", "optimizer",
+            $"sophia estimates its Hessian from the cross-entropy of sampled tokens (Sophia-G), which objective {Objective} does not use; use adamw with {Objective}, or objective sft with sophia.");
         if (Objective != "sft")
         {
             Require(!FullFineTuning, "objective", $"{Objective} trains an adapter (DPO's reference is the base with the adapter switched off); it does not support full_fine_tuning.");
             Require(RawTextFile == null, "objective", $"{Objective} needs --dataset with preference rows {{\"prompt\", \"chosen\", \"rejected\"}} (or chat-form message lists), not raw text.");
         }
+        if (ModulesToSave.Length > 0)
+        {
+            Require(!FullFineTuning, "modules_to_save", "full_fine_tuning already trains every weight; turn one of them off.");
+            Require(Objective == "sft", "modules_to_save", $"{Objective} compares the model with and without the adapter; it trains adapters only, so leave modules_to_save empty.");
+            Models.Llama.LlamaModel.NormalizeModulesToSave(ModulesToSave);
+        }
+        bool baseDerived = LoraSettings.IsBaseDerivedInit(InitLoraWeights);
+        Require(!baseDerived || !FullFineTuning, "init_lora_weights", $"{InitLoraWeights} initialises an adapter; it has no meaning with full_fine_tuning; turn one of them off.");
+        Require(!baseDerived || Objective != "dpo", "init_lora_weights",
+            $"{InitLoraWeights} moves part of the base weights into the adapter, so DPO's reference (the base with the adapter off) would not be the original model; use init_lora_weights default with dpo.");
+        Require(!baseDerived || ModulesToSave.Length == 0, "modules_to_save",
+            $"{InitLoraWeights} writes the adapter converted to a plain LoRA on the original base, which does not carry modules_to_save yet; use init_lora_weights default with modules_to_save.");
         if (!FullFineTuning) ToLoraSettings().Validate();
     }
 }

@@ -94,6 +94,28 @@ public static class TrainingSettingsFile
         return Parse(merged, source);
     }
 
+    /// <summary>
+    /// The top-level object of a .json or .yaml/.yml file, read with the same YAML rules as a settings file (for files
+    /// that hold settings among other keys, such as a sweep config); the keys are not checked here.
+    /// </summary>
+    public static JsonObject ReadObject(string path)
+    {
+        if (!File.Exists(path)) throw new UserErrorException($"File '{path}' does not exist.");
+        string text = File.ReadAllText(path);
+        string json = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)
+            ? YamlToJson(text, path)
+            : text;
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            _ = node is JsonObject o ? o.Count : 0;
+        }
+        catch (JsonException e) { throw new UserErrorException($"{path}: not valid JSON: {e.Message}", e); }
+        catch (ArgumentException e) { throw new UserErrorException($"{path}: a key is given twice ({e.Message.Replace(" (Parameter 'key')", "")}); keep one.", e); }
+        return node as JsonObject ?? throw new UserErrorException($"{path}: expected an object of keys, not {node?.GetValueKind().ToString().ToLowerInvariant() ?? "nothing"}.");
+    }
+
     /// <summary>Deepest nesting a YAML settings file may have (the settings need 3 levels).</summary>
     public const int MaxYamlDepth = 64;
 

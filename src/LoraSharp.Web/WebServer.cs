@@ -90,6 +90,7 @@ public sealed class WebServer : IAsyncDisposable
         GenerateEndpoints.Map(app, folders, errors, models);
         AdapterEndpoints.Map(app, folders);
         AdapterToolEndpoints.Map(app, folders, models);
+        CompareEndpoints.Map(app, folders);
         app.MapFallback((HttpContext ctx) => ErrorReporter.WriteAsync(ctx.Response, StatusCodes.Status404NotFound, $"Nothing at {ctx.Request.Path}."));
 
         try

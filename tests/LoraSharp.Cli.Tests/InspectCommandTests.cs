@@ -48,6 +48,24 @@ public class InspectCommandTests
     }
 
     [Fact]
+    public void Inspect_Gemma2Folder_ShowsWindowLayersAndSoftCaps()
+    {
+        string dir = FamilyFixtures.ModelFolder("gemma2");
+        try
+        {
+            var (code, output, err) = Run("inspect", dir);
+            Assert.True(code == 0, err);
+            Assert.Contains("architecture           gemma2", output);
+            Assert.Contains("sliding window         4 on 2 of 4 layers", output);
+            Assert.Contains("logit soft-caps        attention 2, final 6", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Inspect_Q4_0Gguf_ShowsQuantTypesPerKindAndGgufTokenizer()
     {
         var (code, output, err) = Run("inspect", SharedFixtures.Path("models", "stories260K-gguf", "stories260K-Q4_0.gguf"));

@@ -8,7 +8,7 @@ namespace LoraSharp.TestSupport;
 public static class FamilyFixtures
 {
     /// <summary>The families with reference data.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["qwen2", "qwen3", "smollm3", "gemma3_text", "phi3", "phi3_longrope"];
+    public static IReadOnlyList<string> Names { get; } = ["qwen2", "qwen3", "smollm3", "gemma3_text", "gemma2", "phi3", "phi3_longrope"];
 
     private static readonly Lazy<string?> s_root = new(() =>
     {

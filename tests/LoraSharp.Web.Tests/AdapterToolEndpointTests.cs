@@ -1,6 +1,7 @@
 // The adapters tab's API: the list with settings and losses, merge, export to GGUF, combine and perplexity, each
 // writing only inside its folder.
 using System.Text.Json;
+using LoraSharp.Training.Adapters;
 
 namespace LoraSharp.Web.Tests;
 
@@ -68,6 +69,65 @@ public sealed class AdapterToolEndpointTests(TrainedServer trained) : IClassFixt
         Assert.Equal(35, r.GetProperty("modules").GetInt32());
         Assert.Equal([8], r.GetProperty("ranks").EnumerateArray().Select(x => x.GetInt32()));
         Assert.Equal(8, (await Adapter("combined")).GetProperty("rank").GetInt32());
+    }
+
+    // The form's TIES/DARE settings reach the combiner: the web result equals CombineJob's with the same settings
+    // and differs from the unpruned one.
+    [Theory]
+    [InlineData("ties", 0.5, "frequency", 0)]
+    [InlineData("dare_ties_svd", 0.3, "total", 7)]
+    public async Task Combine_TaskMethod_PassesDensitySignMethodAndSeed(string method, double density, string sign, int seed)
+    {
+        string outName = $"web-{method}";
+        var body = new Dictionary<string, object?>
+        {
+            ["adapters"] = new[] { new { name = "trained", scale = 0.7 }, new { name = "trained", scale = -0.4 } },
+            ["method"] = method, ["density"] = density, ["majority_sign_method"] = sign, ["out"] = outName,
+        };
+        if (method.StartsWith("dare", StringComparison.Ordinal)) body["seed"] = seed;
+        await Web.PostOkAsync("/api/combine", body);
+        string trainedPath = Path.Combine(Web.Adapters, "trained");
+        LoraWeights Expected(double d) => App.CombineJob.Run(new App.CombineJobOptions
+        {
+            Adapters = [trainedPath + ":0.7", trainedPath + ":-0.4"], Method = method, Density = d, MajoritySignMethod = sign, Seed = seed,
+            OutPath = Path.Combine(Web.Root, $"expected-{method}-{d}"),
+        });
+        var web = LoraWeights.ReadPeft(Path.Combine(Web.Adapters, outName));
+        var same = Expected(density);
+        var unpruned = Expected(1.0);
+        Assert.Equal(same.Modules.Count, web.Modules.Count);
+        foreach (var m in web.Modules)
+        {
+            Assert.Equal(same.Find(m.Module)!.A, m.A);
+            Assert.Equal(same.Find(m.Module)!.B, m.B);
+        }
+        Assert.Contains(web.Modules, m => !m.A.SequenceEqual(unpruned.Find(m.Module)!.A) || !m.B.SequenceEqual(unpruned.Find(m.Module)!.B));
+    }
+
+    [Theory]
+    [InlineData("ties", "density", 0.0, "total", 0, "(0, 1]")]
+    [InlineData("ties", "density", 1.5, "total", 0, "(0, 1]")]
+    [InlineData("linear", "density", 0.5, "total", 0, "not to linear")]
+    [InlineData("ties", "majority_sign_method", 1.0, "most", 0, "total or frequency")]
+    [InlineData("dare_linear", "majority_sign_method", 1.0, "frequency", 0, "not to dare_linear")]
+    [InlineData("ties", "seed", 1.0, "total", 3, "not to ties")]
+    [InlineData("dare_ties", "seed", 1.0, "total", -1, "0 or more")]
+    public async Task Combine_BadTaskSetting_NamesTheFieldAndWhy(string method, string field, double density, string sign, int seed, string why)
+    {
+        string error = await Web.PostErrorAsync("/api/combine", new
+        {
+            adapters = new[] { new { name = "trained", scale = 1.0 } }, method, density, majority_sign_method = sign, seed, @out = "never",
+        }, 400);
+        Assert.Contains(field, error);
+        Assert.Contains(why, error);
+        Assert.False(Directory.Exists(Path.Combine(Web.Adapters, "never")));
+    }
+
+    [Fact]
+    public async Task Combine_UnknownMethod_ListsTheMethods()
+    {
+        string error = await Web.PostErrorAsync("/api/combine", new { adapters = new[] { new { name = "trained", scale = 1.0 } }, method = "tie", @out = "never" }, 400);
+        Assert.Contains("dare_ties_svd", error);
     }
 
     [Fact]

@@ -1,7 +1,8 @@
 // End to end in headless Chromium, driven over the DevTools protocol: open the page, fill the training form for a
 // short raw-text run of stories260K, start it, watch the live chart gain points (pushed by the server), see the
 // adapter appear, reload and find the run as it was, then generate with the new adapter side by side with the base.
-// Screenshots of the three tabs are saved under the test's output folder (screenshots/) and their paths printed.
+// PreferenceCharts_CompareTab_AndCombineFields covers a dpo run's reward charts, the compare tab and the combine form.
+// Screenshots of the tabs are saved under the test's output folder (screenshots/) and their paths printed.
 using LoraSharp.Web.Tests.Browser;
 using Xunit.Abstractions;
 
@@ -124,6 +125,80 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await page.WaitForAsync("document.querySelectorAll('#ppl-results tr').length === 2 && document.querySelector('#tool-message').textContent === 'perplexity done.'",
             Timeout, "perplexity of base and adapter", "document.querySelector('#tool-message').textContent");
         await Save(page, Path.Combine(shots, "web-ui-adapters.png"));
+        Assert.True(page.Errors.Count == 0, page.ErrorsText());
+    }
+
+    // A dpo run's preference charts on the training tab, then the compare tab opened from the adapters tab (and from
+    // a #compare= address) with the runs' curves and their differing settings, and the combine form's TIES/DARE fields.
+    [Fact]
+    public async Task PreferenceCharts_CompareTab_AndCombineFields()
+    {
+        await using var web = await WebTestServer.StartAsync();
+        await web.StartPreferenceTrainingAsync("pref", "dpo", maxSteps: 6);
+        Assert.Equal("finished", (await web.WaitForEndAsync("pref")).GetProperty("status").GetString());
+        // A second run to compare with: the same records, another rank in its settings.
+        string copy = Path.Combine(web.Adapters, "pref-r8");
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(web.Adapters, "pref"))) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        string parameters = Path.Combine(copy, "training_parameters.json");
+        var settings = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(parameters))!;
+        settings["lora_rank"] = 8;
+        File.WriteAllText(parameters, settings.ToJsonString());
+
+        await using var browser = await Chromium.LaunchAsync(TimeSpan.FromSeconds(30));
+        await using var page = await browser.OpenPageAsync();
+        await page.SetViewportAsync(1400, 1100);
+        await page.NavigateAsync(web.Server.Url, Timeout);
+        await page.WaitForAsync("document.body.dataset.ready === '1' && document.querySelector('#status-line').dataset.status === 'finished'", Timeout,
+            "the page to show the finished dpo run", "document.querySelector('#status-line').textContent");
+        await page.EvaluateAsync(Helpers);
+
+        // Rewards: chosen, rejected and margin for 6 steps, the evaluated margin at steps 3 and 6; accuracy likewise.
+        Assert.False((await page.EvaluateAsync("document.querySelector('#pref-charts').hidden")).GetBoolean());
+        Assert.Equal("4 20", (await page.EvaluateAsync("(d => d.series + ' ' + d.points)(document.querySelector('#rewards-chart').dataset)")).GetString());
+        Assert.Equal("2 8", (await page.EvaluateAsync("(d => d.series + ' ' + d.points)(document.querySelector('#accuracy-chart').dataset)")).GetString());
+        Assert.Contains(" / ", (await page.EvaluateAsync("document.querySelector('#m-rewards').textContent")).GetString());
+        string shots = Path.Combine(AppContext.BaseDirectory, "screenshots");
+        await Save(page, Path.Combine(shots, "web-ui-preference.png"));
+
+        // The combine form shows the fields of the chosen method only, and checks density before sending (1.5 the
+        // input's max refuses; 0 the form's own check).
+        const string visible = "['#combine-rank', '#combine-density', '#combine-majority_sign_method', '#combine-seed'].map(s => document.querySelector(s).closest('label').hidden ? '-' : 'x').join('')";
+        await page.EvaluateAsync("document.querySelector('#tabs button[data-tab=adapters]').click(); __set('#combine-method', 'dare_ties')");
+        Assert.Equal("-xxx", (await page.EvaluateAsync(visible)).GetString());
+        await page.EvaluateAsync("__set('#combine-method', 'ties_svd')");
+        Assert.Equal("xxx-", (await page.EvaluateAsync(visible)).GetString());
+        await page.EvaluateAsync("__set('#combine-method', 'linear')");
+        Assert.Equal("----", (await page.EvaluateAsync(visible)).GetString());
+        await page.EvaluateAsync("""
+            __set('#combine-method', 'ties'); __set('#combine-density', 0); __set('#combine-out', 'never');
+            document.querySelector('#adapters-table tr[data-name="pref"] input[type=checkbox]').click();
+            document.querySelector('#combine-form button').click();
+            """);
+        await page.WaitForAsync("document.querySelector('#tool-message').textContent.startsWith('Density')", Timeout, "the density message",
+            "document.querySelector('#tool-message').textContent");
+
+        // Compare the ticked runs: both curves, the differing rank flagged, the address says what is shown.
+        await page.EvaluateAsync("""
+            document.querySelector('#adapters-table tr[data-name="pref-r8"] input[type=checkbox]').click();
+            document.querySelector('#adapters-compare').click();
+            """);
+        await page.WaitForAsync("document.querySelector('#compare-view').dataset.runs === '2'", Timeout, "the two runs compared", "document.querySelector('#compare-message').textContent");
+        Assert.True((await page.EvaluateAsync("document.querySelector('#tab-compare').classList.contains('active')")).GetBoolean());
+        Assert.Equal("#compare=pref,pref-r8", (await page.EvaluateAsync("location.hash")).GetString());
+        const string chart = "(d => d.series + ' ' + d.points)(document.querySelector('#compare-chart').dataset)";
+        Assert.Equal("4 16", (await page.EvaluateAsync(chart)).GetString());   // 2 runs x (6 train + 2 eval points)
+        Assert.True((await page.EvaluateAsync("document.querySelector('#compare-settings tr[data-setting=lora_rank]').classList.contains('differs')")).GetBoolean());
+        Assert.False((await page.EvaluateAsync("document.querySelector('#compare-settings tr[data-setting=learning_rate]').classList.contains('differs')")).GetBoolean());
+        await page.EvaluateAsync("__set('#compare-metric', 'accuracies'); document.querySelector('#compare-only-diff').click()");
+        Assert.Equal("4 16", (await page.EvaluateAsync(chart)).GetString());
+        Assert.Equal(1, (await page.EvaluateAsync("[...document.querySelectorAll('#compare-settings tbody tr')].filter(tr => getComputedStyle(tr).display !== 'none').length")).GetInt32());
+        await Save(page, Path.Combine(shots, "web-ui-compare.png"));
+
+        // An address opens the view by itself (how a sweep's runs are opened).
+        await page.NavigateAsync(new Uri(web.Server.Url, "/#compare=pref-r8"), Timeout);
+        await page.WaitForAsync("document.querySelector('#compare-view').dataset.runs === '1' && document.querySelector('#tab-compare').classList.contains('active')",
+            Timeout, "the compare tab from the address", "document.querySelector('#compare-message').textContent");
         Assert.True(page.Errors.Count == 0, page.ErrorsText());
     }
 

@@ -50,6 +50,33 @@ public sealed class TrainingEndpointTests : IAsyncLifetime
         Assert.True(File.Exists(Path.Combine(_web.Adapters, "live", "adapter_model.safetensors")));
     }
 
+    // What the training tab's preference charts draw: every step of a dpo / orpo run carries TRL's reward metrics,
+    // live over server-sent events and in the snapshot, and the evaluations carry the held-out margin and accuracy.
+    [Theory]
+    [InlineData("dpo")]   // orpo logs through the same records (the CLI's MethodsCliTests train both)
+    public async Task Train_PreferenceObjective_StepsCarryTheRewardMetrics_LiveAndInTheSnapshot(string objective)
+    {
+        using var events = await Events();
+        await events.NextAsync(Timeout, "the first snapshot");
+        await _web.StartPreferenceTrainingAsync(objective, objective, maxSteps: 6);
+        var seen = await events.UntilAsync((n, d) => IsStatus(n, d, "finished") || IsStatus(n, d, "failed"), Timeout, $"the {objective} run to end");
+        var run = seen[^1].Data.GetProperty("run");
+        Assert.True(run.GetProperty("status").GetString() == "finished", run.GetProperty("error").ToString());
+        var live = seen.Where(e => e.Name == "step").Select(e => e.Data.GetProperty("step")).ToArray();
+        foreach (var history in new[] { live, run.GetProperty("history").EnumerateArray().ToArray() })
+        {
+            Assert.Equal([1, 2, 3, 4, 5, 6], history.Select(h => h.GetProperty("step").GetInt32()));
+            foreach (var key in new[] { "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies" })
+                Assert.All(history, h => Assert.True(double.IsFinite(h.GetProperty(key).GetDouble()), $"{key} of step {h.GetProperty("step")}"));
+            Assert.All(history, h => Assert.InRange(h.GetProperty("rewards/accuracies").GetDouble(), 0, 1));
+            Assert.Equal([3, 6], history.Where(h => h.TryGetProperty("eval_rewards/margins", out _)).Select(h => h.GetProperty("step").GetInt32()));
+            Assert.Equal([3, 6], history.Where(h => h.TryGetProperty("eval_rewards/accuracies", out _)).Select(h => h.GetProperty("step").GetInt32()));
+        }
+        // The compare view reads the same metrics from the finished adapter's log.
+        var compared = (await _web.GetJsonAsync($"/api/compare?adapter={objective}")).GetProperty("runs")[0].GetProperty("history");
+        Assert.Equal(6, compared.EnumerateArray().Count(h => h.TryGetProperty("rewards/margins", out _)));
+    }
+
     [Fact]
     public async Task Reconnect_FirstEventIsTheRunSoFar_ThenTheNextSteps()
     {

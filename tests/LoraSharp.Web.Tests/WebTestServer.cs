@@ -95,6 +95,34 @@ internal sealed class WebTestServer : IAsyncDisposable
         return PostOkAsync("/api/train", new { model = "stories260K-hf", settings });
     }
 
+    // A short preference (dpo / orpo) run on stories260K: pairs in datasets/pairs.json, held-out pairs in
+    // datasets/pairs-eval.json, evaluated every 3 steps.
+    public Task<JsonElement> StartPreferenceTrainingAsync(string name, string objective, int maxSteps)
+    {
+        WritePairs("pairs.json", 0, 12);
+        WritePairs("pairs-eval.json", 100, 6);
+        return StartTrainingAsync(name, maxSteps, s =>
+        {
+            s.Remove("raw_text_file"); s.Remove("overlap_len"); s.Remove("eval_split");
+            s["dataset"] = "pairs.json"; s["eval_dataset"] = "pairs-eval.json"; s["objective"] = objective;
+            s["cutoff_len"] = 128; s["eval_steps"] = 3; s["learning_rate"] = 1e-3; s["warmup_steps"] = 0;
+        });
+    }
+
+    // {prompt, chosen, rejected} rows where chosen is the happy ending and rejected the sad one.
+    private void WritePairs(string file, int first, int count)
+    {
+        string[] names = ["Lily", "Max", "Tom", "Sue", "Ben", "Mia", "Tim", "Anna", "Sam", "Lucy", "Jack", "Emma"];
+        string[] things = ["ball", "box", "toy", "flower", "hat", "stick"];
+        var rows = Enumerable.Range(first, count).Select(i => new Dictionary<string, string>
+        {
+            ["prompt"] = $"Once upon a time, there was a little dog named {names[i % names.Length]}. One day, {names[i % names.Length]} found a {things[i % things.Length]}.",
+            ["chosen"] = $" {names[i % names.Length]} was very happy and played with the {things[i % things.Length]} all day.",
+            ["rejected"] = $" {names[i % names.Length]} was very sad and cried about the {things[i % things.Length]}.",
+        });
+        File.WriteAllText(Path.Combine(Datasets, file), JsonSerializer.Serialize(rows));
+    }
+
     /// <summary>The current run (GET /api/train), or null.</summary>
     public async Task<JsonElement?> RunAsync()
     {

@@ -12,7 +12,7 @@ For each family it writes <out>/<family>/:
     adapter_model.safetensors + adapter_config.json   the PEFT adapter (r 4, alpha 8, all seven projections, B != 0)
 
 The model is written from the published Hugging Face modeling equations (modeling_qwen2.py, modeling_qwen3.py, modular_smollm3.py,
-modeling_gemma3.py,
+modeling_gemma2.py, modeling_gemma3.py,
 modeling_phi3.py),
 in float64 throughout (softmax too), not by importing transformers. RoPE's cos/sin are computed in float32 as
 transformers does (inv_freq and position products in float32), then widened.
@@ -64,6 +64,17 @@ FAMILIES = {
         query_pre_attn_scalar=16, sliding_window=4, sliding_window_pattern=6, final_logit_softcapping=None,
         attn_logit_softcapping=None, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
         torch_dtype="float32"),
+    # Four layers alternating sliding (window 4; even layers, as Gemma2Config's default and llama.cpp's
+    # set_swa_pattern(2)) and global; query_pre_attn_scalar = head_dim as in Gemma 2 2B/9B (llama.cpp's scale there).
+    # The soft-caps are small enough to bite on these tiny random weights (attention scores reach ±4, logits ±12):
+    # a kernel that ignored either cap would miss the golden by far more than the tolerance.
+    "gemma2": dict(
+        architectures=["Gemma2ForCausalLM"], model_type="gemma2", vocab_size=512, hidden_size=48,
+        intermediate_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        hidden_act="gelu_pytorch_tanh", hidden_activation="gelu_pytorch_tanh", max_position_embeddings=256,
+        rms_norm_eps=1e-6, rope_theta=10000.0, attention_bias=False, attention_dropout=0.0, query_pre_attn_scalar=16,
+        sliding_window=4, attn_logit_softcapping=2.0, final_logit_softcapping=6.0, cache_implementation="hybrid",
+        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0, torch_dtype="float32"),
     # Phi-3.5-mini style: fused qkv_proj / gate_up_proj, plain RoPE, untied head.
     "phi3": dict(
         architectures=["Phi3ForCausalLM"], model_type="phi3", vocab_size=512, hidden_size=48,
@@ -101,7 +112,7 @@ def make_weights(c, gen):
     def lin(name, out, inp):
         w[name] = torch.randn(out, inp, generator=gen) / math.sqrt(inp)
 
-    gemma = c["model_type"] == "gemma3_text"
+    gemma = c["model_type"] in ("gemma3_text", "gemma2")
 
     def norm(name, n):   # gemma stores w and multiplies by (1 + w)
         w[name] = (0.0 if gemma else 1.0) + 0.2 * torch.randn(n, generator=gen)
@@ -151,7 +162,7 @@ def make_weights(c, gen):
 
 
 def rms_norm(x, w, eps, gemma=False):
-    if gemma:   # Gemma3RMSNorm: output * (1.0 + weight.float()), the sum in float32
+    if gemma:   # Gemma3RMSNorm / Gemma2RMSNorm: output * (1.0 + weight.float()), the sum in float32
         w = (1.0 + w.float()).double()
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
@@ -247,24 +258,27 @@ def forward(c, w, ids, lora=None):
         return phi3_forward(c, w, ids, lora)
     C, NH, NKV, HS = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
     eps = c["rms_norm_eps"]
-    gemma = c["model_type"] == "gemma3_text"
+    gemma = c["model_type"] in ("gemma3_text", "gemma2")
+    gemma2 = c["model_type"] == "gemma2"
     Bn, Tn = ids.shape
     x = w["model.embed_tokens.weight"][ids]
     scaling = 1.0 / math.sqrt(HS)
     if gemma:
-        # Gemma3TextScaledWordEmbedding: embed_scale = hidden_size ** 0.5 as a float32 tensor
+        # Gemma3TextScaledWordEmbedding: embed_scale = hidden_size ** 0.5 as a float32 tensor; Gemma2Model: the
+        # normalizer hidden_size ** 0.5 in the hidden states' dtype (float32 for a float32 checkpoint)
         x = x * torch.tensor(C ** 0.5, dtype=torch.float32).double()
         scaling = c["query_pre_attn_scalar"] ** -0.5
     rs = c.get("rope_scaling") or {}
     cos, sin = rope_cos_sin(c, Tn, factor=rs.get("factor", 1.0) if rs.get("rope_type") == "linear" else 1.0)
-    if gemma:   # sliding layers: rope_local_base_freq, no scaling
+    if gemma and not gemma2:   # gemma3's sliding layers: rope_local_base_freq, no scaling
         cos_l, sin_l = rope_cos_sin(c, Tn, theta=c["rope_local_base_freq"])
     mask = torch.full((Tn, Tn), float("-inf")).triu(1)
     i_idx, j_idx = torch.arange(Tn)[:, None], torch.arange(Tn)[None, :]
     no_rope = c.get("no_rope_layers")
     for l in range(c["num_hidden_layers"]):
         p = f"model.layers.{l}"
-        sliding = gemma and (l + 1) % c["sliding_window_pattern"] != 0
+        # Gemma2Config's default layer_types: "sliding_attention" if (i + 1) % 2 else "full_attention"
+        sliding = gemma and (l + 1) % (2 if gemma2 else c["sliding_window_pattern"]) != 0
         h = rms_norm(x, w[f"{p}.input_layernorm.weight"], eps, gemma)
         q = linear(h, w, f"{p}.self_attn.q_proj", lora).view(Bn, Tn, NH, HS)
         k = linear(h, w, f"{p}.self_attn.k_proj", lora).view(Bn, Tn, NKV, HS)
@@ -274,7 +288,7 @@ def forward(c, w, ids, lora=None):
             k = rms_norm(k, w[f"{p}.self_attn.k_norm.weight"], eps, gemma)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if no_rope is None or no_rope[l]:   # SmolLM3Attention: use_rope = no_rope_layers[layer_idx]
-            cs, sn = (cos_l, sin_l) if sliding else (cos, sin)
+            cs, sn = (cos_l, sin_l) if sliding and not gemma2 else (cos, sin)
             q = q * cs + rotate_half(q) * sn
             k = k * cs + rotate_half(k) * sn
         k = k.repeat_interleave(NH // NKV, dim=1)
@@ -282,7 +296,11 @@ def forward(c, w, ids, lora=None):
         m = mask
         if sliding:   # key j visible from query i iff i - j < sliding_window
             m = mask.masked_fill(i_idx - j_idx >= c["sliding_window"], float("-inf"))
-        att = (q @ k.transpose(-1, -2)) * scaling + m
+        att = (q @ k.transpose(-1, -2)) * scaling
+        if c.get("attn_logit_softcapping"):   # Gemma2Attention: softcap before the mask
+            cap = c["attn_logit_softcapping"]
+            att = torch.tanh(att / cap) * cap
+        att = att + m
         att = torch.softmax(att, dim=-1) @ v
         att = att.transpose(1, 2).reshape(Bn, Tn, NH * HS)
         o = linear(att, w, f"{p}.self_attn.o_proj", lora)
@@ -299,7 +317,11 @@ def forward(c, w, ids, lora=None):
         x = x + (rms_norm(d, w[f"{p}.post_feedforward_layernorm.weight"], eps, True) if gemma else d)
     x = rms_norm(x, w["model.norm.weight"], eps, gemma)
     head = w["model.embed_tokens.weight"] if c["tie_word_embeddings"] else w["lm_head.weight"]
-    return x @ head.T
+    logits = x @ head.T
+    if c.get("final_logit_softcapping"):   # Gemma2ForCausalLM: logits / cap, tanh, * cap
+        cap = c["final_logit_softcapping"]
+        logits = torch.tanh(logits / cap) * cap
+    return logits
 
 
 def loss_of(logits, ids):
@@ -340,7 +362,7 @@ def write_safetensors(path, tensors, metadata=None):
 
 def build(family, out):
     c = FAMILIES[family]
-    seed = {"qwen2": 2, "qwen3": 3, "smollm3": 33, "gemma3_text": 333, "phi3": 4, "phi3_longrope": 44}[family]
+    seed = {"qwen2": 2, "qwen3": 3, "smollm3": 33, "gemma3_text": 333, "gemma2": 222, "phi3": 4, "phi3_longrope": 44}[family]
     gen = torch.Generator().manual_seed(seed)
     w = make_weights(c, gen)
     d = os.path.join(out, family)

@@ -19,7 +19,20 @@ formulas, independent of the C# code. Writes small golden files next to this scr
                         reference: DPO (sigmoid, β 0.1) over two pairs cut from the golden batch, each sequence run
                         alone (no packing): loss, policy/reference log p (metadata) and d loss / d (A, B).
 
-Run:  /usr/bin/python3 tests/references/methods_reference.py  (Debian python3-torch; float64 on CPU).
+  pissa_stories.safetensors  PiSSA (exact SVD) and OLoRA (QR) init of every projection of stories260K, r 4,
+                        lora_alpha 8 (s = 2), from PEFT's pissa_init / olora_init: per method and module
+                        <method>.<module>.lora_A / .lora_B (f32; the residual base is W - s·B·A with them); sign
+                        convention: largest |entry| of each row of Vᵀ positive (PiSSA), R's diagonal positive (OLoRA).
+                        Then "trained" factors A' = A0 + 0.01·sin(1 + i), B' = B0 + 0.01·cos(1 + i) (i the flat index,
+                        rounded to f32) on the residual base: the loss on the golden batch (metadata loss_<method>_f64),
+                        which the converted rank-2r LoRA [B' | -B0]·[A'; A0] on the ORIGINAL base must give too (checked
+                        here, metadata converted_loss_<method>_f64).
+  sophia_steps.json     Sophia-G (Liu et al. 2023, paper formulas; authors' SophiaG for the defaults): decoupled weight
+                        decay, momentum, p -= lr*clamp(m / max(gamma*h, eps), -1, 1), and every k steps the GNB EMA
+                        h = beta2*h + (1-beta2)*B*g_hat^2, over several steps on random float32-representable inputs.
+
+Run:  /usr/bin/python3 tests/references/methods_reference.py  (Debian python3-torch; float64 on CPU); name files
+(e.g. sophia_steps.json) to write only those.
 The Llama forward below reproduces the golden loss 1.1635450960739868 of ../shared/golden/stories260K/lora
 (checked at run time) before any DoRA number is written.
 """
@@ -372,21 +385,118 @@ def task_merge_cases():
     return cases
 
 
+# ---------------------------------------------------------------- PiSSA / OLoRA init (PEFT pissa_init, olora_init)
+def pissa_factors(W, r, s):
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+    U, S, Vh = U[:, :r].clone(), S[:r] / s, Vh[:r].clone()
+    for i in range(r):
+        if Vh[i, torch.argmax(Vh[i].abs())] < 0:
+            U[:, i], Vh[i] = -U[:, i], -Vh[i]
+    root = torch.sqrt(S)
+    return f32(root[:, None] * Vh), f32(U * root[None, :])          # A [r, K], B [N, r]
+
+
+def olora_factors(W, r):
+    Q, R = torch.linalg.qr(W)
+    Q, R = Q[:, :r].clone(), R[:r].clone()
+    for i in range(r):
+        if R[i, i] < 0:
+            Q[:, i], R[i] = -Q[:, i], -R[i]
+    return f32(R), f32(Q)                                            # A = R_r, B = Q_r (no division by s)
+
+
+def wave(t, fn):
+    i = torch.arange(1, t.numel() + 1, dtype=torch.float64).reshape(t.shape)
+    return f32(t + 0.01 * fn(i))
+
+
+def pissa_stories(r=4, alpha=8.0):
+    cfg, w, _, batch, names = stories_inputs()
+    s = alpha / r
+    tensors, metadata = {}, {"format": "pt", "r": str(r), "lora_alpha": repr(alpha)}
+    for method in ("pissa", "olora"):
+        residual = dict(w)
+        trained, converted = {}, {}
+        for n in names:
+            W = w[n + ".weight"]
+            A, B = pissa_factors(W, r, s) if method == "pissa" else olora_factors(W, r)
+            res = f32(W - s * B @ A)
+            residual[n + ".weight"] = res
+            tensors[f"{method}.{n}.lora_A"], tensors[f"{method}.{n}.lora_B"] = A, B
+            A1, B1 = wave(A, torch.sin), wave(B, torch.cos)
+            trained[n] = {"A": A1, "B": B1, "s": s, "m": None}
+            converted[n] = {"A": torch.cat([A1, A], 0), "B": torch.cat([B1, -B], 1), "s": s, "m": None}
+        loss = llama_loss(cfg, residual, batch, trained).item()
+        conv = llama_loss(cfg, w, batch, converted).item()
+        if abs(loss - conv) > 1e-5:
+            sys.exit(f"{method}: the converted LoRA on the original base gives {conv!r}, the trained one on the residual {loss!r}")
+        metadata[f"loss_{method}_f64"] = repr(loss)
+        metadata[f"converted_loss_{method}_f64"] = repr(conv)
+    return tensors, metadata
+
+
+# ---------------------------------------------------------------- Sophia-G (paper Algorithm 3, GNB estimator)
+def sophia_cases():
+    """Each case: parameters, per step lr and gradients, at every k-th step the sampled-label gradients g_hat and the
+    token count B; expected values, momentum and Hessian EMA after every step (float64 throughout)."""
+    gen = torch.Generator().manual_seed(1813)
+    f32 = lambda t: t.to(torch.float32).to(torch.float64)   # inputs are what the float32 code is given
+    cases = []
+    for beta1, beta2, gamma, eps, wd, k, tokens in [(0.965, 0.99, 0.04, 1e-15, 0.1, 3, 4096),
+                                                    (0.9, 0.95, 0.01, 1e-12, 0.0, 2, 333)]:
+        sizes = [37, 64]
+        params = [f32(torch.randn(n, generator=gen)) for n in sizes]
+        init = [flat(p) for p in params]
+        m = [torch.zeros(n) for n in sizes]
+        h = [torch.zeros(n) for n in sizes]
+        steps = []
+        for t in range(1, 8):
+            lr = float(torch.tensor(1e-3 * (1.0 - 0.1 * t), dtype=torch.float32))
+            # per-element scales spread over two decades, so some ratios clip and some do not
+            grads = [f32(torch.randn(n, generator=gen) * 0.1 * 10 ** (torch.rand(n, generator=gen) - 0.5)) for n in sizes]
+            for i in range(len(sizes)):
+                params[i] = params[i] * (1 - lr * wd)
+                m[i] = beta1 * m[i] + (1 - beta1) * grads[i]
+                ratio = torch.clamp(m[i] / torch.clamp(gamma * h[i], min=eps), -1.0, 1.0)
+                params[i] = params[i] - lr * ratio
+            step = {"lr": lr, "grads": [flat(g) for g in grads]}
+            if t % k == 0:
+                sampled = [f32(torch.randn(n, generator=gen) * 0.02) for n in sizes]
+                for i in range(len(sizes)):
+                    h[i] = beta2 * h[i] + (1 - beta2) * tokens * sampled[i] * sampled[i]
+                step["sampled_grads"] = [flat(g) for g in sampled]
+            step["params"] = [flat(p) for p in params]
+            step["exp_avg"] = [flat(x) for x in m]
+            step["hessian"] = [flat(x) for x in h]
+            steps.append(step)
+        cases.append({"beta1": beta1, "beta2": beta2, "gamma": gamma, "eps": eps, "weight_decay": wd, "interval": k,
+                      "batch_tokens": tokens, "init": init, "steps": steps})
+    return cases
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    only = set(sys.argv[1:])   # file names to write (default: all), e.g. sophia_steps.json
     def write(name, obj):
         path = os.path.join(OUT, name)
         with open(path + ".tmp", "w") as f:
             json.dump(obj, f, separators=(",", ":"))
         os.replace(path + ".tmp", path)
         print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+    if only:
+        if "sophia_steps.json" in only:
+            write("sophia_steps.json", {"torch": torch.__version__, "cases": sophia_cases()})
+        return
     write("dora_linear.json", {"torch": torch.__version__, "cases": dora_linear_cases()})
     tensors, metadata = dora_stories()
     write_safetensors(os.path.join(OUT, "dora_stories.safetensors"), tensors, metadata)
+    tensors, metadata = pissa_stories()
+    write_safetensors(os.path.join(OUT, "pissa_stories.safetensors"), tensors, metadata)
     write("task_merging.json", {"torch": torch.__version__, "cases": task_merge_cases()})
     write("preference_losses.json", {"torch": torch.__version__, "cases": preference_cases()})
     tensors, metadata = dpo_stories()
     write_safetensors(os.path.join(OUT, "dpo_stories.safetensors"), tensors, metadata)
+    write("sophia_steps.json", {"torch": torch.__version__, "cases": sophia_cases()})
 
 
 if __name__ == "__main__":

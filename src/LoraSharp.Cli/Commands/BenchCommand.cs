@@ -13,6 +13,7 @@ internal static class BenchCommand
         ("kernels", "Measure the fp32 FMA peak, memory bandwidth and each kernel's throughput as a fraction of them.", KernelsBench.Run),
         ("matmul", "Only the matmul section of `bench kernels`: each layout at the issue's shapes against the FMA peak.", o => KernelsBench.Run(o, "matmul")),
         ("elementwise", "Only the elementwise section of `bench kernels`: RMSNorm, RoPE, SwiGLU, softmax, SiLU, dropout against memory bandwidth.", o => { ElementwiseBench.Run(o); return 0; }),
+        ("attention", "Only the attention section of `bench kernels`: tiled forward/backward per shape (also soft-capped, gemma2), packed vs padded.", o => { AttentionBench.Run(o); return 0; }),
         ("stored-matmul", "Matmul throughput over compressed frozen weights (bf16, Q8_0, NF4, Q4_0) as a fraction of f32 panels.", o => { StoredMatMulBench.Run(o); return 0; }),
         ("tokenize", "Encode throughput (MB/s) of the stories260K, Llama-2 and Llama-3 tokenizers on War and Peace (needs ../shared).", RunTokenizer),
     ];
@@ -62,6 +63,31 @@ internal static class BenchCommand
     private static string[] SelfCommand() => Environment.ProcessPath is { } exe && !exe.EndsWith("dotnet", StringComparison.Ordinal)
         ? [exe] : ["dotnet", typeof(BenchCommand).Assembly.Location];
 
+    // `bench scale` (and its hidden child, run once directly and once under mpirun): data-parallel tokens/s on this machine.
+    private static Command ScaleCommand(bool child)
+    {
+        var shape = new Option<string>("--shape") { Description = "Shape: " + string.Join(", ", TrainBench.Shapes.Select(x => x.Key)) + " (default b, the issue's target).", DefaultValueFactory = _ => "b" };
+        var steps = new Option<int>("--steps") { Description = "Timed steps (median reported).", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 1 };
+        var batch = new Option<int?>("--batch") { Description = "Sequences per micro-batch (default: the shape's)." };
+        var seq = new Option<int?>("--seq") { Description = "Tokens per sequence (default: the shape's); small values check the benchmark runs." };
+        var command = child
+            ? new Command("scale-child", "Internal: one configuration of `bench scale` in this process (or this rank), printed as JSON by rank 0.") { Hidden = true }
+            : new Command("scale", "Data-parallel training on MPI: tokens/s of 1 rank x 2 threads vs 2 ranks x 1 thread (mpirun), bytes and time all-reduced per step, and the scaling model for N machines.");
+        foreach (var o in new Option[] { shape, steps, warmup, batch, seq }) command.Options.Add(o);
+        command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
+        {
+            var s = TrainBench.ShapeOf(parse.GetValue(shape)!);
+            s = s with { Batch = parse.GetValue(batch) ?? s.Batch, Seq = parse.GetValue(seq) ?? s.Seq };
+            if (s.Batch < 1 || s.Seq < 2) throw new Core.UserErrorException("--batch must be at least 1 and --seq at least 2.");
+            if (!child) return ScaleBench.Run(parse.InvocationConfiguration.Output, SelfCommand(), s, parse.GetValue(steps), parse.GetValue(warmup));
+            if (ScaleBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup)) is { } result)
+                parse.InvocationConfiguration.Output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result));
+            return 0;
+        }));
+        return command;
+    }
+
     private static Command QloraCommand()
     {
         var dtypes = new Option<string[]>("--base-dtype") { Description = "Base dtypes to compare at shape (b).", DefaultValueFactory = _ => [.. QloraBench.DefaultDTypes], AllowMultipleArgumentsPerToken = true };
@@ -73,6 +99,21 @@ internal static class BenchCommand
         foreach (var o in new Option[] { dtypes, steps, warmup, no7b, rounds }) command.Options.Add(o);
         command.SetAction(parse => QloraBench.Run(parse.InvocationConfiguration.Output, SelfCommand(), parse.GetValue(dtypes)!, parse.GetValue(steps),
             parse.GetValue(warmup), !parse.GetValue(no7b), Math.Max(1, parse.GetValue(rounds))));
+        return command;
+    }
+
+    private static Command MethodsCommand()
+    {
+        var shape = new Option<string[]>("--shape") { Description = "Shapes: a, b (as `bench train`), or tiny (only to check the benchmark runs).", DefaultValueFactory = _ => ["a", "b"], AllowMultipleArgumentsPerToken = true };
+        var methods = new Option<string[]>("--methods") { Description = $"Methods beside lora: {string.Join(", ", MethodsBench.Methods)}.", DefaultValueFactory = _ => [.. MethodsBench.Methods], AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per method (median reported).", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 1 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds over the methods; each keeps its fastest median.", DefaultValueFactory = _ => 2 };
+        var dropout = new Option<double>("--lora-dropout") { Description = "lora_dropout of every method (0 is PEFT's default and DoRA's fast path; train's default is 0.05).", DefaultValueFactory = _ => 0.0 };
+        var command = new Command("methods", "Step time of DoRA, DPO (with its reference pass) and Sophia against a LoRA step on the same tokens, at shapes a and b, in one run; prints the ratios and the issue's targets.");
+        foreach (var o in new Option[] { shape, methods, steps, warmup, rounds, dropout }) command.Options.Add(o);
+        command.SetAction(parse => MethodsBench.Run(parse.InvocationConfiguration.Output, [.. parse.GetValue(shape)!.Select(MethodsBench.ShapeOf)],
+            parse.GetValue(methods)!, Math.Max(1, parse.GetValue(steps)), Math.Max(0, parse.GetValue(warmup)), Math.Max(1, parse.GetValue(rounds)), parse.GetValue(dropout)));
         return command;
     }
 
@@ -133,6 +174,9 @@ internal static class BenchCommand
         command.Subcommands.Add(TrainCommand(child: false));
         command.Subcommands.Add(TrainCommand(child: true));
         command.Subcommands.Add(QloraCommand());
+        command.Subcommands.Add(ScaleCommand(child: false));
+        command.Subcommands.Add(ScaleCommand(child: true));
+        command.Subcommands.Add(MethodsCommand());
         command.Subcommands.Add(RandomModelCommand());
         command.Subcommands.Add(GenerateCommand());
         return command;

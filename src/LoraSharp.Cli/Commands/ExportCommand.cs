@@ -14,7 +14,7 @@ internal static class ExportCommand
         var model = new Option<string?>("--model", "-m") { Description = "Base model for its config (default: the adapter's base_model_name_or_path when it is a local path)." };
         var dtype = new Option<string>("--dtype") { Description = "f32 or f16.", DefaultValueFactory = _ => "f32" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing output." };
-        var toLora = new Option<bool>("--to-lora") { Description = "Convert a DoRA adapter to a plain LoRA (SVD of its effective change; the error is printed). Needed for DoRA: GGUF LoRA has no magnitude vector." };
+        var toLora = new Option<bool>("--to-lora") { Description = "Convert a DoRA adapter to a plain LoRA (SVD of its effective change; the error is printed). Needed for DoRA: GGUF LoRA has no magnitude vector. Also converts a PiSSA/OLoRA adapter saved unconverted, exactly, on the original base given with --model (rank 2r)." };
         var rank = new Option<int?>("--rank") { Description = "With --to-lora: rank of the plain LoRA (default: the adapter's)." };
         var format = new Option<string>("--format") { Description = "gguf (llama.cpp LoRA file) or peft (with --to-lora: the converted adapter as a PEFT folder).", DefaultValueFactory = _ => "gguf" };
         var ollama = new Option<bool>("--ollama") { Description = "Also write an Ollama Modelfile beside the output (chat template and stop tokens translated; docs/getting-started.md)." };

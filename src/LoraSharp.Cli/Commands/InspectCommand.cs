@@ -60,6 +60,10 @@ internal static class InspectCommand
             if (c.RopeScaling is { IsLongRope: true } lr)
                 Line("LongRoPE", $"long factors beyond {lr.OriginalMaxPositionEmbeddings} tokens, cos/sin x{lr.LongRopeAttentionFactor.ToString("0.####", CultureInfo.InvariantCulture)}");
             Line("tied embeddings", c.TieWordEmbeddings ? "yes" : "no");
+            if (c.SlidingWindow is int sw)
+                Line("sliding window", sw.ToString(CultureInfo.InvariantCulture) + (c.SlidingLayers is { } sl ? $" on {sl.Count(x => x)} of {c.NumHiddenLayers} layers" : ""));
+            if (c.AttnLogitSoftcapping is not null || c.FinalLogitSoftcapping is not null)
+                Line("logit soft-caps", $"attention {c.AttnLogitSoftcapping?.ToString(CultureInfo.InvariantCulture) ?? "none"}, final {c.FinalLogitSoftcapping?.ToString(CultureInfo.InvariantCulture) ?? "none"}");
             Line("parameters", Count(r.ParameterCount));
             Line("tokenizer", r.TokenizerKind is null ? "(none found)" : $"{r.TokenizerKind}, {r.TokenizerVocabSize?.ToString(CultureInfo.InvariantCulture) ?? "?"} tokens");
             if (r.Memory is { } m && r.MemoryF32 is { } f)
@@ -67,9 +71,11 @@ internal static class InspectCommand
                 Line("LoRA memory (est.)", $"{Bytes(m.TotalBytes)} as loaded by default (peak RSS of `train`), {Bytes(f.TotalBytes)} with --base-dtype f32");
                 Line("  base weights", $"{Bytes(m.BaseWeightsBytes)} as loaded by default (bf16/f16/quantized matrices kept as stored, decoded inside the matmuls), " +
                                        $"{Bytes(f.BaseWeightsBytes)} as f32");
-                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW state");
+                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW (or Sophia) state; lion: {Bytes(m.TrainableParameters * 12)}");
                 Line("  activations", $"{Bytes(m.ActivationBytes)} (seq {m.SequenceLength}, micro-batch {m.MicroBatch}); {Bytes(m.CheckpointedActivationBytes)} with --gradient-checkpointing");
                 Line("  workspace", $"{Bytes(m.WorkspaceBytes)} (runtime and per-thread matmul scratch)");
+                if (r.DoraExtraBytes is { } dora)
+                    Line("  with DoRA", $"+{Bytes(dora)} (--use-dora on all linears: the saved seq x out product per projection, norms, magnitudes)");
             }
             if (r.IgnoredTensors.Count > 0) Line("ignored tensors", string.Join(", ", r.IgnoredTensors));
         }

@@ -26,13 +26,14 @@ internal static class TrainCommand
         var settingOptions = TrainingSettingsSchema.All.Select(info => (Info: info, Option: SettingOption(info))).ToList();
         foreach (var (_, option) in settingOptions) command.Options.Add(option);
 
-        command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
+        command.SetAction((parse, cancel) => Task.FromResult(CommandRunner.Run(parse.InvocationConfiguration.Error, () => Distributed(parse.InvocationConfiguration.Error, comm =>
         {
-            var output = parse.InvocationConfiguration.Output;
+            // Under mpirun every rank runs this; rank 0 alone prints (and writes, in FineTuneJob).
+            var output = comm.Rank == 0 ? parse.InvocationConfiguration.Output : TextWriter.Null;
             bool Given(string setting) => parse.GetResult(settingOptions.Single(o => o.Info.Name == setting).Option) is { Implicit: false };
             bool anyData = Given("dataset") || Given("raw_text_file") || parse.GetValue(config) != null || parse.GetValue(copyFrom) != null;
             if (!anyData && parse.GetValue(model) is var demoModel && (demoModel == null || demoModel.EndsWith(App.DefaultModel.DefaultJob.ModelFile, StringComparison.Ordinal)))
-                return RunDefault(output, parse.GetValue(outputRoot)!, demoModel, cancel,
+                return comm.Size > 1 ? throw new UserErrorException("The default demo fine-tune runs in one process; under mpirun give --dataset or --raw-text-file.") : RunDefault(output, parse.GetValue(outputRoot)!, demoModel, cancel,
                     Given("max_steps") ? (int)parse.GetResult(settingOptions.Single(o => o.Info.Name == "max_steps").Option)!.GetValueOrDefault<object?>()! : null);
             var s = parse.GetValue(config) is { } cfg ? TrainingSettingsFile.Load(cfg)
                 : parse.GetValue(copyFrom) is { } from ? TrainingSettingsFile.Load(from) : new TrainingSettings();
@@ -43,14 +44,14 @@ internal static class TrainCommand
             s = TrainingSettingsFile.Apply(s, given, "command line");
             string baseModel = parse.GetValue(model) ?? App.DefaultModel.DefaultJob.FindModel()
                 ?? throw new UserErrorException("--model is required (the embedded default model was not found).");
-            var request = new FineTuneRequest { Model = baseModel, Settings = s, OutputRoot = parse.GetValue(outputRoot)!, Resume = parse.GetValue(resume) };
+            var request = new FineTuneRequest { Model = baseModel, Settings = s, OutputRoot = parse.GetValue(outputRoot)!, Resume = parse.GetValue(resume), Communicator = comm };
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             ConsoleCancelEventHandler onCancel = (_, e) =>
             {
                 e.Cancel = true;   // finish the current step, then save a checkpoint
                 stop.Cancel();
-                System.Console.Error.WriteLine("stopping after the current step...");
+                if (comm.Rank == 0) System.Console.Error.WriteLine("stopping after the current step...");
             };
             System.Console.CancelKeyPress += onCancel;
             // SIGTERM (kill, Slurm preemption, docker stop) stops the same way as Ctrl+C: after the step, with a checkpoint.
@@ -58,7 +59,10 @@ internal static class TrainCommand
             {
                 ctx.Cancel = true;
                 stop.Cancel();
-                System.Console.Error.WriteLine("SIGTERM: stopping after the current step...");
+                if (comm.Rank == 0)
+                    System.Console.Error.WriteLine(comm.Size > 1
+                        ? "SIGTERM: mpirun is ending the job (a rank failed or the job was stopped); finishing the step to save a checkpoint if it waits, otherwise the last checkpoint is intact: continue with --resume."
+                        : "SIGTERM: stopping after the current step...");
             });
             try
             {
@@ -76,8 +80,41 @@ internal static class TrainCommand
             {
                 System.Console.CancelKeyPress -= onCancel;
             }
-        })));
+        }))));
         return command;
+    }
+
+    // Runs body with the job's communicator (one process unless mpirun started several ranks). A failure every rank
+    // agreed on (RankFailedException) is printed by rank 0 and each rank leaves through MPI_Finalize; any other
+    // failure of one rank is printed with its rank and ends the whole job (MPI_Abort), so no rank waits for it.
+    private static int Distributed(TextWriter error, Func<Training.Distributed.ICommunicator, int> body)
+    {
+        var comm = Training.Distributed.Communicator.FromEnvironment();
+        if (comm.Size == 1) return body(comm);
+        int code;
+        try
+        {
+            code = body(comm);
+        }
+        catch (Training.Distributed.RankFailedException) when (comm.Rank != 0)
+        {
+            code = CommandRunner.UserError;   // rank 0 prints it
+        }
+        catch (Exception e) when (e is not Training.Distributed.RankFailedException)
+        {
+            error.WriteLine($"error: rank {comm.Rank} of {comm.Size}: {App.UserErrors.Unwrap(e).Message}");
+            error.WriteLine("ending every rank of the job (MPI_Abort); the last checkpoint is intact, continue with --resume.");
+            error.Flush();
+            comm.Abort(App.UserErrors.IsExpected(e) ? CommandRunner.UserError : CommandRunner.InternalError);
+            throw;
+        }
+        catch (Training.Distributed.RankFailedException)
+        {
+            comm.Dispose();
+            throw;
+        }
+        comm.Dispose();
+        return code;
     }
 
     // The embedded default: teach the shipped tiny model "what number comes after N?" and show held-out accuracy.

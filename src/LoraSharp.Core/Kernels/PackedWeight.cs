@@ -118,6 +118,20 @@ public sealed class PackedWeight
             }
     }
 
+    /// <summary>
+    /// W[n, :] += <paramref name="delta"/> in place (K floats). Only f32 panels (<see cref="StorageDType"/> F32) can be
+    /// changed: a stored (quantized, f16, bf16) weight would need re-encoding, so it throws InvalidOperationException.
+    /// For initialisations that move part of a frozen weight into an adapter (PiSSA, OLoRA) without a second copy.
+    /// </summary>
+    public void AddToRow(int n, ReadOnlySpan<float> delta)
+    {
+        if (Source is not F32PanelSource f32)
+            throw new InvalidOperationException($"AddToRow: the weight is held as {StorageDType}; only f32 panels can be changed in place.");
+        if ((uint)n >= (uint)N) throw new ArgumentOutOfRangeException(nameof(n), n, $"row outside the weight's {N} rows");
+        if (delta.Length != K) throw new ArgumentException($"AddToRow: the row has {K} columns, the delta {delta.Length}.", nameof(delta));
+        f32.AddToRow(n, delta);
+    }
+
     private static void CheckStored(Tensor w)
     {
         ArgumentNullException.ThrowIfNull(w);

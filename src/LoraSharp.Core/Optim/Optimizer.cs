@@ -15,7 +15,7 @@ public abstract class Optimizer
     private IReadOnlyList<Parameter>? _checkedList;
     private int _checkedCount;
 
-    /// <summary>The name <see cref="OptimizerFactory"/> knows this optimizer by ("adamw", "adam", "sgd", "adafactor", "lion").</summary>
+    /// <summary>The name <see cref="OptimizerFactory"/> knows this optimizer by ("adamw", "adam", "sgd", "adafactor", "lion", "sophia").</summary>
     public abstract string Name { get; }
 
     /// <summary>Steps taken so far (0 before the first <see cref="Step"/>).</summary>
@@ -129,6 +129,17 @@ public abstract class Optimizer
 
     /// <summary>Like <see cref="Buffer(Parameter, string, int, out bool)"/> without the flag.</summary>
     protected internal float[] Buffer(Parameter p, string buffer, int length) => Buffer(p, buffer, length, out _);
+
+    /// <summary>Bytes the state buffers hold now (what the optimizer adds to memory beyond parameters and gradients).</summary>
+    public long StateBytes
+    {
+        get
+        {
+            long n = 0;
+            foreach (var b in _buffers.Values) n += b.Length;
+            return n * sizeof(float);
+        }
+    }
 
     /// <summary>A copy of the state: step count and every buffer as "<c>parameter</c>.<c>buffer</c>" → floats.</summary>
     public OptimizerState ExportState()

@@ -7,10 +7,10 @@ namespace LoraSharp.Core.Optim;
 public static class OptimizerFactory
 {
     /// <summary>The accepted names, canonical first, aliases in parentheses.</summary>
-    public const string ValidNames = "adamw (also adamw_torch, adamw_hf), adam, sgd, adafactor, lion (also lion_32bit)";
+    public const string ValidNames = "adamw (also adamw_torch, adamw_hf), adam, sgd, adafactor, lion (also lion_32bit), sophia (also sophiag)";
 
     /// <summary>The canonical names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["adamw", "adam", "sgd", "adafactor", "lion"];
+    public static IReadOnlyList<string> Names { get; } = ["adamw", "adam", "sgd", "adafactor", "lion", "sophia"];
 
     /// <summary>Creates the optimizer <paramref name="name"/> (case-insensitive) with <paramref name="options"/>.</summary>
     /// <exception cref="ArgumentException">The name is not one of <see cref="ValidNames"/>.</exception>
@@ -26,6 +26,7 @@ public static class OptimizerFactory
             "adafactor" => new Adafactor(o.AdafactorEps1, o.AdafactorEps2, o.ClipThreshold, o.DecayRate, o.Beta1, o.WeightDecay,
                 o.ScaleParameter ?? false, o.RelativeStep ?? false, o.WarmupInit),
             "lion" or "lion_32bit" => new Lion(o.Beta1 ?? 0.9, o.Beta2 ?? 0.99, o.WeightDecay),
+            "sophia" or "sophiag" => new Sophia(o.Beta1 ?? 0.965, o.Beta2 ?? 0.99, o.SophiaRho, o.Epsilon ?? 1e-15, o.WeightDecay),
             _ => throw new ArgumentException($"Unknown optimizer '{name}'. Valid names: {ValidNames}.", nameof(name)),
         };
     }

@@ -9,13 +9,13 @@ public sealed record OptimizerOptions
     /// <summary>Weight decay (decoupled for adamw, lion, adafactor; L2 on the gradient for adam and sgd). Default 0 (TrainingArguments).</summary>
     public double WeightDecay { get; init; }
 
-    /// <summary>β1 (adam_beta1); null: 0.9 for adam/adamw/lion, none for adafactor.</summary>
+    /// <summary>β1 (adam_beta1); null: 0.9 for adam/adamw/lion, 0.965 for sophia, none for adafactor.</summary>
     public double? Beta1 { get; init; }
 
-    /// <summary>β2 (adam_beta2); null: 0.999 for adam/adamw, 0.99 for lion. Unused by sgd and adafactor.</summary>
+    /// <summary>β2 (adam_beta2); null: 0.999 for adam/adamw, 0.99 for lion and sophia (its Hessian EMA). Unused by sgd and adafactor.</summary>
     public double? Beta2 { get; init; }
 
-    /// <summary>eps (adam_epsilon); null: 1e-8. Used by adam/adamw.</summary>
+    /// <summary>eps (adam_epsilon); null: 1e-8 for adam/adamw, 1e-15 for sophia (its smallest denominator).</summary>
     public double? Epsilon { get; init; }
 
     /// <summary>SGD momentum (default 0).</summary>
@@ -47,4 +47,7 @@ public sealed record OptimizerOptions
 
     /// <summary>Adafactor eps[1] (default 1e-3).</summary>
     public double AdafactorEps2 { get; init; } = 1e-3;
+
+    /// <summary>Sophia's γ (the authors' rho, default 0.04).</summary>
+    public double SophiaRho { get; init; } = 0.04;
 }

@@ -1,6 +1,6 @@
 // A snapshot of an optimizer's state for checkpoints: the optimizer's name, its step count and its per-parameter
 // buffers as named float arrays ("<parameter name>.<buffer>", buffer names as torch stores them: exp_avg,
-// exp_avg_sq, momentum_buffer, exp_avg_sq_row, exp_avg_sq_col). It does not do IO: Training writes it to a file.
+// exp_avg_sq, momentum_buffer, exp_avg_sq_row, exp_avg_sq_col; Sophia's hessian). It does not do IO: Training writes it to a file.
 namespace LoraSharp.Core.Optim;
 
 /// <summary>Everything an optimizer needs to continue bit-identically after a restart.</summary>

@@ -67,6 +67,12 @@ public sealed record HfModelConfigJson
     public double? RopeLocalBaseFreq { get; init; }
     /// <summary>sliding_window_pattern (gemma3): every n-th layer is global, the others slide.</summary>
     public int? SlidingWindowPattern { get; init; }
+    /// <summary>attn_logit_softcapping (gemma2): attention scores become cap·tanh(score/cap).</summary>
+    public double? AttnLogitSoftcapping { get; init; }
+    /// <summary>final_logit_softcapping (gemma2): logits become cap·tanh(logit/cap).</summary>
+    public double? FinalLogitSoftcapping { get; init; }
+    /// <summary>True when the field is present and explicitly null (gemma2: null turns a soft-cap off, absent means the default).</summary>
+    public IReadOnlySet<string> ExplicitNulls { get; init; } = new HashSet<string>();
     /// <summary>layer_types: "sliding_attention" / "full_attention" per layer.</summary>
     public string[]? LayerTypes { get; init; }
     /// <summary>original_max_position_embeddings (phi3, top level): the pre-training context LongRoPE extends.</summary>
@@ -129,6 +135,11 @@ public sealed record HfModelConfigJson
             LayerTypes = f.StringOrStrings("layer_types"),
             OriginalMaxPositionEmbeddings = f.Int("original_max_position_embeddings"),
             PartialRotaryFactor = f.Double("partial_rotary_factor"),
+            AttnLogitSoftcapping = f.Double("attn_logit_softcapping"),
+            FinalLogitSoftcapping = f.Double("final_logit_softcapping"),
+            ExplicitNulls = doc.RootElement.ValueKind == JsonValueKind.Object
+                ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Null).Select(p => p.Name).ToHashSet(StringComparer.Ordinal)
+                : new HashSet<string>(),
             Present = doc.RootElement.ValueKind == JsonValueKind.Object
                 ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.Null)
                     .GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value.GetRawText(), StringComparer.Ordinal)

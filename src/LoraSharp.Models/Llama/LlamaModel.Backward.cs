@@ -37,19 +37,19 @@ public sealed partial class LlamaModel
         var dXn = acts.DXn;
         dXn.Clear();
         double loss;
-        if (GradEmbedding != null)
+        if (HeadGrad is { } headGrad)
         {
-            // Full fine-tuning: the output projection (tied embedding or lm_head) learns too.
-            var dOut = (OutputWeightF32 == null ? GradEmbedding : GradOutput!).Floats;
-            var wOut = (OutputWeightF32 ?? Embedding!).Floats;   // full fine-tuning always keeps the f32 embedding
+            // Full fine-tuning or modules_to_save lm_head: the output projection (tied embedding or lm_head) learns too.
+            var dOut = headGrad.Floats;
+            var wOut = (OutputWeightF32 ?? Embedding!).Floats;   // a trainable head is always held in f32
             { long t0 = StepProfile.Start();
-            loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut);
+            loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut, Config.LogitSoftCap);
             StepProfile.Stop(StepPhase.CrossEntropy, t0); }
         }
         else
         {
             { long t0 = StepProfile.Start();
-            loss = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count);
+            loss = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, Config.LogitSoftCap);
             StepProfile.Stop(StepPhase.CrossEntropy, t0); }
         }
         if (lowest > L) return loss;   // nothing trainable below the head
@@ -159,7 +159,7 @@ public sealed partial class LlamaModel
         var dV = acts.DV; dV.Clear();
         long ta = StepProfile.Start();
         Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, acts.SequenceIds, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
-            c.AttentionScale, w.SlidingWindow);
+            c.AttentionScale, w.SlidingWindow, c.AttentionSoftCap);
         StepProfile.Stop(StepPhase.AttentionBackward, ta);
         if (w.UsesRope)
         {

@@ -20,7 +20,7 @@ public sealed partial class LlamaModel
         var acts = Prepare(batch);
         ForwardLayers(acts, training: false, dropoutSeed: 0);
         FinalNormForward(acts);
-        double sum = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, [], 0f, CeWorkspace(), acts.M, Config.HiddenSize, out int count);
+        double sum = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, [], 0f, CeWorkspace(), acts.M, Config.HiddenSize, out int count, Config.LogitSoftCap);
         return count == 0 ? double.NaN : sum / count;
     }
 
@@ -31,7 +31,7 @@ public sealed partial class LlamaModel
         ForwardLayers(acts, training: false, dropoutSeed: 0);
         FinalNormForward(acts);
         var losses = new float[acts.M];
-        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), acts.M, Config.HiddenSize, out count);
+        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), acts.M, Config.HiddenSize, out count, Config.LogitSoftCap);
         return losses;
     }
 
@@ -43,6 +43,7 @@ public sealed partial class LlamaModel
         FinalNormForward(acts);
         var logits = new float[(long)acts.M * Config.VocabSize];
         MatMul.Forward(acts.XnF, Output, logits, acts.M);
+        if (Config.LogitSoftCap > 0) SoftCap.Forward(logits, logits, Config.LogitSoftCap);   // gemma2's final_logit_softcapping
         return logits;
     }
 
@@ -131,7 +132,7 @@ public sealed partial class LlamaModel
         }
         t0 = StepProfile.Start();
         Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, acts.SequenceIds, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
-            c.AttentionScale, w.SlidingWindow);
+            c.AttentionScale, w.SlidingWindow, c.AttentionSoftCap);
         StepProfile.Stop(StepPhase.AttentionForward, t0);
 
         if (w.AttnOutNorm == null)

@@ -86,7 +86,7 @@ public sealed partial class LlamaModel
                 Core.Kernels.Rope.Forward(kNew, pos, rope, n, NKV, HS);
             }
             Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
-                1, n, total, NH, NKV, HS, c.AttentionScale, w.SlidingWindow);
+                1, n, total, NH, NKV, HS, c.AttentionScale, w.SlidingWindow, c.AttentionSoftCap);
             if (w.AttnOutNorm == null) w.O.Forward(att, x, n, true, [], 0, training: false, q8);
             else
             {
@@ -119,6 +119,7 @@ public sealed partial class LlamaModel
         var last = x.Slice((n - 1) * C, C);
         RmsNorm.Forward(last, FinalNorm.Floats, xn[..C], rstd[..1], 1, C, eps);
         MatMul.Forward(xn[..C], Output, cache.Logits, 1, q8Activations: q8);
+        if (Config.LogitSoftCap > 0) SoftCap.Forward(cache.Logits, cache.Logits, Config.LogitSoftCap);   // gemma2's final_logit_softcapping
         cache.Length = total;
     }
 }

@@ -60,5 +60,6 @@ public sealed partial class LlamaModel
     {
         foreach (var layer in Layers)
             foreach (var p in layer.Projections) p.Detach(adapterName);
+        RestoreModules(adapterName);
     }
 }

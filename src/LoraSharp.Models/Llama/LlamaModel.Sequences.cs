@@ -92,8 +92,8 @@ public sealed partial class LlamaModel
     public double[] ForwardBackwardSequences(Batch batch, ulong dropoutSeed, SequenceLossGradient lossGradient)
     {
         ArgumentNullException.ThrowIfNull(lossGradient);
-        if (GradEmbedding != null)
-            throw new Core.UserErrorException("Sequence-level objectives (dpo, orpo) train adapters; they do not support full fine-tuning.");
+        if (GradEmbedding != null || GradOutput != null)
+            throw new Core.UserErrorException("Sequence-level objectives (dpo, orpo) train adapters; they do not support full fine-tuning or modules_to_save.");
         var acts = Prepare(batch);
         var c = Config;
         int M = acts.M, C = c.HiddenSize, L = Layers.Length;
@@ -102,10 +102,10 @@ public sealed partial class LlamaModel
         FinalNormForward(acts);
 
         var losses = new float[M];
-        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), M, C, out _);
+        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), M, C, out _, Config.LogitSoftCap);
         var dXn = acts.DXn;
         dXn.Clear();
-        CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, 1f, CeWorkspace(), M, C, out _);
+        CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, 1f, CeWorkspace(), M, C, out _, Config.LogitSoftCap);
 
         var logps = SumPerSample(batch, losses, out var counts);
         var grad = new double[logps.Length];

@@ -1,4 +1,4 @@
-// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3, gemma3_text): weights built from Hugging Face-named tensors, the forward
+// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3, gemma2, gemma3_text): weights built from Hugging Face-named tensors, the forward
 // (LlamaModel.Forward.cs), the backward for LoRA or full fine-tuning (LlamaModel.Backward.cs) and cached
 // generation (LlamaModel.Generate.cs). Base weights are frozen and packed once; LoRA plugs in through Linear.
 using LoraSharp.Core.Kernels;
@@ -32,7 +32,7 @@ public sealed partial class LlamaModel : IDisposable
     /// model.embed_tokens.weight (V, C): f32, or its stored type when that is compressed and the base is frozen; null for
     /// a frozen tied f32 embedding, which only <see cref="Output"/> holds (the lookup gathers its rows there).
     /// </summary>
-    public Tensor? Embedding { get; }
+    public Tensor? Embedding { get; private set; }
 
     /// <summary>Decoder layers.</summary>
     public LlamaLayer[] Layers { get; }
@@ -44,7 +44,10 @@ public sealed partial class LlamaModel : IDisposable
     public PackedWeight Output { get; private set; }
 
     /// <summary>lm_head.weight as f32 when untied (null when tied: then it is <see cref="Embedding"/>).</summary>
-    public Tensor? OutputWeightF32 { get; }
+    public Tensor? OutputWeightF32 { get; private set; }
+
+    /// <summary>The base ties lm_head to the embedding (tie_word_embeddings, or no lm_head.weight).</summary>
+    public bool TiedOutput { get; private init; }
 
     /// <summary>Rotary cos/sin tables for every position up to max_position_embeddings.</summary>
     public RopeTable Rope { get; }
@@ -209,7 +212,7 @@ public sealed partial class LlamaModel : IDisposable
             output = WeightConversion.Pack(head, "lm_head.weight", V, C, widen: fullFineTuning, consume: consumeTensors && !fullFineTuning);
             if (fullFineTuning) outputF32 = Tensor.FromFloats(WeightConversion.ToF32(head, "lm_head.weight"), V, C);
         }
-        var model = new LlamaModel(config, embedding, layers, finalNorm, output, outputF32);
+        var model = new LlamaModel(config, embedding, layers, finalNorm, output, outputF32) { TiedOutput = tied };
         if (fullFineTuning)
         {
             foreach (var layer in layers)
@@ -245,7 +248,7 @@ public sealed partial class LlamaModel : IDisposable
     {
         foreach (var layer in Layers)
             foreach (var p in layer.Projections) p.Repack();
-        if (GradEmbedding != null)
+        if (HeadGrad != null)
             Output = PackedWeight.FromF32((OutputWeightF32 ?? Embedding!).Floats, Config.VocabSize, Config.HiddenSize);
     }
 
@@ -282,6 +285,7 @@ public sealed partial class LlamaModel : IDisposable
     {
         foreach (var l in Layers) l.Dispose();
         Embedding?.Dispose();
+        if (!ReferenceEquals(_replacedEmbedding, Embedding)) _replacedEmbedding?.Dispose();
         FinalNorm.Dispose();
         OutputWeightF32?.Dispose();
         GradEmbedding?.Dispose();

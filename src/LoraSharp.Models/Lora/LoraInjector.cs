@@ -13,6 +13,8 @@ public static class LoraInjector
     public static IReadOnlyList<LoraAdapter> Attach(LlamaModel model, LoraSettings settings, int seed, string adapterName = "default", bool trainable = true)
     {
         settings.Validate();
+        if (LoraSettings.IsBaseDerivedInit(settings.Init))
+            throw new ArgumentException($"init_lora_weights '{settings.Init}' changes the base weights; attach it with LoraSharp.Training.Adapters.PissaInit.Attach.");
         var layers = settings.LayersToTransform ?? Enumerable.Range(0, model.Layers.Length).ToArray();
         foreach (int l in layers)
             if ((uint)l >= (uint)model.Layers.Length)
@@ -56,7 +58,7 @@ public static class LoraInjector
     {
         var a = adapter.A.Floats;
         var b = adapter.B.Floats;
-        switch (init)
+        switch (LoraSettings.CanonicalInit(init))
         {
             case "default":
                 Uniform(a, 1.0 / Math.Sqrt(adapter.InFeatures), rng);
@@ -71,7 +73,7 @@ public static class LoraInjector
                 Uniform(b, 1.0 / Math.Sqrt(adapter.Rank), rng);
                 break;
             default:
-                throw new ArgumentException($"init_lora_weights '{init}' is not one of default, gaussian, none.");
+                throw new ArgumentException($"init_lora_weights '{init}' is not one of default (true), gaussian, none (false); pissa and olora: PissaInit.");
         }
     }
 

@@ -35,11 +35,36 @@ public sealed record LoraSettings
     /// <summary>use_rslora: scale alpha / √r.</summary>
     public bool UseRsLora { get; init; }
 
-    /// <summary>init_lora_weights: "default" (A Kaiming-uniform, B zero), "gaussian" (A normal std 1/r, B zero), "none" (both random, for tests).</summary>
+    /// <summary>
+    /// init_lora_weights: "default" (A Kaiming-uniform, B zero; PEFT's true), "gaussian" (A normal std 1/r, B zero),
+    /// "none" (both random, for tests; PEFT's false), or one of the base-derived inits that move part of W into the
+    /// adapter: "pissa", "pissa_niter_K" (randomized SVD, K subspace iterations), "olora" (QR). "true"/"false" are
+    /// accepted as PEFT spells them. The base-derived inits change the base weights, so <see cref="LoraInjector"/>
+    /// refuses them: LoraSharp.Training.Adapters.PissaInit attaches those.
+    /// </summary>
     public string Init { get; init; } = "default";
 
     /// <summary>use_dora: weight-decomposed LoRA (a magnitude vector per adapted projection).</summary>
     public bool UseDora { get; init; }
+
+    /// <summary>The accepted init_lora_weights values, for messages.</summary>
+    public const string InitNames = "default (true), gaussian, none (false), pissa, pissa_niter_K (K >= 1), olora";
+
+    /// <summary>PEFT's spellings mapped to LoraSharp's: "true" → "default", "false" → "none"; anything else unchanged.</summary>
+    public static string CanonicalInit(string init) => init switch { "true" => "default", "false" => "none", _ => init };
+
+    /// <summary>True for "pissa", "pissa_niter_K" and "olora": inits computed from the base weight, which they change.</summary>
+    public static bool IsBaseDerivedInit(string init) => init is "pissa" or "olora" || TryParsePissaNiter(init, out _);
+
+    /// <summary>Parses "pissa_niter_K" (K a positive integer, PEFT's fast SVD with K subspace iterations).</summary>
+    public static bool TryParsePissaNiter(string init, out int niter)
+    {
+        niter = 0;
+        const string prefix = "pissa_niter_";
+        return init.StartsWith(prefix, StringComparison.Ordinal)
+               && int.TryParse(init.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out niter)
+               && niter >= 1;
+    }
 
     /// <summary>The resolved module list (all seven for all-linear).</summary>
     public IReadOnlyList<string> ResolvedTargets =>
@@ -82,7 +107,10 @@ public sealed record LoraSettings
             if (!Llama.LlamaLayer.ProjectionNames.Contains(m) && !Llama.LlamaLayer.FusedProjectionNames.Contains(m))
                 throw new Core.UserErrorException($"target module '{m}' does not exist in a Llama-family model; valid: {string.Join(", ", Llama.LlamaLayer.ProjectionNames)}, all-linear (phi3: {string.Join(", ", Llama.LlamaLayer.FusedProjectionNames)}).");
         if (Init is not ("default" or "gaussian" or "none"))
-            throw new Core.UserErrorException($"init_lora_weights '{Init}' is not one of default, gaussian, none.");
+            throw new Core.UserErrorException($"init_lora_weights '{Init}' is not one of {InitNames}.");
+        if (IsBaseDerivedInit(Init) && UseDora)
+            throw new Core.UserErrorException($"init_lora_weights '{Init}' with use_dora is not supported: DoRA's magnitude would be taken from the residual " +
+                                                "weight. Use one or the other.");
         foreach (var (k, r) in RankPattern)
             if (r <= 0) throw new Core.UserErrorException($"rank_pattern['{k}'] must be positive (is {r}).");
     }

@@ -94,6 +94,8 @@ public static class AdapterCombiner
         foreach (var (w, weight) in adapters)
         {
             if (!double.IsFinite(weight)) throw new Core.UserErrorException($"{w.Source}: weight {weight} is not finite.");
+            if (w.SavedModules.Count > 0)
+                throw new Core.UserErrorException($"{w.Source} carries modules_to_save ({string.Join(", ", w.SavedModules.Select(m => m.Module))}): full matrices cannot be combined as LoRA deltas. Merge it into the base instead (lorasharp merge), after or before the others.");
             foreach (var m in w.Modules)
             {
                 m.CheckFinite(w.Source);

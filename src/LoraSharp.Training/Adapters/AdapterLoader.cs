@@ -16,18 +16,20 @@ public static class AdapterLoader
     /// Reads the adapter at <paramref name="path"/>. <paramref name="config"/> (the base's config) is needed for GGUF
     /// adapters (q/k row order, shape checks); PEFT folders are read without it.
     /// </summary>
-    public static LoraWeights Read(string path, LlamaConfig? config)
+    /// <paramref name="residualRelative"/>: accept a PEFT adapter trained against a residual base (PiSSA/OLoRA; see
+    /// <see cref="LoraWeights.ResidualInit"/>) instead of refusing it.
+    public static LoraWeights Read(string path, LlamaConfig? config, bool residualRelative = false)
     {
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
-            if (File.Exists(Path.Combine(full, PeftAdapterConfig.FileName))) return LoraWeights.ReadPeft(full);
+            if (File.Exists(Path.Combine(full, PeftAdapterConfig.FileName))) return LoraWeights.ReadPeft(full, residualRelative);
             var ggufs = Directory.GetFiles(full, "*.gguf");
             if (ggufs.Length == 1 && GgufLoraAdapter.IsAdapterFile(ggufs[0])) return ReadGguf(ggufs[0], config);
             throw new FileNotFoundException($"{full} is not an adapter: it has no {PeftAdapterConfig.FileName} (PEFT folder) and no single GGUF LoRA file.", full);
         }
         if (!File.Exists(full)) throw new FileNotFoundException($"{full}: no such adapter file or folder.", full);
-        if (Path.GetFileName(full) is "adapter_model.safetensors" or PeftAdapterConfig.FileName) return LoraWeights.ReadPeft(Path.GetDirectoryName(full)!);
+        if (Path.GetFileName(full) is "adapter_model.safetensors" or PeftAdapterConfig.FileName) return LoraWeights.ReadPeft(Path.GetDirectoryName(full)!, residualRelative);
         if (GgufLoraAdapter.IsAdapterFile(full)) return ReadGguf(full, config);
         if (Path.GetExtension(full).Equals(".gguf", StringComparison.OrdinalIgnoreCase))
             throw new Core.UserErrorException($"{full} is a GGUF file but not a LoRA adapter (general.type is not 'adapter'); pass a base model with --model instead.");

@@ -5,6 +5,7 @@
 // or a GGUF file (F32, F16, Q8_0 or Q4_0 matrices; q/k rows permuted back to GGUF's interleaved order; metadata copied
 // from a GGUF base, or built from config.json + tokenizer.json for an HF base). Everything is checked (adapter
 // shapes against the base, finiteness of adapters, and with Safe every merged value) before anything is written;
+// modules_to_save matrices (embed_tokens, lm_head) replace the base's, and a tied base is written untied;
 // folders are written under a temporary name and renamed, GGUF files via a temporary file.
 // Not here: streaming output for models larger than memory (all output tensors are held in memory, in the output
 // dtype), and tokenizer.json for an HF folder made from a GGUF base (the folder then has no tokenizer files).
@@ -74,8 +75,18 @@ public static class AdapterMerger
         {
             if (!double.IsFinite(scale)) throw new Core.UserErrorException($"{w.Source}: the scale {scale} is not finite.");
             w.CheckAgainst(name => baseModel.Tensors.TryGetValue(name, out var t) ? t.Shape : null, baseModel.SourcePath);
+            w.CheckScalable(scale);
             foreach (var m in w.Modules) m.CheckFinite(w.Source);
         }
+        // modules_to_save replace the base's matrix outright (PEFT's merge_and_unload keeps the trained copy). A tied
+        // base is untied, as PEFT's copies untie it: lm_head.weight is written beside the embedding.
+        var replacements = new Dictionary<string, SavedModuleWeights>(StringComparer.Ordinal);
+        foreach (var (w, _) in adapters)
+            foreach (var m in w.SavedModules)
+                if (!replacements.TryAdd(m.WeightName, m))
+                    throw new Core.UserErrorException($"Two adapters replace {m.WeightName} (modules_to_save '{m.Module}'), the second being {w.Source}; merge only one of them.");
+        bool untie = replacements.Count > 0 && !baseModel.Tensors.ContainsKey(TensorNames.LmHead);
+        if (replacements.Count > 0 && baseModel.Config.TieWordEmbeddings && baseModel.Tensors.ContainsKey(TensorNames.LmHead)) untie = true;
         var notes = new List<string>();
         var matrixType = ResolveDType(baseModel, format, options.DType, notes);
         var byWeight = new Dictionary<string, List<(LoraModuleWeights M, double Scale)>>(StringComparer.Ordinal);
@@ -92,9 +103,14 @@ public static class AdapterMerger
         try
         {
             int done = 0;
-            foreach (var (name, t) in baseModel.Tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
+            var inputs = baseModel.Tensors.ToList();
+            if (untie && !baseModel.Tensors.ContainsKey(TensorNames.LmHead))
+                inputs.Add(new(TensorNames.LmHead, baseModel.Tensors[TensorNames.Embedding]));   // the tied head, now its own tensor
+            foreach (var (name, baseTensor) in inputs.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
                 byWeight.TryGetValue(name, out var mods);
+                using var replaced = replacements.TryGetValue(name, out var rm) ? Tensor.FromFloats(rm.Values, rm.Rows, rm.Columns) : null;
+                var t = replaced ?? baseTensor;
                 var target = t.Shape.Length < 2 ? (format == "gguf" ? DType.F32 : HfVectorType(t, matrixType)) : matrixType;
                 if (target is DType.Q8_0 or DType.Q4_0 && t.Shape[^1] % 32 != 0)
                 {
@@ -125,8 +141,8 @@ public static class AdapterMerger
                 {
                     outputs.Add(new(name, merged));
                 }
-                if (mods != null) done++;
-                log?.Invoke($"{name} {(mods != null ? $"merged ({mods.Count} adapter{(mods.Count > 1 ? "s" : "")})" : "copied")}");
+                if (mods != null || replaced != null) done++;
+                log?.Invoke($"{name} {(replaced != null ? "replaced (modules_to_save)" : mods != null ? $"merged ({mods.Count} adapter{(mods.Count > 1 ? "s" : "")})" : "copied")}");
             }
 
             // 3. Write.
@@ -140,7 +156,7 @@ public static class AdapterMerger
                 AtomicFolder.Write(full, options.Overwrite, temp =>
                 {
                     SafetensorsWriter.Write(Path.Combine(temp, "model.safetensors"), outputs, new Dictionary<string, string> { ["format"] = "pt" });
-                    WriteHfSideFiles(baseModel, temp, matrixType, notes);
+                    WriteHfSideFiles(baseModel, temp, matrixType, notes, untie);
                 });
             }
             return new MergeReport(full, done, outputs.Count, matrixType.ToString(), notes);
@@ -269,7 +285,7 @@ public static class AdapterMerger
         }
     }
 
-    private static void WriteHfSideFiles(LoadedModel b, string folder, DType dtype, List<string> notes)
+    private static void WriteHfSideFiles(LoadedModel b, string folder, DType dtype, List<string> notes, bool untied)
     {
         string torchDtype = dtype switch { DType.F16 => "float16", DType.BF16 => "bfloat16", _ => "float32" };
         if (b.Format == "hf")
@@ -277,6 +293,7 @@ public static class AdapterMerger
             string dir = Directory.Exists(b.SourcePath) ? b.SourcePath : Path.GetDirectoryName(b.SourcePath)!;
             var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
             config["torch_dtype"] = torchDtype;
+            if (untied) config["tie_word_embeddings"] = false;
             File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             foreach (var f in s_hfCopyFiles)
                 if (File.Exists(Path.Combine(dir, f))) File.Copy(Path.Combine(dir, f), Path.Combine(folder, f));
@@ -288,6 +305,7 @@ public static class AdapterMerger
             ["architectures"] = new JsonArray(c.ModelType switch
             {
                 "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", "smollm3" => "SmolLM3ForCausalLM", "gemma3_text" => "Gemma3ForCausalLM",
+                "gemma2" => "Gemma2ForCausalLM",
                 "phi3" => "Phi3ForCausalLM", _ => "LlamaForCausalLM",
             }),
             ["model_type"] = c.ModelType,
@@ -302,7 +320,7 @@ public static class AdapterMerger
             ["rms_norm_eps"] = c.RmsNormEps,
             ["rope_theta"] = c.RopeTheta,
             ["rope_scaling"] = c.RopeScaling is { } rs ? new JsonObject { ["type"] = rs.RopeType, ["factor"] = rs.Factor } : null,
-            ["tie_word_embeddings"] = c.TieWordEmbeddings,
+            ["tie_word_embeddings"] = c.TieWordEmbeddings && !untied,
             ["attention_bias"] = c.AttentionBias,
             ["mlp_bias"] = c.MlpBias,
             ["hidden_act"] = c.HiddenAct,
@@ -333,7 +351,12 @@ public static class AdapterMerger
             o.Remove("hidden_act");
             o["hidden_activation"] = c.HiddenAct;
             o["query_pre_attn_scalar"] = c.QueryPreAttnScalar;
-            o["rope_local_base_freq"] = c.RopeLocalTheta;
+            if (c.RopeLocalTheta is not null) o["rope_local_base_freq"] = c.RopeLocalTheta;
+            if (c.ModelType == "gemma2")
+            {
+                o["attn_logit_softcapping"] = c.AttnLogitSoftcapping;   // null = no cap (an absent field would mean the default)
+                o["final_logit_softcapping"] = c.FinalLogitSoftcapping;
+            }
             o["sliding_window"] = c.SlidingWindow;
             o["layer_types"] = new JsonArray([.. c.SlidingLayers!.Select(s => (JsonNode)(s ? "sliding_attention" : "full_attention"))]);
         }

@@ -59,7 +59,7 @@ public static class DoraConversion
             report.Add(new DoraConversionModule(m.Module, r, energy > 0 ? Math.Sqrt(residual / energy) : 0));
             modules.Add(plain);
         }
-        var weights = new LoraWeights(modules, dora.Source + " (DoRA converted to LoRA)", dora.BaseModel);
+        var weights = new LoraWeights(modules, dora.Source + " (DoRA converted to LoRA)", dora.BaseModel, dora.SavedModules);
         return (weights, new DoraConversionReport(report, totalEnergy > 0 ? Math.Sqrt(totalResidual / totalEnergy) : 0));
     }
 }

@@ -49,6 +49,9 @@ public static class GgufLoraAdapter
     {
         if (dtype is not (DType.F32 or DType.F16)) throw new ArgumentException($"GGUF LoRA tensors can be written as F32 or F16, not {dtype}.");
         foreach (var m in weights.Modules) m.CheckFinite(weights.Source);
+        if (weights.SavedModules.Count > 0)
+            throw new Core.UserErrorException($"{weights.Source} carries modules_to_save ({string.Join(", ", weights.SavedModules.Select(m => m.Module))}): llama.cpp's GGUF LoRA format holds only lora_a/lora_b pairs, not full replacement matrices. " +
+                                            "Merge the adapter into the base instead (lorasharp merge --format gguf), which writes the trained matrices into the model.");
         if (weights.Modules.Any(m => m.IsDora))
             throw new Core.UserErrorException($"{weights.Source} is a DoRA adapter: llama.cpp's GGUF LoRA format has no magnitude vector, so it cannot hold it. " +
                                             "Merge it into the base (lorasharp merge --format gguf), or export it converted to a plain LoRA with " +
@@ -131,7 +134,8 @@ public static class GgufLoraAdapter
         string adapterType = g.Get("adapter.type")?.Value as string ?? "(missing)";
         if (adapterType != "lora") throw new Formats.ModelFormatException(path, null, $"adapter.type is '{adapterType}'; only 'lora' adapters are supported.");
         string arch = g.Get("general.architecture")?.Value as string ?? "(missing)";
-        if (arch != config.ModelType)
+        // The GGUF name of the base's architecture (gemma3_text is written as gemma3, mistral as llama).
+        if (arch != config.GgufArchitecture)
             throw new Core.UserErrorException($"{path}: the adapter is for architecture '{arch}' but the base model is '{config.ModelType}'; the adapter was made for another base.");
         double alpha = 0;
         if (g.Get("adapter.lora.alpha") is { } av)

@@ -18,19 +18,23 @@ namespace LoraSharp.Training.Adapters;
 /// <summary>A LoRA adapter as plain per-module factors.</summary>
 public sealed class LoraWeights
 {
-    /// <summary>Creates an adapter from its modules (sorted by name; names must be unique).</summary>
-    public LoraWeights(IEnumerable<LoraModuleWeights> modules, string source, string? baseModel = null)
+    /// <summary>Creates an adapter from its modules (sorted by name; names must be unique) and its modules_to_save matrices.</summary>
+    public LoraWeights(IEnumerable<LoraModuleWeights> modules, string source, string? baseModel = null, IEnumerable<SavedModuleWeights>? savedModules = null)
     {
         Modules = modules.OrderBy(m => m.Module, StringComparer.Ordinal).ToList();
+        SavedModules = savedModules == null ? [] : [.. savedModules.OrderBy(m => Array.IndexOf(LlamaModel.SaveableModules, m.Module))];
         var dup = Modules.GroupBy(m => m.Module).FirstOrDefault(g => g.Count() > 1);
         if (dup != null) throw new Formats.ModelFormatException(source, null, $"module '{dup.Key}' appears twice.");
-        if (Modules.Count == 0) throw new Formats.ModelFormatException(source, null, $"the adapter has no LoRA modules.");
+        if (Modules.Count == 0 && SavedModules.Count == 0) throw new Formats.ModelFormatException(source, null, $"the adapter has no LoRA modules.");
         Source = source;
         BaseModel = baseModel;
     }
 
     /// <summary>Modules sorted by name.</summary>
     public IReadOnlyList<LoraModuleWeights> Modules { get; }
+
+    /// <summary>PEFT modules_to_save matrices (embed_tokens, lm_head) that replace the base's; empty for most adapters.</summary>
+    public IReadOnlyList<SavedModuleWeights> SavedModules { get; }
 
     /// <summary>Where the adapter came from (folder or file), for messages.</summary>
     public string Source { get; }
@@ -41,8 +45,17 @@ public sealed class LoraWeights
     /// <summary>The module named <paramref name="module"/>, or null.</summary>
     public LoraModuleWeights? Find(string module) => Modules.FirstOrDefault(m => m.Module == module);
 
-    /// <summary>Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors; pickles refused).</summary>
-    public static LoraWeights ReadPeft(string folder)
+    /// <summary>
+    /// The init_lora_weights of an adapter whose factors are relative to a residual base (pissa, pissa_niter_K, olora),
+    /// read with residualRelative: true; null for an ordinary adapter. PissaConversion.FromOriginalBase converts it.
+    /// </summary>
+    public string? ResidualInit { get; init; }
+
+    /// <summary>
+    /// Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors; pickles refused). An adapter trained
+    /// against a residual base (init_lora_weights pissa/olora/...) is refused unless <paramref name="residualRelative"/>.
+    /// </summary>
+    public static LoraWeights ReadPeft(string folder, bool residualRelative = false)
     {
         string configPath = Path.Combine(folder, PeftAdapterConfig.FileName);
         string weightsPath = Path.Combine(folder, PeftAdapter.WeightsFile);
@@ -57,13 +70,35 @@ public sealed class LoraWeights
         }
         var config = PeftAdapterConfig.Read(configPath);
         if (config.PeftType != "LORA") throw new Core.UserErrorException($"{configPath}: peft_type is '{config.PeftType}'; only LORA adapters are supported.");
+        string? residualInit = config.InitLoraWeights.Method is { } method && (LoraSettings.IsBaseDerivedInit(method) || method is "corda" or "loftq") ? method : null;
+        if (residualInit is { } init && !residualRelative)
+            throw new Core.UserErrorException(
+                $"{configPath}: init_lora_weights is '{init}': these weights were trained against {init}'s residual base (the original weights minus the " +
+                "initial s·B0·A0), not the original model, so using them on the original base would be wrong. A finished LoraSharp run writes its " +
+                "adapter already converted to a plain LoRA (init_lora_weights true); this folder is a checkpoint or an unconverted PEFT adapter. " +
+                "Finish (resume) the LoraSharp run; or convert it on the ORIGINAL base with `lorasharp export --to-lora --format peft -a ADAPTER -m BASE -o OUT` " +
+                "(pissa and olora, whose initial factors are a function of the base); or with PEFT: save_pretrained(..., path_initial_model_for_weight_conversion=<the initial adapter>).");
         var settings = PeftAdapter.ToSettings(config);
 
         using var st = SafetensorsFile.Open(weightsPath);
         var pairs = new Dictionary<string, (string? A, string? B)>(StringComparer.Ordinal);
         var magnitudes = new Dictionary<string, string>(StringComparer.Ordinal);
+        var listed = config.ModulesToSave is { } mts ? LlamaModel.NormalizeModulesToSave(mts, $"{configPath}: modules_to_save") : [];
+        var saved = new List<SavedModuleWeights>();
         foreach (var info in st.Tensors)
         {
+            if (PeftAdapter.ParseModuleKey(info.Name) is { } savedModule)
+            {
+                // Not listed: PEFT's save_embedding_layers (a resized vocabulary) saves the embedding or head this way,
+                // and PEFT loads it into the model, so it replaces the base's here too.
+                if (info.Shape.Length != 2)
+                    throw new Formats.ModelFormatException(weightsPath, null, $"'{info.Name}' has shape {Tensor.FormatShape(info.Shape)}; {savedModule} must be [vocab, hidden].");
+                var values = ReadF32(st, info.Name);
+                foreach (var v in values)
+                    if (!float.IsFinite(v)) throw new Core.UserErrorException($"{weightsPath}: '{info.Name}' holds a non-finite value; the adapter is damaged.");
+                saved.Add(new SavedModuleWeights(savedModule, info.Shape[0], info.Shape[1], values));
+                continue;
+            }
             if (LoraKeys.ParseMagnitude(info.Name) is { } dm)
             {
                 if (!config.UseDora)
@@ -75,6 +110,9 @@ public sealed class LoraWeights
             var (a, b) = pairs.GetValueOrDefault(p.Module);
             pairs[p.Module] = p.Which == 'A' ? (info.Name, b) : (a, info.Name);
         }
+        foreach (var m in listed)
+            if (!saved.Exists(x => x.Module == m))
+                throw new Core.UserErrorException($"{weightsPath}: {configPath} lists '{m}' in modules_to_save but the file has no {PeftAdapter.ModuleKey(m)}; the adapter is incomplete.");
         if (pairs.Count == 0) throw new Core.UserErrorException($"{weightsPath}: no LoRA weights (keys like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight).");
         foreach (var dm in magnitudes.Keys)
             if (!pairs.ContainsKey(dm)) throw new Core.UserErrorException($"{weightsPath}: '{magnitudes[dm]}' has no lora_A/lora_B for module '{dm}'.");
@@ -104,7 +142,7 @@ public sealed class LoraWeights
             m.CheckFinite(weightsPath);
             modules.Add(m);
         }
-        return new LoraWeights(modules, folder, config.BaseModelNameOrPath);
+        return new LoraWeights(modules, folder, config.BaseModelNameOrPath, saved) { ResidualInit = residualInit };
     }
 
     private static float[] ReadF32(SafetensorsFile st, string key)
@@ -158,6 +196,7 @@ public sealed class LoraWeights
             InitLoraWeights = true,
             RankPattern = rankPattern,
             AlphaPattern = alphaPattern,
+            ModulesToSave = SavedModules.Count > 0 ? [.. SavedModules.Select(m => m.Module)] : null,
         };
         var tensors = new List<KeyValuePair<string, Tensor>>();
         try
@@ -168,6 +207,7 @@ public sealed class LoraWeights
                 tensors.Add(new(LoraKeys.B(m.Module), Tensor.FromFloats(m.B, m.OutFeatures, m.Rank)));
                 if (m.Magnitude != null) tensors.Add(new(LoraKeys.Magnitude(m.Module), Tensor.FromFloats(m.Magnitude, m.OutFeatures)));
             }
+            foreach (var m in SavedModules) tensors.Add(new(PeftAdapter.ModuleKey(m.Module), Tensor.FromFloats(m.Values, m.Rows, m.Columns)));
             AtomicFolder.Write(folder, overwrite, temp =>
             {
                 SafetensorsWriter.Write(Path.Combine(temp, PeftAdapter.WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
@@ -195,11 +235,28 @@ public sealed class LoraWeights
                     $"{Source}: '{m.Module}' has lora_A [{m.Rank}, {m.InFeatures}] and lora_B [{m.OutFeatures}, {m.Rank}] (ΔW [{m.OutFeatures}, {m.InFeatures}]), " +
                     $"but the base weight {m.WeightName} in {baseSource} is {Tensor.FormatShape(shape)}; the adapter was made for another base.");
         }
+        foreach (var m in SavedModules)
+        {
+            // A tied base has no lm_head.weight: its head is the embedding, of the same shape.
+            var shape = weightShape(m.WeightName) ?? weightShape(LlamaModel.ModuleWeightName("embed_tokens"));
+            if (shape == null || shape.Length != 2 || shape[0] != m.Rows || shape[1] != m.Columns)
+                throw new Core.UserErrorException(
+                    $"{Source}: modules_to_save '{m.Module}' is [{m.Rows}, {m.Columns}] but the base's {m.WeightName} in {baseSource} is {(shape == null ? "missing" : Tensor.FormatShape(shape))}; the adapter was made for another base (or another vocabulary).");
+        }
+    }
+
+    /// <summary>Refuses to scale an adapter that carries modules_to_save: those matrices replace the base's, they have no delta to scale.</summary>
+    public void CheckScalable(double scale)
+    {
+        if (SavedModules.Count > 0 && scale != 1.0)
+            throw new Core.UserErrorException(
+                $"{Source}: the adapter carries modules_to_save ({string.Join(", ", SavedModules.Select(m => m.Module))}), which replace the base's matrices and cannot be scaled by {scale}; use scale 1 for it.");
     }
 
     /// <summary>Checks against a model's projections.</summary>
     public void CheckAgainst(LlamaModel model, string baseSource = "the base model") =>
-        CheckAgainst(name => model.FindLinear(name[..^".weight".Length]) is { } l ? [l.OutFeatures, l.InFeatures] : null, baseSource);
+        CheckAgainst(name => name is "model.embed_tokens.weight" or "lm_head.weight" ? [model.Config.VocabSize, model.Config.HiddenSize]
+            : model.FindLinear(name[..^".weight".Length]) is { } l ? [l.OutFeatures, l.InFeatures] : null, baseSource);
 
     /// <summary>
     /// Attaches the adapter to <paramref name="model"/> under <paramref name="adapterName"/> with every module's scale
@@ -208,6 +265,7 @@ public sealed class LoraWeights
     public IReadOnlyList<LoraAdapter> AttachTo(LlamaModel model, string adapterName = "default", double scale = 1.0, bool trainable = false)
     {
         CheckAgainst(model);
+        CheckScalable(scale);
         var created = new List<LoraAdapter>();
         foreach (var m in Modules)
         {
@@ -219,6 +277,8 @@ public sealed class LoraWeights
             linear.Attach(adapter);
             created.Add(adapter);
         }
+        if (SavedModules.Count > 0)
+            model.ReplaceModules(adapterName, SavedModules.FirstOrDefault(m => m.Module == "embed_tokens")?.Values, SavedModules.FirstOrDefault(m => m.Module == "lm_head")?.Values);
         return created;
     }
 
@@ -232,13 +292,16 @@ public sealed class LoraWeights
                 Magnitude = a.Magnitude?.Floats.ToArray(),
             });
         if (modules.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}'.");
-        return new LoraWeights(modules, $"adapter '{adapterName}'", baseModel);
+        int V = model.Config.VocabSize, C = model.Config.HiddenSize;
+        var saved = model.ModulesToSave.Select(m => new SavedModuleWeights(m, V, C, m == "embed_tokens" ? model.Embedding!.Floats.ToArray() : model.OutputWeightF32!.Floats.ToArray()));
+        return new LoraWeights(modules, $"adapter '{adapterName}'", baseModel, saved);
     }
 
     /// <summary>A short description: module count, ranks.</summary>
     public override string ToString()
     {
         var ranks = Modules.Select(m => m.Rank).Distinct().Order().Select(r => r.ToString(CultureInfo.InvariantCulture));
-        return $"{Source}: {Modules.Count} {(Modules.Any(m => m.IsDora) ? "DoRA " : "")}modules, rank {string.Join("/", ranks)}";
+        return $"{Source}: {Modules.Count} {(Modules.Any(m => m.IsDora) ? "DoRA " : "")}modules, rank {string.Join("/", ranks)}"
+            + (SavedModules.Count > 0 ? $", modules_to_save {string.Join(", ", SavedModules.Select(m => m.Module))}" : "");
     }
 }

@@ -44,7 +44,17 @@ public static class TruncatedSvd
     /// Throws ArgumentException when rank is not in 1..min(M, N).
     /// </summary>
     public static SvdResult Compute(ReadOnlySpan<float> d, int M, int N, int rank, int seed = 0)
+        => Compute(d, M, N, rank, seed, PowerIterations, Oversampling);
+
+    /// <summary>
+    /// As <see cref="Compute(ReadOnlySpan{float}, int, int, int, int)"/> with the sketch chosen by the caller:
+    /// <paramref name="powerIterations"/> subspace iterations and <paramref name="oversampling"/> extra columns.
+    /// An oversampling that reaches min(M, N) (e.g. int.MaxValue) takes the exact path: the whole range, no randomness.
+    /// </summary>
+    public static SvdResult Compute(ReadOnlySpan<float> d, int M, int N, int rank, int seed, int powerIterations, int oversampling)
     {
+        if (powerIterations < 0) throw new ArgumentException($"powerIterations must be >= 0 (is {powerIterations}).");
+        if (oversampling < 0) throw new ArgumentException($"oversampling must be >= 0 (is {oversampling}).");
         if (d.Length != (long)M * N) throw new ArgumentException($"The matrix has {d.Length} elements but its shape is [{M}, {N}].");
         int minDim = Math.Min(M, N);
         if (rank < 1 || rank > minDim)
@@ -58,16 +68,16 @@ public static class TruncatedSvd
             var t = new float[d.Length];
             for (int m = 0; m < M; m++)
                 for (int n = 0; n < N; n++) t[n * M + m] = d[m * N + n];
-            var r = ComputeWide(t, N, M, rank, seed, total);
+            var r = ComputeWide(t, N, M, rank, seed, total, powerIterations, oversampling);
             return new SvdResult(Transpose(r.Vt, rank, M), r.S, Transpose(r.U, N, rank), total);
         }
-        return ComputeWide(d, M, N, rank, seed, total);
+        return ComputeWide(d, M, N, rank, seed, total, powerIterations, oversampling);
     }
 
     // M ≤ N here.
-    private static SvdResult ComputeWide(ReadOnlySpan<float> d, int M, int N, int rank, int seed, double total)
+    private static SvdResult ComputeWide(ReadOnlySpan<float> d, int M, int N, int rank, int seed, double total, int powerIterations, int oversampling)
     {
-        int L = Math.Min(M, rank + Oversampling);
+        int L = (int)Math.Min(M, (long)rank + oversampling);
         float[] qt;                  // Qᵀ [L, M], orthonormal rows
         if (L >= M)
         {
@@ -84,7 +94,7 @@ public static class TruncatedSvd
             var zt = new float[L * N];                                  // Zᵀ = Qᵀ·D [L, N]
             MatMul.Forward(omegaT, d, yt, L, N, M);
             var qd = Orthonormalize(yt, L, M, rng);
-            for (int it = 0; it < PowerIterations; it++)
+            for (int it = 0; it < powerIterations; it++)
             {
                 ToFloat(qd, yt);
                 Array.Clear(zt);

@@ -1,6 +1,6 @@
 // Hugging Face PEFT adapter folders: adapter_config.json + adapter_model.safetensors, written from a model exactly as
 // PEFT writes them (reading is Adapters/LoraWeights.ReadPeft, through AdapterLoader) (keys base_model.model.<module>.lora_A.weight, A [r, in],
-// B [out, r], F32; DoRA adds base_model.model.<module>.lora_magnitude_vector [out], no ".weight", as PEFT saves it).
+// B [out, r], F32; modules_to_save add base_model.model.model.embed_tokens.weight / base_model.model.lm_head.weight; DoRA adds base_model.model.<module>.lora_magnitude_vector [out], no ".weight", as PEFT saves it).
 // Each file is written under a temporary name and renamed when complete.
 using LoraSharp.Core.Tensors;
 using LoraSharp.Formats.Peft;
@@ -50,14 +50,31 @@ public static class PeftAdapter
                 throw new Core.UserErrorException($"{linear.Name}: the adapter is {(a.IsDora ? "" : "not ")}DoRA but adapter_config.json says use_dora {config.UseDora.ToString().ToLowerInvariant()}.");
         }
         if (tensors.Count == 0) throw new InvalidOperationException($"The model has no adapter named '{adapterName}' to save.");
+        // modules_to_save as PEFT's get_peft_model_state_dict saves them: the wrapper's "modules_to_save.<adapter>."
+        // removed, so base_model.model.model.embed_tokens.weight and base_model.model.lm_head.weight.
+        var saved = model.ModulesToSave;
+        if (!SameModules(saved, config.ModulesToSave))
+            throw new InvalidOperationException($"The model trains modules_to_save [{string.Join(", ", saved)}] but adapter_config.json lists [{string.Join(", ", config.ModulesToSave ?? [])}].");
+        foreach (var m in saved) tensors.Add(new(ModuleKey(m), m == "embed_tokens" ? model.Embedding! : model.OutputWeightF32!));
         SafetensorsWriter.Write(Path.Combine(folder, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         config.Write(Path.Combine(folder, PeftAdapterConfig.FileName));
     }
 
+    /// <summary>The key PEFT saves a modules_to_save module under (embed_tokens → base_model.model.model.embed_tokens.weight).</summary>
+    public static string ModuleKey(string module) => "base_model.model." + LlamaModel.ModuleWeightName(module);
+
+    /// <summary>The module (embed_tokens, lm_head) a saved modules_to_save key holds, or null for any other key.</summary>
+    public static string? ParseModuleKey(string key) => LlamaModel.SaveableModules.FirstOrDefault(m => ModuleKey(m) == key);
+
+    private static bool SameModules(IReadOnlyList<string> a, IReadOnlyList<string>? b) =>
+        a.SequenceEqual(b == null ? [] : LlamaModel.NormalizeModulesToSave(b));
+
     /// <summary>A PEFT config describing <paramref name="settings"/> for a base model (<paramref name="moduleNames"/>: the
     /// model's projection names, so all-linear lists phi3's fused qkv_proj / gate_up_proj; null = the Llama seven).</summary>
-    public static PeftAdapterConfig ToConfig(LoraSettings settings, string baseModel, int rank = 0, IReadOnlyList<string>? moduleNames = null) => new()
+    public static PeftAdapterConfig ToConfig(LoraSettings settings, string baseModel, int rank = 0, IReadOnlyList<string>? modulesToSave = null,
+                                             IReadOnlyList<string>? moduleNames = null) => new()
     {
+        ModulesToSave = modulesToSave is { Count: > 0 } ? [.. modulesToSave] : null,
         PeftType = "LORA",
         R = rank > 0 ? rank : settings.Rank,
         LoraAlpha = settings.Alpha,
@@ -69,7 +86,12 @@ public static class PeftAdapter
         UseRslora = settings.UseRsLora,
         UseDora = settings.UseDora,
         InferenceMode = true,
-        InitLoraWeights = settings.Init == "gaussian" ? PeftInitLoraWeights.FromMethod("gaussian") : PeftInitLoraWeights.FromBool(settings.Init != "none"),
+        InitLoraWeights = LoraSettings.CanonicalInit(settings.Init) switch
+        {
+            "default" => PeftInitLoraWeights.FromBool(true),
+            "none" => PeftInitLoraWeights.FromBool(false),
+            var method => PeftInitLoraWeights.FromMethod(method),   // gaussian, pissa, pissa_niter_K, olora
+        },
         RankPattern = settings.RankPattern,
         AlphaPattern = settings.AlphaPattern,
         LayersToTransform = settings.LayersToTransform,

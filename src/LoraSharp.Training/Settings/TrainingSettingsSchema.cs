@@ -54,11 +54,25 @@ public static class TrainingSettingsSchema
         new("rank_pattern", "--rank-pattern", "lora", SettingKind.Pattern, "Per-module ranks (PEFT rank_pattern), e.g. q_proj=4,down_proj=16.", true),
         new("alpha_pattern", "--alpha-pattern", "lora", SettingKind.Pattern, "Per-module alphas (PEFT alpha_pattern), e.g. q_proj=8.", true),
         new("use_rslora", "--use-rslora", "lora", SettingKind.Boolean, "Scale by alpha/sqrt(r) (rsLoRA).", true),
-        new("init_lora_weights", "--init-lora-weights", "lora", SettingKind.Choice, "default (Kaiming-uniform A, zero B), gaussian, or none (A and B both random, PEFT's init_lora_weights=false; not the base model at step 0).", true, ["default", "gaussian", "none"]),
+        new("init_lora_weights", "--init-lora-weights", "lora", SettingKind.Choice, "default (Kaiming-uniform A, zero B; PEFT's true), gaussian, none (A and B both random, PEFT's false; not the base model at step 0), " +
+            "pissa (A, B from the top-r SVD of W, trained against the residual W - sBA; exact SVD, slow beyond ~1k hidden), pissa_niter_K (randomized SVD with K subspace iterations, any K >= 1) " +
+            "or olora (A, B from the QR of W). PiSSA/OLoRA need f32 base weights; the finished adapter is written converted to a plain rank-2r LoRA on the original base (docs/methods.md).",
+            true, ["default", "gaussian", "none", "pissa", "pissa_niter_4", "olora"])
+        {
+            Parser = name =>
+            {
+                string c = Models.Lora.LoraSettings.CanonicalInit(name);
+                if (c is not ("default" or "gaussian" or "none") && !Models.Lora.LoraSettings.IsBaseDerivedInit(name))
+                    throw new ArgumentException($"'{name}' is not one of {Models.Lora.LoraSettings.InitNames}.");
+            },
+        },
         new("use_dora", "--use-dora", "lora", SettingKind.Boolean, "DoRA: learn a magnitude per output row and the direction with LoRA (PEFT use_dora).", true),
         new("loraplus_lr_ratio", "--loraplus-lr-ratio", "lora", SettingKind.Number, "LoRA+: lora_B learns at this multiple of the learning rate (paper: 16; 0 = off).", true) { Range = NonNegative },
         new("neftune_noise_alpha", "--neftune-noise-alpha", "lora", SettingKind.Number, "NEFTune: uniform noise alpha/sqrt(L*d) on the input embeddings while training (paper: 5; 0 = off).", true) { Range = NonNegative },
         new("full_fine_tuning", "--full-fine-tuning", "lora", SettingKind.Boolean, "Train every weight instead of an adapter.", true),
+        new("modules_to_save", "--modules-to-save", "lora", SettingKind.List,
+            "Train these in full beside the adapter and save them in it (PEFT modules_to_save): embed_tokens, lm_head. Tied embeddings are untied, as PEFT does.",
+            true, LlamaModel.SaveableModules) { DefaultText = "none" },
 
         new("micro_batch_size", "--micro-batch-size", "schedule", SettingKind.Integer, "Sequences per forward/backward.") { Range = AtLeastOne },
         new("batch_size", "--batch-size", "schedule", SettingKind.Integer, "Sequences per optimizer step (gradient accumulation = batch / micro).") { Range = AtLeastOne },
@@ -69,11 +83,17 @@ public static class TrainingSettingsSchema
         new("warmup_steps", "--warmup-steps", "schedule", SettingKind.Integer,
             "Warm-up steps; when > 0 they win over warmup_ratio (as in transformers).") { Range = NonNegative, DefaultText = "100 unless warmup_ratio is set" },
         new("warmup_ratio", "--warmup-ratio", "schedule", SettingKind.Number, "Warm-up as a fraction of all steps, used when warmup_steps is not set (or 0).", true) { Range = Fraction },
-        new("optimizer", "--optimizer", "schedule", SettingKind.Choice, "Optimizer (HF optim names; adamw_torch, adamw_hf and lion_32bit are accepted too).", false, OptimizerFactory.Names)
+        new("optimizer", "--optimizer", "schedule", SettingKind.Choice, "Optimizer (HF optim names; adamw_torch, adamw_hf, lion_32bit and sophiag are accepted too).", false, OptimizerFactory.Names)
             { Parser = name => OptimizerFactory.Create(name) },
         new("weight_decay", "--weight-decay", "schedule", SettingKind.Number, "Weight decay.", true) { Range = NonNegative },
         new("momentum", "--momentum", "schedule", SettingKind.Number, "SGD momentum.", true) { Range = Fraction },
         new("nesterov", "--nesterov", "schedule", SettingKind.Boolean, "SGD Nesterov momentum.", true),
+        new("adam_beta1", "--adam-beta1", "schedule", SettingKind.Number, "beta1 of adamw, adam, lion and sophia (momentum; not used by adafactor).", true)
+            { Range = Fraction, DefaultText = "the optimizer's: 0.9; sophia 0.965" },
+        new("adam_beta2", "--adam-beta2", "schedule", SettingKind.Number, "beta2 of adamw, adam, lion and sophia (second moment; sophia: its Hessian EMA).", true)
+            { Range = Fraction, DefaultText = "the optimizer's: 0.999; lion and sophia 0.99" },
+        new("sophia_rho", "--sophia-rho", "schedule", SettingKind.Number, "Sophia's gamma (the authors' rho): step = lr * clip(m / max(rho * h, eps), 1).", true) { Range = Positive },
+        new("hessian_update_interval", "--hessian-update-interval", "schedule", SettingKind.Integer, "Sophia: re-estimate the Hessian (GNB, sampled labels) every N steps.", true) { Range = AtLeastOne },
         new("max_grad_norm", "--max-grad-norm", "schedule", SettingKind.Number, "Clip gradients to this global norm (0 = off).", true) { Range = NonNegative },
         new("objective", "--objective", "schedule", SettingKind.Choice,
             "sft (next-token loss), dpo (preference rows prompt/chosen/rejected; reference = the base with the adapter off) or orpo (preference rows, no reference).",

@@ -2,12 +2,14 @@
 // folder and every output a plain new name in the folder it belongs to:
 //   POST /api/merge       {model, adapters: [{name, scale}], out, format: hf|gguf, dtype, safe, overwrite} -> models folder
 //   POST /api/export      {adapter, model, out, dtype: f32|f16, overwrite}                             -> adapters folder (.gguf)
-//   POST /api/combine     {adapters: [{name, scale (the weight)}], method: linear|cat|svd, rank, out, overwrite}   -> adapters folder
+//   POST /api/combine     {adapters: [{name, scale (the weight)}], method (AdapterCombiner.MethodNames), rank, density,
+//                          majority_sign_method: total|frequency, seed, out, overwrite}                   -> adapters folder
 //   POST /api/perplexity  {model, adapter, file, max_length, stride, max_tokens}                       (file in datasets)
 // Not here: the tools themselves (MergeJob, ExportJob, CombineJob, PerplexityJob).
 using System.Globalization;
 using System.Text.Json.Serialization;
 using LoraSharp.App;
+using LoraSharp.Training.Adapters;
 using LoraSharp.Web.Http;
 using LoraSharp.Web.Library;
 using Microsoft.AspNetCore.Builder;
@@ -54,9 +56,11 @@ internal static class AdapterToolEndpoints
         app.MapPost("/api/combine", async (HttpContext ctx) =>
         {
             var body = await WebJson.ReadAsync<CombineBody>(ctx.Request);
+            CheckCombine(body);
             var options = new CombineJobOptions
             {
                 Adapters = Specs(body.Adapters, folders), Method = body.Method, Rank = body.Rank, OutPath = folders.Adapters.ResolveChild(body.Out),
+                Density = body.Density, MajoritySignMethod = body.MajoritySignMethod, Seed = body.Seed,
                 ModelPath = string.IsNullOrEmpty(body.Model) ? null : folders.Models.Resolve(body.Model), Overwrite = body.Overwrite,
             };
             var combined = await Task.Run(() => CombineJob.Run(options));
@@ -79,6 +83,31 @@ internal static class AdapterToolEndpoints
                 tokens = r.Tokens, scored_tokens = r.ScoredTokens,
             });
         });
+    }
+
+    // The combine form's own checks, named as the form names its fields, before any adapter is read. A setting the
+    // chosen method does not use is refused when it differs from its default rather than silently ignored.
+    internal static void CheckCombine(CombineBody body)
+    {
+        var method = AdapterCombiner.ParseMethod(body.Method);
+        string name = body.Method.Trim().ToLowerInvariant();
+        bool task = method is not (CombineMethod.Linear or CombineMethod.Cat or CombineMethod.Svd);
+        bool signs = method is CombineMethod.Ties or CombineMethod.TiesSvd or CombineMethod.DareTies or CombineMethod.DareTiesSvd;
+        bool dare = method is CombineMethod.DareLinear or CombineMethod.DareLinearSvd or CombineMethod.DareTies or CombineMethod.DareTiesSvd;
+        if (!(double.IsFinite(body.Density) && body.Density > 0 && body.Density <= 1))
+            throw new Core.UserErrorException($"density must be a number in (0, 1] (is {body.Density.ToString(CultureInfo.InvariantCulture)}): the share of each task tensor kept; 1 keeps everything.");
+        if (!task && body.Density != 1)
+            throw new Core.UserErrorException($"density applies to ties, dare_linear, dare_ties and magnitude_prune (and their _svd variants), not to {name}; leave it at 1 or pick one of those methods.");
+        if (body.MajoritySignMethod is not ("total" or "frequency"))
+            throw new Core.UserErrorException($"majority_sign_method '{body.MajoritySignMethod}' is not total or frequency.");
+        if (!signs && body.MajoritySignMethod != "total")
+            throw new Core.UserErrorException($"majority_sign_method applies to ties and dare_ties (and their _svd variants), not to {name}; leave it at total or pick one of those methods.");
+        if (body.Seed < 0) throw new Core.UserErrorException($"seed must be 0 or more (is {body.Seed}).");
+        if (!dare && body.Seed != 0)
+            throw new Core.UserErrorException($"seed drives DARE's random pruning and applies to dare_linear and dare_ties (and their _svd variants), not to {name}; leave it at 0.");
+        if (body.Rank is { } r && r < 1) throw new Core.UserErrorException($"rank must be 1 or more (is {r}); leave it empty for the largest input rank.");
+        if (body.Rank != null && !AdapterCombiner.IsSvd(method))
+            throw new Core.UserErrorException($"rank applies to svd and the *_svd methods only, not to {name}; leave it empty.");
     }
 
     // PATH:SCALE strings as the App jobs take them; the path is resolved inside the adapters folder first.
@@ -124,6 +153,9 @@ internal static class AdapterToolEndpoints
         public required AdapterRef[] Adapters { get; init; }
         public string Method { get; init; } = "linear";
         public int? Rank { get; init; }
+        public double Density { get; init; } = 1.0;
+        public string MajoritySignMethod { get; init; } = "total";
+        public int Seed { get; init; }
         public required string Out { get; init; }
         public string? Model { get; init; }
         public bool Overwrite { get; init; }

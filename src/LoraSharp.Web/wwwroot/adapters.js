@@ -5,9 +5,14 @@ import { $, el, fillSelect, setMessage, fmt } from './dom.js';
 
 let onChanged = () => {};
 
-export function initAdapters({ onAdaptersChanged }) {
+export function initAdapters({ onAdaptersChanged, onCompare }) {
   onChanged = onAdaptersChanged;
   $('#adapters-refresh').addEventListener('click', () => onChanged());
+  $('#adapters-compare').addEventListener('click', () => {
+    const names = [...document.querySelectorAll('#adapters-table tbody tr')].filter(tr => tr.querySelector('input[type=checkbox]').checked).map(tr => tr.dataset.name);
+    if (names.length === 0) return setMessage($('#tool-message'), 'Tick the adapters to compare in the list.', true);
+    onCompare(names, { updateAddress: true });
+  });
   tool('#merge-form', async (picked) => {
     const r = await postJson('/api/merge', {
       model: $('#merge-model').value, adapters: picked, out: $('#merge-out').value, format: $('#merge-format').value,
@@ -23,12 +28,21 @@ export function initAdapters({ onAdaptersChanged }) {
     });
     return `exported ${r.modules} modules to adapters/${r.output}`;
   });
+  $('#combine-method').addEventListener('change', showCombineFields);
+  showCombineFields();
   tool('#combine-form', async (picked) => {
-    const rank = $('#combine-rank').value;
-    const r = await postJson('/api/combine', {
-      adapters: picked, method: $('#combine-method').value, rank: rank ? Number(rank) : null, out: $('#combine-out').value,
-      overwrite: $('#combine-overwrite').checked,
-    });
+    const method = $('#combine-method').value, uses = combineUses(method);
+    const body = { adapters: picked, method, out: $('#combine-out').value, overwrite: $('#combine-overwrite').checked };
+    // Only the fields the method uses travel (the server refuses a non-default one that the method would ignore).
+    if (uses.svd && $('#combine-rank').value) body.rank = integer('#combine-rank', 'Rank', 1);
+    if (uses.density) {
+      const d = Number($('#combine-density').value);
+      if (!($('#combine-density').value !== '' && d > 0 && d <= 1)) throw new Error('Density must be a number in (0, 1]: the share of each task tensor kept (1 keeps everything).');
+      body.density = d;
+    }
+    if (uses.sign) body.majority_sign_method = $('#combine-majority_sign_method').value;
+    if (uses.dare) body.seed = integer('#combine-seed', 'Seed', 0);
+    const r = await postJson('/api/combine', body);
     return `combined into adapters/${r.output}: ${r.modules} modules, rank ${r.ranks.join('/')}`;
   });
   tool('#perplexity-form', async (picked) => {
@@ -43,6 +57,37 @@ export function initAdapters({ onAdaptersChanged }) {
     }
     return 'perplexity done.';
   }, false);
+}
+
+// Which of the combine form's settings a PEFT combination_type uses (AdapterCombiner): rank for the SVD ones, density
+// for the pruning ones (ties, dare_*, magnitude_prune), the majority sign for the TIES sign election, the seed for DARE.
+export function combineUses(method) {
+  const base = method.replace(/_svd$/, '');
+  return {
+    svd: method === 'svd' || method.endsWith('_svd'),
+    density: ['ties', 'dare_linear', 'dare_ties', 'magnitude_prune'].includes(base),
+    sign: base === 'ties' || base === 'dare_ties',
+    dare: base.startsWith('dare_'),
+  };
+}
+
+const methodHelp = {
+  linear: 'weighted sum of A and of B; equal ranks', cat: 'ranks add; exact sum of the deltas', svd: 'weighted sum of the deltas, truncated SVD',
+  ties: 'TIES on A and B: prune to density, elect signs, disjoint mean', dare_linear: 'DARE: random pruning to density, rescaled, weighted sum',
+  dare_ties: 'DARE pruning, then TIES sign election', magnitude_prune: 'keep the largest |values| (density), weighted sum',
+};
+
+function showCombineFields() {
+  const method = $('#combine-method').value, uses = combineUses(method);
+  for (const label of document.querySelectorAll('#combine-form label[data-for]')) label.hidden = !uses[label.dataset.for];
+  const base = method.replace(/_svd$/, '');
+  $('#combine-method-help').textContent = methodHelp[base] + (method.endsWith('_svd') ? ', on the deltas, then truncated SVD' : '');
+}
+
+function integer(selector, what, min) {
+  const text = $(selector).value, n = Number(text);
+  if (text === '' || !Number.isInteger(n) || n < min) throw new Error(`${what} must be a whole number of at least ${min} (is '${text}').`);
+  return n;
 }
 
 function tool(form, run, needsAdapter = true) {

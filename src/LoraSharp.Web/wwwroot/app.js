@@ -1,16 +1,14 @@
 // Entry of the web UI: tab switching, the shared lists (models, datasets, formats, adapters) that every tab's
-// pickers use, refreshed after anything that changes a folder, and the three tabs' start-up.
+// pickers use, refreshed after anything that changes a folder, and the tabs' start-up.
 import { getJson } from './api.js';
-import { $ } from './dom.js';
+import { $, showTab } from './dom.js';
 import { initTraining, updateTrainingLists } from './train.js';
 import { initGenerate, updateGenerateLists } from './generate.js';
 import { initAdapters, updateAdapterLists } from './adapters.js';
+import { initCompare, updateCompareLists, fromAddress, openCompare } from './compare.js';
 
 for (const button of document.querySelectorAll('#tabs button')) {
-  button.addEventListener('click', () => {
-    for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b === button);
-    for (const tab of document.querySelectorAll('.tab')) tab.classList.toggle('active', tab.id === `tab-${button.dataset.tab}`);
-  });
+  button.addEventListener('click', () => showTab(button.dataset.tab));
 }
 
 async function refreshLists() {
@@ -20,6 +18,7 @@ async function refreshLists() {
   updateTrainingLists(lists);
   updateGenerateLists(lists);
   updateAdapterLists(lists);
+  updateCompareLists(lists);
   document.body.dataset.adapters = adapters.map(a => a.name).join(' ');
 }
 
@@ -29,8 +28,10 @@ async function main() {
   const refresh = () => refreshLists().catch(e => { $('#server-note').textContent = e.message; });
   initTraining(settings, { onRunEnded: refresh });
   initGenerate(settings);
-  initAdapters({ onAdaptersChanged: refresh });
+  initAdapters({ onAdaptersChanged: refresh, onCompare: openCompare });
+  initCompare();
   await refreshLists();
+  fromAddress();
   document.body.dataset.ready = '1';
 }
 

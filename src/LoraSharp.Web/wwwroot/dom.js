@@ -36,3 +36,9 @@ export function duration(seconds) {
   const pad = (n) => String(n).padStart(2, '0');
   return (h > 0 ? `${h}:${pad(m)}` : `${m}`) + `:${pad(s % 60)}`;
 }
+
+// Shows one tab (train, generate, adapters, compare) and marks its button.
+export function showTab(name) {
+  for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b.dataset.tab === name);
+  for (const tab of document.querySelectorAll('.tab')) tab.classList.toggle('active', tab.id === `tab-${name}`);
+}

@@ -3,7 +3,7 @@
 // server's event stream. The stream starts with the run's whole state, so a reload shows a running job as it is.
 import { getJson, postJson, upload } from './api.js';
 import { $, el, fillSelect, setMessage, fmt, duration } from './dom.js';
-import { drawLossChart } from './chart.js';
+import { drawLossChart, drawPreferenceCharts } from './chart.js';
 
 const GROUPS = [
   ['adapter', 'Adapter'], ['data', 'Data'], ['raw_text', 'Raw text'], ['lora', 'LoRA'],
@@ -240,7 +240,12 @@ function render() {
 
 function renderProgress() {
   const status = $('#status-line');
-  if (!run) { status.textContent = 'No training has run yet.'; drawLossChart($('#loss-chart'), []); return; }
+  if (!run) {
+    status.textContent = 'No training has run yet.';
+    drawLossChart($('#loss-chart'), []);
+    $('#pref-charts').hidden = !drawPreferenceCharts($('#rewards-chart'), $('#accuracy-chart'), []);
+    return;
+  }
   const last = run.history[run.history.length - 1];
   const lastEval = [...run.history].reverse().find(h => Number.isFinite(h.eval_loss));
   const step = last?.step ?? run.resumed_at_step;
@@ -265,4 +270,6 @@ function renderProgress() {
   $('#m-elapsed').textContent = duration(last?.elapsed_seconds);
   $('#m-remaining').textContent = ACTIVE.has(run.status) ? duration(last?.remaining_seconds) : duration(0);
   drawLossChart($('#loss-chart'), run.history);
+  $('#m-rewards').textContent = Number.isFinite(last?.['rewards/chosen']) ? `${fmt(last['rewards/chosen'], 3)} / ${fmt(last['rewards/rejected'], 3)}` : '–';
+  $('#pref-charts').hidden = !drawPreferenceCharts($('#rewards-chart'), $('#accuracy-chart'), run.history);
 }

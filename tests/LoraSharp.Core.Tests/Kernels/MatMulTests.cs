@@ -254,6 +254,39 @@ public class MatMulTests
         }
     }
 
+    // PiSSA/OLoRA subtract their principal part from the frozen f32 panels in place: the forward AND the backward
+    // (whose panels are transposed from the forward ones) must both see the changed rows, the partial last panel too.
+    [Fact]
+    public void AddToRow_ChangesF32PanelsInPlace_ForwardAndBackwardSeeIt_StoredRefuses()
+    {
+        const int M = 5, N = 70, K = 45;
+        var w = TestData.Uniform(N * K, 21);
+        var packed = PackedWeight.FromF32(w, N, K);
+        var delta = TestData.Uniform(K, 22);
+        foreach (int n in new[] { 0, 33, 69 })
+        {
+            packed.AddToRow(n, delta);
+            for (int k = 0; k < K; k++) w[n * K + k] += delta[k];
+        }
+        var x = TestData.Uniform(M * K, 23);
+        var dy = TestData.Uniform(M * N, 24);
+        var y = new float[M * N];
+        var yRef = new float[M * N];
+        MatMul.Forward(x, packed, y, M);
+        MatMul.Reference.Forward(x, w, yRef, M, K, N);
+        TestData.AssertClose(y, yRef, atol: 1e-5, rtol: 1e-5, what: "forward after AddToRow");
+        var dx = new float[M * K];
+        var dxRef = new float[M * K];
+        MatMul.BackwardInput(dy, packed, dx, M);
+        MatMul.Reference.BackwardInput(dy, w, dxRef, M, N, K);
+        TestData.AssertClose(dx, dxRef, atol: 1e-5, rtol: 1e-5, what: "backward input after AddToRow");
+
+        using var stored = Tensor.Zeros(DType.BF16, N, K);
+        var ex = Assert.Throws<InvalidOperationException>(() => PackedWeight.FromStored(stored).AddToRow(0, delta));
+        Assert.Contains("BF16", ex.Message);
+        Assert.Throws<ArgumentException>(() => packed.AddToRow(0, new float[K - 1]));
+    }
+
     [Fact]
     public void FromBf16_WidensWhilePacking_MatchesReferenceOnWidenedWeights()
     {

@@ -15,6 +15,8 @@ public class OptimizerFactoryTests
     [InlineData("adafactor", typeof(Adafactor))]
     [InlineData("lion", typeof(Lion))]
     [InlineData("lion_32bit", typeof(Lion))]
+    [InlineData("sophia", typeof(Sophia))]
+    [InlineData("SophiaG", typeof(Sophia))]
     public void Create_KnownName_GivesThatOptimizer(string name, Type type)
     {
         var o = OptimizerFactory.Create(name);

@@ -1,4 +1,4 @@
-// The qwen3 / smollm3 / gemma3_text / phi3 tiny checkpoints of tests/references/families against their float64 PyTorch reference
+// The qwen2 / qwen3 / smollm3 / gemma3_text / gemma2 / phi3 tiny checkpoints of tests/references/families against their float64 PyTorch reference
 // (tests/references/families_reference.py): logits, LoRA logits and every LoRA gradient; plus finite differences,
 // the cached decode path against the full forward, and the HF folder against LoraSharp's own GGUF reading.
 using LoraSharp.Core.Optim;
@@ -105,7 +105,7 @@ public class FamilyGoldenTests
     {
         // Full fine-tuning: every weight trains, so the q/k norms' (qwen3) and the embedding's gradients are checked
         // too. Gemma refuses full fine-tuning (its norms are held as 1 + w), so its LoRA entries are checked instead.
-        bool full = family != "gemma3_text";
+        bool full = !family.StartsWith("gemma", StringComparison.Ordinal);
         using var model = Load(family, fullFineTuning: full);
         if (!full) AttachReferenceAdapter(model, family);
         var batch = GoldenBatch(family);
@@ -169,6 +169,44 @@ public class FamilyGoldenTests
         Assert.NotSame(model.Rope, model.RopeLocal);
         Assert.Equal(1f / 2f, model.Rope.InvFreq[0]);       // global: rope_theta with linear factor 2
         Assert.Equal(1f, model.RopeLocal.InvFreq[0]);       // local: rope_local_base_freq, unscaled
+    }
+
+    [Fact]
+    public void Gemma2_EvenLayersSlide_OneRopeTable_BothSoftCapsRead()
+    {
+        using var model = Load("gemma2");
+        Assert.Equal([4, 0, 4, 0], model.Layers.Select(l => l.SlidingWindow));
+        Assert.Same(model.Rope, model.RopeLocal);
+        Assert.Equal(2f, model.Config.AttentionSoftCap);
+        Assert.Equal(6f, model.Config.LogitSoftCap);
+        Assert.Equal(0.25f, model.Config.AttentionScale);   // query_pre_attn_scalar 16
+        Assert.All(model.Layers, l => Assert.Null(l.QNorm));
+        Assert.Throws<Core.UserErrorException>(() => Load("gemma2", fullFineTuning: true));
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Gemma2_WithoutEitherSoftCap_MissesTheReference(bool dropAttentionCap, bool dropFinalCap)
+    {
+        // The golden data depends on each cap: a model that skipped one would fail Logits_MatchFloat64Reference.
+        string dir = FamilyFixtures.ModelFolder("gemma2");
+        try
+        {
+            using var loaded = ModelLoader.Load(dir);
+            var config = loaded.Config with
+            {
+                AttnLogitSoftcapping = dropAttentionCap ? null : loaded.Config.AttnLogitSoftcapping,
+                FinalLogitSoftcapping = dropFinalCap ? null : loaded.Config.FinalLogitSoftcapping,
+            };
+            using var model = LlamaModel.FromTensors(config, loaded.Tensors, loaded.SourcePath);
+            double max = TestData.MaxAbsDiff(model.Logits(GoldenBatch("gemma2")), Golden("gemma2", "logits"));
+            Assert.True(max > 0.1, $"without the {(dropAttentionCap ? "attention" : "final")} cap the logits still match ({max:E3})");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     [Fact]

@@ -27,6 +27,7 @@ public class ActivationBytesTests
     [InlineData("qwen3", true)]
     [InlineData("gemma3_text", false)]
     [InlineData("gemma3_text", true)]
+    [InlineData("gemma2", false)]
     [InlineData("smollm3", false)]
     [InlineData("phi3", false)]
     [InlineData("phi3", true)]

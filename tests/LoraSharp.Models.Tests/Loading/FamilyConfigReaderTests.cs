@@ -1,4 +1,4 @@
-// config.json of the families beyond Llama (qwen3, smollm3, gemma3_text): transformers' defaults, and fields that
+// config.json of the families beyond Llama (qwen3, smollm3, gemma3_text, gemma2): transformers' defaults, and fields that
 // change the math in a way LoraSharp does not implement refused by name.
 using LoraSharp.Formats;
 using LoraSharp.Models.Loading;
@@ -48,6 +48,41 @@ public class FamilyConfigReaderTests
         Assert.Equal(10000.0, c.RopeLocalTheta);
         Assert.Equal(1f / 16f, c.AttentionScale);   // query_pre_attn_scalar 256
         Assert.Equal(8f, c.EmbeddingScale);         // sqrt(64)
+    }
+
+    [Fact]
+    public void Gemma2_Defaults_AlternatingWindows_SoftCaps_NoQkNorm()
+    {
+        var c = FromJson($"{{\"model_type\":\"gemma2\",{Dims}}}");
+        Assert.Equal(256, c.HeadDim);
+        Assert.Equal(4, c.NumKeyValueHeads);
+        Assert.Equal("gelu_pytorch_tanh", c.HiddenAct);
+        Assert.True(c.TieWordEmbeddings && c.GemmaNorms && c.SandwichNorms);
+        Assert.False(c.QkNorm);
+        Assert.Null(c.RopeLocalTheta);
+        Assert.Equal([4096, 0, 4096, 0, 4096, 0, 4096, 0], Enumerable.Range(0, 8).Select(c.LayerWindow));
+        Assert.Equal(50.0, c.AttnLogitSoftcapping);
+        Assert.Equal(30.0, c.FinalLogitSoftcapping);
+        Assert.Equal(1f / 16f, c.AttentionScale);   // query_pre_attn_scalar 256
+        Assert.Equal(8192, c.MaxPositionEmbeddings);
+        Assert.Equal("gemma2", c.GgufArchitecture);
+        Assert.False(c.GgufInterleavedQk);
+        var uncapped = FromJson($"{{\"model_type\":\"gemma2\",{Dims},\"attn_logit_softcapping\":null,\"final_logit_softcapping\":null}}");
+        Assert.Equal(0f, uncapped.AttentionSoftCap);
+        Assert.Equal(0f, uncapped.LogitSoftCap);
+        var typed = FromJson($"{{\"model_type\":\"gemma2\",{Dims},\"layer_types\":[\"full_attention\",\"sliding_attention\",\"full_attention\",\"full_attention\",\"full_attention\",\"full_attention\",\"full_attention\",\"full_attention\"]}}");
+        Assert.Equal([0, 4096, 0, 0, 0, 0, 0, 0], Enumerable.Range(0, 8).Select(typed.LayerWindow));
+    }
+
+    [Theory]
+    [InlineData("\"attn_logit_softcapping\":-1", "attn_logit_softcapping")]
+    [InlineData("\"final_logit_softcapping\":0", "final_logit_softcapping")]
+    [InlineData("\"sliding_window_pattern\":6", "sliding_window_pattern")]
+    [InlineData("\"rope_local_base_freq\":10000.0", "rope_local_base_freq")]
+    public void Gemma2_BadOrForeignField_IsRefusedByName(string field, string name)
+    {
+        var e = Assert.Throws<ModelFormatException>(() => FromJson($"{{\"model_type\":\"gemma2\",{Dims},{field}}}"));
+        Assert.Contains(name, e.Message);
     }
 
     [Theory]

@@ -120,6 +120,13 @@ internal sealed unsafe class F32PanelSource : PanelSource
 
     public override long Bytes => _forward.Capacity * sizeof(float);
 
+    /// <summary>W[n, :] += delta (row n is lane n % 32 of forward panel n / 32).</summary>
+    public void AddToRow(int n, ReadOnlySpan<float> delta)
+    {
+        float* p = _forward.Pointer + (long)(n / NR) * _k * NR + n % NR;
+        for (int k = 0; k < delta.Length; k++) p[(long)k * NR] += delta[k];
+    }
+
     private void ScatterRow(int n, ReadOnlySpan<float> row)
     {
         float* p = _forward.Pointer + (long)(n / NR) * _k * NR + n % NR;
