@@ -106,7 +106,7 @@ public sealed record LoraSettings
         foreach (var m in ResolvedTargets)
             if (!Llama.LlamaLayer.ProjectionNames.Contains(m) && !Llama.LlamaLayer.FusedProjectionNames.Contains(m))
                 throw new Core.UserErrorException($"target module '{m}' does not exist in a Llama-family model; valid: {string.Join(", ", Llama.LlamaLayer.ProjectionNames)}, all-linear (phi3: {string.Join(", ", Llama.LlamaLayer.FusedProjectionNames)}).");
-        if (Init is not ("default" or "gaussian" or "none"))
+        if (CanonicalInit(Init) is not ("default" or "gaussian" or "none") && !IsBaseDerivedInit(Init))
             throw new Core.UserErrorException($"init_lora_weights '{Init}' is not one of {InitNames}.");
         if (IsBaseDerivedInit(Init) && UseDora)
             throw new Core.UserErrorException($"init_lora_weights '{Init}' with use_dora is not supported: DoRA's magnitude would be taken from the residual " +
