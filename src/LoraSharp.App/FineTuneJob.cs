@@ -114,7 +114,8 @@ public static class FineTuneJob
         }
         else if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
         if (!s.FullFineTuning) model.TrainModulesToSave(s.ModulesToSave);   // PEFT modules_to_save: embedding / head in full
-        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')), modulesToSave: model.ModulesToSave);
+        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')), modulesToSave: model.ModulesToSave,
+            moduleNames: model.Layers.Length > 0 ? model.Layers[0].ModuleNames : null);
 
         int padId = Batcher.ResolvePadId(tokenizer);
         Trainer trainer;

@@ -80,10 +80,13 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
         }
     }
 
-    /// <summary>LoRA parameters of rank <paramref name="rank"/> on q, k, v, o, gate, up and down of every layer.</summary>
+    /// <summary>LoRA parameters of rank <paramref name="rank"/> on q, k, v, o, gate, up and down of every layer (phi3: on
+    /// its four fused projections).</summary>
     public static long AdapterParameters(LlamaConfig c, int rank)
     {
         long C = c.HiddenSize, I = c.IntermediateSize, Q = (long)c.NumAttentionHeads * c.HeadDim, KV = (long)c.NumKeyValueHeads * c.HeadDim;
+        if (c.FusedProjections)   // phi3: one A/B on qkv_proj (C -> Q + 2 KV) and one on gate_up_proj (C -> 2 I)
+            return (long)rank * ((C + Q + 2 * KV) + (Q + C) + (C + 2 * I) + (I + C)) * c.NumHiddenLayers;
         return (long)rank * ((C + Q) + (C + KV) * 2 + (Q + C) + (C + I) * 2 + (I + C)) * c.NumHiddenLayers;
     }
 

@@ -1,4 +1,4 @@
-// The one config type for every Llama-family model (llama, mistral, qwen2, qwen3, smollm3), named after Hugging Face
+// The one config type for every Llama-family model (llama, mistral, qwen2, qwen3, smollm3, gemma2, gemma3_text), named after Hugging Face
 // config.json fields. Loaders fill it from config.json or from GGUF metadata; the model reads only this.
 // Family deltas from Llama are flags derived here, so the model code asks "QkNorm?" rather than "qwen3?":
 //   qwen3    per-head RMSNorm on q and k (q_norm, k_norm, weight [HS]) before RoPE; head_dim explicit
@@ -6,6 +6,11 @@
 //   gemma3_text  RMSNorm weights used as (1 + w); norms before and after attention and MLP ("sandwich"); embeddings
 //            scaled by sqrt(hidden); GeGLU (gelu tanh); q/k norms; scores scaled by query_pre_attn_scalar^-1/2;
 //            sliding-window layers (sliding_window_pattern) with their own RoPE base (rope_local_base_freq)
+//   phi3     fused projections (self_attn.qkv_proj = [q | k | v], mlp.gate_up_proj = [gate | up]), partial rotary
+//            (partial_rotary_factor), LongRoPE (rope_scaling longrope/su: short/long factors, attention factor)
+//   gemma2   gemma3_text's norms, embedding scale, GeGLU and query_pre_attn_scalar, without q/k norms or a local RoPE
+//            base; sliding and global layers alternate (even layers slide); attention scores soft-capped
+//            (attn_logit_softcapping) inside the attention kernel, logits soft-capped (final_logit_softcapping)
 using LoraSharp.Core.Kernels;
 
 namespace LoraSharp.Models;
@@ -13,7 +18,7 @@ namespace LoraSharp.Models;
 /// <summary>Architecture hyperparameters of a Llama-family decoder (HF config.json names in PascalCase).</summary>
 public sealed record LlamaConfig
 {
-    /// <summary>"llama", "mistral", "qwen2", "qwen3", "smollm3" or "gemma3_text".</summary>
+    /// <summary>"llama", "mistral", "qwen2", "qwen3", "smollm3", "gemma2", "gemma3_text" or "phi3".</summary>
     public string ModelType { get; init; } = "llama";
 
     /// <summary>Model width C.</summary>
@@ -86,11 +91,11 @@ public sealed record LlamaConfig
     public bool QkNorm => ModelType is "qwen3" or "gemma3_text";
 
     /// <summary>Gemma: every RMSNorm multiplies by (1 + weight); checkpoints store weight (GGUF files store 1 + weight).</summary>
-    public bool GemmaNorms => ModelType == "gemma3_text";
+    public bool GemmaNorms => ModelType is "gemma3_text" or "gemma2";
 
     /// <summary>Gemma: a norm after attention (post_attention_layernorm) and after the MLP (post_feedforward_layernorm) on
     /// the branch before the residual add; the MLP's input norm is pre_feedforward_layernorm.</summary>
-    public bool SandwichNorms => ModelType == "gemma3_text";
+    public bool SandwichNorms => ModelType is "gemma3_text" or "gemma2";
 
     /// <summary>Embedding rows are multiplied by this (gemma: sqrt(hidden_size) rounded to float32; 1 otherwise).</summary>
     public float EmbeddingScale => GemmaNorms ? (float)Math.Sqrt(HiddenSize) : 1f;
@@ -100,6 +105,18 @@ public sealed record LlamaConfig
 
     /// <summary>The attention score scale: 1/sqrt(head_dim), or query_pre_attn_scalar^-1/2 (gemma).</summary>
     public float AttentionScale => QueryPreAttnScalar is double q ? (float)Math.Pow(q, -0.5) : 1f / MathF.Sqrt(HeadDim);
+
+    /// <summary>gemma2's attn_logit_softcapping: attention scores become cap·tanh(score/cap); null = no cap.</summary>
+    public double? AttnLogitSoftcapping { get; init; }
+
+    /// <summary>gemma2's final_logit_softcapping: logits become cap·tanh(logit/cap) (before softmax / cross-entropy); null = no cap.</summary>
+    public double? FinalLogitSoftcapping { get; init; }
+
+    /// <summary>The attention soft-cap as the kernels take it (0 = none).</summary>
+    public float AttentionSoftCap => AttnLogitSoftcapping is double c ? (float)c : 0f;
+
+    /// <summary>The final logit soft-cap as the kernels take it (0 = none).</summary>
+    public float LogitSoftCap => FinalLogitSoftcapping is double c ? (float)c : 0f;
 
     /// <summary>Per layer: true where the layer attends through <see cref="SlidingWindow"/>; null = every layer alike.</summary>
     public IReadOnlyList<bool>? SlidingLayers { get; init; }
@@ -114,7 +131,7 @@ public sealed record LlamaConfig
     public bool UsesLocalRope(int layer) => RopeLocalTheta != null && SlidingLayers is { } s && s[layer];
 
     /// <summary>general.architecture of a GGUF file for this model (mistral is written as llama, as llama.cpp does).</summary>
-    public string GgufArchitecture => ModelType switch { "mistral" => "llama", "gemma3_text" => "gemma3", _ => ModelType };
+    public string GgufArchitecture => ModelType switch { "mistral" => "llama", "gemma3_text" => "gemma3", _ => ModelType };   // gemma2 -> gemma2
 
     /// <summary>
     /// True when llama.cpp rotates consecutive pairs for this architecture (LLAMA_ROPE_TYPE_NORM: llama, smollm3), so
@@ -131,6 +148,21 @@ public sealed record LlamaConfig
 
     /// <summary>True when o_proj carries a bias (llama/mistral with attention_bias; never qwen2).</summary>
     public bool OutputBias => ModelType != "qwen2" && AttentionBias;
+
+    /// <summary>phi3's partial_rotary_factor: the fraction of each head's dimensions that rotate (1 = all).</summary>
+    public double PartialRotaryFactor { get; init; } = 1.0;
+
+    /// <summary>Rotated dimensions per head: int(head_dim * partial_rotary_factor), as transformers computes it.</summary>
+    /// (A GGUF file gives rd itself; rd / head_dim times head_dim may land a hair under rd, hence the 1e-9.)
+    public int RotaryDim => PartialRotaryFactor == 1.0 ? HeadDim : (int)(HeadDim * PartialRotaryFactor + 1e-9);
+
+    /// <summary>phi3: q/k/v are one projection (self_attn.qkv_proj, rows [q | k | v]) and gate/up one (mlp.gate_up_proj,
+    /// rows [gate | up]); LoRA targets these fused names, as PEFT does.</summary>
+    public bool FusedProjections => ModelType == "phi3";
+
+    /// <summary>True when the model uses LongRoPE, whose frequencies switch to long_factor for sequences longer than
+    /// <see cref="RopeScaling"/>.OriginalMaxPositionEmbeddings.</summary>
+    public bool LongRope => RopeScaling is { IsLongRope: true };
 
     /// <summary>Throws with a message naming the field if the config is inconsistent.</summary>
     public void Validate(string source)
@@ -154,6 +186,16 @@ public sealed record LlamaConfig
         Require(SlidingLayers is null || SlidingLayers.Count == NumHiddenLayers, "layer_types", $"must have one entry per layer ({NumHiddenLayers})");
         Require(QueryPreAttnScalar is null || QueryPreAttnScalar > 0, "query_pre_attn_scalar", $"must be positive (is {QueryPreAttnScalar})");
         Require(RopeLocalTheta is null || RopeLocalTheta > 0, "rope_local_base_freq", $"must be positive (is {RopeLocalTheta})");
+        Require(PartialRotaryFactor > 0 && PartialRotaryFactor <= 1 && RotaryDim > 0 && RotaryDim % 2 == 0, "partial_rotary_factor",
+            $"must give a positive even number of rotary dimensions (head_dim {HeadDim} x {PartialRotaryFactor} = {HeadDim * PartialRotaryFactor})");
+        Require(PartialRotaryFactor == 1.0 || FusedProjections, "partial_rotary_factor", $"is only supported for phi3 (is {PartialRotaryFactor})");
+        Require(!LongRope || FusedProjections, "rope_scaling", "longrope is only supported for phi3");
+        Require(!LongRope || (RopeScaling!.ShortFactor?.Count == RotaryDim / 2 && RopeScaling.LongFactor?.Count == RotaryDim / 2), "rope_scaling",
+            $"short_factor and long_factor must have rotary_dim / 2 = {RotaryDim / 2} entries each (have {RopeScaling?.ShortFactor?.Count} and {RopeScaling?.LongFactor?.Count})");
+        Require(AttnLogitSoftcapping is null || (AttnLogitSoftcapping > 0 && double.IsFinite(AttnLogitSoftcapping.Value)), "attn_logit_softcapping",
+            $"must be a positive number or null (is {AttnLogitSoftcapping})");
+        Require(FinalLogitSoftcapping is null || (FinalLogitSoftcapping > 0 && double.IsFinite(FinalLogitSoftcapping.Value)), "final_logit_softcapping",
+            $"must be a positive number or null (is {FinalLogitSoftcapping})");
         Require(NoRopeLayers is null || NoRopeLayers.Count == NumHiddenLayers, "no_rope_layers",
             $"must have one entry per layer ({NumHiddenLayers}; has {NoRopeLayers?.Count})");
     }

@@ -127,7 +127,45 @@ public sealed class FineTuneJobTests : IDisposable
         var io = Assert.Throws<Core.UserErrorException>(() => Run(Settings("exists", 8, 8, maxSteps: 1)));
         Assert.Contains("already exists", io.Message);
     }
+
+    [Fact]
+    public void FineTune_Phi3_AdapterOnTheFusedModules_ThenGenerateAndPerplexity()
+    {
+        // The tiny phi3 checkpoint with LongRoPE and partial rotary (tests/references/families/phi3_longrope).
+        string model = FamilyFixtures.ModelFolder("phi3_longrope");
+        try
+        {
+            var s = Settings("phi3", 8, 8, epochs: 3);
+            var result = FineTuneJob.Run(new FineTuneRequest { Model = model, Settings = s, OutputRoot = Path.Combine(_dir, "loras") }, new Recorder());
+            Assert.True(result.Outcome.FinalEvalLoss < result.InitialEvalLoss, $"eval loss {result.InitialEvalLoss} -> {result.Outcome.FinalEvalLoss}");
+            using (var cfg = JsonDocument.Parse(File.ReadAllText(Path.Combine(result.AdapterFolder, "adapter_config.json"))))
+                Assert.Equal(["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], cfg.RootElement.GetProperty("target_modules").EnumerateArray().Select(e => e.GetString()));
+            using (var st = SafetensorsFile.Open(Path.Combine(result.AdapterFolder, "adapter_model.safetensors")))
+            {
+                Assert.Equal(2 * 4 * 2, st.Tensors.Count);
+                Assert.Equal([80, 4], st.Info("base_model.model.model.layers.1.self_attn.qkv_proj.lora_B.weight").Shape);
+            }
+            using var session = ModelSession.Open(model, [new AdapterSpec(result.AdapterFolder)]);
+            var text = GenerateJob.Run(session, "Once upon a time", new Models.Generation.GenerationOptions { MaxNewTokens = 12, Sampling = Models.Generation.SamplingSettings.Greedy }).Text;
+            Assert.False(string.IsNullOrEmpty(text));
+            string textFile = Path.Combine(_dir, "ppl.txt");
+            File.WriteAllText(textFile, string.Concat(Enumerable.Repeat("Once upon a time there was a little cat. ", 20)));
+            var ppl = PerplexityJob.Run(session, new PerplexityRequest { Model = model, File = textFile, MaxLength = 32, Stride = 16 });
+            Assert.True(double.IsFinite(ppl.Perplexity) && ppl.Perplexity > 1, $"perplexity {ppl.Perplexity}");
+
+            // The Llama default (q_proj v_proj) names modules phi3 does not have: refused, naming the fused ones.
+            var e = Assert.Throws<Core.UserErrorException>(() => FineTuneJob.Run(
+                new FineTuneRequest { Model = model, Settings = Settings("phi3-default", 8, 8, maxSteps: 1) with { TargetModules = ["q_proj", "v_proj"] }, OutputRoot = Path.Combine(_dir, "loras") },
+                new Recorder()));
+            Assert.Contains("qkv_proj", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(model, true);
+        }
+    }
 }
+
 
 public sealed class TrainingStopTests : IDisposable
 {

@@ -28,6 +28,44 @@ public class InspectCommandTests
     }
 
     [Fact]
+    public void Inspect_Phi3LongRope_ShowsFusedTensorsPartialRotaryAndLongRope()
+    {
+        string dir = FamilyFixtures.ModelFolder("phi3_longrope");
+        try
+        {
+            var (code, output, err) = Run("inspect", dir);
+            Assert.True(code == 0, err);
+            Assert.Contains("architecture           phi3", output);
+            Assert.Contains("rotary dims            12 of head_dim 16 (partial_rotary_factor 0.75)", output);
+            Assert.Contains("long factors beyond 8 tokens, cos/sin x1.633", output);
+            Assert.Matches(@"model\.layers\.N\.self_attn\.qkv_proj\.weight\s+F32\s+2 \[80, 48\]", output);   // (3 + 2·1)·16 rows
+            Assert.Matches(@"model\.layers\.N\.mlp\.gate_up_proj\.weight\s+F32\s+2 \[160, 48\]", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void Inspect_Gemma2Folder_ShowsWindowLayersAndSoftCaps()
+    {
+        string dir = FamilyFixtures.ModelFolder("gemma2");
+        try
+        {
+            var (code, output, err) = Run("inspect", dir);
+            Assert.True(code == 0, err);
+            Assert.Contains("architecture           gemma2", output);
+            Assert.Contains("sliding window         4 on 2 of 4 layers", output);
+            Assert.Contains("logit soft-caps        attention 2, final 6", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Inspect_Q4_0Gguf_ShowsQuantTypesPerKindAndGgufTokenizer()
     {
         var (code, output, err) = Run("inspect", SharedFixtures.Path("models", "stories260K-gguf", "stories260K-Q4_0.gguf"));

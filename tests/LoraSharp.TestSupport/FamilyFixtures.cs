@@ -8,7 +8,7 @@ namespace LoraSharp.TestSupport;
 public static class FamilyFixtures
 {
     /// <summary>The families with reference data.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["qwen2", "qwen3", "smollm3", "gemma3_text"];
+    public static IReadOnlyList<string> Names { get; } = ["qwen2", "qwen3", "smollm3", "gemma3_text", "gemma2", "phi3", "phi3_longrope"];
 
     private static readonly Lazy<string?> s_root = new(() =>
     {
@@ -41,7 +41,10 @@ public static class FamilyFixtures
     /// </summary>
     public static string ModelFolder(string family)
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"lorasharp-{family}-{Guid.NewGuid():N}");
+        // Not named after the family: merged GGUFs take general.name from the folder, and llama.cpp's vocabulary loader
+        // looks up Phi-3's "<|endoftext|>" by name (throwing when absent) for any model named "phi3"; stories260K's
+        // vocabulary has no such token.
+        string dir = Path.Combine(Path.GetTempPath(), $"lorasharp-family-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         foreach (string f in (string[])["config.json", "model.safetensors"])
             System.IO.File.Copy(File(family, f), Path.Combine(dir, f));

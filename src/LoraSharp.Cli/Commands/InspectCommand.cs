@@ -56,7 +56,14 @@ internal static class InspectCommand
             Line("vocab_size", c.VocabSize);
             Line("context", c.MaxPositionEmbeddings);
             Line("rope_theta", c.RopeTheta.ToString(CultureInfo.InvariantCulture) + (c.RopeScaling is { } s ? $" (scaling {s.RopeType} x{s.Factor.ToString(CultureInfo.InvariantCulture)})" : ""));
+            if (c.RotaryDim != c.HeadDim) Line("rotary dims", $"{c.RotaryDim} of head_dim {c.HeadDim} (partial_rotary_factor {c.PartialRotaryFactor.ToString(CultureInfo.InvariantCulture)})");
+            if (c.RopeScaling is { IsLongRope: true } lr)
+                Line("LongRoPE", $"long factors beyond {lr.OriginalMaxPositionEmbeddings} tokens, cos/sin x{lr.LongRopeAttentionFactor.ToString("0.####", CultureInfo.InvariantCulture)}");
             Line("tied embeddings", c.TieWordEmbeddings ? "yes" : "no");
+            if (c.SlidingWindow is int sw)
+                Line("sliding window", sw.ToString(CultureInfo.InvariantCulture) + (c.SlidingLayers is { } sl ? $" on {sl.Count(x => x)} of {c.NumHiddenLayers} layers" : ""));
+            if (c.AttnLogitSoftcapping is not null || c.FinalLogitSoftcapping is not null)
+                Line("logit soft-caps", $"attention {c.AttnLogitSoftcapping?.ToString(CultureInfo.InvariantCulture) ?? "none"}, final {c.FinalLogitSoftcapping?.ToString(CultureInfo.InvariantCulture) ?? "none"}");
             Line("parameters", Count(r.ParameterCount));
             Line("tokenizer", r.TokenizerKind is null ? "(none found)" : $"{r.TokenizerKind}, {r.TokenizerVocabSize?.ToString(CultureInfo.InvariantCulture) ?? "?"} tokens");
             if (r.Memory is { } m && r.MemoryF32 is { } f)

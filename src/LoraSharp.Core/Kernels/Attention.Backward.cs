@@ -6,6 +6,8 @@
 //   Sᵀ  = K_tile · (scale·Q)ᵀ, masked          Pᵀ  = exp(Sᵀ − lse)
 //   dPᵀ = V_tile · dOutᵀ                        dSᵀ = scale · Pᵀ ∘ (dPᵀ − D)
 //   dv_j += Σ_c Pᵀ[j,c] dOut_c    dk_j += Σ_c dSᵀ[j,c] q_c    dq_c += Σ_j dSᵀ[j,c] k_j
+// With a soft-cap, Sᵀ is capped before the mask (as in the forward) and dSᵀ gets the factor 1 − (Sᵀ/cap)²
+// (d tanh; 0 where masked).
 // With segment ids a row is also split into chunks of whole segments (about BackwardChunk query positions each,
 // a count that depends on the ids, never on the thread count): segments never see each other, so each chunk owns
 // its dq/dk/dv rows and a packed row (B = 1) still gives the threads B·NKV·chunks parts.
@@ -24,7 +26,7 @@ public static partial class Attention
         public byte* Mask;
         public int* Seg;   // [B, Tk] segment ids or null
         public int B, Tq, Tk, NH, NKV, HS, Window, Chunks;
-        public float Scale;
+        public float Scale, Cap;   // Cap: soft-cap, 0 = none
         public SimdLevel ScoreLevel, RowLevel;
 
         public void Execute(int part, int parts)
@@ -118,9 +120,11 @@ public static partial class Attention
                     if (AllMasked(maskRow, j0, nk)) continue;
                     float* kt = k0 + (long)j0 * ldk, vt = v0 + (long)j0 * ldk;
                     Abt<TO, TV>(kt, ldk, nk, qt, Tile, nqp, HS, st, Tile);
+                    if (w.Cap > 0) CapTile(st, nk, nqp, w.Cap, w.ScoreLevel);
                     MaskTile(st, nk, nqp, j0, i0, off, window, maskRow, segRow, Tk);
                     Abt<TO, TV>(vt, ldk, nk, dOt, Tile, nqp, HS, dpt, Tile);
-                    ProbsAndDScores<TO, TV>(st, dpt, nk, nqp, lseSafe, dRow, scale);
+                    if (w.Cap > 0) ProbsAndDScoresCapped<TO, TV>(st, dpt, nk, nqp, lseSafe, dRow, scale, w.Cap);
+                    else ProbsAndDScores<TO, TV>(st, dpt, nk, nqp, lseSafe, dRow, scale);
                     int shift = off + i0 - j0;   // key r is visible to query c only if r <= c + shift
                     AccRows(w.RowLevel, st, Tile, 1, nk, nq, dO0, ldq, dv0 + (long)j0 * ldk, ldk, null, HS, startShift: shift);
                     AccRows(w.RowLevel, dpt, Tile, 1, nk, nq, q0, ldq, dk0 + (long)j0 * ldk, ldk, null, HS, startShift: shift);
@@ -145,6 +149,31 @@ public static partial class Attention
                 TV p = TO.Exp(TO.Sub(TO.Load(ps), L));
                 TO.Store(ps, p);
                 TO.Store(pd, TO.Mul(TO.Mul(p, sc), TO.Sub(TO.Load(pd), d)));
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ProbsAndDScores"/> over a soft-capped tile: dSᵀ also gets the cap's derivative 1 − (Sᵀ/cap)²,
+    /// clamped at 0 so a masked (−∞) score gives 0, not 0·−∞.
+    /// </summary>
+    private static unsafe void ProbsAndDScoresCapped<TO, TV>(float* st, float* dpt, int nk, int N, float* lse, float* D, float scale, float cap)
+        where TO : struct, IVec<TV> where TV : unmanaged
+    {
+        int W = TO.Count;
+        TV sc = TO.Splat(scale), inv = TO.Splat(1f / cap), one = TO.Splat(1f);
+        for (int c = 0; c < N; c += W)
+        {
+            TV L = TO.Load(lse + c), d = TO.Load(D + c);
+            for (int r = 0; r < nk; r++)
+            {
+                float* ps = st + r * Tile + c, pd = dpt + r * Tile + c;
+                TV s = TO.Load(ps);
+                TV p = TO.Exp(TO.Sub(s, L));
+                TV t = TO.Mul(s, inv);
+                TV f = TO.Max(TO.Sub(one, TO.Mul(t, t)), TO.Zero);
+                TO.Store(ps, p);
+                TO.Store(pd, TO.Mul(TO.Mul(TO.Mul(p, sc), TO.Sub(TO.Load(pd), d)), f));
             }
         }
     }

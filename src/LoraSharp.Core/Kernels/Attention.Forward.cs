@@ -6,6 +6,7 @@
 //   mask (-∞), then per query c:  m' = max(m, max_j Sᵀ[j,c]),  α = exp(m − m'),  Pᵀ = exp(Sᵀ − m'),
 //   l = α·l + Σ_j Pᵀ[j,c] (double),  O[c,:] = α·O[c,:] + Σ_j Pᵀ[j,c]·v_j
 // and at the end out = O / l, lse = m + log l (0 and -∞ for a query that saw nothing).
+// With a soft-cap, Sᵀ = cap·tanh(Sᵀ/cap) right after the product, before the mask.
 // Computing the transposed score tile keeps the online-softmax bookkeeping vectorised (max and sum run down
 // the columns) and lets the query tile be transposed once instead of every key tile.
 using System.Runtime.Intrinsics;
@@ -21,7 +22,7 @@ public static partial class Attention
         public byte* Mask;
         public int* Seg;   // [B, Tk] segment ids or null
         public int B, Tq, Tk, NH, NKV, HS, Window, QueryTiles;
-        public float Scale;
+        public float Scale, Cap;   // Cap: soft-cap, 0 = none
         public SimdLevel ScoreLevel, RowLevel;
         public bool RowPath;
 
@@ -88,6 +89,7 @@ public static partial class Attention
             int nk = Math.Min(Tile, pLast + 1 - j0);
             if (AllMasked(maskRow, j0, nk)) continue;
             Abt<TO, TV>(k0 + (long)j0 * ldk, ldk, nk, qt, Tile, nqp, HS, st, Tile);
+            if (w.Cap > 0) CapTile(st, nk, nqp, w.Cap, w.ScoreLevel);
             MaskTile(st, nk, nqp, j0, i0, off, window, maskRow, segRow, Tk);
             OnlineSoftmax<TO, TV>(st, nk, nqp, m, alpha, colSum);
             for (int c = 0; c < nq; c++) l[c] = l[c] * alpha[c] + colSum[c];
@@ -173,7 +175,7 @@ public static partial class Attention
         float* v0 = w.V + (long)b * Tk * ldk + kvh * HS;
         byte* maskRow = w.Mask == null ? null : w.Mask + (long)b * Tk;
         float* sc = s.Row, o = s.OAcc;
-        float scale = w.Scale;
+        float scale = w.Scale, cap = w.Cap;
         new Span<float>(o, HS).Clear();
         float m = float.NegativeInfinity;
         double l = 0;
@@ -188,6 +190,7 @@ public static partial class Attention
             {
                 int j = j0 + r;
                 float x = maskRow != null && maskRow[j] == 0 ? float.NegativeInfinity : scale * Dot<TO, TV>(qi, k0 + (long)j * ldk, HS);
+                if (cap > 0 && x != float.NegativeInfinity) x = SoftCap.Apply(x, cap);
                 sc[r] = x;
                 if (x > tileMax) tileMax = x;
             }

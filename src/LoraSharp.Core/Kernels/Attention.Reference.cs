@@ -2,7 +2,8 @@
 // its full [Tq, Tk] score matrix in double. Slow and memory-hungry on purpose: this is what tests trust.
 // The backward recomputes everything from q, k, v (it checks but does not read output and lse) and takes
 // D_i = Σ_j P_ij dP_ij, so a test comparing it with the fast kernel also checks the FlashAttention-2 identity
-// D_i = dOut_i·out_i that the fast kernel relies on.
+// D_i = dOut_i·out_i that the fast kernel relies on. A soft-cap (softCap > 0) replaces each visible score s by
+// cap·tanh(s/cap) (Math.Tanh in double) and multiplies dS by 1 − tanh²(s/cap).
 namespace LoraSharp.Core.Kernels;
 
 public static partial class Attention
@@ -12,20 +13,22 @@ public static partial class Attention
     {
         /// <summary>Same contract as <see cref="Attention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{byte}, Span{float}, Span{float}, int, int, int, int, int, int, float, int)"/>.</summary>
         public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
-            Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
-            => Forward(q, k, v, keyMask, [], output, lse, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+            Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0, float softCap = 0f)
+            => Forward(q, k, v, keyMask, [], output, lse, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow, softCap);
 
         /// <summary>Same contract as the fast forward with segment ids.</summary>
         public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
-            ReadOnlySpan<int> segmentIds, Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+            ReadOnlySpan<int> segmentIds, Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0,
+            float softCap = 0f)
         {
             CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, -1, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+            CheckSoftCap(softCap);
             CheckSegments(segmentIds, B, Tk);
             var P = new double[(long)Tq * Tk];
             for (int b = 0; b < B; b++)
                 for (int h = 0; h < NH; h++)
                 {
-                    double[] rowLse = Probabilities(q, k, keyMask, segmentIds, P, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+                    double[] rowLse = Probabilities(q, k, keyMask, segmentIds, P, null, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow, softCap);
                     int kvh = h / (NH / NKV);
                     for (int i = 0; i < Tq; i++)
                     {
@@ -48,27 +51,29 @@ public static partial class Attention
         /// <summary>Same contract as the fast backward (adds into dq, dk, dv).</summary>
         public static void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
             ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, Span<float> dq, Span<float> dk, Span<float> dv,
-            int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
-            => Backward(dOut, q, k, v, output, lse, keyMask, [], dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+            int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0, float softCap = 0f)
+            => Backward(dOut, q, k, v, output, lse, keyMask, [], dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow, softCap);
 
         /// <summary>Same contract as the fast backward with segment ids (adds into dq, dk, dv).</summary>
         public static void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
             ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, ReadOnlySpan<int> segmentIds,
             Span<float> dq, Span<float> dk, Span<float> dv,
-            int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+            int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0, float softCap = 0f)
         {
             CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, dOut.Length, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+            CheckSoftCap(softCap);
             CheckGradShapes(dq.Length, dk.Length, dv.Length, B, Tq, Tk, NH, NKV, HS);
             CheckSegments(segmentIds, B, Tk);
             var P = new double[(long)Tq * Tk];
             var dS = new double[(long)Tq * Tk];
+            double[]? capFactor = softCap > 0 ? new double[(long)Tq * Tk] : null;
             var gq = new double[dq.Length];
             var gk = new double[dk.Length];
             var gv = new double[dv.Length];
             for (int b = 0; b < B; b++)
                 for (int h = 0; h < NH; h++)
                 {
-                    Probabilities(q, k, keyMask, segmentIds, P, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+                    Probabilities(q, k, keyMask, segmentIds, P, capFactor, b, h, Tq, Tk, NH, NKV, HS, scale, slidingWindow, softCap);
                     int kvh = h / (NH / NKV);
                     for (int i = 0; i < Tq; i++)
                     {
@@ -91,6 +96,7 @@ public static partial class Attention
                         {
                             double p = P[(long)i * Tk + j];
                             double ds = p * (dS[(long)i * Tk + j] - D) * scale;
+                            if (capFactor != null) ds *= capFactor[(long)i * Tk + j];
                             if (ds == 0) continue;
                             int ko = ((b * Tk + j) * NKV + kvh) * HS;
                             for (int d = 0; d < HS; d++)
@@ -120,9 +126,12 @@ public static partial class Attention
             return slidingWindow == 0 || p - j < slidingWindow;
         }
 
-        /// <summary>Fills P [Tq, Tk] with the softmax probabilities of head (b, h) and returns each row's log-sum-exp (-∞ for an empty row).</summary>
+        /// <summary>
+        /// Fills P [Tq, Tk] with the softmax probabilities of head (b, h) and returns each row's log-sum-exp (-∞ for an
+        /// empty row); with a soft-cap, also capFactor [Tq, Tk] = 1 − tanh²(s/cap) when given.
+        /// </summary>
         private static double[] Probabilities(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<byte> keyMask, ReadOnlySpan<int> segmentIds, double[] P,
-            int b, int h, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow)
+            double[]? capFactor, int b, int h, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow, float softCap)
         {
             int kvh = h / (NH / NKV);
             var lse = new double[Tq];
@@ -139,6 +148,12 @@ public static partial class Attention
                         double dot = 0;
                         for (int d = 0; d < HS; d++) dot += (double)q[qo + d] * k[ko + d];
                         s = scale * dot;
+                        if (softCap > 0)
+                        {
+                            double t = Math.Tanh(s / softCap);
+                            s = softCap * t;
+                            if (capFactor != null) capFactor[(long)i * Tk + j] = 1 - t * t;
+                        }
                     }
                     P[(long)i * Tk + j] = s;
                     if (s > max) max = s;

@@ -15,6 +15,9 @@
 //   (slidingWindow == 0 or p_i - j < slidingWindow). Segments make the mask block-diagonal causal: the tiled paths
 //   start each query tile's key loop at the start of its first query's segment, so a packed row costs the sum of
 //   its samples' own causal attention, not T².
+// Soft-cap (Gemma 2's attn_logit_softcapping; softCap > 0): every score s = scale·q·k becomes cap·tanh(s/cap) before
+// the mask and the softmax, inside the tiles (SoftCap over each score tile row, and per score on the row path); the
+// backward multiplies dS by 1 − (s_capped/cap)². softCap = 0 skips it (one branch per tile).
 //
 // Files: Attention.cs (API, checks, scratch), Attention.Forward.cs, Attention.Backward.cs, Attention.Tiles.cs
 // (the vector micro-kernels), Attention.Reference.cs (the scalar twins that build the full score matrix).
@@ -58,20 +61,23 @@ public static partial class Attention
     /// <param name="HS">Head size.</param>
     /// <param name="scale">Score scale, usually 1/sqrt(HS).</param>
     /// <param name="slidingWindow">0 for full causal attention, else each query sees only its last slidingWindow positions (itself included).</param>
+    /// <param name="softCap">0 for none, else each scaled score s becomes softCap·tanh(s/softCap) before the softmax (Gemma 2).</param>
     public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
-        Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
-        => Forward(q, k, v, keyMask, [], output, lse, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+        Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0, float softCap = 0f)
+        => Forward(q, k, v, keyMask, [], output, lse, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow, softCap);
 
     /// <summary>
-    /// <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{byte}, Span{float}, Span{float}, int, int, int, int, int, int, float, int)"/>
+    /// <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{byte}, Span{float}, Span{float}, int, int, int, int, int, int, float, int, float)"/>
     /// with segment ids: query i also sees key j only when both lie in the same segment (packed samples do not attend
     /// to each other).
     /// </summary>
     /// <param name="segmentIds">[B, Tk] segment id of every key position, non-decreasing along each row; empty: one segment per row.</param>
     public static unsafe void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<byte> keyMask,
-        ReadOnlySpan<int> segmentIds, Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+        ReadOnlySpan<int> segmentIds, Span<float> output, Span<float> lse, int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0,
+        float softCap = 0f)
     {
         CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, -1, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+        CheckSoftCap(softCap);
         CheckSegments(segmentIds, B, Tk);
         if (B == 0 || Tq == 0) return;
         SimdLevel level = Simd.Level;
@@ -82,7 +88,7 @@ public static partial class Attention
             var work = new ForwardWork
             {
                 Q = pq, K = pk, V = pv, Mask = keyMask.IsEmpty ? null : pm, Seg = segmentIds.IsEmpty ? null : ps, Out = po, Lse = plse,
-                B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
+                B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow, Cap = softCap,
                 ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
                 RowPath = Tq <= RowPathMaxTq, QueryTiles = (Tq + Tile - 1) / Tile,
             };
@@ -114,23 +120,25 @@ public static partial class Attention
     /// <param name="HS">Head size.</param>
     /// <param name="scale">Score scale used in the forward.</param>
     /// <param name="slidingWindow">Sliding window used in the forward (0: none).</param>
+    /// <param name="softCap">Soft-cap used in the forward (0: none).</param>
     /// <remarks>
     /// Parallel over (b, kv head): one part owns that kv head's dk/dv rows and the dq rows of its G query heads, so
     /// there are no races and the result does not depend on the thread count.
     /// </remarks>
     public static void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, Span<float> dq, Span<float> dk, Span<float> dv,
-        int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
-        => Backward(dOut, q, k, v, output, lse, keyMask, [], dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow);
+        int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0, float softCap = 0f)
+        => Backward(dOut, q, k, v, output, lse, keyMask, [], dq, dk, dv, B, Tq, Tk, NH, NKV, HS, scale, slidingWindow, softCap);
 
     /// <summary>The backward of the forward with segment ids (same ids as given to the forward).</summary>
     /// <param name="segmentIds">[B, Tk] non-decreasing per row, or empty; as given to the forward.</param>
     public static unsafe void Backward(ReadOnlySpan<float> dOut, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<byte> keyMask, ReadOnlySpan<int> segmentIds,
         Span<float> dq, Span<float> dk, Span<float> dv,
-        int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0)
+        int B, int Tq, int Tk, int NH, int NKV, int HS, float scale, int slidingWindow = 0, float softCap = 0f)
     {
         CheckShapes(q.Length, k.Length, v.Length, keyMask.Length, output.Length, lse.Length, dOut.Length, B, Tq, Tk, NH, NKV, HS, slidingWindow);
+        CheckSoftCap(softCap);
         CheckGradShapes(dq.Length, dk.Length, dv.Length, B, Tq, Tk, NH, NKV, HS);
         CheckSegments(segmentIds, B, Tk);
         if (B == 0 || Tq == 0) return;
@@ -144,7 +152,7 @@ public static partial class Attention
                 DOut = pdo, Q = pq, K = pk, V = pv, Out = po, Lse = plse, Mask = keyMask.IsEmpty ? null : pm,
                 Seg = segmentIds.IsEmpty ? null : ps,
                 DQ = pdq, DK = pdk, DV = pdv,
-                B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow,
+                B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow, Cap = softCap,
                 ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
                 Chunks = segmentIds.IsEmpty ? 1 : Math.Max(1, (Tq + BackwardChunk - 1) / BackwardChunk),
             };
@@ -183,6 +191,18 @@ public static partial class Attention
         Check(lseLen, (long)B * NH * Tq, "lse", Layout.Lse, B, Tq, Tk, NH, NKV, HS);
         if (maskLen != 0) Check(maskLen, (long)B * Tk, "keyMask", Layout.Mask, B, Tq, Tk, NH, NKV, HS);
         if (dOutLen >= 0) Check(dOutLen, qNeed, "dOut", Layout.Q, B, Tq, Tk, NH, NKV, HS);
+    }
+
+    private static void CheckSoftCap(float softCap)
+    {
+        if (!(softCap >= 0) || float.IsInfinity(softCap))
+            throw new ArgumentException($"Attention softCap must be 0 (off) or a positive finite number, got {softCap}.", nameof(softCap));
+    }
+
+    /// <summary>Soft-caps rows [0, nk) of a score tile (the first n columns of each), in place.</summary>
+    private static unsafe void CapTile(float* st, int nk, int n, float cap, SimdLevel level)
+    {
+        for (int r = 0; r < nk; r++) SoftCap.Apply(st + r * Tile, st + r * Tile, n, cap, level);
     }
 
     // O(B·Tk) per call, nothing next to the attention itself; the tile skipping relies on the order.

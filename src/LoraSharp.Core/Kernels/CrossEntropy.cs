@@ -9,7 +9,10 @@
 //   dW        += gᵀ · h[chunk]                              (MatMul.BackwardWeight; full fine-tuning only)
 // Ignored rows are skipped entirely (no matmul, dh untouched). The loss sum is accumulated in double in row order,
 // so it is identical for any thread count. gradScale is usually 1/count of the whole batch (mean reduction).
-// Not here: label smoothing, z-loss, logit soft-capping.
+// With a logit soft-cap (Gemma 2's final_logit_softcapping, cap > 0) each logits row is first capped in place,
+// z = cap·tanh(logits/cap) (SoftCap), the loss is taken over z, and the gradient is carried back through the cap:
+// g_n = gradScale · (softmax(z_n) − onehot) ∘ (1 − (z_n/cap)²). cap = 0 takes exactly the uncapped code.
+// Not here: label smoothing, z-loss.
 using System.Runtime.CompilerServices;
 using LoraSharp.Core.Threading;
 
@@ -31,12 +34,13 @@ public static unsafe class CrossEntropy
     /// <param name="N">Rows.</param>
     /// <param name="C">Channels.</param>
     /// <param name="count">Rows whose target is not -100.</param>
+    /// <param name="logitSoftCap">Final logit soft-cap (cap·tanh(logits/cap) before the softmax); 0 = none.</param>
     /// <returns>Sum over counted rows of -log softmax(logits)[target].</returns>
     public static double ForwardBackward(ReadOnlySpan<float> h, PackedWeight wOut, ReadOnlySpan<int> targets, Span<float> dh, float gradScale,
-        CrossEntropyWorkspace ws, int N, int C, out int count)
+        CrossEntropyWorkspace ws, int N, int C, out int count, float logitSoftCap = 0f)
     {
         ArgumentNullException.ThrowIfNull(wOut);
-        return Run(h, wOut, default, targets, dh, gradScale, ws, N, C, out count, default, default);
+        return Run(h, wOut, default, targets, dh, gradScale, ws, N, C, out count, default, default, logitSoftCap);
     }
 
     /// <summary>
@@ -55,14 +59,15 @@ public static unsafe class CrossEntropy
     /// <param name="count">Counted rows.</param>
     /// <param name="dWOut">lm_head gradient [V, C], added into.</param>
     /// <param name="wOutF32">lm_head [V, C] unpacked; required when <paramref name="wOut"/> is null, otherwise may be empty.</param>
+    /// <param name="logitSoftCap">Final logit soft-cap; 0 = none.</param>
     /// <returns>Sum of the losses of counted rows.</returns>
     public static double ForwardBackwardWithWeightGrad(ReadOnlySpan<float> h, PackedWeight? wOut, ReadOnlySpan<int> targets, Span<float> dh,
-        float gradScale, CrossEntropyWorkspace ws, int N, int C, out int count, Span<float> dWOut, ReadOnlySpan<float> wOutF32)
+        float gradScale, CrossEntropyWorkspace ws, int N, int C, out int count, Span<float> dWOut, ReadOnlySpan<float> wOutF32, float logitSoftCap = 0f)
     {
         ArgumentNullException.ThrowIfNull(ws);
         Elementwise.CheckLength(dWOut.Length, ws.V, C, "dWOut");
         if (wOut is null) Elementwise.CheckLength(wOutF32.Length, ws.V, C, "wOutF32");
-        return Run(h, wOut, wOutF32, targets, dh, gradScale, ws, N, C, out count, default, dWOut);
+        return Run(h, wOut, wOutF32, targets, dh, gradScale, ws, N, C, out count, default, dWOut, logitSoftCap);
     }
 
     /// <summary>Per-row losses for evaluation (perplexity); no gradients. Ignored rows get 0.</summary>
@@ -74,13 +79,20 @@ public static unsafe class CrossEntropy
     /// <param name="N">Rows.</param>
     /// <param name="C">Channels.</param>
     /// <param name="count">Counted rows.</param>
+    /// <param name="logitSoftCap">Final logit soft-cap; 0 = none.</param>
     /// <returns>Sum of the losses of counted rows.</returns>
     public static double RowLosses(ReadOnlySpan<float> h, PackedWeight wOut, ReadOnlySpan<int> targets, Span<float> losses,
-        CrossEntropyWorkspace ws, int N, int C, out int count)
+        CrossEntropyWorkspace ws, int N, int C, out int count, float logitSoftCap = 0f)
     {
         ArgumentNullException.ThrowIfNull(wOut);
         Elementwise.CheckLength(losses.Length, N, "losses");
-        return Run(h, wOut, default, targets, default, 0f, ws, N, C, out count, losses, default);
+        return Run(h, wOut, default, targets, default, 0f, ws, N, C, out count, losses, default, logitSoftCap);
+    }
+
+    private static void CheckCap(float cap)
+    {
+        if (!(cap >= 0) || float.IsInfinity(cap))
+            throw new ArgumentOutOfRangeException("logitSoftCap", cap, "The final logit soft-cap must be 0 (none) or a positive finite number.");
     }
 
     private static void Check(int h, int V, int wK, ReadOnlySpan<int> targets, int dh, int N, int C)
@@ -97,9 +109,10 @@ public static unsafe class CrossEntropy
     }
 
     private static double Run(ReadOnlySpan<float> h, PackedWeight? wPacked, ReadOnlySpan<float> wF32, ReadOnlySpan<int> targets,
-        Span<float> dh, float gradScale, CrossEntropyWorkspace ws, int N, int C, out int count, Span<float> losses, Span<float> dW)
+        Span<float> dh, float gradScale, CrossEntropyWorkspace ws, int N, int C, out int count, Span<float> losses, Span<float> dW, float cap)
     {
         ArgumentNullException.ThrowIfNull(ws);
+        CheckCap(cap);
         int V = ws.V;
         if (wPacked is not null && wPacked.N != V)
             throw new ArgumentException($"lm_head has {wPacked.N} rows but the workspace was built for V = {V}.", nameof(ws));
@@ -125,7 +138,7 @@ public static unsafe class CrossEntropy
             fixed (int* pt = targets)
             fixed (double* pr = ws.RowLoss)
             {
-                var work = new RowWork { Logits = pl, Targets = pt + start, RowLoss = pr, Rows = rows, V = V, GradScale = gradScale, Grad = grad, Level = level };
+                var work = new RowWork { Logits = pl, Targets = pt + start, RowLoss = pr, Rows = rows, V = V, GradScale = gradScale, Grad = grad, Level = level, Cap = cap };
                 Threads.Run(ref work, Elementwise.Parts((long)rows * V, rows));
             }
             for (int r = 0; r < rows; r++)
@@ -153,7 +166,7 @@ public static unsafe class CrossEntropy
         public int* Targets;
         public double* RowLoss;
         public int Rows, V;
-        public float GradScale;
+        public float GradScale, Cap;
         public bool Grad;
         public SimdLevel Level;
 
@@ -161,6 +174,11 @@ public static unsafe class CrossEntropy
         public readonly void Execute(int part, int parts)
         {
             var (r0, r1) = Threads.Split(Rows, part, parts);
+            if (Cap > 0)
+            {
+                for (int r = r0; r < r1; r++) CappedRow(r);
+                return;
+            }
             for (int r = r0; r < r1; r++)
             {
                 float* x = Logits + (long)r * V;
@@ -176,6 +194,24 @@ public static unsafe class CrossEntropy
                 }
             }
         }
+
+        // The soft-capped row: z = cap·tanh(x/cap) in place, loss over z; the gradient is taken through the cap
+        // (exp is computed twice rather than holding a second [rows, V] block: next to the C-deep matmul it is small).
+        private readonly void CappedRow(int r)
+        {
+            float* x = Logits + (long)r * V;
+            int t = Targets[r];
+            SoftCap.Apply(x, x, V, Cap, Level);
+            float zt = x[t];
+            float m = Softmax.Max(x, V, Level);
+            double s = SoftCap.ExpSum(x, m, V, Level);
+            RowLoss[r] = m + Math.Log(s) - zt;
+            if (Grad)
+            {
+                SoftCap.SoftmaxGrad(x, m, (float)(GradScale / s), Cap, V, Level);
+                x[t] -= GradScale * SoftCap.GradFactor(zt, Cap);
+            }
+        }
     }
 
     /// <summary>Naive unfused twins: the full [N, V] logits at once, log-softmax in double, one row at a time.</summary>
@@ -183,19 +219,19 @@ public static unsafe class CrossEntropy
     {
         /// <summary>Unfused <see cref="CrossEntropy.ForwardBackward"/> (allocates; for tests).</summary>
         public static double ForwardBackward(ReadOnlySpan<float> h, PackedWeight wOut, ReadOnlySpan<int> targets, Span<float> dh, float gradScale,
-            CrossEntropyWorkspace ws, int N, int C, out int count)
-            => Naive(h, wOut, targets, dh, gradScale, ws, N, C, out count, default);
+            CrossEntropyWorkspace ws, int N, int C, out int count, float logitSoftCap = 0f)
+            => Naive(h, wOut, targets, dh, gradScale, ws, N, C, out count, default, logitSoftCap);
 
         /// <summary>Unfused <see cref="CrossEntropy.RowLosses"/>.</summary>
         public static double RowLosses(ReadOnlySpan<float> h, PackedWeight wOut, ReadOnlySpan<int> targets, Span<float> losses,
-            CrossEntropyWorkspace ws, int N, int C, out int count)
+            CrossEntropyWorkspace ws, int N, int C, out int count, float logitSoftCap = 0f)
         {
             Elementwise.CheckLength(losses.Length, N, "losses");
-            return Naive(h, wOut, targets, default, 0f, ws, N, C, out count, losses);
+            return Naive(h, wOut, targets, default, 0f, ws, N, C, out count, losses, logitSoftCap);
         }
 
         private static double Naive(ReadOnlySpan<float> h, PackedWeight wOut, ReadOnlySpan<int> targets, Span<float> dh, float gradScale,
-            CrossEntropyWorkspace ws, int N, int C, out int count, Span<float> losses)
+            CrossEntropyWorkspace ws, int N, int C, out int count, Span<float> losses, float cap)
         {
             ArgumentNullException.ThrowIfNull(wOut);
             ArgumentNullException.ThrowIfNull(ws);
@@ -204,6 +240,7 @@ public static unsafe class CrossEntropy
             var logits = new float[(long)N * V];
             if (N > 0) MatMul.Forward(h, wOut, logits, N);
             var g = new float[V];
+            var z = new double[V];
             double total = 0;
             count = 0;
             for (int n = 0; n < N; n++)
@@ -211,17 +248,23 @@ public static unsafe class CrossEntropy
                 if (losses.Length != 0) losses[n] = 0;
                 if (targets[n] == IgnoreIndex) continue;
                 var row = logits.AsSpan(n * V, V);
+                // The capped logits in double (cap·tanh(x/cap), derivative 1 − tanh²); the raw logits without a cap.
+                for (int v = 0; v < V; v++) z[v] = cap > 0 ? cap * Math.Tanh(row[v] / (double)cap) : row[v];
                 double m = double.NegativeInfinity;
-                for (int v = 0; v < V; v++) m = Math.Max(m, row[v]);
+                for (int v = 0; v < V; v++) m = Math.Max(m, z[v]);
                 double s = 0;
-                for (int v = 0; v < V; v++) s += Math.Exp(row[v] - m);
+                for (int v = 0; v < V; v++) s += Math.Exp(z[v] - m);
                 double lse = m + Math.Log(s);
-                double loss = lse - row[targets[n]];
+                double loss = lse - z[targets[n]];
                 total += loss;
                 count++;
                 if (losses.Length != 0) losses[n] = (float)loss;
                 if (dh.Length == 0) continue;
-                for (int v = 0; v < V; v++) g[v] = (float)(gradScale * (Math.Exp(row[v] - lse) - (v == targets[n] ? 1 : 0)));
+                for (int v = 0; v < V; v++)
+                {
+                    double f = cap > 0 ? 1 - (z[v] / cap) * (z[v] / cap) : 1;
+                    g[v] = (float)(gradScale * (Math.Exp(z[v] - lse) - (v == targets[n] ? 1 : 0)) * f);
+                }
                 MatMul.BackwardInput(g, wOut, dh.Slice(n * C, C), 1);
             }
             return total;

@@ -4,6 +4,7 @@
 //   Forward   x'[j]   = x[j] cos - x[j+h] sin        x'[j+h] = x[j+h] cos + x[j] sin
 //   Backward  dx[j]   = dy[j] cos + dy[j+h] sin      dx[j+h] = dy[j+h] cos - dy[j] sin   (the inverse rotation)
 // Both work in place on [N, H*HS]; the backward overwrites (it is the transpose, not an accumulation).
+// Partial rotary (table.RotaryDim = rd < HS, phi3): h = rd/2 and only dims [0, rd) of each head rotate; the rest pass.
 // Rows are split over threads; results do not depend on the thread count.
 // Not here: the interleaved (GPT-J / Meta checkpoint) layout — weights are permuted to HF layout on load.
 using System.Numerics;
@@ -43,7 +44,7 @@ public static unsafe class Rope
         fixed (float* px = x, pc = table.Cos, ps = table.Sin)
         fixed (int* pp = positions)
         {
-            var work = new Work { X = px, Cos = pc, Sin = ps, Pos = pp, N = N, H = H, HS = HS, Inverse = inverse, Level = Simd.Level };
+            var work = new Work { X = px, Cos = pc, Sin = ps, Pos = pp, N = N, H = H, HS = HS, RD = table.RotaryDim, Inverse = inverse, Level = Simd.Level };
             Threads.Run(ref work, Elementwise.Parts((long)N * H * HS, N));
         }
     }
@@ -68,7 +69,7 @@ public static unsafe class Rope
     {
         public float* X, Cos, Sin;
         public int* Pos;
-        public int N, H, HS;
+        public int N, H, HS, RD;
         public bool Inverse;
         public SimdLevel Level;
 
@@ -76,7 +77,7 @@ public static unsafe class Rope
         public readonly void Execute(int part, int parts)
         {
             var (n0, n1) = Threads.Split(N, part, parts);
-            int half = HS / 2;
+            int half = RD / 2;
             for (int n = n0; n < n1; n++)
             {
                 float* c = Cos + (long)Pos[n] * half, s = Sin + (long)Pos[n] * half;
@@ -181,7 +182,7 @@ public static unsafe class Rope
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             Check(x.Length, positions, table, N, H, HS);
-            int half = HS / 2;
+            int half = table.RotaryDim / 2;
             for (int n = 0; n < N; n++)
                 for (int h = 0; h < H; h++)
                     for (int j = 0; j < half; j++)

@@ -67,8 +67,18 @@ public sealed record HfModelConfigJson
     public double? RopeLocalBaseFreq { get; init; }
     /// <summary>sliding_window_pattern (gemma3): every n-th layer is global, the others slide.</summary>
     public int? SlidingWindowPattern { get; init; }
+    /// <summary>attn_logit_softcapping (gemma2): attention scores become cap·tanh(score/cap).</summary>
+    public double? AttnLogitSoftcapping { get; init; }
+    /// <summary>final_logit_softcapping (gemma2): logits become cap·tanh(logit/cap).</summary>
+    public double? FinalLogitSoftcapping { get; init; }
+    /// <summary>True when the field is present and explicitly null (gemma2: null turns a soft-cap off, absent means the default).</summary>
+    public IReadOnlySet<string> ExplicitNulls { get; init; } = new HashSet<string>();
     /// <summary>layer_types: "sliding_attention" / "full_attention" per layer.</summary>
     public string[]? LayerTypes { get; init; }
+    /// <summary>original_max_position_embeddings (phi3, top level): the pre-training context LongRoPE extends.</summary>
+    public int? OriginalMaxPositionEmbeddings { get; init; }
+    /// <summary>partial_rotary_factor (phi3): the fraction of each head's dimensions that rotate.</summary>
+    public double? PartialRotaryFactor { get; init; }
     /// <summary>Every top-level field that is present and not null, with its raw JSON text (for refusing fields a model type cannot honour).</summary>
     public IReadOnlyDictionary<string, string> Present { get; init; } = new Dictionary<string, string>();
 
@@ -83,7 +93,12 @@ public sealed record HfModelConfigJson
             string type = rs.String("rope_type") ?? rs.String("type")
                 ?? throw new ModelFormatException(path, "rope_scaling", "has neither 'rope_type' nor 'type'.");
             rope = new HfRopeScalingJson(type, rs.Double("factor"), rs.Double("low_freq_factor"), rs.Double("high_freq_factor"),
-                rs.Int("original_max_position_embeddings"));
+                rs.Int("original_max_position_embeddings"))
+            {
+                ShortFactor = rs.Doubles("short_factor"),
+                LongFactor = rs.Doubles("long_factor"),
+                AttentionFactor = rs.Double("attention_factor"),
+            };
         }
         return new HfModelConfigJson
         {
@@ -118,6 +133,13 @@ public sealed record HfModelConfigJson
             RopeLocalBaseFreq = f.Double("rope_local_base_freq"),
             SlidingWindowPattern = f.Int("sliding_window_pattern"),
             LayerTypes = f.StringOrStrings("layer_types"),
+            OriginalMaxPositionEmbeddings = f.Int("original_max_position_embeddings"),
+            PartialRotaryFactor = f.Double("partial_rotary_factor"),
+            AttnLogitSoftcapping = f.Double("attn_logit_softcapping"),
+            FinalLogitSoftcapping = f.Double("final_logit_softcapping"),
+            ExplicitNulls = doc.RootElement.ValueKind == JsonValueKind.Object
+                ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Null).Select(p => p.Name).ToHashSet(StringComparer.Ordinal)
+                : new HashSet<string>(),
             Present = doc.RootElement.ValueKind == JsonValueKind.Object
                 ? doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.Null)
                     .GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value.GetRawText(), StringComparer.Ordinal)

@@ -66,6 +66,20 @@ internal readonly struct JsonFields(JsonElement obj, string file, string prefix 
         return [.. list];
     }
 
+    /// <summary>A list of numbers (LongRoPE's short_factor / long_factor).</summary>
+    public double[]? Doubles(string name)
+    {
+        if (!TryGet(name, out var e)) return null;
+        if (e.ValueKind != JsonValueKind.Array) throw Wrong(name, "a list of numbers", e);
+        var list = new List<double>();
+        foreach (var x in e.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Number) throw Wrong(name, "a list of numbers", e);
+            list.Add(x.GetDouble());
+        }
+        return [.. list];
+    }
+
     /// <summary>A string or a list of strings.</summary>
     public string[]? StringOrStrings(string name)
     {

@@ -31,6 +31,7 @@ public sealed class KvCache
         KRaw = c.QkNorm ? new float[maxChunk * KD] : [];
         RstdHeads = c.QkNorm ? new float[maxChunk * c.NumAttentionHeads] : [];
         Branch = c.SandwichNorms ? new float[maxChunk * C] : [];
+        Fused = c.FusedProjections ? new float[maxChunk * Math.Max(QD + 2 * KD, 2 * H)] : [];
         Logits = new float[c.VocabSize];
     }
 
@@ -52,5 +53,6 @@ public sealed class KvCache
     internal readonly int[] Positions;
     internal readonly float[] QRaw, KRaw, RstdHeads;   // qwen3's q/k before their per-head norm, and its 1/rms; empty otherwise
     internal readonly float[] Branch;                  // gemma: o_proj / down_proj output before its norm; empty otherwise
+    internal readonly float[] Fused;                   // phi3: qkv_proj / gate_up_proj output before the split; empty otherwise
     internal readonly float[] Logits;   // (V) of the last position
 }

@@ -88,10 +88,11 @@ public sealed class LlamaActivations
         internal long FloatCount => _x.Sum(x => (long)x.Length);
     }
 
-    private readonly int _c, _h, _qd, _kd;
+    private readonly int _c, _h, _qd, _kd, _fusedWidth;
     private readonly float[] _rstdF, _xnF, _hidden, _dx, _dxn, _dq, _dk, _dv, _dAtt, _dh, _dGate, _dUp;
     private readonly float[] _dqRaw, _dkRaw;   // gradients before the per-head q/k norm (qwen3); empty otherwise
     private readonly float[] _normed;           // gemma: a branch output after its norm, before the residual add
+    private readonly float[] _fused;            // phi3: a fused projection's output or its gradient; empty otherwise
     private readonly int[] _positions, _targets;
     private readonly byte[] _keyMask;
 
@@ -137,6 +138,8 @@ public sealed class LlamaActivations
         _dqRaw = c.QkNorm ? new float[M * QD] : [];
         _dkRaw = c.QkNorm ? new float[M * KD] : [];
         _normed = c.SandwichNorms ? new float[M * C] : [];
+        _fusedWidth = c.FusedProjections ? Math.Max(QD + 2 * KD, 2 * H) : 0;
+        _fused = new float[M * _fusedWidth];
         int maxK = Math.Max(Math.Max(C, H), QD);
         // LoRA scratch: a dropout copy of an input (M·K) in the forward; dz (M·R) then u or du (M·K) in the backward.
         LoraScratch = new float[M * maxK + M * Math.Max(1, maxRank)];
@@ -207,6 +210,9 @@ public sealed class LlamaActivations
     public Span<float> Normed => _normed.AsSpan(0, _normed.Length == 0 ? 0 : M * _c);
     /// <summary>Gradient of k_proj's output before k_norm (M, NKV*HS); empty without q/k norms.</summary>
     public Span<float> DKRaw => _dkRaw.AsSpan(0, _dkRaw.Length == 0 ? 0 : M * _kd);
+    /// <summary>phi3: the output of qkv_proj (M, QD + 2·KD) or gate_up_proj (M, 2·H), or its gradient, before the split
+    /// into q/k/v or gate/up (<paramref name="width"/> columns); empty for unfused models.</summary>
+    public Span<float> Fused(int width) => _fused.AsSpan(0, M * width);
     /// <summary>Scratch for LoRA dropout and low-rank gradients (sized for <see cref="Capacity"/> rows).</summary>
     public float[] LoraScratch { get; }
 
@@ -228,7 +234,8 @@ public sealed class LlamaActivations
                       + 2 * M * C + 2 * M * QD + 2 * M * KD + 3 * M * H   // DX, DXn, DQ, DAtt, DK, DV, DH, DGate, DUp
                       + M * maxK + M * Math.Max(1, maxRank)          // LoraScratch
                       + qkNorm                                       // DQRaw, DKRaw
-                      + (c.SandwichNorms ? M * C : 0);               // Normed
+                      + (c.SandwichNorms ? M * C : 0)                // Normed
+                      + (c.FusedProjections ? M * Math.Max(QD + 2 * KD, 2 * H) : 0);   // Fused
         return 4 * (shared + layer * (checkpointing ? 1 : c.NumHiddenLayers));
     }
 
@@ -239,7 +246,7 @@ public sealed class LlamaActivations
         {
             long n = X.FloatCount + _rstdF.Length + _xnF.Length + _hidden.Length + _dx.Length + _dxn.Length + _dq.Length
                      + _dk.Length + _dv.Length + _dAtt.Length + _dh.Length + _dGate.Length + _dUp.Length + LoraScratch.Length
-                     + _dqRaw.Length + _dkRaw.Length + _normed.Length;
+                     + _dqRaw.Length + _dkRaw.Length + _normed.Length + _fused.Length;
             foreach (var layer in Layers.Distinct()) n += layer.FloatCount;
             return n * 4;
         }

@@ -1,5 +1,6 @@
 // The weights of one decoder layer: two RMSNorm weights and seven projections (the LoRA targets), plus the family
-// deltas: qwen3's per-head q/k RMSNorm weights and smollm3's per-layer "no RoPE" flag.
+// deltas: qwen3's per-head q/k RMSNorm weights and smollm3's per-layer "no RoPE" flag. A phi3 layer holds four
+// projections instead (fused qkv_proj and gate_up_proj, one matrix each, one GEMM each); then Q, K, V, Gate and Up are null.
 using LoraSharp.Core.Tensors;
 
 namespace LoraSharp.Models.Llama;
@@ -18,7 +19,32 @@ public sealed class LlamaLayer : IDisposable
         PostAttentionNorm = postAttentionNorm;
         Q = q; K = k; V = v; O = o; Gate = gate; Up = up; Down = down;
         _projections = [q, k, v, o, gate, up, down];
+        ModuleNames = ProjectionNames;
     }
+
+    /// <summary>PEFT/HF names of a fused (phi3) layer's four projections.</summary>
+    public static readonly string[] FusedProjectionNames = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"];
+
+    /// <summary>Creates a phi3 layer: <paramref name="qkv"/> rows are [q | k | v], <paramref name="gateUp"/> rows [gate | up].</summary>
+    public LlamaLayer(int index, Tensor inputNorm, Tensor postAttentionNorm, Linear qkv, Linear o, Linear gateUp, Linear down)
+    {
+        Index = index;
+        InputNorm = inputNorm;
+        PostAttentionNorm = postAttentionNorm;
+        Qkv = qkv; O = o; GateUp = gateUp; Down = down;
+        Q = K = V = Gate = Up = null!;
+        _projections = [qkv, o, gateUp, down];
+        ModuleNames = FusedProjectionNames;
+    }
+
+    /// <summary>The module names of this layer's projections (<see cref="ProjectionNames"/> or <see cref="FusedProjectionNames"/>).</summary>
+    public IReadOnlyList<string> ModuleNames { get; }
+
+    /// <summary>phi3: self_attn.qkv_proj ((NH + 2·NKV)·HS, C), rows [q | k | v]; null in unfused layers.</summary>
+    public Linear? Qkv { get; }
+
+    /// <summary>phi3: mlp.gate_up_proj (2·H, C), rows [gate | up]; null in unfused layers.</summary>
+    public Linear? GateUp { get; }
 
     // Built once: the training step walks it every forward and backward, so it must not be a fresh array each time.
     private readonly Linear[] _projections;
@@ -63,7 +89,7 @@ public sealed class LlamaLayer : IDisposable
     /// <summary>False for a layer that does not rotate q and k (smollm3's NoPE layers).</summary>
     public bool UsesRope { get; init; } = true;
 
-    /// <summary>self_attn.q_proj (NH·HS, C).</summary>
+    /// <summary>self_attn.q_proj (NH·HS, C); null in a fused (phi3) layer, as are K, V, Gate and Up.</summary>
     public Linear Q { get; }
     /// <summary>self_attn.k_proj (NKV·HS, C).</summary>
     public Linear K { get; }
@@ -79,7 +105,16 @@ public sealed class LlamaLayer : IDisposable
     public Linear Down { get; }
 
     /// <summary>The projection with PEFT name <paramref name="module"/> (q_proj, ..., down_proj).</summary>
-    public Linear Projection(string module) => module switch
+    public Linear Projection(string module) => Qkv != null
+        ? module switch
+        {
+            "qkv_proj" => Qkv,
+            "o_proj" => O,
+            "gate_up_proj" => GateUp!,
+            "down_proj" => Down,
+            _ => throw new ArgumentException($"'{module}' is not a projection of this phi3 layer; valid: {string.Join(", ", FusedProjectionNames)}."),
+        }
+        : module switch
     {
         "q_proj" => Q,
         "k_proj" => K,
@@ -91,7 +126,7 @@ public sealed class LlamaLayer : IDisposable
         _ => throw new ArgumentException($"'{module}' is not a Llama projection; valid: {string.Join(", ", ProjectionNames)}."),
     };
 
-    /// <summary>All seven projections in <see cref="ProjectionNames"/> order.</summary>
+    /// <summary>All projections in <see cref="ModuleNames"/> order.</summary>
     public IReadOnlyList<Linear> Projections => _projections;
 
     /// <summary>The largest rank of any adapter on this layer's projections (0 without adapters).</summary>

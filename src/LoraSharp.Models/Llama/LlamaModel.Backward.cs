@@ -43,13 +43,13 @@ public sealed partial class LlamaModel
             var dOut = headGrad.Floats;
             var wOut = (OutputWeightF32 ?? Embedding!).Floats;   // a trainable head is always held in f32
             { long t0 = StepProfile.Start();
-            loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut);
+            loss = CrossEntropy.ForwardBackwardWithWeightGrad(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, dOut, wOut, Config.LogitSoftCap);
             StepProfile.Stop(StepPhase.CrossEntropy, t0); }
         }
         else
         {
             { long t0 = StepProfile.Start();
-            loss = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count);
+            loss = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, gradScale, CeWorkspace(), M, C, out count, Config.LogitSoftCap);
             StepProfile.Stop(StepPhase.CrossEntropy, t0); }
         }
         if (lowest > L) return loss;   // nothing trainable below the head
@@ -122,8 +122,21 @@ public sealed partial class LlamaModel
         else SwiGlu.Backward(dH, a.Gate, a.Up, dGate, dUp);
         StepProfile.Stop(StepPhase.SwiGlu, t0); }
         var dXn = acts.DXn; dXn.Clear();
-        w.Gate.Backward(dGate, a.Xn2, dXn, M, scratch);
-        w.Up.Backward(dUp, a.Xn2, dXn, M, scratch);
+        if (w.GateUp != null)
+        {
+            // phi3: gather [dGate | dUp] for the fused projection's backward.
+            int H = c.IntermediateSize;
+            var dFused = acts.Fused(2 * H);
+            long tc = StepProfile.Start();
+            JoinColumns(dGate, H, dUp, H, [], 0, M, dFused);
+            StepProfile.Stop(StepPhase.Copies, tc);
+            w.GateUp.Backward(dFused, a.Xn2, dXn, M, scratch);
+        }
+        else
+        {
+            w.Gate.Backward(dGate, a.Xn2, dXn, M, scratch);
+            w.Up.Backward(dUp, a.Xn2, dXn, M, scratch);
+        }
         { long t0 = StepProfile.Start();
         RmsNorm.Backward(dXn, a.XMid, w.PostAttentionNorm.Floats, a.Rstd2, dX, w.GradPostAttentionNorm is { } gp ? gp.Floats : [], M, C);   // dX = dL/dXMid
         StepProfile.Stop(StepPhase.Norm, t0); }
@@ -146,7 +159,7 @@ public sealed partial class LlamaModel
         var dV = acts.DV; dV.Clear();
         long ta = StepProfile.Start();
         Attention.Backward(dAtt, a.Q, a.K, a.V, a.Att, a.Lse, acts.KeyMask, acts.SequenceIds, dQ, dK, dV, acts.B, acts.T, acts.T, NH, NKV, HS,
-            c.AttentionScale, w.SlidingWindow);
+            c.AttentionScale, w.SlidingWindow, c.AttentionSoftCap);
         StepProfile.Stop(StepPhase.AttentionBackward, ta);
         if (w.UsesRope)
         {
@@ -172,9 +185,21 @@ public sealed partial class LlamaModel
         // Below the lowest trainable layer nothing needs dL/dX[l] (full fine-tuning always needs it: the embedding trains).
         var dXn1 = needInputGrad ? dXn : [];
         if (needInputGrad) dXn1.Clear();
-        w.Q.Backward(dQ, a.Xn1, dXn1, M, scratch);
-        w.K.Backward(dK, a.Xn1, dXn1, M, scratch);
-        w.V.Backward(dV, a.Xn1, dXn1, M, scratch);
+        if (w.Qkv != null)
+        {
+            // phi3: gather [dQ | dK | dV] for the fused projection's backward.
+            var dFused = acts.Fused(NH * HS + 2 * NKV * HS);
+            long tc = StepProfile.Start();
+            JoinColumns(dQ, NH * HS, dK, NKV * HS, dV, NKV * HS, M, dFused);
+            StepProfile.Stop(StepPhase.Copies, tc);
+            w.Qkv.Backward(dFused, a.Xn1, dXn1, M, scratch);
+        }
+        else
+        {
+            w.Q.Backward(dQ, a.Xn1, dXn1, M, scratch);
+            w.K.Backward(dK, a.Xn1, dXn1, M, scratch);
+            w.V.Backward(dV, a.Xn1, dXn1, M, scratch);
+        }
         if (needInputGrad)
         {
             // dX (= dL/dXMid) flows through the residual; the norm adds its part: dX becomes dL/dX[l].

@@ -20,7 +20,7 @@ public sealed partial class LlamaModel
         var acts = Prepare(batch);
         ForwardLayers(acts, training: false, dropoutSeed: 0);
         FinalNormForward(acts);
-        double sum = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, [], 0f, CeWorkspace(), acts.M, Config.HiddenSize, out int count);
+        double sum = CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, [], 0f, CeWorkspace(), acts.M, Config.HiddenSize, out int count, Config.LogitSoftCap);
         return count == 0 ? double.NaN : sum / count;
     }
 
@@ -31,7 +31,7 @@ public sealed partial class LlamaModel
         ForwardLayers(acts, training: false, dropoutSeed: 0);
         FinalNormForward(acts);
         var losses = new float[acts.M];
-        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), acts.M, Config.HiddenSize, out count);
+        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), acts.M, Config.HiddenSize, out count, Config.LogitSoftCap);
         return losses;
     }
 
@@ -43,6 +43,7 @@ public sealed partial class LlamaModel
         FinalNormForward(acts);
         var logits = new float[(long)acts.M * Config.VocabSize];
         MatMul.Forward(acts.XnF, Output, logits, acts.M);
+        if (Config.LogitSoftCap > 0) SoftCap.Forward(logits, logits, Config.LogitSoftCap);   // gemma2's final_logit_softcapping
         return logits;
     }
 
@@ -55,6 +56,7 @@ public sealed partial class LlamaModel
         int longest = batch.LongestSequence;
         if (longest > Config.MaxPositionEmbeddings)
             throw new ArgumentException($"Sequence length {longest} exceeds the model's context of {Config.MaxPositionEmbeddings} (max_position_embeddings).");
+        _useLongRope = UsesLongRope(longest);   // LongRoPE: long factors beyond original_max_position_embeddings (HF's rule)
         batch.PositionIds(acts.Positions);
         batch.AttentionMask.CopyTo(acts.KeyMask);
         acts.SequenceIds = batch.SequenceIds;
@@ -95,7 +97,16 @@ public sealed partial class LlamaModel
         long t0 = StepProfile.Start();
         RmsNorm.Forward(x, w.InputNorm.Floats, a.Xn1, a.Rstd1, M, C, eps);
         StepProfile.Stop(StepPhase.Norm, t0);
-        if (w.QNorm == null)
+        if (w.Qkv != null)
+        {
+            // phi3: one GEMM for the fused [q | k | v], then the columns split out (seeds as q_proj's).
+            var fused = acts.Fused(NH * HS + 2 * NKV * HS);
+            w.Qkv.Forward(a.Xn1, fused, M, false, scratch, seed + 1, training);
+            t0 = StepProfile.Start();
+            SplitColumns(fused, M, a.Q, NH * HS, a.K, NKV * HS, a.V, NKV * HS);
+            StepProfile.Stop(StepPhase.Copies, t0);
+        }
+        else if (w.QNorm == null)
         {
             w.Q.Forward(a.Xn1, a.Q, M, false, scratch, seed + 1, training);
             w.K.Forward(a.Xn1, a.K, M, false, scratch, seed + 2, training);
@@ -110,7 +121,7 @@ public sealed partial class LlamaModel
             RmsNorm.Forward(a.KRaw, w.KNorm!.Floats, a.K, a.RstdK, M * NKV, HS, eps);
             StepProfile.Stop(StepPhase.Norm, t0);
         }
-        w.V.Forward(a.Xn1, a.V, M, false, scratch, seed + 3, training);
+        if (w.Qkv == null) w.V.Forward(a.Xn1, a.V, M, false, scratch, seed + 3, training);
         if (w.UsesRope)
         {
             t0 = StepProfile.Start();
@@ -121,7 +132,7 @@ public sealed partial class LlamaModel
         }
         t0 = StepProfile.Start();
         Attention.Forward(a.Q, a.K, a.V, acts.KeyMask, acts.SequenceIds, a.Att, a.Lse, acts.B, acts.T, acts.T, NH, NKV, HS,
-            c.AttentionScale, w.SlidingWindow);
+            c.AttentionScale, w.SlidingWindow, c.AttentionSoftCap);
         StepProfile.Stop(StepPhase.AttentionForward, t0);
 
         if (w.AttnOutNorm == null)
@@ -144,8 +155,21 @@ public sealed partial class LlamaModel
         t0 = StepProfile.Start();
         RmsNorm.Forward(a.XMid, w.PostAttentionNorm.Floats, a.Xn2, a.Rstd2, M, C, eps);
         StepProfile.Stop(StepPhase.Norm, t0);
-        w.Gate.Forward(a.Xn2, a.Gate, M, false, scratch, seed + 5, training);
-        w.Up.Forward(a.Xn2, a.Up, M, false, scratch, seed + 6, training);
+        if (w.GateUp != null)
+        {
+            // phi3: one GEMM for the fused [gate | up], then the halves split out.
+            int H = c.IntermediateSize;
+            var fused = acts.Fused(2 * H);
+            w.GateUp.Forward(a.Xn2, fused, M, false, scratch, seed + 5, training);
+            t0 = StepProfile.Start();
+            SplitColumns(fused, M, a.Gate, H, a.Up, H, [], 0);
+            StepProfile.Stop(StepPhase.Copies, t0);
+        }
+        else
+        {
+            w.Gate.Forward(a.Xn2, a.Gate, M, false, scratch, seed + 5, training);
+            w.Up.Forward(a.Xn2, a.Up, M, false, scratch, seed + 6, training);
+        }
         t0 = StepProfile.Start();
         GatedActivation(a.Gate, a.Up, acts.Hidden);
         StepProfile.Stop(StepPhase.SwiGlu, t0);

@@ -50,6 +50,9 @@ public sealed partial class LlamaModel
         var pos = cache.Positions.AsSpan(0, n);
         for (int i = 0; i < n; i++) pos[i] = past + i;
 
+        // LongRoPE: the cache's capacity decides short or long factors for the whole sequence (llama.cpp decides by its
+        // context size the same way), so cached keys never mix the two.
+        _useLongRope = UsesLongRope(cache.Capacity);
         bool q8 = Q8DecodeActivations;   // few-row products only (MatMul decides); never in training
         Embedding_Forward(tokens, x, n);
         for (int l = 0; l < Layers.Length; l++)
@@ -58,7 +61,13 @@ public sealed partial class LlamaModel
             var kNew = cache.K[l].AsSpan(past * KD, n * KD);
             var vNew = cache.V[l].AsSpan(past * KD, n * KD);
             RmsNorm.Forward(x, w.InputNorm.Floats, xn, rstd, n, C, eps);
-            if (w.QNorm == null)
+            if (w.Qkv != null)
+            {
+                var fused = cache.Fused.AsSpan(0, n * (QD + 2 * KD));   // phi3: [q | k | v] in one product, then split
+                w.Qkv.Forward(xn, fused, n, false, [], 0, training: false, q8);
+                SplitColumns(fused, n, q, QD, kNew, KD, vNew, KD);
+            }
+            else if (w.QNorm == null)
             {
                 Linear.ForwardShared(xn, n, w.Q, q, w.K, kNew, w.V, vNew, q8);   // one parallel region for the three (decode)
             }
@@ -77,7 +86,7 @@ public sealed partial class LlamaModel
                 Core.Kernels.Rope.Forward(kNew, pos, rope, n, NKV, HS);
             }
             Attention.Forward(q, cache.K[l].AsSpan(0, total * KD), cache.V[l].AsSpan(0, total * KD), [], att, lse,
-                1, n, total, NH, NKV, HS, c.AttentionScale, w.SlidingWindow);
+                1, n, total, NH, NKV, HS, c.AttentionScale, w.SlidingWindow, c.AttentionSoftCap);
             if (w.AttnOutNorm == null) w.O.Forward(att, x, n, true, [], 0, training: false, q8);
             else
             {
@@ -87,7 +96,16 @@ public sealed partial class LlamaModel
                 System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
             }
             RmsNorm.Forward(x, w.PostAttentionNorm.Floats, xn, rstd, n, C, eps);
-            Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up, q8Activations: q8);
+            if (w.GateUp != null)
+            {
+                var fused = cache.Fused.AsSpan(0, n * 2 * H);   // phi3: [gate | up] in one product, then split
+                w.GateUp.Forward(xn, fused, n, false, [], 0, training: false, q8);
+                SplitColumns(fused, n, gate, H, up, H, [], 0);
+            }
+            else
+            {
+                Linear.ForwardShared(xn, n, w.Gate, gate, w.Up, up, q8Activations: q8);
+            }
             GatedActivation(gate, up, hidden);
             if (w.FfnOutNorm == null) w.Down.Forward(hidden, x, n, true, [], 0, training: false, q8);
             else
@@ -101,6 +119,7 @@ public sealed partial class LlamaModel
         var last = x.Slice((n - 1) * C, C);
         RmsNorm.Forward(last, FinalNorm.Floats, xn[..C], rstd[..1], 1, C, eps);
         MatMul.Forward(xn[..C], Output, cache.Logits, 1, q8Activations: q8);
+        if (Config.LogitSoftCap > 0) SoftCap.Forward(cache.Logits, cache.Logits, Config.LogitSoftCap);   // gemma2's final_logit_softcapping
         cache.Length = total;
     }
 }

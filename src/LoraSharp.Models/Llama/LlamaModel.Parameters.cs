@@ -50,7 +50,7 @@ public sealed partial class LlamaModel
         int dot = module.IndexOf('.', prefix.Length);
         if (dot < 0 || !int.TryParse(module.AsSpan(prefix.Length, dot - prefix.Length), out int l) || (uint)l >= (uint)Layers.Length) return null;
         string leaf = module[(module.LastIndexOf('.') + 1)..];
-        if (!LlamaLayer.ProjectionNames.Contains(leaf)) return null;
+        if (!Layers[l].ModuleNames.Contains(leaf)) return null;
         var linear = Layers[l].Projection(leaf);
         return linear.Name == module ? linear : null;
     }

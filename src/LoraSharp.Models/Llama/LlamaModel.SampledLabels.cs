@@ -3,8 +3,8 @@
 // gradient of the cross-entropy on ŷ is the GNB estimator's ĝ. The forward runs without dropout; logits are made
 // in small row chunks (at most ~4 MB live), never [M, V] at once. Each row's draw depends only on (seed, row), so the
 // result does not depend on the chunking or the thread count.
-// The logits are the plain output projection of the final norm, as Logits() makes them: a family that transforms
-// its logits before the loss (e.g. a final soft-cap) must apply the same transform here.
+// The logits are made as Logits() makes them: the output projection of the final norm, then gemma2's final soft-cap
+// (the distribution the loss is taken on).
 // Not here: the backward on the sampled labels (ForwardBackward) and the Hessian EMA (Core's Sophia).
 using LoraSharp.Core.Kernels;
 
@@ -37,6 +37,7 @@ public sealed partial class LlamaModel
             for (int r = 0; r < rows && !any; r++) any = targets[m0 + r] != Batch.IgnoreIndex;
             if (!any) continue;
             MatMul.Forward(xn.Slice(m0 * C, rows * C), Output, logits.AsSpan(0, rows * V), rows);
+            if (Config.LogitSoftCap > 0) SoftCap.Forward(logits.AsSpan(0, rows * V), logits.AsSpan(0, rows * V), Config.LogitSoftCap);
             for (int r = 0; r < rows; r++)
             {
                 int m = m0 + r;

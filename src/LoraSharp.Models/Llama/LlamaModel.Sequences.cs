@@ -102,10 +102,10 @@ public sealed partial class LlamaModel
         FinalNormForward(acts);
 
         var losses = new float[M];
-        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), M, C, out _);
+        CrossEntropy.RowLosses(acts.XnF, Output, acts.Targets, losses, CeWorkspace(), M, C, out _, Config.LogitSoftCap);
         var dXn = acts.DXn;
         dXn.Clear();
-        CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, 1f, CeWorkspace(), M, C, out _);
+        CrossEntropy.ForwardBackward(acts.XnF, Output, acts.Targets, dXn, 1f, CeWorkspace(), M, C, out _, Config.LogitSoftCap);
 
         var logps = SumPerSample(batch, losses, out var counts);
         var grad = new double[logps.Length];

@@ -1,4 +1,4 @@
-// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3, gemma3_text): weights built from Hugging Face-named tensors, the forward
+// The Llama-family decoder (llama, mistral, qwen2, qwen3, smollm3, gemma2, gemma3_text): weights built from Hugging Face-named tensors, the forward
 // (LlamaModel.Forward.cs), the backward for LoRA or full fine-tuning (LlamaModel.Backward.cs) and cached
 // generation (LlamaModel.Generate.cs). Base weights are frozen and packed once; LoRA plugs in through Linear.
 using LoraSharp.Core.Kernels;
@@ -20,8 +20,9 @@ public sealed partial class LlamaModel : IDisposable
         FinalNorm = finalNorm;
         Output = output;
         OutputWeightF32 = outputF32;
-        Rope = RopeTable.Create(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling);
+        Rope = RopeTable.Create(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling, config.RotaryDim, longFactors: false);
         RopeLocal = config.RopeLocalTheta is double local ? RopeTable.Create(config.HeadDim, config.MaxPositionEmbeddings, local, null) : Rope;
+        RopeLong = config.LongRope ? RopeTable.Create(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling, config.RotaryDim, longFactors: true) : Rope;
     }
 
     /// <summary>Architecture.</summary>
@@ -54,7 +55,17 @@ public sealed partial class LlamaModel : IDisposable
     /// <summary>The tables of the sliding-window layers (gemma3: rope_local_base_freq, no scaling); <see cref="Rope"/> otherwise.</summary>
     public RopeTable RopeLocal { get; }
 
-    private RopeTable RopeOf(int layer) => Config.UsesLocalRope(layer) ? RopeLocal : Rope;
+    /// <summary>LongRoPE (phi3): the tables with long_factor, used for sequences longer than original_max_position_embeddings
+    /// (as transformers' dynamic longrope update does); <see cref="Rope"/> (short_factor) otherwise.</summary>
+    public RopeTable RopeLong { get; }
+
+    // LongRoPE: set per pass by the longest sequence (Prepare) or the cache's capacity (generation).
+    private bool _useLongRope;
+
+    /// <summary>True when a sequence of <paramref name="length"/> positions uses LongRoPE's long factors.</summary>
+    public bool UsesLongRope(int length) => Config.LongRope && length > Config.RopeScaling!.OriginalMaxPositionEmbeddings;
+
+    private RopeTable RopeOf(int layer) => Config.UsesLocalRope(layer) ? RopeLocal : _useLongRope ? RopeLong : Rope;
 
     /// <summary>Recompute each layer's activations in the backward instead of keeping them (less memory, ~1.3x compute).</summary>
     public bool ActivationCheckpointing { get; set; }
@@ -152,6 +163,21 @@ public sealed partial class LlamaModel : IDisposable
         for (int l = 0; l < layers.Length; l++)
         {
             string p = $"model.layers.{l}";
+            if (config.FusedProjections)
+            {
+                // phi3: the fused weights stay one matrix each (one GEMM; LoRA on the fused name is one A/B, as PEFT's).
+                layers[l] = new LlamaLayer(l,
+                    NormTensor($"{p}.input_layernorm.weight", C),
+                    NormTensor($"{p}.post_attention_layernorm.weight", C),
+                    Proj($"{p}.self_attn.qkv_proj", QD + 2 * KD, C, false),
+                    Proj($"{p}.self_attn.o_proj", C, QD, false),
+                    Proj($"{p}.mlp.gate_up_proj", 2 * H, C, false),
+                    Proj($"{p}.mlp.down_proj", C, H, false))
+                {
+                    SlidingWindow = config.LayerWindow(l),
+                };
+                continue;
+            }
             bool sandwich = config.SandwichNorms;
             layers[l] = new LlamaLayer(l,
                 NormTensor($"{p}.input_layernorm.weight", C),

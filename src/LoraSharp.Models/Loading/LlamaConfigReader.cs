@@ -1,6 +1,7 @@
-// Builds LlamaConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3, gemma3_text) or
-// from GGUF metadata (general.architecture llama, qwen2, qwen3, smollm3, gemma3). Defaults for absent fields follow
-// transformers' LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, SmolLM3Config and Gemma3TextConfig; every value
+// Builds LlamaConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3, gemma2, gemma3_text)
+// or from GGUF metadata (general.architecture llama, qwen2, qwen3, smollm3, gemma2, gemma3). Defaults for absent fields
+// follow transformers' LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, SmolLM3Config, Gemma2Config and
+// Gemma3TextConfig; every value
 // is validated (LlamaConfig.Validate) with the source file named. A config.json field that changes the math in a way
 // this model type does not implement (a soft-cap, a partial rotary factor, sliding-window layers, experts, ...) is
 // refused by name rather than silently ignored (s_mathFields).
@@ -16,7 +17,7 @@ namespace LoraSharp.Models.Loading;
 public static class LlamaConfigReader
 {
     /// <summary>model_type values this project runs.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "gemma3_text"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "gemma2", "gemma3_text", "phi3"];
 
     // config.json fields of other architectures that change the forward pass. Present with a value other than the
     // neutral one listed, they make the load fail with the field named (instead of a silently different model).
@@ -38,6 +39,8 @@ public static class LlamaConfigReader
         "qwen3" => ["use_sliding_window", "layer_types"],
         "smollm3" => ["no_rope_layers", "use_sliding_window", "layer_types"],
         "gemma3_text" => ["query_pre_attn_scalar", "rope_local_base_freq", "sliding_window_pattern", "layer_types"],
+        "phi3" => ["partial_rotary_factor"],
+        "gemma2" => ["attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar", "layer_types"],
         _ => [],
     };
 
@@ -56,18 +59,32 @@ public static class LlamaConfigReader
             if (!handled.Contains(field) && j.Present.TryGetValue(field, out string? raw) && !neutral.Contains(raw.Trim()))
                 throw new ModelFormatException(src, field, $"is {Short(raw)}, which changes the model's math in a way LoraSharp does not implement for model_type '{type}'; " +
                     "this checkpoint cannot be run exactly (remove the field only if it is a leftover with no effect).");
+        if (type == "phi3")
+        {
+            // Phi3Config's dropouts act in training mode (LoRA fine-tuning would see them): only zero is implemented.
+            foreach (string drop in (string[])["resid_pdrop", "embd_pdrop", "attention_dropout"])
+                if (j.Present.TryGetValue(drop, out string? dv) && double.TryParse(dv, System.Globalization.CultureInfo.InvariantCulture, out double d) && d != 0)
+                    throw new ModelFormatException(src, drop, $"is {dv}; phi3 dropout inside the base model is not implemented (the released Phi-3.5 / Phi-4-mini have 0.0).");
+            if (j.Present.TryGetValue("lm_head_bias", out string? lb) && lb.Trim() == "true")
+                throw new ModelFormatException(src, "lm_head_bias", "is true; an lm_head bias is not implemented for phi3.");
+            if (j.Present.ContainsKey("layer_types") && j.Present["layer_types"].Contains("sliding", StringComparison.Ordinal))
+                throw new ModelFormatException(src, "layer_types", "has sliding-attention layers, which are not implemented for phi3 (sliding_window applies to every layer).");
+        }
         int hidden = j.HiddenSize ?? throw new ModelFormatException(src, "hidden_size", "is missing.");
         int heads = j.NumAttentionHeads ?? throw new ModelFormatException(src, "num_attention_heads", "is missing.");
         int layers = j.NumHiddenLayers ?? throw new ModelFormatException(src, "num_hidden_layers", "is missing.");
         // transformers defaults: LlamaConfig kv heads = heads; MistralConfig 8; Qwen2Config 32; Qwen3Config 32; SmolLM3Config 4;
         // Gemma3TextConfig 4.
-        int kvHeads = j.NumKeyValueHeads ?? type switch { "mistral" => 8, "qwen2" => 32, "qwen3" => 32, "smollm3" => 4, "gemma3_text" => 4, _ => heads };
-        bool gemma = type == "gemma3_text";
+        // Gemma2Config 4.
+        int kvHeads = j.NumKeyValueHeads ?? type switch { "mistral" => 8, "qwen2" => 32, "qwen3" => 32, "smollm3" => 4, "gemma3_text" or "gemma2" => 4, _ => heads };
+        bool gemma = type is "gemma3_text" or "gemma2", gemma2 = type == "gemma2";
         IReadOnlyList<bool>? slidingLayers = null;
         if (gemma)
         {
             // Gemma3TextConfig: layer_types, else "sliding_attention" unless (i + 1) % sliding_window_pattern (6) == 0.
-            int pattern = j.SlidingWindowPattern ?? 6;
+            // Gemma2Config: layer_types, else "sliding_attention" when (i + 1) % 2 != 0 (even layers slide); it has no
+            // sliding_window_pattern (a value there is refused as a math field).
+            int pattern = gemma2 ? 2 : j.SlidingWindowPattern ?? 6;
             if (j.LayerTypes is null && pattern <= 0) throw new ModelFormatException(src, "sliding_window_pattern", $"must be positive (is {pattern}).");
             if (j.LayerTypes is { } types)
             {
@@ -93,7 +110,8 @@ public static class LlamaConfigReader
             "mistral" => j.SlidingWindow,
             // Qwen2 only uses its sliding_window when use_sliding_window is true (default false).
             "qwen2" => j.UseSlidingWindow == true ? j.SlidingWindow : null,
-            "gemma3_text" => j.SlidingWindow ?? 4096,
+            "gemma3_text" or "gemma2" => j.SlidingWindow ?? 4096,
+            "phi3" => j.SlidingWindow,
             _ => null,
         };
         IReadOnlyList<int>? noRope = null;
@@ -118,21 +136,26 @@ public static class LlamaConfigReader
             NumAttentionHeads = heads,
             NumKeyValueHeads = kvHeads,
             // Qwen3Config's head_dim defaults to 128 and Gemma3TextConfig's to 256, not hidden_size / heads.
-            HeadDim = j.HeadDim ?? (type == "qwen3" ? 128 : gemma ? 256 : heads > 0 ? hidden / heads : 0),
+            HeadDim = j.HeadDim ?? (type == "qwen3" ? 128 : gemma ? 256 : heads > 0 ? hidden / heads : 0),   // Gemma2Config: 256 too
             VocabSize = j.VocabSize ?? throw new ModelFormatException(src, "vocab_size", "is missing."),
-            MaxPositionEmbeddings = j.MaxPositionEmbeddings ?? type switch { "mistral" => 4096 * 32, "qwen2" or "qwen3" or "smollm3" => 32768, "gemma3_text" => 131072, _ => 2048 },
-            RmsNormEps = j.RmsNormEps ?? 1e-6,
+            MaxPositionEmbeddings = j.MaxPositionEmbeddings ?? type switch { "mistral" => 4096 * 32, "qwen2" or "qwen3" or "smollm3" => 32768, "gemma3_text" => 131072, "gemma2" => 8192, "phi3" => 4096, _ => 2048 },
+            RmsNormEps = j.RmsNormEps ?? (type == "phi3" ? 1e-5 : 1e-6),
             RopeTheta = j.RopeTheta ?? type switch { "smollm3" => 2000000.0, "gemma3_text" => 1000000.0, _ => 10000.0 },
-            RopeLocalTheta = gemma ? j.RopeLocalBaseFreq ?? 10000.0 : null,
+            RopeLocalTheta = gemma && !gemma2 ? j.RopeLocalBaseFreq ?? 10000.0 : null,
+            // Gemma2Config: 50.0 and 30.0 when absent; an explicit null turns the cap off.
+            AttnLogitSoftcapping = gemma2 ? j.AttnLogitSoftcapping ?? (j.ExplicitNulls.Contains("attn_logit_softcapping") ? null : 50.0) : null,
+            FinalLogitSoftcapping = gemma2 ? j.FinalLogitSoftcapping ?? (j.ExplicitNulls.Contains("final_logit_softcapping") ? null : 30.0) : null,
             SlidingLayers = slidingLayers,
             QueryPreAttnScalar = gemma ? j.QueryPreAttnScalar ?? 256 : null,
-            RopeScaling = MapRopeScaling(src, j.RopeScaling),
+            RopeScaling = MapRopeScaling(src, j.RopeScaling, j, type),
+            PartialRotaryFactor = type == "phi3" ? j.PartialRotaryFactor ?? 1.0 : 1.0,
             // LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config default tie_word_embeddings to False, SmolLM3Config and
             // Gemma3TextConfig to True.
-            TieWordEmbeddings = j.TieWordEmbeddings ?? type is "smollm3" or "gemma3_text",
+            TieWordEmbeddings = j.TieWordEmbeddings ?? type is "smollm3" or "gemma3_text" or "gemma2",
             NoRopeLayers = noRope,
-            AttentionBias = type != "qwen2" && (j.AttentionBias ?? false),
-            MlpBias = j.MlpBias ?? false,
+            // Phi3Attention / Phi3MLP build their projections without biases whatever attention_bias / mlp_bias say.
+            AttentionBias = type is not ("qwen2" or "phi3") && (j.AttentionBias ?? false),
+            MlpBias = type != "phi3" && (j.MlpBias ?? false),
             SlidingWindow = window,
             // Gemma reads hidden_activation (hidden_act is a deprecated leftover there).
             HiddenAct = gemma ? j.HiddenActivation ?? "gelu_pytorch_tanh" : j.HiddenAct ?? "silu",
@@ -147,9 +170,31 @@ public static class LlamaConfigReader
 
     private static string Short(string raw) => raw.Length > 60 ? raw[..60] + "..." : raw;
 
-    private static RopeScaling? MapRopeScaling(string src, HfRopeScalingJson? r)
+    private static RopeScaling? MapRopeScaling(string src, HfRopeScalingJson? r, HfModelConfigJson j, string type)
     {
         if (r == null || r.RopeType == "default") return null;
+        if (r.RopeType is "longrope" or "su")
+        {
+            if (type != "phi3") throw new ModelFormatException(src, "rope_scaling", $"type '{r.RopeType}' is only supported for model_type phi3.");
+            // transformers' _compute_longrope_parameters: the top-level original_max_position_embeddings wins and then
+            // factor = max_position_embeddings / original; otherwise rope_scaling's own fields.
+            int maxPos = j.MaxPositionEmbeddings ?? 4096;
+            int orig = j.OriginalMaxPositionEmbeddings ?? r.OriginalMaxPositionEmbeddings ?? maxPos;
+            if (orig <= 0) throw new ModelFormatException(src, "original_max_position_embeddings", $"must be positive (is {orig}).");
+            double factor = j.OriginalMaxPositionEmbeddings is int o ? (double)maxPos / o : r.Factor ?? 1.0;
+            float[] Factors(double[]? v, string name) => v is null
+                ? throw new ModelFormatException(src, $"rope_scaling.{name}", "is missing (LongRoPE needs short_factor and long_factor).")
+                : v.Select(x => x > 0 && double.IsFinite(x) ? (float)x : throw new ModelFormatException(src, $"rope_scaling.{name}", $"has {x}; every factor must be a positive number.")).ToArray();
+            var scaling = new RopeScaling("longrope", factor, OriginalMaxPositionEmbeddings: orig)
+            {
+                ShortFactor = Factors(r.ShortFactor, "short_factor"),
+                LongFactor = Factors(r.LongFactor, "long_factor"),
+                AttentionFactor = r.AttentionFactor,
+            };
+            if (scaling.ShortFactor.Count != scaling.LongFactor.Count)
+                throw new ModelFormatException(src, "rope_scaling", $"short_factor has {scaling.ShortFactor.Count} entries but long_factor {scaling.LongFactor.Count}; both need one per rotary frequency.");
+            return scaling;
+        }
         return r.RopeType switch
         {
             "linear" or "dynamic" => new RopeScaling(r.RopeType, r.Factor ?? throw new ModelFormatException(src, "rope_scaling.factor", "is missing.")),
@@ -158,12 +203,12 @@ public static class LlamaConfigReader
                 r.LowFreqFactor ?? throw new ModelFormatException(src, "rope_scaling.low_freq_factor", "is missing."),
                 r.HighFreqFactor ?? throw new ModelFormatException(src, "rope_scaling.high_freq_factor", "is missing."),
                 r.OriginalMaxPositionEmbeddings ?? throw new ModelFormatException(src, "rope_scaling.original_max_position_embeddings", "is missing.")),
-            _ => throw new ModelFormatException(src, "rope_scaling", $"type '{r.RopeType}' is not supported (linear, dynamic, llama3 are)."),
+            _ => throw new ModelFormatException(src, "rope_scaling", $"type '{r.RopeType}' is not supported (linear, dynamic, llama3, longrope for phi3 are)."),
         };
     }
 
     /// <summary>general.architecture values this project reads.</summary>
-    public static IReadOnlyList<string> SupportedGgufArchitectures { get; } = ["llama", "qwen2", "qwen3", "smollm3", "gemma3"];
+    public static IReadOnlyList<string> SupportedGgufArchitectures { get; } = ["llama", "qwen2", "qwen3", "smollm3", "gemma2", "gemma3", "phi3"];
 
     /// <summary>Maps GGUF metadata ({arch}.* keys, tokenizer.ggml.*) of a llama, qwen2, qwen3 or smollm3 file.</summary>
     public static LlamaConfig FromGguf(GgufFile g)
@@ -185,8 +230,10 @@ public static class LlamaConfigReader
         int heads = Int("attention.head_count");
         int headDim = OptInt("attention.key_length") ?? (heads > 0 ? hidden / heads : 0);
         int? ropeDims = OptInt("rope.dimension_count");
-        if (ropeDims is int rd && rd != headDim)
-            throw new ModelFormatException(src, $"{arch}.rope.dimension_count", $"is {rd} but the head size is {headDim}; partial rotary embeddings are not supported.");
+        // phi3 (Phi-4-mini): rope.dimension_count < head size is its partial_rotary_factor.
+        if (ropeDims is int rd && rd != headDim && (arch != "phi3" || rd <= 0 || rd > headDim || rd % 2 != 0))
+            throw new ModelFormatException(src, $"{arch}.rope.dimension_count", $"is {rd} but the head size is {headDim}; partial rotary embeddings are supported only for phi3 (an even count up to the head size).");
+        double partial = arch == "phi3" && ropeDims is int prd ? (double)prd / headDim : 1.0;
 
         int? tokens = g.Get("tokenizer.ggml.tokens")?.Count;
         int vocab = OptInt("vocab_size") ?? tokens ?? 0;
@@ -206,13 +253,21 @@ public static class LlamaConfigReader
         if (g.Get("tokenizer.ggml.eos_token_id") is { } e) eos.Add(Get(src, "tokenizer.ggml.eos_token_id", e, v => checked((int)v.AsInt64())));
         // llama.cpp's smollm3 has no key for its NoPE layers: it hard-codes a step of 4 ((il + 1) % 4 == 0 skips RoPE).
         IReadOnlyList<int>? noRope = arch == "smollm3" ? SmolLm3LlamaCppNoRope(layers) : null;
-        bool gemma3 = arch == "gemma3";
-        foreach (string capKey in (string[])["attn_logit_softcapping", "final_logit_softcapping"])
-            if (g.Get($"{arch}.{capKey}") is { } cap && Get(src, $"{arch}.{capKey}", cap, AsDecimalDouble) != 0)
-                throw new ModelFormatException(src, $"{arch}.{capKey}", "is set; logit soft-capping is not implemented.");
+        bool gemma3 = arch == "gemma3", gemma2 = arch == "gemma2";
+        if (!gemma2)
+            foreach (string capKey in (string[])["attn_logit_softcapping", "final_logit_softcapping"])
+                if (g.Get($"{arch}.{capKey}") is { } cap && Get(src, $"{arch}.{capKey}", cap, AsDecimalDouble) != 0)
+                    throw new ModelFormatException(src, $"{arch}.{capKey}", $"is set; logit soft-capping is implemented for gemma2 only, not {arch}.");
+        // llama.cpp's gemma2 (llama-model.cpp): soft-caps default to 50 and 30 when the keys are absent, window 4096, even
+        // layers slide (set_swa_pattern(2)), one RoPE base, q scaled by 1/sqrt(head_dim), except 27B (46 layers):
+        // 1/sqrt(hidden / heads).
+        double? attnCap = gemma2 ? OptDouble("attn_logit_softcapping") ?? 50.0 : null;
+        double? finalCap = gemma2 ? OptDouble("final_logit_softcapping") ?? 30.0 : null;
         var cfg = new LlamaConfig
         {
             ModelType = gemma3 ? "gemma3_text" : arch,
+            AttnLogitSoftcapping = attnCap,
+            FinalLogitSoftcapping = finalCap,
             HiddenSize = hidden,
             IntermediateSize = Int("feed_forward_length"),
             NumHiddenLayers = layers,
@@ -224,17 +279,18 @@ public static class LlamaConfigReader
             MaxPositionEmbeddings = Int("context_length"),
             RmsNormEps = Double("attention.layer_norm_rms_epsilon"),
             RopeTheta = OptDouble("rope.freq_base") ?? 10000.0,
-            RopeScaling = scaling,
+            RopeScaling = arch == "phi3" ? Phi3LongRope(g, src, ropeDims ?? headDim, Int("context_length")) : scaling,
+            PartialRotaryFactor = partial,
             TieWordEmbeddings = !g.Contains("output.weight"),
             AttentionBias = arch is "llama" or "qwen3" or "smollm3" && g.Contains("blk.0.attn_q.bias"),
             MlpBias = g.Contains("blk.0.ffn_up.bias"),
-            HiddenAct = gemma3 ? "gelu_pytorch_tanh" : "silu",
+            HiddenAct = gemma3 || gemma2 ? "gelu_pytorch_tanh" : "silu",
             // llama.cpp's gemma3 hard-codes these (llama-model.cpp): a global layer every 6th, local RoPE base 10000,
             // scores scaled by 1/sqrt(head_dim) (except 27B, which LoraSharp does not special-case: refused below).
-            SlidingWindow = gemma3 ? Int("attention.sliding_window") : null,
-            SlidingLayers = gemma3 ? Gemma3LlamaCppSlidingLayers(layers) : null,
+            SlidingWindow = gemma3 ? Int("attention.sliding_window") : gemma2 ? OptInt("attention.sliding_window") ?? 4096 : null,
+            SlidingLayers = gemma3 ? Gemma3LlamaCppSlidingLayers(layers) : gemma2 ? Gemma2LlamaCppSlidingLayers(layers) : null,
             RopeLocalTheta = gemma3 ? 10000.0 : null,
-            QueryPreAttnScalar = gemma3 ? headDim : null,
+            QueryPreAttnScalar = gemma3 ? headDim : gemma2 ? Gemma2LlamaCppQueryPreAttnScalar(layers, hidden, heads, headDim) : null,
             BosTokenId = g.Get("tokenizer.ggml.bos_token_id") is { } b ? Get(src, "tokenizer.ggml.bos_token_id", b, v => checked((int)v.AsInt64())) : null,
             EosTokenIds = eos,
             PadTokenId = g.Get("tokenizer.ggml.padding_token_id") is { } pd ? Get(src, "tokenizer.ggml.padding_token_id", pd, v => checked((int)v.AsInt64())) : null,
@@ -243,8 +299,42 @@ public static class LlamaConfigReader
         return cfg;
     }
 
+    /// <summary>
+    /// phi3's LongRoPE from a GGUF file: rope_factors_short.weight / rope_factors_long.weight [rd/2] (F32), with
+    /// phi3.rope.scaling.original_context_length and phi3.rope.scaling.attn_factor; null when the tensors are absent.
+    /// </summary>
+    private static RopeScaling? Phi3LongRope(GgufFile g, string src, int rotaryDim, int context)
+    {
+        bool hasShort = g.Contains("rope_factors_short.weight"), hasLong = g.Contains("rope_factors_long.weight");
+        if (!hasShort && !hasLong) return null;
+        float[] Factors(string name)
+        {
+            if (!g.Contains(name)) throw new ModelFormatException(src, name, "is missing (a phi3 LongRoPE file needs rope_factors_short and rope_factors_long).");
+            using var t = g.GetTensor(name);
+            if (t.DType != Core.Tensors.DType.F32 || t.ElementCount != rotaryDim / 2)
+                throw new ModelFormatException(src, name, $"is {t.DType} {t.ShapeText}; expected F32 [{rotaryDim / 2}] (one factor per rotary frequency).");
+            return t.Floats.ToArray();
+        }
+        int orig = g.Get("phi3.rope.scaling.original_context_length") is { } o ? Get(src, "phi3.rope.scaling.original_context_length", o, v => checked((int)v.AsInt64()))
+            : throw new ModelFormatException(src, "phi3.rope.scaling.original_context_length", "is missing (LongRoPE needs the original context length).");
+        if (orig <= 0) throw new ModelFormatException(src, "phi3.rope.scaling.original_context_length", $"must be positive (is {orig}).");
+        double? attn = g.Get("phi3.rope.scaling.attn_factor") is { } a ? Get(src, "phi3.rope.scaling.attn_factor", a, AsDecimalDouble) : null;
+        return new RopeScaling("longrope", (double)context / orig, OriginalMaxPositionEmbeddings: orig)
+        {
+            ShortFactor = Factors("rope_factors_short.weight"),
+            LongFactor = Factors("rope_factors_long.weight"),
+            AttentionFactor = attn,
+        };
+    }
+
     /// <summary>The sliding layers llama.cpp uses for gemma3 (set_swa_pattern(6): every 6th layer is global).</summary>
     public static bool[] Gemma3LlamaCppSlidingLayers(int layers) => Enumerable.Range(0, layers).Select(l => (l + 1) % 6 != 0).ToArray();
+
+    /// <summary>The sliding layers llama.cpp uses for gemma2 (set_swa_pattern(2): even layers slide, odd layers are global).</summary>
+    public static bool[] Gemma2LlamaCppSlidingLayers(int layers) => Enumerable.Range(0, layers).Select(l => l % 2 == 0).ToArray();
+
+    /// <summary>The query_pre_attn_scalar llama.cpp's gemma2 implies: head_dim, or hidden / heads (integer) for 27B (46 layers).</summary>
+    public static int Gemma2LlamaCppQueryPreAttnScalar(int layers, int hidden, int heads, int headDim) => layers == 46 && heads > 0 ? hidden / heads : headDim;
 
     /// <summary>The no_rope_layers llama.cpp uses for smollm3 (a NoPE layer every 4th layer; it has no GGUF key for it).</summary>
     public static int[] SmolLm3LlamaCppNoRope(int layers) => Enumerable.Range(0, layers).Select(l => (l + 1) % 4 != 0 ? 1 : 0).ToArray();

@@ -14,6 +14,16 @@ public static class LlamaTensorLayout
         for (int l = 0; l < c.NumHiddenLayers; l++)
         {
             list.Add((TensorNames.Layer(l, "input_layernorm.weight"), [C]));
+            if (c.FusedProjections)
+            {
+                // phi3: self_attn.qkv_proj rows [q | k | v], mlp.gate_up_proj rows [gate | up]; no biases.
+                list.Add((TensorNames.Linear(l, "qkv_proj"), [Q + 2 * KV, C]));
+                list.Add((TensorNames.Linear(l, "o_proj"), [C, Q]));
+                list.Add((TensorNames.Layer(l, "post_attention_layernorm.weight"), [C]));
+                list.Add((TensorNames.Linear(l, "gate_up_proj"), [2 * I, C]));
+                list.Add((TensorNames.Linear(l, "down_proj"), [C, I]));
+                continue;
+            }
             list.Add((TensorNames.Linear(l, "q_proj"), [Q, C]));
             list.Add((TensorNames.Linear(l, "k_proj"), [KV, C]));
             list.Add((TensorNames.Linear(l, "v_proj"), [KV, C]));

@@ -130,8 +130,8 @@ public static class ModelLoader
             var ignored = new List<string>();
             foreach (var t in g.Tensors)
             {
-                if (TensorNames.GgufToHf(t.Name, config.SandwichNorms) is { } hf) byHf[hf] = t.Name;
-                else if (t.Name != RopeFreqs) ignored.Add(t.Name);
+                if (TensorNames.GgufToHf(t.Name, config.SandwichNorms, config.FusedProjections) is { } hf) byHf[hf] = t.Name;
+                else if (t.Name is not (RopeFreqs or "rope_factors_long.weight" or "rope_factors_short.weight")) ignored.Add(t.Name);
             }
             if (g.Contains(RopeFreqs)) config = config with { RopeScaling = ReadRopeFreqs(g, path, config) };
             var expected = LlamaTensorLayout.Expected(config);
@@ -139,7 +139,7 @@ public static class ModelLoader
             foreach (var (name, shape) in expected)
             {
                 if (!byHf.TryGetValue(name, out string? gname))
-                    throw new ModelFormatException(path, TensorNames.HfToGguf(name, config.SandwichNorms) ?? name, $"is missing (the model needs it as {name}).");
+                    throw new ModelFormatException(path, TensorNames.HfToGguf(name, config.SandwichNorms, config.FusedProjections) ?? name, $"is missing (the model needs it as {name}).");
                 var view = g.GetTensor(gname);
                 CheckShape(path, gname, view, shape);
                 stored[name] = view.DType;

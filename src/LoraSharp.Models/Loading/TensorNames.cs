@@ -17,6 +17,8 @@
 //   blk.N.post_attention_norm model.layers.N.post_attention_layernorm   (on the attention output)
 //   blk.N.ffn_norm            model.layers.N.pre_feedforward_layernorm
 //   blk.N.post_ffw_norm       model.layers.N.post_feedforward_layernorm
+//   phi3 (fused, fused: true): blk.N.attn_qkv <-> self_attn.qkv_proj (rows [q | k | v]), blk.N.ffn_up <-> mlp.gate_up_proj
+//   (rows [gate | up]); global rope_factors_long / rope_factors_short (LongRoPE factors) have no HF tensor
 //   PEFT: base_model.model.{HF module}.lora_A.weight / lora_B.weight (module = HF name without ".weight")
 using System.Globalization;
 
@@ -59,6 +61,16 @@ public static class TensorNames
         ("attn_k_norm", "self_attn.k_norm"),
     ];
 
+    private static readonly (string Gguf, string Hf)[] s_fusedLayer =
+    [
+        ("attn_norm", "input_layernorm"),
+        ("attn_qkv", "self_attn.qkv_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_up", "mlp.gate_up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ];
+
     private static readonly (string Gguf, string Hf)[] s_sandwichLayer =
     [
         .. s_layer.Where(p => p.Gguf != "ffn_norm"),
@@ -70,6 +82,9 @@ public static class TensorNames
     /// <summary>The linear modules of a decoder layer, by their HF short names (PEFT target_modules values).</summary>
     public static IReadOnlyList<string> LinearModules { get; } = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
+    /// <summary>phi3's fused linear modules (LlamaConfig.FusedProjections), PEFT target_modules values.</summary>
+    public static IReadOnlyList<string> FusedLinearModules { get; } = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"];
+
     /// <summary>HF name of a per-layer tensor: Layer(3, "self_attn.q_proj.weight") = "model.layers.3.self_attn.q_proj.weight".</summary>
     public static string Layer(int layer, string suffix) => $"model.layers.{layer.ToString(CultureInfo.InvariantCulture)}.{suffix}";
 
@@ -79,17 +94,18 @@ public static class TensorNames
     /// <summary>"q_proj" -> "self_attn.q_proj", "gate_proj" -> "mlp.gate_proj".</summary>
     public static string ModulePath(string module) => module switch
     {
-        "q_proj" or "k_proj" or "v_proj" or "o_proj" => "self_attn." + module,
-        "gate_proj" or "up_proj" or "down_proj" => "mlp." + module,
+        "q_proj" or "k_proj" or "v_proj" or "o_proj" or "qkv_proj" => "self_attn." + module,
+        "gate_proj" or "up_proj" or "down_proj" or "gate_up_proj" => "mlp." + module,
         _ => throw new ArgumentException($"'{module}' is not a Llama linear module ({string.Join(", ", LinearModules)})."),
     };
 
     /// <summary>The HF name for a GGUF tensor name, or null when it has none (e.g. rope_freqs.weight).</summary>
     /// <param name="gguf">The GGUF tensor name.</param>
     /// <param name="sandwich">Gemma's norm names (LlamaConfig.SandwichNorms).</param>
-    public static string? GgufToHf(string gguf, bool sandwich = false)
+    /// <param name="fused">phi3's fused qkv_proj / gate_up_proj (LlamaConfig.FusedProjections).</param>
+    public static string? GgufToHf(string gguf, bool sandwich = false, bool fused = false)
     {
-        var table = sandwich ? s_sandwichLayer : s_layer;
+        var table = fused ? s_fusedLayer : sandwich ? s_sandwichLayer : s_layer;
         if (!SplitSuffix(gguf, out string stem, out string part)) return null;
         foreach (var (g, h) in s_global)
             if (stem == g) return h + "." + part;
@@ -105,9 +121,10 @@ public static class TensorNames
     /// <summary>The GGUF tensor name for an HF name, or null when it has none.</summary>
     /// <param name="hf">The Hugging Face tensor name.</param>
     /// <param name="sandwich">Gemma's norm names (LlamaConfig.SandwichNorms).</param>
-    public static string? HfToGguf(string hf, bool sandwich = false)
+    /// <param name="fused">phi3's fused qkv_proj / gate_up_proj (LlamaConfig.FusedProjections).</param>
+    public static string? HfToGguf(string hf, bool sandwich = false, bool fused = false)
     {
-        var table = sandwich ? s_sandwichLayer : s_layer;
+        var table = fused ? s_fusedLayer : sandwich ? s_sandwichLayer : s_layer;
         if (!SplitSuffix(hf, out string stem, out string part)) return null;
         foreach (var (g, h) in s_global)
             if (stem == h) return g + "." + part;

@@ -21,11 +21,20 @@ public static class LoraInjector
                 throw new Core.UserErrorException($"layers_to_transform names layer {l} but the model has layers 0..{model.Layers.Length - 1}.");
         var rng = new Random(seed);
         var created = new List<LoraAdapter>();
+        if (model.Layers.Length > 0)
+        {
+            // PEFT refuses a target the model does not have; phi3 fuses q/k/v and gate/up (qkv_proj, gate_up_proj).
+            var names = model.Layers[0].ModuleNames;
+            foreach (var m in settings.ResolvedTargetsFor(names))
+                if (!names.Contains(m))
+                    throw new Core.UserErrorException($"target module '{m}' does not exist in this {model.Config.ModelType} model; its projections are {string.Join(", ", names)} (or all-linear)."
+                        + (model.Config.FusedProjections ? " phi3 fuses q/k/v into qkv_proj and gate/up into gate_up_proj, as PEFT names them." : ""));
+        }
         foreach (int l in layers.Order())
         {
-            foreach (var module in LlamaLayer.ProjectionNames)
+            foreach (var module in model.Layers[l].ModuleNames)
             {
-                if (!settings.ResolvedTargets.Contains(module)) continue;
+                if (!settings.ResolvedTargetsFor(model.Layers[l].ModuleNames).Contains(module)) continue;
                 var linear = model.Layers[l].Projection(module);
                 int r = settings.RankFor(linear.Name);
                 var adapter = new LoraAdapter(adapterName, r, linear.InFeatures, linear.OutFeatures, settings.ScaleFor(linear.Name), (float)settings.Dropout, trainable);
@@ -83,7 +92,7 @@ public static class LoraInjector
     public static IEnumerable<(int Layer, string Module, Linear Linear, LoraAdapter Adapter)> Enumerate(LlamaModel model, string? adapterName = null)
     {
         foreach (var layer in model.Layers)
-            foreach (var module in LlamaLayer.ProjectionNames)
+            foreach (var module in layer.ModuleNames)
             {
                 var linear = layer.Projection(module);
                 foreach (var a in linear.Adapters)

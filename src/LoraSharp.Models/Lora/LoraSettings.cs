@@ -70,6 +70,11 @@ public sealed record LoraSettings
     public IReadOnlyList<string> ResolvedTargets =>
         TargetModules.Count == 1 && TargetModules[0] is "all-linear" or "all" ? Llama.LlamaLayer.ProjectionNames : TargetModules;
 
+    /// <summary>The targets in a model whose layers hold <paramref name="moduleNames"/> (phi3: qkv_proj, o_proj,
+    /// gate_up_proj, down_proj): all of them for all-linear, else target_modules.</summary>
+    public IReadOnlyList<string> ResolvedTargetsFor(IReadOnlyList<string> moduleNames) =>
+        TargetModules.Count == 1 && TargetModules[0] is "all-linear" or "all" ? moduleNames : TargetModules;
+
     /// <summary>Rank for a module (full HF name like model.layers.3.self_attn.q_proj), after rank_pattern.</summary>
     public int RankFor(string moduleName) => Match(RankPattern, moduleName) is { } r ? r : Rank;
 
@@ -99,8 +104,8 @@ public sealed record LoraSettings
         if (Dropout is < 0 or >= 1) throw new Core.UserErrorException($"lora_dropout must be in [0, 1) (is {Dropout}).");
         if (TargetModules.Count == 0) throw new Core.UserErrorException("target_modules is empty; name at least one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear.");
         foreach (var m in ResolvedTargets)
-            if (!Llama.LlamaLayer.ProjectionNames.Contains(m))
-                throw new Core.UserErrorException($"target module '{m}' does not exist in a Llama-family model; valid: {string.Join(", ", Llama.LlamaLayer.ProjectionNames)}, all-linear.");
+            if (!Llama.LlamaLayer.ProjectionNames.Contains(m) && !Llama.LlamaLayer.FusedProjectionNames.Contains(m))
+                throw new Core.UserErrorException($"target module '{m}' does not exist in a Llama-family model; valid: {string.Join(", ", Llama.LlamaLayer.ProjectionNames)}, all-linear (phi3: {string.Join(", ", Llama.LlamaLayer.FusedProjectionNames)}).");
         if (CanonicalInit(Init) is not ("default" or "gaussian" or "none") && !IsBaseDerivedInit(Init))
             throw new Core.UserErrorException($"init_lora_weights '{Init}' is not one of {InitNames}.");
         if (IsBaseDerivedInit(Init) && UseDora)

@@ -134,7 +134,7 @@ public static class AdapterMerger
                         var f = merged.Floats;
                         for (int i = 0; i < f.Length; i++) f[i] = 1f + f[i];
                     }
-                    string g = TensorNames.HfToGguf(name, bc.SandwichNorms) ?? throw new Core.UserErrorException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
+                    string g = TensorNames.HfToGguf(name, bc.SandwichNorms, bc.FusedProjections) ?? throw new Core.UserErrorException($"{baseModel.SourcePath}: tensor '{name}' has no GGUF name.");
                     outputs.Add(new(g, merged));
                 }
                 else
@@ -148,6 +148,7 @@ public static class AdapterMerger
             // 3. Write.
             if (format == "gguf")
             {
+                outputs.AddRange(LlamaConfigWriter.GgufTensors(baseModel.Config));   // phi3: LongRoPE factor tensors
                 GgufWriter.Write(full, metadata!, OrderGguf(outputs));
             }
             else
@@ -304,7 +305,8 @@ public static class AdapterMerger
             ["architectures"] = new JsonArray(c.ModelType switch
             {
                 "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", "smollm3" => "SmolLM3ForCausalLM", "gemma3_text" => "Gemma3ForCausalLM",
-                _ => "LlamaForCausalLM",
+                "gemma2" => "Gemma2ForCausalLM",
+                "phi3" => "Phi3ForCausalLM", _ => "LlamaForCausalLM",
             }),
             ["model_type"] = c.ModelType,
             ["hidden_size"] = c.HiddenSize,
@@ -326,13 +328,35 @@ public static class AdapterMerger
             ["eos_token_id"] = c.EosTokenIds.Count > 0 ? c.EosTokenIds[0] : null,
             ["torch_dtype"] = torchDtype,
         };
+        if (c.FusedProjections)
+        {
+            // phi3: partial rotary and LongRoPE as Phi3Config has them (the factor lists inside rope_scaling).
+            o["partial_rotary_factor"] = c.PartialRotaryFactor;
+            o["sliding_window"] = c.SlidingWindow;
+            if (c.RopeScaling is { IsLongRope: true } lr)
+            {
+                o["original_max_position_embeddings"] = lr.OriginalMaxPositionEmbeddings;
+                o["rope_scaling"] = new JsonObject
+                {
+                    ["type"] = "longrope",
+                    ["short_factor"] = new JsonArray([.. lr.ShortFactor!.Select(v => (JsonNode)(double)v)]),
+                    ["long_factor"] = new JsonArray([.. lr.LongFactor!.Select(v => (JsonNode)(double)v)]),
+                };
+                if (lr.AttentionFactor is double af) o["rope_scaling"]!["attention_factor"] = af;
+            }
+        }
         if (c.NoRopeLayers is { } nr) o["no_rope_layers"] = new JsonArray([.. nr.Select(v => (JsonNode)v)]);
         if (c.GemmaNorms)
         {
             o.Remove("hidden_act");
             o["hidden_activation"] = c.HiddenAct;
             o["query_pre_attn_scalar"] = c.QueryPreAttnScalar;
-            o["rope_local_base_freq"] = c.RopeLocalTheta;
+            if (c.RopeLocalTheta is not null) o["rope_local_base_freq"] = c.RopeLocalTheta;
+            if (c.ModelType == "gemma2")
+            {
+                o["attn_logit_softcapping"] = c.AttnLogitSoftcapping;   // null = no cap (an absent field would mean the default)
+                o["final_logit_softcapping"] = c.FinalLogitSoftcapping;
+            }
             o["sliding_window"] = c.SlidingWindow;
             o["layer_types"] = new JsonArray([.. c.SlidingLayers!.Select(s => (JsonNode)(s ? "sliding_attention" : "full_attention"))]);
         }

@@ -65,7 +65,7 @@ public static class GgufLoraAdapter
         {
             foreach (var m in weights.Modules)
             {
-                string gguf = TensorNames.HfToGguf(m.WeightName, config.SandwichNorms)
+                string gguf = TensorNames.HfToGguf(m.WeightName, config.SandwichNorms, config.FusedProjections)
                     ?? throw new ArgumentException($"{weights.Source}: module '{m.Module}' has no GGUF tensor name.");
                 double fold = m.Scale * m.Rank / alpha;
                 var b = new float[m.B.Length];
@@ -115,6 +115,8 @@ public static class GgufLoraAdapter
                 "o_proj" => [C, QD],
                 "gate_proj" or "up_proj" => [H, C],
                 "down_proj" => [C, H],
+                "qkv_proj" when config.FusedProjections => [QD + 2 * KD, C],   // phi3: rows [q | k | v]
+                "gate_up_proj" when config.FusedProjections => [2 * H, C],      // phi3: rows [gate | up]
                 _ => null,
             };
         }, $"the {config.ModelType} base ({config.NumHiddenLayers} layers, hidden {C})");
@@ -132,7 +134,8 @@ public static class GgufLoraAdapter
         string adapterType = g.Get("adapter.type")?.Value as string ?? "(missing)";
         if (adapterType != "lora") throw new Formats.ModelFormatException(path, null, $"adapter.type is '{adapterType}'; only 'lora' adapters are supported.");
         string arch = g.Get("general.architecture")?.Value as string ?? "(missing)";
-        if (arch != config.ModelType)
+        // The GGUF name of the base's architecture (gemma3_text is written as gemma3, mistral as llama).
+        if (arch != config.GgufArchitecture)
             throw new Core.UserErrorException($"{path}: the adapter is for architecture '{arch}' but the base model is '{config.ModelType}'; the adapter was made for another base.");
         double alpha = 0;
         if (g.Get("adapter.lora.alpha") is { } av)
@@ -156,7 +159,7 @@ public static class GgufLoraAdapter
         {
             if (aName == null || bName == null)
                 throw new Formats.ModelFormatException(path, null, $"'{baseName}' has {(aName == null ? SuffixA : SuffixB)} missing.");
-            string hf = TensorNames.GgufToHf(baseName, config.SandwichNorms)
+            string hf = TensorNames.GgufToHf(baseName, config.SandwichNorms, config.FusedProjections)
                 ?? throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a Llama tensor name (expected blk.N.attn_q.weight, ...).");
             if (!hf.EndsWith(".weight", StringComparison.Ordinal) || TensorNames.LayerIndex(hf) == null)
                 throw new Formats.ModelFormatException(path, null, $"'{baseName}' is not a per-layer linear weight; only attention and MLP projections are supported.");

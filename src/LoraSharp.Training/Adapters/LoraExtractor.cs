@@ -70,9 +70,11 @@ public static class LoraExtractor
         if (options.Rank is <= 0) throw new Core.UserErrorException($"The rank must be positive (is {options.Rank}).");
         if (options.Energy is { } e && !(e > 0 && e <= 1)) throw new Core.UserErrorException($"The energy share must be in (0, 1] (is {e}).");
         if (options.MaxRank <= 0) throw new Core.UserErrorException($"The maximum rank must be positive (is {options.MaxRank}).");
-        var targets = options.TargetModules ?? LlamaLayer.ProjectionNames;
+        // Both name sets: a model has only one of them (phi3 the fused qkv_proj / gate_up_proj), so the other never matches.
+        string[] linear = [.. LlamaLayer.ProjectionNames, "qkv_proj", "gate_up_proj"];
+        var targets = options.TargetModules ?? linear;
         foreach (var t in targets)
-            if (!LlamaLayer.ProjectionNames.Contains(t)) throw new Core.UserErrorException($"'{t}' is not a linear module ({string.Join(", ", LlamaLayer.ProjectionNames)}).");
+            if (!linear.Contains(t)) throw new Core.UserErrorException($"'{t}' is not a linear module ({string.Join(", ", linear)}).");
 
         // Check every shape and the requested rank before any work.
         var notes = new List<string>();

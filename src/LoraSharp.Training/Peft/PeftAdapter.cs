@@ -69,15 +69,17 @@ public static class PeftAdapter
     private static bool SameModules(IReadOnlyList<string> a, IReadOnlyList<string>? b) =>
         a.SequenceEqual(b == null ? [] : LlamaModel.NormalizeModulesToSave(b));
 
-    /// <summary>A PEFT config describing <paramref name="settings"/> for a base model.</summary>
-    public static PeftAdapterConfig ToConfig(LoraSettings settings, string baseModel, int rank = 0, IReadOnlyList<string>? modulesToSave = null) => new()
+    /// <summary>A PEFT config describing <paramref name="settings"/> for a base model (<paramref name="moduleNames"/>: the
+    /// model's projection names, so all-linear lists phi3's fused qkv_proj / gate_up_proj; null = the Llama seven).</summary>
+    public static PeftAdapterConfig ToConfig(LoraSettings settings, string baseModel, int rank = 0, IReadOnlyList<string>? modulesToSave = null,
+                                             IReadOnlyList<string>? moduleNames = null) => new()
     {
         ModulesToSave = modulesToSave is { Count: > 0 } ? [.. modulesToSave] : null,
         PeftType = "LORA",
         R = rank > 0 ? rank : settings.Rank,
         LoraAlpha = settings.Alpha,
         LoraDropout = settings.Dropout,
-        TargetModules = PeftStringOrList.FromList(settings.ResolvedTargets),
+        TargetModules = PeftStringOrList.FromList(moduleNames is null ? settings.ResolvedTargets : settings.ResolvedTargetsFor(moduleNames)),
         Bias = "none",
         TaskType = "CAUSAL_LM",
         BaseModelNameOrPath = baseModel,

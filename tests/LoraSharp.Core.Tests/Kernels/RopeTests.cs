@@ -41,6 +41,48 @@ public class RopeTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Levels), MemberType = typeof(ElementwiseTestKit))]
+    public void PartialRotary_MatchesReference_AndLeavesThePassThroughDimsAlone(SimdLevel level)
+    {
+        // phi3's partial_rotary_factor: only the first rd dims of each head rotate (rotate_half within rd).
+        using var _ = Simd.Force(level);
+        const int N = 5, H = 3;
+        foreach (var (HS, rd) in ((int, int)[])[(16, 12), (34, 2), (66, 48), (130, 96), (8, 8)])
+        {
+            var table = RopeTable.Create(HS, 40, 10000.0, null, rd, longFactors: false);
+            var pos = Positions(N, 40, rd);
+            var x = Uniform(N * H * HS, HS + rd);
+            var fast = Guarded(x.Length, x);
+            var reference = (float[])x.Clone();
+            Rope.Forward(Mid(fast), pos, table, N, H, HS);
+            Rope.Reference.Forward<float>(reference, pos, table, N, H, HS);
+            TestData.AssertClose(Mid(fast), reference, 1e-6, 1e-6, $"forward HS={HS} rd={rd}");
+            for (int n = 0; n < N; n++)
+                for (int h = 0; h < H; h++)
+                    for (int j = rd; j < HS; j++)
+                        Assert.Equal(x[(n * H + h) * HS + j], Mid(fast)[(n * H + h) * HS + j]);
+            Rope.Backward(Mid(fast), pos, table, N, H, HS);
+            TestData.AssertClose(Mid(fast), x, 1e-6, 1e-6, $"backward undoes forward HS={HS} rd={rd}");
+            AssertGuards(fast, "x");
+        }
+    }
+
+    [Fact]
+    public void LongRope_DividesByTheFactors_AndScalesCosSin()
+    {
+        var s = new RopeScaling("longrope", 32, OriginalMaxPositionEmbeddings: 8) { ShortFactor = [1f, 2f], LongFactor = [4f, 8f] };
+        var shortT = RopeTable.Create(6, 4, 10000.0, s, 4, longFactors: false);
+        var longT = RopeTable.Create(6, 4, 10000.0, s, 4, longFactors: true);
+        Assert.Equal(1f, shortT.InvFreq[0]);
+        Assert.Equal(1f / (2f * (float)Math.Pow(10000, 0.5)), shortT.InvFreq[1]);
+        Assert.Equal(1f / 4f, longT.InvFreq[0]);
+        float m = (float)Math.Sqrt(1 + Math.Log(32) / Math.Log(8));
+        Assert.Equal(m, shortT.Cos[0]);
+        Assert.Equal((float)Math.Cos(1.0 / 4) * m, longT.Cos[2], 6);
+        Assert.Throws<UserErrorException>(() => RopeTable.Create(6, 4, 10000.0, s with { LongFactor = [1f] }, 4, longFactors: true));
+    }
+
     [Fact]
     public void Forward_RotatesHalvesLikeRotateHalf()
     {

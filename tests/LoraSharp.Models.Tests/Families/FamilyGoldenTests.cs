@@ -1,4 +1,4 @@
-// The qwen3 / smollm3 tiny checkpoints of tests/references/families against their float64 PyTorch reference
+// The qwen2 / qwen3 / smollm3 / gemma3_text / gemma2 / phi3 tiny checkpoints of tests/references/families against their float64 PyTorch reference
 // (tests/references/families_reference.py): logits, LoRA logits and every LoRA gradient; plus finite differences,
 // the cached decode path against the full forward, and the HF folder against LoraSharp's own GGUF reading.
 using LoraSharp.Core.Optim;
@@ -54,7 +54,7 @@ public class FamilyGoldenTests
     {
         using var st = SafetensorsFile.Open(FamilyFixtures.File(family, "adapter_model.safetensors"));
         foreach (var layer in model.Layers)
-            foreach (var module in LlamaLayer.ProjectionNames)
+            foreach (var module in layer.ModuleNames)
             {
                 var linear = layer.Projection(module);
                 var a = new LoraAdapter("default", 4, linear.InFeatures, linear.OutFeatures, scale: 2f, dropout: 0f, trainable: true);
@@ -85,7 +85,7 @@ public class FamilyGoldenTests
         Assert.True(maxLogits <= 1e-5, $"{family}: LoRA logits max diff {maxLogits:E3}");
 
         var parameters = model.TrainableParameters();
-        Assert.Equal(model.Layers.Length * 14, parameters.Count);
+        Assert.Equal(model.Layers.Length * 2 * model.Layers[0].ModuleNames.Count, parameters.Count);
         Optimizer.ZeroGrad(parameters);
         double sum = model.ForwardBackward(batch, 1f / batch.TargetCount, 0, out int count);
         Assert.True(Math.Abs(sum / count - GoldenMeta(family, "lora_loss")) <= 1e-5);
@@ -105,14 +105,14 @@ public class FamilyGoldenTests
     {
         // Full fine-tuning: every weight trains, so the q/k norms' (qwen3) and the embedding's gradients are checked
         // too. Gemma refuses full fine-tuning (its norms are held as 1 + w), so its LoRA entries are checked instead.
-        bool full = family != "gemma3_text";
+        bool full = !family.StartsWith("gemma", StringComparison.Ordinal);
         using var model = Load(family, fullFineTuning: full);
         if (!full) AttachReferenceAdapter(model, family);
         var batch = GoldenBatch(family);
         var parameters = model.TrainableParameters();
         Optimizer.ZeroGrad(parameters);
         model.ForwardBackward(batch, 1f / batch.TargetCount, 0, out _);
-        var names = parameters.Select(p => p.Name).Where(n => !full || n.Contains("norm") || n.Contains("q_proj") || n.Contains("embed")).ToList();
+        var names = parameters.Select(p => p.Name).Where(n => !full || n.Contains("norm") || n.Contains("q_proj") || n.Contains("qkv_proj") || n.Contains("gate_up_proj") || n.Contains("embed")).ToList();
         Assert.Contains(names, n => family != "qwen3" || n.EndsWith("self_attn.k_norm.weight", StringComparison.Ordinal));
         var rng = new Random(5);
         foreach (var p in parameters.Where(p => names.Contains(p.Name)).OrderBy(_ => rng.Next()).Take(8))
@@ -172,6 +172,44 @@ public class FamilyGoldenTests
     }
 
     [Fact]
+    public void Gemma2_EvenLayersSlide_OneRopeTable_BothSoftCapsRead()
+    {
+        using var model = Load("gemma2");
+        Assert.Equal([4, 0, 4, 0], model.Layers.Select(l => l.SlidingWindow));
+        Assert.Same(model.Rope, model.RopeLocal);
+        Assert.Equal(2f, model.Config.AttentionSoftCap);
+        Assert.Equal(6f, model.Config.LogitSoftCap);
+        Assert.Equal(0.25f, model.Config.AttentionScale);   // query_pre_attn_scalar 16
+        Assert.All(model.Layers, l => Assert.Null(l.QNorm));
+        Assert.Throws<Core.UserErrorException>(() => Load("gemma2", fullFineTuning: true));
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Gemma2_WithoutEitherSoftCap_MissesTheReference(bool dropAttentionCap, bool dropFinalCap)
+    {
+        // The golden data depends on each cap: a model that skipped one would fail Logits_MatchFloat64Reference.
+        string dir = FamilyFixtures.ModelFolder("gemma2");
+        try
+        {
+            using var loaded = ModelLoader.Load(dir);
+            var config = loaded.Config with
+            {
+                AttnLogitSoftcapping = dropAttentionCap ? null : loaded.Config.AttnLogitSoftcapping,
+                FinalLogitSoftcapping = dropFinalCap ? null : loaded.Config.FinalLogitSoftcapping,
+            };
+            using var model = LlamaModel.FromTensors(config, loaded.Tensors, loaded.SourcePath);
+            double max = TestData.MaxAbsDiff(model.Logits(GoldenBatch("gemma2")), Golden("gemma2", "logits"));
+            Assert.True(max > 0.1, $"without the {(dropAttentionCap ? "attention" : "final")} cap the logits still match ({max:E3})");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Smollm3_NoRopeLayers_AreThoseOfTheConfig()
     {
         using var model = Load("smollm3");
@@ -184,5 +222,47 @@ public class FamilyGoldenTests
         using var model = Load("qwen3");
         Assert.Equal(20, model.Config.HeadDim);   // not hidden_size / heads = 12
         Assert.All(model.Layers, l => Assert.Equal(20, l.QNorm!.ElementCount));
+    }
+
+    [Fact]
+    public void Phi3_ProjectionsAreFused_AndLoraKeysUseTheFusedNames()
+    {
+        using var model = Load("phi3");
+        Assert.Equal(["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], model.Layers[0].ModuleNames);
+        Assert.Equal(48 + 2 * 24, model.Layers[0].Qkv!.OutFeatures);   // [q | k | v]
+        Assert.Equal(2 * 64, model.Layers[0].GateUp!.OutFeatures);      // [gate | up]
+        AttachReferenceAdapter(model, "phi3");
+        Assert.Contains(model.TrainableParameters(), p => p.Name == "base_model.model.model.layers.1.self_attn.qkv_proj.lora_A.weight");
+        Assert.Contains(model.TrainableParameters(), p => p.Name == "base_model.model.model.layers.0.mlp.gate_up_proj.lora_B.weight");
+    }
+
+    [Fact]
+    public void Phi3LongRope_ShortSequences_UseTheShortFactors()
+    {
+        // original_max_position_embeddings 8: the golden T = 16 batch runs on long_factor, this T = 8 one on short_factor.
+        using var model = Load("phi3_longrope");
+        Assert.Equal(12, model.Config.RotaryDim);                   // head_dim 16 x partial_rotary_factor 0.75
+        Assert.Equal(12, model.Rope.RotaryDim);
+        Assert.NotSame(model.Rope, model.RopeLong);
+        using var st = SafetensorsFile.Open(FamilyFixtures.File("phi3_longrope", "golden.safetensors"));
+        using var t = st.GetTensor("input_ids_short");
+        int B = t.Shape[0], T = t.Shape[1];
+        var ids = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(t.Bytes).ToArray().Select(v => (int)v).ToArray();
+        var logits = model.Logits(new Batch(B, T, ids, Enumerable.Repeat((byte)1, B * T).ToArray(), ids));
+        double max = TestData.MaxAbsDiff(logits, Golden("phi3_longrope", "logits_short"));
+        Assert.True(max <= 1e-5, $"phi3_longrope short: max |logits - float64 reference| = {max:E3}");
+        // sqrt(1 + ln(256 / 8) / ln(8)) scales cos and sin: at position 0 cos = the factor itself.
+        Assert.Equal((float)Math.Sqrt(1 + Math.Log(32) / Math.Log(8)), model.Rope.Cos[0], 6);
+    }
+
+    [Fact]
+    public void Phi3_LlamaTargetNames_AreRefusedNamingTheFusedOnes()
+    {
+        using var model = Load("phi3");
+        var e = Assert.Throws<Core.UserErrorException>(() =>
+            LoraInjector.Attach(model, new LoraSettings { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj"] }, seed: 1));
+        Assert.Contains("'q_proj'", e.Message);
+        Assert.Contains("qkv_proj", e.Message);
+        Assert.Equal(2 * 2, LoraInjector.Attach(model, new LoraSettings { Rank = 2, Alpha = 4, TargetModules = ["qkv_proj", "gate_up_proj"] }, seed: 1).Count);   // 2 layers
     }
 }

@@ -27,10 +27,13 @@ public class ActivationBytesTests
     [InlineData("qwen3", true)]
     [InlineData("gemma3_text", false)]
     [InlineData("gemma3_text", true)]
+    [InlineData("gemma2", false)]
     [InlineData("smollm3", false)]
+    [InlineData("phi3", false)]
+    [InlineData("phi3", true)]
     public void ByteCount_EqualsARealAllocation_ForTheFamilies(string type, bool checkpointing)
     {
-        // qwen3 keeps q/k before their norms; gemma keeps both branch outputs before their norms.
+        // qwen3 keeps q/k before their norms; gemma keeps both branch outputs before their norms; phi3 one fused output.
         var config = new LlamaConfig
         {
             ModelType = type, HiddenSize = 48, IntermediateSize = 64, NumHiddenLayers = 3, NumAttentionHeads = 4,

@@ -1,8 +1,10 @@
 // Each family end to end on its tiny reference checkpoint (tests/references/families): LoRA training lowers the
 // validation loss, the PEFT adapter carries the model's own module names, merging into a GGUF gives the LoRA model's
 // logits, and llama.cpp (LLamaSharp 0.30.0) decodes that GGUF to the same 50 greedy tokens as LoraSharp, with the
-// same logits at every position (≤ 5e-5, measured 3.3e-6 qwen3 / 1.0e-5 smollm3; the greedy text of a tiny model
-// loops soon, so the logits carry the check). llama.cpp runs with f32 K/V and without flash attention: its f16 K/V
+// same logits at every position (≤ 5e-5, measured 3.3e-6 qwen3 / 1.0e-5 smollm3; gemma3 / gemma2 ≤ 5e-3, measured
+// 3.1e-3 / 2.4e-3 through llama.cpp's f16 GELU table; the greedy text of a tiny model loops soon, so the logits carry
+// the check). The adapter is also exported as a GGUF LoRA adapter, read back onto the base by LoraSharp and applied
+// to the base GGUF by llama.cpp (same tokens and logits limits). llama.cpp runs with f32 K/V and without flash attention: its f16 K/V
 // cache and its flash-attention path round to f16 (5.7e-3 / 2.5e-2 off).
 using LoraSharp.Formats.Safetensors;
 using LoraSharp.Models.Generation;
@@ -77,15 +79,30 @@ public class FamilyEndToEndTests
             // PEFT adapter with the model's native module names.
             string adapter = dir["adapter"];
             Directory.CreateDirectory(adapter);
-            PeftAdapter.WriteFiles(model, "default", PeftAdapter.ToConfig(lora, hf), adapter);
+            PeftAdapter.WriteFiles(model, "default", PeftAdapter.ToConfig(lora, hf, moduleNames: model.Layers[0].ModuleNames), adapter);
+            Assert.Equal(model.Layers[0].ModuleNames, Formats.Peft.PeftAdapterConfig.Read(Path.Combine(adapter, "adapter_config.json")).TargetModules!.Items);
             using (var st = SafetensorsFile.Open(Path.Combine(adapter, PeftAdapter.WeightsFile)))
             {
-                var expected = Enumerable.Range(0, model.Layers.Length).SelectMany(l => LlamaLayer.ProjectionNames.SelectMany(m => new[]
+                var expected = Enumerable.Range(0, model.Layers.Length).SelectMany(l => model.Layers[l].ModuleNames.SelectMany(m => new[]
                 {
                     $"base_model.model.model.layers.{l}.{TensorNames.ModulePath(m)}.lora_A.weight",
                     $"base_model.model.model.layers.{l}.{TensorNames.ModulePath(m)}.lora_B.weight",
                 })).Order(StringComparer.Ordinal);
                 Assert.Equal(expected, st.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
+            }
+
+            if (model.Config.FusedProjections)
+            {
+                // phi3's adapter as a llama.cpp GGUF LoRA: one A/B per fused module (attn_qkv, ffn_up), read back intact.
+                string ggufLora = dir["lora.gguf"];
+                GgufLoraAdapter.Write(AdapterLoader.Read(adapter, null), model.Config, ggufLora);
+                using (var g = Formats.Gguf.GgufFile.Open(ggufLora))
+                {
+                    Assert.True(g.Contains("blk.1.attn_qkv.weight.lora_a"), "no blk.1.attn_qkv.weight.lora_a in the GGUF LoRA");
+                    Assert.True(g.Contains("blk.0.ffn_up.weight.lora_b"), "no blk.0.ffn_up.weight.lora_b in the GGUF LoRA");
+                }
+                var back = GgufLoraAdapter.Read(ggufLora, model.Config);
+                Assert.Equal(model.Layers.Length * 4, back.Modules.Count);
             }
 
             // Merge into a GGUF (LoraSharp's own export); LoraSharp reads it back with the LoRA model's logits.
@@ -96,6 +113,29 @@ public class FamilyEndToEndTests
             var batch = new Models.Llama.Batch(1, eval[0].InputIds.Length, eval[0].InputIds, Enumerable.Repeat((byte)1, eval[0].InputIds.Length).ToArray(), eval[0].Labels);
             double diff = TestData.MaxAbsDiff(model.Logits(batch), merged.Logits(batch));
             Assert.True(diff <= 1e-4, $"{family}: merged GGUF logits differ from the LoRA model's by {diff:E3}");
+
+            if (model.Config.FusedProjections)
+            {
+                // The GGUF back to a Hugging Face folder (config.json written from GGUF metadata: partial rotary, LongRoPE
+                // factors); a zero-scaled adapter leaves the weights as they are.
+                string hfBack = dir["hf-back"];
+                AdapterMerger.Merge(gguf, [(adapter, 0.0)], hfBack, new MergeOptions { Format = "hf", DType = "f32" });
+                using var reloaded = Load(hfBack);
+                Assert.Equal(merged.Config.RotaryDim, reloaded.Config.RotaryDim);
+                Assert.Equal(merged.Config.RopeScaling?.LongFactor, reloaded.Config.RopeScaling?.LongFactor);
+                double back = TestData.MaxAbsDiff(merged.Logits(batch), reloaded.Logits(batch));
+                Assert.True(back <= 1e-5, $"{family}: GGUF -> HF folder logits differ by {back:E3}");
+            }
+
+            // Export as a GGUF LoRA adapter (llama.cpp's names, its architecture key); read back onto the base, same logits.
+            string ggufAdapter = dir["adapter.gguf"];
+            GgufLoraAdapter.Write(LoraWeights.ReadPeft(adapter), model.Config, ggufAdapter);
+            using (var rebased = Load(hf))
+            {
+                GgufLoraAdapter.Attach(rebased, ggufAdapter);
+                double d = TestData.MaxAbsDiff(model.Logits(batch), rebased.Logits(batch));
+                Assert.True(d <= 1e-5, $"{family}: the exported GGUF adapter on the base gives logits {d:E3} off the LoRA model's");
+            }
 
             int[] prompt = [1, .. tok.EncodeToIds("Once upon a time there was a big dog. It liked", addSpecialTokens: false)];
             var ours = Greedy(merged, prompt, 50);
@@ -113,6 +153,16 @@ public class FamilyEndToEndTests
             // 2e-6, so the rest of the graph agrees; the tolerance for GeGLU models is the table's, the tokens stay exact.
             double tol = merged.Config.GatedGelu ? 5e-3 : 5e-5;
             Assert.True(worst <= tol, $"{family}: llama.cpp's logits differ from LoraSharp's by up to {worst:E3} over {n} positions");
+
+            // The exported GGUF LoRA adapter applied by llama.cpp to the base GGUF (the base written by a merge at scale
+            // 0): the LoRA model's greedy tokens and logits.
+            string baseGguf = dir["base.gguf"];
+            AdapterMerger.Merge(hf, [(adapter, 0.0)], baseGguf, new MergeOptions { Format = "gguf", DType = "f32" });
+            var (withLora, loraLogits) = LlamaCppGreedy.Run(baseGguf, prompt, 50, ggufAdapter);
+            Assert.Equal(ours, withLora);
+            double worstLora = 0;
+            for (int t = 0; t < n; t++) worstLora = Math.Max(worstLora, TestData.MaxAbsDiff(full.AsSpan(t * V, V), loraLogits[t]));
+            Assert.True(worstLora <= tol, $"{family}: llama.cpp with the GGUF LoRA adapter differs from LoraSharp by up to {worstLora:E3}");
         }
         finally
         {
