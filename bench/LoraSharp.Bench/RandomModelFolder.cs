@@ -68,13 +68,16 @@ public static class RandomModelFolder
         {
             ["architectures"] = new[] { architecture }, ["model_type"] = family, ["hidden_size"] = c.HiddenSize,
             ["intermediate_size"] = c.IntermediateSize, ["num_hidden_layers"] = c.NumHiddenLayers, ["num_attention_heads"] = c.NumAttentionHeads,
-            ["num_key_value_heads"] = c.NumKeyValueHeads, ["head_dim"] = c.HeadDim, ["vocab_size"] = c.VocabSize,
+            ["num_key_value_heads"] = c.NumKeyValueHeads, ["vocab_size"] = c.VocabSize,
             ["max_position_embeddings"] = c.MaxPositionEmbeddings, ["rms_norm_eps"] = family == "phi3" ? 1e-5 : gemma ? 1e-6 : c.RmsNormEps,
             ["rope_theta"] = family switch { "qwen2" or "qwen3" or "gemma3_text" => 1000000.0, "smollm3" => 5000000.0, _ => c.RopeTheta },
             ["tie_word_embeddings"] = c.TieWordEmbeddings, ["hidden_act"] = gemma ? "gelu_pytorch_tanh" : "silu",
             ["bos_token_id"] = 1, ["eos_token_id"] = 2,
             ["torch_dtype"] = dtype switch { DType.BF16 => "bfloat16", DType.F16 => "float16", _ => "float32" },
         };
+        // Qwen2Config and Phi3Config have no head_dim: theirs is hidden_size / heads.
+        bool headDimField = family is not ("qwen2" or "phi3");
+        if (headDimField) config["head_dim"] = c.HeadDim;
         switch (family)
         {
             case "qwen2" or "qwen3":
@@ -82,7 +85,6 @@ public static class RandomModelFolder
                 config["sliding_window"] = null;
                 config["max_window_layers"] = c.NumHiddenLayers;
                 if (family == "qwen3") config["attention_bias"] = false;
-                else config.Remove("head_dim");   // Qwen2Config has none: hidden_size / heads
                 break;
             case "smollm3":
                 config["attention_bias"] = false;
@@ -112,7 +114,6 @@ public static class RandomModelFolder
                 }
                 break;
             case "phi3":
-                config.Remove("head_dim");   // Phi3Config has none: hidden_size / heads
                 config["original_max_position_embeddings"] = c.MaxPositionEmbeddings;
                 config["partial_rotary_factor"] = 1.0;
                 config["rope_scaling"] = null;
@@ -123,7 +124,7 @@ public static class RandomModelFolder
                 config["resid_pdrop"] = 0.0;
                 break;
         }
-        if (!config.ContainsKey("head_dim") && c.HeadDim * c.NumAttentionHeads != c.HiddenSize)
+        if (!headDimField && c.HeadDim * c.NumAttentionHeads != c.HiddenSize)
             throw new Core.UserErrorException($"A {family} config has no head_dim field, so its head size is hidden_size / heads = {c.HiddenSize / c.NumAttentionHeads}, not this shape's {c.HeadDim}.");
         return config;
     }

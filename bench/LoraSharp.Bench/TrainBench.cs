@@ -207,7 +207,8 @@ public static class TrainBench
         // step then showed 106% of it): each run is compared with the best probe so far, one taken right after it included.
         double peak = Peak.MeasureFmaPeak();
         output.WriteLine($"fp32 FMA peak (measured now): {peak:F1} GFLOP/s; each % peak below uses the best probe taken up to the end of its run");
-        output.WriteLine($"LoRA r 8, alpha 16, dropout 0.05 on all seven projections, AdamW; {steps} timed steps (median) after {warmup} warm-up, each side; " +
+        string targets = string.Join("; ", shapes.Select(x => string.Join(" ", x.TargetModules ?? ["all-linear"])).Distinct());
+        output.WriteLine($"LoRA r 8, alpha 16, dropout 0.05 on {(targets == "all-linear" ? "every projection (all-linear; phi3: its four fused ones)" : targets)}, AdamW; {steps} timed steps (median) after {warmup} warm-up, each side; " +
                          "estimate: what `train` prints, against our peak RSS (! = outside ±15%)");
         output.WriteLine($"{"shape",-26} {"impl",-10} {"tokens/s",9} {"step s",8} {"GFLOP/s",8} {"% peak",7} {"peak RSS GiB",12} {"estimate GiB",13}  base");
         foreach (var s in shapes)
@@ -263,7 +264,7 @@ public static class TrainBench
         foreach (var a in selfCommand.Skip(1)) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "bench", "train-child", "--steps", steps.ToString(), "--warmup", warmup.ToString(), "--base-dtype", baseDType ?? shape.BaseDType })
             psi.ArgumentList.Add(a);
-        foreach (var a in shape.ModelPath != null ? ["--model", shape.ModelPath, "--seq", shape.Seq.ToString()] : new[] { "--shape", shape.Key })
+        foreach (var a in shape.ModelPath != null ? ["--model", shape.ModelPath, "--seq", shape.Seq.ToString(), "--batch", shape.Batch.ToString()] : new[] { "--shape", shape.Key })
             psi.ArgumentList.Add(a);
         if (checkpointing) psi.ArgumentList.Add("--checkpointing");
         if (shape.TargetModules is { Count: > 0 } targets)

@@ -31,7 +31,8 @@ internal static class BenchCommand
         string keys = string.Join(", ", TrainBench.Shapes.Select(x => x.Key));
         var shape = new Option<string[]>("--shape") { Description = $"Shapes to run: {keys} (a: stories15M-like, b: SmolLM2-135M-like, 7b: a 4-bit QLoRA step).", DefaultValueFactory = _ => ["a", "b"], AllowMultipleArgumentsPerToken = true };
         var model = new Option<string?>("--model") { Description = "Time a real model (Hugging Face folder or GGUF file) as `train` loads it, with random token ids, instead of the named shapes." };
-        var seq = new Option<int>("--seq") { Description = "Tokens per sequence with --model (micro-batch 1).", DefaultValueFactory = _ => 1024 };
+        var seq = new Option<int>("--seq") { Description = "Tokens per sequence with --model.", DefaultValueFactory = _ => 1024 };
+        var batch = new Option<int>("--batch") { Description = "Sequences per micro-batch with --model (shape b's is 4).", DefaultValueFactory = _ => 1 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (median reported).", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 2 };
         var noPeer = new Option<bool>("--no-peer") { Description = "Skip the PyTorch peer." };
@@ -41,12 +42,13 @@ internal static class BenchCommand
         var command = child
             ? new Command("train-child", "Internal: one shape measured in this process, printed as JSON.") { Hidden = true }
             : new Command("train", "Tokens/s, GFLOP/s, peak RSS and the memory estimate of a LoRA training step at named shapes or a real model, with the PyTorch peer run on the same dims in the same benchmark.");
-        foreach (var o in new Option[] { shape, model, seq, steps, warmup, noPeer, checkpointing, baseDType, targets }) command.Options.Add(o);
+        foreach (var o in new Option[] { shape, model, seq, batch, steps, warmup, noPeer, checkpointing, baseDType, targets }) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             var output = parse.InvocationConfiguration.Output;
             string? path = parse.GetValue(model);
-            var chosen = path != null ? [TrainBench.ForModel(path, parse.GetValue(seq))] : parse.GetValue(shape)!.Select(TrainBench.ShapeOf).ToList();
+            if (parse.GetValue(batch) < 1 || parse.GetValue(seq) < 2) throw new Core.UserErrorException("--batch must be at least 1 and --seq at least 2.");
+            var chosen = path != null ? [TrainBench.ForModel(path, parse.GetValue(seq)) with { Batch = parse.GetValue(batch) }] : parse.GetValue(shape)!.Select(TrainBench.ShapeOf).ToList();
             if (parse.GetValue(baseDType) is { } dtype) chosen = [.. chosen.Select(x => x with { BaseDType = dtype })];
             if (parse.GetValue(targets) is { Length: > 0 } modules) chosen = [.. chosen.Select(x => x with { TargetModules = modules })];
             foreach (var x in chosen) x.CheckTargets();
