@@ -58,7 +58,8 @@ public sealed class BenchRandomModelTests : IDisposable
                     break;
                 case "gemma2":
                     Assert.True(c.SandwichNorms && !c.QkNorm && c.GatedGelu);
-                    Assert.Equal((50.0, 30.0, 4096), (c.AttnLogitSoftcapping!.Value, c.FinalLogitSoftcapping!.Value, c.SlidingWindow!.Value));
+                    Assert.Equal((50.0, 30.0, 4096, (double)c.HeadDim),
+                        (c.AttnLogitSoftcapping!.Value, c.FinalLogitSoftcapping!.Value, c.SlidingWindow!.Value, c.QueryPreAttnScalar!.Value));
                     break;
                 case "phi3": Assert.True(c.FusedProjections); break;
                 default: Assert.Equal("llama", c.ModelType); break;
