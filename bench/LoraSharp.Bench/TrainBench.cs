@@ -25,9 +25,26 @@ public static class TrainBench
     /// <param name="ModelPath">A real model folder or GGUF file instead of random weights.</param>
     /// <param name="Bf16Row">Also measure our side with bf16 base weights, as `train` holds a bf16 checkpoint (the real
     /// models of these sizes ship in bf16), as a second row.</param>
+    /// <param name="TargetModules">LoRA target_modules of our side (null: all-linear, every projection of the model's
+    /// family); the FLOP count stays the peer's seven-projection one.</param>
     public sealed record Shape(string Key, string Name, LlamaConfig Config, int Batch, int Seq, string BaseDType = "f32", bool Checkpointing = false,
-        bool Peer = true, bool CheckpointingRow = false, string? ModelPath = null, bool Bf16Row = false)
+        bool Peer = true, bool CheckpointingRow = false, string? ModelPath = null, bool Bf16Row = false, IReadOnlyList<string>? TargetModules = null)
     {
+        /// <summary>The LoRA settings of our side: r 8, alpha 16, dropout 0.05 on <see cref="TargetModules"/>.</summary>
+        public LoraSettings Lora => new() { Rank = 8, Alpha = 16, Dropout = 0.05, TargetModules = [.. TargetModules ?? ["all-linear"]] };
+
+        /// <summary>Refuses target modules this shape's model does not have (phi3 has qkv_proj, not q_proj), naming its
+        /// projections, before any child process starts.</summary>
+        public void CheckTargets()
+        {
+            var lora = Lora;
+            lora.Validate();
+            var names = Config.FusedProjections ? LlamaLayer.FusedProjectionNames : LlamaLayer.ProjectionNames;
+            foreach (var m in lora.ResolvedTargetsFor(names))
+                if (!names.Contains(m))
+                    throw new Core.UserErrorException($"--target-modules: '{m}' is not a projection of this {Config.ModelType} model; its projections are {string.Join(", ", names)} (or all-linear).");
+        }
+
         /// <summary>The peer's --json overrides for these dims (every field, so nothing depends on its built-in a/b).</summary>
         public string PeerJson() => JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -76,7 +93,7 @@ public static class TrainBench
 
     /// <summary>One measured result.</summary>
     public sealed record Result(string Shape, double TokensPerSecond, double MedianStepSeconds, double Gflops, double PeakRssGiB, double[] StepSeconds,
-        long BaseWeightBytes = 0, long Parameters = 0, double EstimateGiB = 0, string? Blas = null, string? BaseDType = null);
+        long BaseWeightBytes = 0, long Parameters = 0, double EstimateGiB = 0, string? Blas = null, string? BaseDType = null, double Loss = double.NaN);   // Loss: the mean loss of the last step (a sanity check, not a benchmark figure)
 
     /// <summary>FLOPs per token of one training step, exactly as the peer counts them.</summary>
     public static double FlopsPerToken(Shape s, int rank = 8)
@@ -119,7 +136,7 @@ public static class TrainBench
         }
         using var owned = model;
         model.ActivationCheckpointing = checkpointing;
-        LoraInjector.Attach(model, new LoraSettings { Rank = 8, Alpha = 16, Dropout = 0.05, TargetModules = ["all-linear"] }, seed: 0);
+        LoraInjector.Attach(model, s.Lora, seed: 0);
         var parameters = model.TrainableParameters();
         var optimizer = new AdamW(weightDecay: 0.0);
         var rng = new Random(0);
@@ -129,6 +146,7 @@ public static class TrainBench
         for (int i = 0; i < n; i++) { ids[i] = rng.Next(s.Config.VocabSize); labels[i] = rng.Next(s.Config.VocabSize); }
         var batch = new Batch(s.Batch, s.Seq, ids, labels: labels);
         var times = new List<double>();
+        double loss = double.NaN;
         for (int i = 0; i < warmup + steps; i++)
         {
             if (i == warmup) StepProfile.Reset();
@@ -136,7 +154,7 @@ public static class TrainBench
             long t0 = StepProfile.Start();
             Optimizer.ZeroGrad(parameters);
             StepProfile.Stop(StepPhase.Optimizer, t0);
-            model.ForwardBackward(batch, 1f / batch.TargetCount, (ulong)i, out _);
+            loss = model.ForwardBackward(batch, 1f / batch.TargetCount, (ulong)i, out int count) / count;
             t0 = StepProfile.Start();
             optimizer.Step(parameters, 1e-4);
             StepProfile.Stop(StepPhase.Optimizer, t0);
@@ -150,7 +168,7 @@ public static class TrainBench
         var estimate = App.LoraMemoryEstimate.Compute(model.Config, model.BaseWeightBytes, parameters.Sum(p => (long)p.Length), 8, s.Seq, s.Batch,
             model.Output.StorageDType == Core.Tensors.DType.F32, Core.Threading.Threads.Hardware);
         return new Result(s.Key, tps, median, FlopsPerToken(s) * tps / 1e9, rss, [.. times], model.BaseWeightBytes, parameterCount,
-            estimate.Total(checkpointing) / (1024.0 * 1024 * 1024), BaseDType: DescribeBase(model));
+            estimate.Total(checkpointing) / (1024.0 * 1024 * 1024), BaseDType: DescribeBase(model), Loss: loss);
     }
 
     /// <summary>Seconds per step of each phase and its share of the step (LORASHARP_PROFILE=1).</summary>
@@ -189,7 +207,8 @@ public static class TrainBench
         // step then showed 106% of it): each run is compared with the best probe so far, one taken right after it included.
         double peak = Peak.MeasureFmaPeak();
         output.WriteLine($"fp32 FMA peak (measured now): {peak:F1} GFLOP/s; each % peak below uses the best probe taken up to the end of its run");
-        output.WriteLine($"LoRA r 8, alpha 16, dropout 0.05 on all seven projections, AdamW; {steps} timed steps (median) after {warmup} warm-up, each side; " +
+        string targets = string.Join("; ", shapes.Select(x => string.Join(" ", x.TargetModules ?? ["all-linear"])).Distinct());
+        output.WriteLine($"LoRA r 8, alpha 16, dropout 0.05 on {(targets == "all-linear" ? "every projection (all-linear; phi3: its four fused ones)" : targets)}, AdamW; {steps} timed steps (median) after {warmup} warm-up, each side; " +
                          "estimate: what `train` prints, against our peak RSS (! = outside ±15%)");
         output.WriteLine($"{"shape",-26} {"impl",-10} {"tokens/s",9} {"step s",8} {"GFLOP/s",8} {"% peak",7} {"peak RSS GiB",12} {"estimate GiB",13}  base");
         foreach (var s in shapes)
@@ -235,6 +254,9 @@ public static class TrainBench
                     $"{r.PeakRssGiB,12:F2} {estimate,13}  {r.BaseDType ?? r.Blas}");
     }
 
+    /// <summary>How a child writes its <see cref="Result"/> (a NaN loss, a broken model's, must still reach the parent).</summary>
+    public static JsonSerializerOptions ResultJson { get; } = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     /// <summary>Measures one configuration in a child process of <paramref name="selfCommand"/> (so peak RSS is its own).</summary>
     public static Result RunChild(string[] selfCommand, Shape shape, int steps, int warmup, bool checkpointing, string? baseDType = null)
     {
@@ -242,15 +264,20 @@ public static class TrainBench
         foreach (var a in selfCommand.Skip(1)) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "bench", "train-child", "--steps", steps.ToString(), "--warmup", warmup.ToString(), "--base-dtype", baseDType ?? shape.BaseDType })
             psi.ArgumentList.Add(a);
-        foreach (var a in shape.ModelPath != null ? ["--model", shape.ModelPath, "--seq", shape.Seq.ToString()] : new[] { "--shape", shape.Key })
+        foreach (var a in shape.ModelPath != null ? ["--model", shape.ModelPath, "--seq", shape.Seq.ToString(), "--batch", shape.Batch.ToString()] : new[] { "--shape", shape.Key })
             psi.ArgumentList.Add(a);
         if (checkpointing) psi.ArgumentList.Add("--checkpointing");
+        if (shape.TargetModules is { Count: > 0 } targets)
+        {
+            psi.ArgumentList.Add("--target-modules");
+            foreach (var m in targets) psi.ArgumentList.Add(m);
+        }
         using var p = Process.Start(psi)!;
         string text = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         var line = text.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'))
                    ?? throw new InvalidOperationException($"The benchmark child for shape {shape.Key} printed no result (exit {p.ExitCode}):\n{text}");
-        return JsonSerializer.Deserialize<Result>(line)!;
+        return JsonSerializer.Deserialize<Result>(line, ResultJson)!;
     }
 
     /// <summary>Runs the peer with its best-tuned settings (its header) on the shape's dims; null with a note when it cannot run.</summary>

@@ -31,31 +31,36 @@ internal static class BenchCommand
         string keys = string.Join(", ", TrainBench.Shapes.Select(x => x.Key));
         var shape = new Option<string[]>("--shape") { Description = $"Shapes to run: {keys} (a: stories15M-like, b: SmolLM2-135M-like, 7b: a 4-bit QLoRA step).", DefaultValueFactory = _ => ["a", "b"], AllowMultipleArgumentsPerToken = true };
         var model = new Option<string?>("--model") { Description = "Time a real model (Hugging Face folder or GGUF file) as `train` loads it, with random token ids, instead of the named shapes." };
-        var seq = new Option<int>("--seq") { Description = "Tokens per sequence with --model (micro-batch 1).", DefaultValueFactory = _ => 1024 };
+        var seq = new Option<int>("--seq") { Description = "Tokens per sequence with --model.", DefaultValueFactory = _ => 1024 };
+        var batch = new Option<int>("--batch") { Description = "Sequences per micro-batch with --model (shape b's is 4).", DefaultValueFactory = _ => 1 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (median reported).", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 2 };
         var noPeer = new Option<bool>("--no-peer") { Description = "Skip the PyTorch peer." };
         var checkpointing = new Option<bool>("--checkpointing") { Description = "Internal (train-child): activation checkpointing on.", Hidden = true };
+        var targets = new Option<string[]>("--target-modules") { Description = "LoRA target modules (PEFT names, as `train --target-modules`): all-linear (every projection of the model's family; phi3's are qkv_proj o_proj gate_up_proj down_proj) or a list.", DefaultValueFactory = _ => ["all-linear"], AllowMultipleArgumentsPerToken = true };
         var baseDType = new Option<string>("--base-dtype") { Description = "Base weights f32, bf16, q8_0, q4_0, nf4 or nf4-dq (and auto or stored with --model); default: the shape's (f32; q4_0 for 7b; auto for --model).", Hidden = child };
         var command = child
             ? new Command("train-child", "Internal: one shape measured in this process, printed as JSON.") { Hidden = true }
             : new Command("train", "Tokens/s, GFLOP/s, peak RSS and the memory estimate of a LoRA training step at named shapes or a real model, with the PyTorch peer run on the same dims in the same benchmark.");
-        foreach (var o in new Option[] { shape, model, seq, steps, warmup, noPeer, checkpointing, baseDType }) command.Options.Add(o);
-        command.SetAction(parse =>
+        foreach (var o in new Option[] { shape, model, seq, batch, steps, warmup, noPeer, checkpointing, baseDType, targets }) command.Options.Add(o);
+        command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             var output = parse.InvocationConfiguration.Output;
             string? path = parse.GetValue(model);
-            var chosen = path != null ? [TrainBench.ForModel(path, parse.GetValue(seq))] : parse.GetValue(shape)!.Select(TrainBench.ShapeOf).ToList();
+            if (parse.GetValue(batch) < 1 || parse.GetValue(seq) < 2) throw new Core.UserErrorException("--batch must be at least 1 and --seq at least 2.");
+            var chosen = path != null ? [TrainBench.ForModel(path, parse.GetValue(seq)) with { Batch = parse.GetValue(batch) }] : parse.GetValue(shape)!.Select(TrainBench.ShapeOf).ToList();
             if (parse.GetValue(baseDType) is { } dtype) chosen = [.. chosen.Select(x => x with { BaseDType = dtype })];
+            if (parse.GetValue(targets) is { Length: > 0 } modules) chosen = [.. chosen.Select(x => x with { TargetModules = modules })];
+            foreach (var x in chosen) x.CheckTargets();
             if (child)
             {
                 var s = chosen[0];
                 var result = TrainBench.MeasureHere(s, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(checkpointing), s.BaseDType);
-                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result));
+                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, TrainBench.ResultJson));
                 return 0;
             }
             return TrainBench.Run(output, chosen, parse.GetValue(steps), parse.GetValue(warmup), SelfCommand(), parse.GetValue(noPeer) ? null : TrainBench.FindPeerScript());
-        });
+        }));
         return command;
     }
 
@@ -119,21 +124,22 @@ internal static class BenchCommand
 
     private static Command RandomModelCommand()
     {
-        var shape = new Option<string>("--shape") { Description = "Shape: " + string.Join(", ", TrainBench.Shapes.Select(x => x.Key)) + ".", Required = true };
+        var shape = new Option<string>("--shape") { Description = "Shape: " + string.Join(", ", TrainBench.Shapes.Select(x => x.Key)) + ", or tiny (only to check the folder loads).", Required = true };
         var dtype = new Option<string>("--dtype") { Description = "Weights: f32, bf16 or f16.", DefaultValueFactory = _ => "bf16" };
         var output = new Option<string>("--output", "-o") { Description = "Folder to write.", Required = true };
         var tokenizer = new Option<string?>("--tokenizer-from") { Description = "Folder whose tokenizer.json is copied (default ../shared/models/stories260K-hf)." };
-        var command = new Command("random-model", "Write a Hugging Face folder with random weights at a benchmark shape, to time `train` end to end.");
-        foreach (var o in new Option[] { shape, dtype, output, tokenizer }) command.Options.Add(o);
-        command.SetAction(parse =>
+        var family = new Option<string>("--family") { Description = "Model family (config.json model_type, its fields and tensor names): " + string.Join(", ", RandomModelFolder.Families) + ".", DefaultValueFactory = _ => "llama" };
+        var command = new Command("random-model", "Write a Hugging Face folder with random weights at a benchmark shape (any supported model family), to time `train` end to end.");
+        foreach (var o in new Option[] { shape, dtype, output, tokenizer, family }) command.Options.Add(o);
+        command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
             string? from = parse.GetValue(tokenizer) ?? (TrainBench.FindPeerScript() is { } peer
                 ? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(peer))!, "models", "stories260K-hf") : null);
             if (from == null) throw new Core.UserErrorException("No tokenizer folder: pass --tokenizer-from (../shared was not found).");
-            RandomModelFolder.Write(TrainBench.ShapeOf(parse.GetValue(shape)!), TrainBench.BaseDType(parse.GetValue(dtype)!), parse.GetValue(output)!, from);
-            parse.InvocationConfiguration.Output.WriteLine($"wrote {parse.GetValue(output)}");
+            RandomModelFolder.Write(MethodsBench.ShapeOf(parse.GetValue(shape)!), TrainBench.BaseDType(parse.GetValue(dtype)!), parse.GetValue(output)!, from, parse.GetValue(family)!);
+            parse.InvocationConfiguration.Output.WriteLine($"wrote {parse.GetValue(output)} ({parse.GetValue(family)})");
             return 0;
-        });
+        }));
         return command;
     }
 

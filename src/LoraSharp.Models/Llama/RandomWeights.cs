@@ -1,5 +1,6 @@
 // Random Hugging Face-named weights for a config: N(0, 0.02) matrices and unit norms, as the PyTorch peer
-// benchmark builds its model. For benchmarks and tests that need a model of a given shape, not a trained one.
+// benchmark builds its model (phi3: its fused qkv_proj / gate_up_proj names). For benchmarks and tests that need a
+// model of a given shape, not a trained one.
 // Stored dtypes (QLoRA benchmarks): bf16/f16 round the normal values; quantized types get uniformly random codes
 // with one scale per block chosen for a standard deviation near `std`, generated straight into the blocks, so a
 // 7B-class 4-bit model is built in seconds without an f32 copy.
@@ -33,12 +34,26 @@ public static class RandomWeights
             x.Floats.Fill(1f);
             return x;
         }
+        Tensor Bias(int n)
+        {
+            using var row = Normal(DType.F32, 1, n, rng, std);
+            return Tensor.FromFloats(row.Floats, n);
+        }
         t["model.embed_tokens.weight"] = Matrix(c.VocabSize, C);
         for (int l = 0; l < c.NumHiddenLayers; l++)
         {
             string p = $"model.layers.{l}";
             t[$"{p}.input_layernorm.weight"] = Norm(C);
             t[$"{p}.post_attention_layernorm.weight"] = Norm(C);
+            if (c.FusedProjections)
+            {
+                // phi3: qkv_proj rows [q | k | v] and gate_up_proj rows [gate | up], as LlamaModel.FromTensors reads them.
+                t[$"{p}.self_attn.qkv_proj.weight"] = Matrix(QD + 2 * KD, C);
+                t[$"{p}.self_attn.o_proj.weight"] = Matrix(C, QD);
+                t[$"{p}.mlp.gate_up_proj.weight"] = Matrix(2 * H, C);
+                t[$"{p}.mlp.down_proj.weight"] = Matrix(C, H);
+                continue;
+            }
             t[$"{p}.self_attn.q_proj.weight"] = Matrix(QD, C);
             t[$"{p}.self_attn.k_proj.weight"] = Matrix(KD, C);
             t[$"{p}.self_attn.v_proj.weight"] = Matrix(KD, C);
@@ -48,9 +63,10 @@ public static class RandomWeights
             t[$"{p}.mlp.down_proj.weight"] = Matrix(C, H);
             if (c.QkvBias)
             {
-                t[$"{p}.self_attn.q_proj.bias"] = Normal(DType.F32, 1, QD, rng, std);
-                t[$"{p}.self_attn.k_proj.bias"] = Normal(DType.F32, 1, KD, rng, std);
-                t[$"{p}.self_attn.v_proj.bias"] = Normal(DType.F32, 1, KD, rng, std);
+                // Biases are 1-D ([N]), as checkpoints store them and the loader checks.
+                t[$"{p}.self_attn.q_proj.bias"] = Bias(QD);
+                t[$"{p}.self_attn.k_proj.bias"] = Bias(KD);
+                t[$"{p}.self_attn.v_proj.bias"] = Bias(KD);
             }
             if (c.QkNorm)
             {
