@@ -74,33 +74,6 @@ public unsafe class Q8DecodeTests
         }
     }
 
-    // Four Q4_0 rows at once (decode's row groups, StoredPanelSource.DotRowsQ8) give each row's single-row scalar twin
-    // bit for bit, at every block count (every tail of the 4-block loop), rows apart by a stride longer than a row.
-    [Fact]
-    public void FourRows_Q4_0_EqualTheScalarTwinOfEachRow()
-    {
-        // Without AVX-512 (the AVX2 CI leg) the kernel is never chosen; the single-row paths are tested above.
-        if (!Q8Dot.Dot4Applies(SimdLevel.V512, 1)) return;
-        float* y = stackalloc float[4];
-        foreach (int blocks in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 18, 33, 48 })
-        {
-            int K = blocks * 32, rowBytes = blocks * 18, stride = rowBytes + 18;
-            var w = QuantTestData.RandomBlocks(DType.Q4_0, 4 * (blocks + 1), seed: 7 * blocks, amplitude: 0.5);
-            var x = TestData.Uniform(K, blocks + 200, scale: 3f);
-            var (q, d, off, _) = Quantize(x);
-            fixed (byte* pw = w)
-            fixed (sbyte* pq = q)
-            fixed (float* pd = d)
-            fixed (int* po = off)
-            {
-                var row = new Q8Row(pq, pd, po);
-                Q8Dot.Dot4Q4_0V512(pw, stride, row, blocks, y);
-                for (int r = 0; r < 4; r++)
-                    Assert.Equal(Q8Dot.DotScalar(DType.Q4_0, pw + r * stride, row, blocks), y[r]);
-            }
-        }
-    }
-
     [Theory]
     [MemberData(nameof(Types))]
     public void EveryPath_EqualsTheScalarTwin_AndTheScalarTwinEqualsDouble(DType type)

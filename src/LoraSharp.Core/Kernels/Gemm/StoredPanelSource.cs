@@ -74,18 +74,7 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
         byte* row = (byte*)_storage.Pointer + n0 * _rowBytes;
         byte* end = (byte*)_storage.Pointer + n1 * _rowBytes;
         bool prefetch = Sse.IsSupported;
-        int n = n0;
-        if (type == DType.Q4_0 && Q8Dot.Dot4Applies(level, blocks))
-            for (; n + 4 <= n1; n += 4, row += 4 * _rowBytes)
-            {
-                if (prefetch)   // as in DotRows, the four rows' bytes
-                {
-                    byte* ahead = row + PrefetchAhead;
-                    for (long l = 0, lim = Math.Min(4 * _rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
-                }
-                Q8Dot.Dot4Q4_0V512(row, _rowBytes, x, blocks, y + (n - n0));
-            }
-        for (; n < n1; n++, row += _rowBytes)
+        for (int n = n0; n < n1; n++, row += _rowBytes)
         {
             if (prefetch)   // as in DotRows
             {
