@@ -203,7 +203,7 @@ public static class FineTuneJob
 
         // One line per step, appended and flushed as it happens (a reader may see a torn last line after a kill -9);
         // rewritten whole from the checkpoint's history on resume, so it never holds steps the run redoes.
-        string logPath = Path.Combine(runFolder, "training_log.jsonl");
+        string logPath = Path.Combine(runFolder, TrainingStepLog.FileName);
         if (lead)
         {
             RewriteLog(logPath, trainer.History);

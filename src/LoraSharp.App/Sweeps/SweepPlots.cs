@@ -46,7 +46,7 @@ public static class SweepPlots
         int color = 0;
         foreach (var (run, _) in rows)
         {
-            var steps = ReadLog(Path.Combine(sweepFolder, run.Name, "training_log.jsonl"));
+            var steps = TrainingStepLog.Read(Path.Combine(sweepFolder, run.Name, TrainingStepLog.FileName), out _).Where(r => double.IsFinite(r.Loss)).ToList();
             if (steps.Count == 0) continue;
             var c = Palette(color++);
             var s = plot.Add.Scatter(steps.Select(r => (double)r.Step).ToArray(), steps.Select(r => r.Loss).ToArray());
@@ -122,19 +122,6 @@ public static class SweepPlots
     }
 
     private static Color Palette(int i) => new ScottPlot.Palettes.Category10().GetColor(i);
-
-    private static List<StepRecord> ReadLog(string path)
-    {
-        var list = new List<StepRecord>();
-        if (!File.Exists(path)) return list;
-        foreach (string line in File.ReadLines(path))
-        {
-            if (line.Trim().Length == 0) continue;
-            try { if (JsonSerializer.Deserialize<StepRecord>(line) is { } r && double.IsFinite(r.Loss)) list.Add(r); }
-            catch (JsonException) { }   // a torn last line after a kill: the plot shows the steps before it
-        }
-        return list;
-    }
 
     private static IEnumerable<string> Save(Plot plot, string folder, string name)
     {

@@ -103,23 +103,9 @@ internal static class CompareEndpoints
                 problems.Add($"training_log.json: {e.Message}");
             }
         }
-        string jsonl = Path.Combine(folder, "training_log.jsonl");
+        string jsonl = Path.Combine(folder, TrainingStepLog.FileName);
         if (!File.Exists(jsonl)) return ([], null);
-        var records = new List<StepRecord>();
-        var lines = File.ReadAllLines(jsonl);
-        int bad = 0;
-        for (int i = 0; i < lines.Length; i++)
-        {
-            if (string.IsNullOrWhiteSpace(lines[i])) continue;
-            try
-            {
-                if (JsonSerializer.Deserialize<StepRecord>(lines[i], LogOptions) is { } r) records.Add(r);
-            }
-            catch (JsonException)
-            {
-                if (i < lines.Length - 1) bad++;   // a torn last line is a run being written or killed, not a problem
-            }
-        }
+        var records = TrainingStepLog.Read(jsonl, out int bad);
         if (bad > 0) problems.Add($"training_log.jsonl: {bad} unreadable line(s) skipped.");
         return (records, "training_log.jsonl");
     }
