@@ -239,4 +239,104 @@ public unsafe class Q8DecodeTests
         MatMul.Forward(x, packed, acc, 2, accumulate: true, q8Activations: true);
         Assert.Equal(expected, acc);
     }
+
+    // ---- Several rows a pass (StoredPanelSource.DotRowsQ8 -> Q8Dot.DotRowsQ4_0G512 for Q4_0 at V512) ----
+
+    // y[n] of DotRowsQ8 over rows [0, N) against DotScalar per row, for every rows-a-pass setting and SIMD width.
+    private static void AssertRowsEqualScalarTwin(DType type, Tensor w, float[] x, string what)
+    {
+        int N = w.Shape[0], K = w.Shape[1], blocks = K / 32;
+        long rowBytes = DTypeInfo.ByteCount(type, K);
+        var scratch = new float[Q8Row.Floats(K) + 16];
+        fixed (float* px = x, ps = scratch)
+        {
+            float* aligned = (float*)(((nint)ps + 63) & ~(nint)63);
+            var row = Q8Row.At(aligned, K);
+            Assert.True(Q8Row.Quantize(px, K, row));
+            var expected = new float[N];
+            for (int n = 0; n < N; n++) expected[n] = Q8Dot.DotScalar(type, (byte*)w.Pointer + n * rowBytes, row, blocks);
+            var src = new StoredPanelSource(w, owned: false);
+            int saved = StoredPanelSource.GroupedRows;
+            try
+            {
+                foreach (int rows in new[] { 4, 2, 1, 0 })
+                    foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256 })
+                    {
+                        StoredPanelSource.GroupedRows = rows;
+                        var y = new float[N + 1];
+                        y[N] = 12345f;   // a sentinel past the last row
+                        fixed (float* py = y) src.DotRowsQ8(0, N, row, py, level);
+                        for (int n = 0; n < N; n++)
+                            Assert.True(BitConverter.SingleToInt32Bits(expected[n]) == BitConverter.SingleToInt32Bits(y[n]),
+                                $"{what} {type} N={N} blocks={blocks} rows a pass {rows} {level}: row {n} {y[n]} vs scalar {expected[n]}");
+                        Assert.Equal(12345f, y[N]);
+                    }
+            }
+            finally { StoredPanelSource.GroupedRows = saved; }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void DotRowsQ8_EveryRowCountAndBlockCount_EqualsTheScalarTwinPerRow(DType type)
+    {
+        foreach (int blocks in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 18, 48 })
+            for (int N = 1; N <= 9; N++)
+            {
+                int K = blocks * 32;
+                using var w = QuantTestData.RandomTensor(type, N, K, seed: 31 * blocks + N, amplitude: 0.5);
+                var x = TestData.Uniform(K, 1000 + blocks, scale: 3f);
+                x[K - 1] = -3.5f;   // a code of exactly -127 in the last block
+                AssertRowsEqualScalarTwin(type, w, x, "random");
+            }
+    }
+
+    [Fact]
+    public void DotRowsQ8_Q4_0ScalesOfEveryKind_EqualTheScalarTwin()
+    {
+        // f16 scales the grouped kernel converts with integer operations: zero, -0, subnormal (smallest, largest),
+        // the smallest normal, negative, the largest finite; and an all-zero activation block (d = 0).
+        ushort[] halves = [0x0000, 0x8000, 0x0001, 0x03FF, 0x0400, 0x8400, 0xB555, 0x7BFF, 0xFBFF, 0x3C00, 0x83FF, 0x2E66];
+        const int N = 6, blocks = 9, K = blocks * 32;
+        using var w = QuantTestData.RandomTensor(DType.Q4_0, N, K, seed: 77, amplitude: 0.5);
+        var bytes = w.Bytes;
+        for (int i = 0; i < N * blocks; i++)
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(bytes.Slice(i * 18), halves[i % halves.Length]);
+        var x = TestData.Uniform(K, 5, scale: 1e3f);
+        x.AsSpan(64, 32).Clear();
+        AssertRowsEqualScalarTwin(DType.Q4_0, w, x, "scales");
+        var tiny = TestData.Uniform(K, 6, scale: 1e-35f);   // d_x subnormal
+        AssertRowsEqualScalarTwin(DType.Q4_0, w, tiny, "tiny x");
+    }
+
+    [Fact]
+    public void DotRowsQ8_Q4_0InfiniteScaleOrHugeX_FallsBackAndStillEqualsTheScalarTwin()
+    {
+        const int N = 5, blocks = 8, K = blocks * 32;
+        using var w = QuantTestData.RandomTensor(DType.Q4_0, N, K, seed: 78, amplitude: 0.5);
+        var x = TestData.Uniform(K, 7);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(w.Bytes.Slice(3 * 18), 0x7C00);   // +inf in row 0
+        fixed (byte* pw = w.Bytes) Assert.False(Q8Dot.ScalesFinite(pw, N * blocks));
+        AssertRowsEqualScalarTwin(DType.Q4_0, w, x, "infinite scale");
+
+        using var finite = QuantTestData.RandomTensor(DType.Q4_0, N, K, seed: 79, amplitude: 0.5);
+        var huge = TestData.Uniform(K, 8);
+        huge[200] = 1e8f;   // d = 1e8 / 127 > 2^16: d·2^112 overflows, so the row is not grouped
+        var scratch = new float[Q8Row.Floats(K)];
+        fixed (float* ph = huge, ps = scratch)
+        {
+            var row = Q8Row.At(ps, K);
+            Assert.True(Q8Row.Quantize(ph, K, row));
+            Assert.False(row.Grouped);
+            Assert.True(Q8Row.Quantize(ph + 0, 128, Q8Row.At(ps, 128)) && Q8Row.At(ps, 128).Grouped, "a block without the huge value is grouped");
+        }
+        AssertRowsEqualScalarTwin(DType.Q4_0, finite, huge, "huge x");
+    }
+
+    [Fact]
+    public void Q8RowFloats_KeepsStackedRowsOn64Bytes()
+    {
+        foreach (int K in new[] { 32, 64, 96, 128, 576, 1536, 2080 })
+            Assert.Equal(0, Q8Row.Floats(K) % 16);
+    }
 }

@@ -219,6 +219,16 @@ internal static unsafe class Q8Dot
             accA = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pA), ScalePair(w, bytes, d, b), accA);
             accB = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pB), ScalePair(w + 2 * bytes, bytes, d, b + 2), accB);
         }
+        return TailV512(q4, w, x, b, blocks, accA, accB, shifts);
+    }
+
+    // The last 0-3 blocks from block b (b = 0 mod 4) of a row at w into accA = [acc_0 | acc_1], accB = [acc_2 | acc_3],
+    // then the reduction.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float TailV512(bool q4, byte* w, in Q8Row x, int b, int blocks, Vector512<float> accA, Vector512<float> accB, Vector512<ushort> shifts)
+    {
+        int bytes = q4 ? Q4Bytes : Q8Bytes;
+        float* d = x.D;
         if (b + 2 <= blocks)
         {
             var pA = q4 ? PairQ4_0(w, x, b, shifts) : PairQ8_0(w, x, b);
@@ -233,5 +243,144 @@ internal static unsafe class Q8Dot
             else acc2 = Fma(Lanes(q4, w, x, b), Scale(w, d, b), acc2);
         }
         return Reduce(accA.GetLower(), accA.GetUpper(), acc2, accB.GetUpper());
+    }
+
+    // ---- Grouped Q4_0 products: several rows a pass, four blocks a register ----
+    //
+    // A row's four blocks 4g..4g+3 are 72 bytes; two 64-byte loads (at 0 and 8) and one vpermt2b put their 64 code
+    // bytes side by side, so one shift and two ands give the low nibbles (elements 0..15) of all four blocks in one
+    // register and the high nibbles (16..31) in another. Lane 4i + j of those products is p_{4g+i, j} and
+    // p_{4g+i, j+4}: two accumulators per row, accL and accH, whose lane 4i + j is acc_i[j] and acc_i[j+4] of the
+    // header's definition, so every lane receives the same fma sequence as in the one-row kernels (same bits).
+    // The activations come pre-arranged in that order (Q8Row.G), read once per group for all the rows of a pass.
+    // The four f16 scales sit at bytes 0, 18, 36, 54 of the first load: one vpshufb puts each as h << 16 in the four
+    // lanes of its block, an arithmetic shift by 3 and an and (0x8FFFFFFF) make the f32 whose value is f16(h)·2^-112
+    // (exact, subnormal halves included, as long as no exponent is 31), and one multiply by d_x·2^112 gives
+    // s = f16(h)·d_x rounded once, the table's product bit for bit. So a block's scale costs one vector op per
+    // four blocks instead of two table loads, an insert and a permute per pair. Infinite/NaN f16 scales
+    // (exponent 31) are excluded by the caller (ScalesFinite), an overflowing d_x·2^112 by Q8Row.Grouped.
+    // The last 1-3 blocks go through the one-row V512 tail after the accumulators are put back in its order.
+
+    /// <summary>True when <see cref="DotRowsQ4_0G512"/> may run at <paramref name="level"/> for <paramref name="x"/>.</summary>
+    public static bool GroupedApplies(SimdLevel level, in Q8Row x) =>
+        level >= SimdLevel.V512 && Avx512BW.IsSupported && Avx512Vbmi.IsSupported && x.Grouped;
+
+    /// <summary>True when none of the <paramref name="count"/> Q4_0 blocks from <paramref name="blocks"/> has an f16 scale with exponent 31 (infinite or NaN).</summary>
+    public static bool ScalesFinite(byte* blocks, long count)
+    {
+        for (long b = 0; b < count; b++)
+            if ((*(ushort*)(blocks + b * Q4Bytes) & 0x7C00) == 0x7C00) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// y[r] = Dot(Q4_0, w + r·stride, x, blocks) for r &lt; rows (1, 2 or 4), bit for bit, rows sharing each group's
+    /// activation loads. Requires <see cref="GroupedApplies"/> and finite scales (<see cref="ScalesFinite"/>).
+    /// </summary>
+    public static void DotRowsQ4_0G512(byte* w, long stride, int rows, in Q8Row x, int blocks, float* y)
+    {
+        if (rows == 4) RowsQ4_0G512x4(w, stride, x, blocks, y);
+        else if (rows == 2) RowsQ4_0G512x2(w, stride, x, blocks, y);
+        else y[0] = RowsQ4_0G512x1(w, x, blocks);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float RowsQ4_0G512x1(byte* w, in Q8Row x, int blocks)
+    {
+        float y;
+        RowsQ4_0G512(1, w, 0, x, blocks, &y);
+        return y;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RowsQ4_0G512x2(byte* w, long stride, in Q8Row x, int blocks, float* y) => RowsQ4_0G512(2, w, stride, x, blocks, y);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RowsQ4_0G512x4(byte* w, long stride, in Q8Row x, int blocks, float* y) => RowsQ4_0G512(4, w, stride, x, blocks, y);
+
+    // Code bytes of four blocks from loads at +0 (indices 0..63) and +8 (64..127): block i's 16 at 16i.
+    // (Inlined properties: a constant in the loop; not inlined, the 64-argument Create was a call per row pass.)
+    private static Vector512<byte> CodeIndex
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.Create(
+            (byte)2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+            38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127);
+    }
+
+    // vpshufb control: in 128-bit lane i, block i's scale bytes (lane-relative 2i, 2i+1) to bytes 2, 3 of each dword, zeros below.
+    private static Vector512<byte> ScaleIndex
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.Create(
+            (byte)128, 128, 0, 1, 128, 128, 0, 1, 128, 128, 0, 1, 128, 128, 0, 1, 128, 128, 2, 3, 128, 128, 2, 3, 128, 128, 2, 3, 128, 128, 2, 3,
+            128, 128, 4, 5, 128, 128, 4, 5, 128, 128, 4, 5, 128, 128, 4, 5, 128, 128, 6, 7, 128, 128, 6, 7, 128, 128, 6, 7, 128, 128, 6, 7);
+    }
+
+    // One row's group at w (72 bytes) into (accL, accH).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> L, Vector512<float> H) GroupQ4_0(byte* w, Vector512<byte> codeIndex, Vector512<byte> scaleIndex,
+        Vector512<sbyte> xlo, Vector512<sbyte> xhi, Vector512<int> offLo, Vector512<int> offHi, Vector512<float> dx,
+        Vector512<float> accL, Vector512<float> accH)
+    {
+        var a = Vector512.Load(w);
+        var codes = Avx512Vbmi.PermuteVar64x8x2(a, codeIndex, Vector512.Load(w + 8));
+        var mask = Vector512.Create((byte)0x0F);
+        var lo = codes & mask;
+        var hi = Avx512BW.ShiftRightLogical(codes.AsUInt16(), 4).AsByte() & mask;
+        var one = Vector512.Create((short)1);
+        var pL = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo, xlo), one) - offLo;
+        var pH = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi, xhi), one) - offHi;
+        var h = Avx512BW.Shuffle(a, scaleIndex).AsInt32();
+        var s = (Avx512F.ShiftRightArithmetic(h, 3) & Vector512.Create(unchecked((int)0x8FFFFFFF))).AsSingle() * dx;
+        return (Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pL), s, accL),
+                Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pH), s, accH));
+    }
+
+    // (accL, accH) back to the one-row layout [acc_0 | acc_1], [acc_2 | acc_3], then the tail from block b and the reduction.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float FinishQ4_0G512(byte* w, in Q8Row x, int b, int blocks, Vector512<float> accL, Vector512<float> accH, Vector512<ushort> shifts)
+    {
+        var accA = Avx512F.PermuteVar16x32x2(accL, Vector512.Create(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23), accH);
+        var accB = Avx512F.PermuteVar16x32x2(accL, Vector512.Create(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31), accH);
+        return TailV512(true, w, x, b, blocks, accA, accB, shifts);
+    }
+
+    // R (1, 2 or 4, a constant after inlining) rows w + r·stride into y[0..R).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowsQ4_0G512(int R, byte* w, long stride, in Q8Row x, int blocks, float* y)
+    {
+        var codeIndex = CodeIndex;
+        var scaleIndex = ScaleIndex;
+        Vector512<float> l0 = default, h0 = default, l1 = default, h1 = default, l2 = default, h2 = default, l3 = default, h3 = default;
+        int groups = blocks >> 2;
+        byte* gx = x.Group(0);
+        byte* w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride;
+        for (int g = 0; g < groups; g++, gx += Q8Row.GroupBytes)
+        {
+            var xlo = Vector512.Load((sbyte*)gx);
+            var xhi = Vector512.Load((sbyte*)gx + 64);
+            var offLo = Vector512.Load((int*)(gx + 128));
+            var offHi = Vector512.Load((int*)(gx + 192));
+            var dx = Vector512.Load((float*)(gx + 256));
+            long at = (long)g * (4 * Q4Bytes);
+            (l0, h0) = GroupQ4_0(w0 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l0, h0);
+            if (R > 1) (l1, h1) = GroupQ4_0(w1 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l1, h1);
+            if (R > 2)
+            {
+                (l2, h2) = GroupQ4_0(w2 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l2, h2);
+                (l3, h3) = GroupQ4_0(w3 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l3, h3);
+            }
+        }
+        var shifts = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+        int b = 4 * groups;
+        long tail = (long)b * Q4Bytes;
+        y[0] = FinishQ4_0G512(w0 + tail, x, b, blocks, l0, h0, shifts);
+        if (R > 1) y[1] = FinishQ4_0G512(w1 + tail, x, b, blocks, l1, h1, shifts);
+        if (R > 2)
+        {
+            y[2] = FinishQ4_0G512(w2 + tail, x, b, blocks, l2, h2, shifts);
+            y[3] = FinishQ4_0G512(w3 + tail, x, b, blocks, l3, h3, shifts);
+        }
     }
 }

@@ -4,6 +4,11 @@
 // f16; keeping it is free here and one rounding less). Also each 4-element group's Σq times 8: the correction
 // that lets the Q4_0 kernel multiply the unsigned codes 0..15 and subtract 8·Σq instead of centring the codes.
 // Quantizing costs K scalar operations per row, against N·K in the products that read it (N ≥ 64 rows of W).
+// Also, for the grouped Q4_0 kernel (Q8Dot.DotRowsQ4_0G512), the same values rearranged per group of four blocks to
+// match the order in which it unpacks four blocks' nibbles: low halves [x_b[0..16) x_b+1[0..16) x_b+2.. x_b+3..],
+// high halves likewise, the corrections in that order, and each block's d times 2^112 four times (the kernel turns
+// the weight's f16 scale into f32·2^-112 with two integer operations; see Q8Dot). The rearranged copy is written
+// once per row, so the kernel reads it with no shuffles; it is marked unusable when some d·2^112 overflows (|x| ≥ 2^16·127).
 // Not here: the products (Q8Dot), which rows take this path (DecodedGemv).
 namespace LoraSharp.Core.Kernels.Gemm;
 
@@ -22,19 +27,39 @@ internal readonly unsafe struct Q8Row
     /// <summary>Q4Offset[K / 4]: 8·(q[4j] + q[4j+1] + q[4j+2] + q[4j+3]).</summary>
     public readonly int* Q4Offset;
 
-    public Q8Row(sbyte* q, float* d, int* q4Offset)
+    /// <summary>
+    /// The grouped copy (null when absent): a 64-byte header (int 0: 1 when usable), then per group g of four blocks
+    /// 320 bytes: low-half codes [64], high-half codes [64], their corrections [16 + 16 ints], d·2^112 [16 floats],
+    /// lane 4i + j of each for block 4g + i.
+    /// </summary>
+    public readonly byte* G;
+
+    public Q8Row(sbyte* q, float* d, int* q4Offset, byte* g = null)
     {
         Q = q;
         D = d;
         Q4Offset = q4Offset;
+        G = g;
     }
 
-    /// <summary>Floats of scratch one row of <paramref name="K"/> elements needs (K a multiple of 32).</summary>
-    public static long Floats(int K) => K / 4 + K / Block + K / 4;
+    /// <summary>Bytes of one group of four blocks in <see cref="G"/>.</summary>
+    public const int GroupBytes = 320;
 
-    /// <summary>Lays a row of <paramref name="K"/> elements out in <paramref name="scratch"/> (<see cref="Floats"/> floats, 16-byte aligned).</summary>
+    /// <summary>True when <see cref="G"/> holds the grouped copy and every d·2^112 in it is finite.</summary>
+    public bool Grouped => G != null && *(int*)G != 0;
+
+    /// <summary>The group of blocks 4g..4g+3 in <see cref="G"/>.</summary>
+    public byte* Group(int g) => G + 64 + (long)g * GroupBytes;
+
+    // Float offset of G in a row's scratch: after q, d and the corrections, on a 64-byte boundary.
+    private static int GroupedAt(int K) => (K / 4 + K / Block + K / 4 + 15) & ~15;
+
+    /// <summary>Floats of scratch one row of <paramref name="K"/> elements needs (K a multiple of 32; a multiple of 16, so rows stacked in one buffer stay 64-byte aligned).</summary>
+    public static long Floats(int K) => GroupedAt(K) + 16 + (K / (4 * Block)) * (GroupBytes / 4);
+
+    /// <summary>Lays a row of <paramref name="K"/> elements out in <paramref name="scratch"/> (<see cref="Floats"/> floats, 16-byte aligned; 64 keeps G's loads within cache lines).</summary>
     public static Q8Row At(float* scratch, int K) =>
-        new((sbyte*)scratch, scratch + K / 4, (int*)(scratch + K / 4 + K / Block));
+        new((sbyte*)scratch, scratch + K / 4, (int*)(scratch + K / 4 + K / Block), (byte*)(scratch + GroupedAt(K)));
 
     /// <summary>
     /// Quantizes x[0..K) (K a multiple of 32) into <paramref name="row"/>; false, with the row unusable, when x holds
@@ -56,6 +81,41 @@ internal readonly unsafe struct Q8Row
             for (int j = 0; j < Block / 4; j++)
                 row.Q4Offset[b * (Block / 4) + j] = 8 * (q[4 * j] + q[4 * j + 1] + q[4 * j + 2] + q[4 * j + 3]);
         }
+        if (row.G != null) Arrange(row, K);
         return true;
+    }
+
+    /// <summary>2^112: f16 bits shifted into an f32's place read as 2^-112 times the f16's value (Q8Dot).</summary>
+    public static readonly float Two112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
+
+    // The grouped copy of a quantized row (see G).
+    private static void Arrange(Q8Row row, int K)
+    {
+        bool fits = true;
+        for (int g = 0; g < K / (4 * Block); g++)
+        {
+            byte* at = row.Group(g);
+            sbyte* lo = (sbyte*)at, hi = lo + 64;
+            int* offLo = (int*)(at + 128), offHi = offLo + 16;
+            float* d = (float*)(at + 256);
+            for (int i = 0; i < 4; i++)
+            {
+                int b = 4 * g + i;
+                for (int k = 0; k < 16; k++)
+                {
+                    lo[16 * i + k] = row.Q[32 * b + k];
+                    hi[16 * i + k] = row.Q[32 * b + 16 + k];
+                }
+                float scaled = row.D[b] * Two112;   // exact while finite (a power of two)
+                fits &= float.IsFinite(scaled);
+                for (int j = 0; j < 4; j++)
+                {
+                    offLo[4 * i + j] = row.Q4Offset[8 * b + j];
+                    offHi[4 * i + j] = row.Q4Offset[8 * b + 4 + j];
+                    d[4 * i + j] = scaled;
+                }
+            }
+        }
+        *(int*)row.G = fits ? 1 : 0;
     }
 }

@@ -67,6 +67,21 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     // decode is bound by memory bandwidth, and quantizing the activations adds work); Q4_0 gained 1.3-1.6x.
     public override bool SupportsQ8Dot => _storage.DType == DType.Q4_0;
 
+    /// <summary>
+    /// Rows of W a pass of the grouped Q4_0 kernel (Q8Dot.DotRowsQ4_0G512): 4, 2 or 1; 0 takes the one-row loop.
+    /// A benchmark switch (old and new loops alternating in one process); results are the same bits either way.
+    /// </summary>
+    internal static int GroupedRows = 4;
+
+    private int _scalesFinite;   // Q4_0: 0 not yet checked, 1 no f16 scale is infinite or NaN, -1 some is
+
+    private bool ScalesFinite()
+    {
+        if (_scalesFinite == 0)   // once per weight (frozen bytes); a race only repeats the scan
+            _scalesFinite = Q8Dot.ScalesFinite((byte*)_storage.Pointer, N * (long)(K / Q8Row.Block)) ? 1 : -1;
+        return _scalesFinite > 0;
+    }
+
     public override void DotRowsQ8(int n0, int n1, in Q8Row x, float* y, SimdLevel level)
     {
         var type = _storage.DType;
@@ -74,6 +89,21 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
         byte* row = (byte*)_storage.Pointer + n0 * _rowBytes;
         byte* end = (byte*)_storage.Pointer + n1 * _rowBytes;
         bool prefetch = Sse.IsSupported;
+        int rows = GroupedRows;
+        if (type == DType.Q4_0 && rows > 0 && Q8Dot.GroupedApplies(level, x) && ScalesFinite())
+        {
+            for (int n = n0; n < n1; n += rows, row += rows * _rowBytes)
+            {
+                if (n + rows > n1) rows = 1;   // the last rows one at a time
+                if (prefetch)   // as in DotRows, the pass's rows
+                {
+                    byte* ahead = row + PrefetchAhead;
+                    for (long l = 0, lim = Math.Min(rows * _rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
+                }
+                Q8Dot.DotRowsQ4_0G512(row, _rowBytes, rows, x, blocks, y + (n - n0));
+            }
+            return;
+        }
         for (int n = n0; n < n1; n++, row += _rowBytes)
         {
             if (prefetch)   // as in DotRows
