@@ -247,18 +247,20 @@ internal static unsafe class Q8Dot
 
     // ---- Grouped Q4_0 products: several rows a pass, four blocks a register ----
     //
-    // A row's four blocks 4g..4g+3 are 72 bytes; two 64-byte loads (at 0 and 8) and one vpermt2b put their 64 code
-    // bytes side by side, so one shift and two ands give the low nibbles (elements 0..15) of all four blocks in one
-    // register and the high nibbles (16..31) in another. Lane 4i + j of those products is p_{4g+i, j} and
-    // p_{4g+i, j+4}: two accumulators per row, accL and accH, whose lane 4i + j is acc_i[j] and acc_i[j+4] of the
-    // header's definition, so every lane receives the same fma sequence as in the one-row kernels (same bits).
-    // The activations come pre-arranged in that order (Q8Row.G), read once per group for all the rows of a pass.
-    // The four f16 scales sit at bytes 0, 18, 36, 54 of the first load: one vpshufb puts each as h << 16 in the four
-    // lanes of its block, an arithmetic shift by 3 and an and (0x8FFFFFFF) make the f32 whose value is f16(h)·2^-112
-    // (exact, subnormal halves included, as long as no exponent is 31), and one multiply by d_x·2^112 gives
-    // s = f16(h)·d_x rounded once, the table's product bit for bit. So a block's scale costs one vector op per
-    // four blocks instead of two table loads, an insert and a permute per pair. Infinite/NaN f16 scales
-    // (exponent 31) are excluded by the caller (ScalesFinite), an overflowing d_x·2^112 by Q8Row.Grouped.
+    // A row's four blocks 4g..4g+3 are 72 bytes; a 64-byte load, an 8-byte load (at 64) and one vpermt2b put their
+    // 64 code bytes side by side, so one and gives the low nibbles (elements 0..15) of all four blocks in one register
+    // and one vgf2p8affineqb (a shift and an and without GFNI) the high nibbles (16..31) in another. Lane 4i + j of
+    // their products is p_{4g+i, j} and p_{4g+i, j+4}: two accumulators per row, accL and accH, whose lane 4i + j is
+    // acc_i[j] and acc_i[j+4] of the header's definition, so every lane receives the same fma sequence as in the
+    // one-row kernels (same bits). The activations come pre-arranged in that order (Q8Row.G), loaded once per group
+    // for all the rows of a pass.
+    // Scales without the table: the f16 bits h placed in the high half of a 32-bit lane, shifted right
+    // arithmetically by 3 and and-ed with 0x8FFFE000, are the f32 whose value is f16(h)·2^-112 (exact, subnormal
+    // halves included, as long as the exponent is not 31); one multiply by d_x·2^112 gives s = f16(h)·d_x rounded
+    // once, the table's product bit for bit. One row: a vpshufb places its four scales; four rows: two vpermt2w and
+    // a blend convert all 16 in one register, one vpermps per row spreads them (10 vector ops for 16 scales, where
+    // the one-row loop spent two table loads, an insert, a multiply and a permute per block pair). Infinite/NaN f16
+    // scales (exponent 31) are excluded by the caller (ScalesFinite), an overflowing d_x·2^112 by Q8Row.Grouped.
     // The last 1-3 blocks go through the one-row V512 tail after the accumulators are put back in its order.
 
     /// <summary>True when <see cref="DotRowsQ4_0G512"/> may run at <paramref name="level"/> for <paramref name="x"/>.</summary>
@@ -295,17 +297,14 @@ internal static unsafe class Q8Dot
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void RowsQ4_0G512x2(byte* w, long stride, in Q8Row x, int blocks, float* y) => RowsQ4_0G512(2, w, stride, x, blocks, y);
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RowsQ4_0G512x4(byte* w, long stride, in Q8Row x, int blocks, float* y) => RowsQ4_0G512(4, w, stride, x, blocks, y);
-
-    // Code bytes of four blocks from loads at +0 (indices 0..63) and +8 (64..127): block i's 16 at 16i.
+    // Code bytes of four blocks from the 64 bytes at +0 (indices 0..63) and the 8 at +64 (64..71): block i's 16 at 16i.
     // (Inlined properties: a constant in the loop; not inlined, the 64-argument Create was a call per row pass.)
     private static Vector512<byte> CodeIndex
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => Vector512.Create(
             (byte)2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
-            38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127);
+            38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71);
     }
 
     // vpshufb control: in 128-bit lane i, block i's scale bytes (lane-relative 2i, 2i+1) to bytes 2, 3 of each dword, zeros below.
@@ -317,25 +316,51 @@ internal static unsafe class Q8Dot
             128, 128, 4, 5, 128, 128, 4, 5, 128, 128, 4, 5, 128, 128, 4, 5, 128, 128, 6, 7, 128, 128, 6, 7, 128, 128, 6, 7, 128, 128, 6, 7);
     }
 
-    // One row's group at w (72 bytes) into (accL, accH).
+    // Words of two rows' first 64 bytes (first row 0..31, second 32..63) to dword lanes 4r + i (r = 0, 1 for
+    // ScaleWords01, 2, 3 for ScaleWords23; block i's f16 scale, word 9i, twice); the other lanes take word 0.
+    private static Vector512<ushort> ScaleWords01
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.Create((ushort)0, 0, 9, 9, 18, 18, 27, 27, 32, 32, 41, 41, 50, 50, 59, 59, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    }
+
+    private static Vector512<ushort> ScaleWords23
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 18, 18, 27, 27, 32, 32, 41, 41, 50, 50, 59, 59);
+    }
+
+    // One row's group at w (72 bytes, the first 64 in a) into (accL, accH), with its scales s.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<float> L, Vector512<float> H) GroupQ4_0(byte* w, Vector512<byte> codeIndex, Vector512<byte> scaleIndex,
-        Vector512<sbyte> xlo, Vector512<sbyte> xhi, Vector512<int> offLo, Vector512<int> offHi, Vector512<float> dx,
+    private static (Vector512<float> L, Vector512<float> H) GroupQ4_0(Vector512<byte> a, byte* w, Vector512<byte> codeIndex,
+        Vector512<sbyte> xlo, Vector512<sbyte> xhi, Vector512<int> offLo, Vector512<int> offHi, Vector512<float> s,
         Vector512<float> accL, Vector512<float> accH)
     {
-        var a = Vector512.Load(w);
-        var codes = Avx512Vbmi.PermuteVar64x8x2(a, codeIndex, Vector512.Load(w + 8));
+        // The last 8 bytes by a 64-bit load (never split over two cache lines; a second 64-byte load at +8 always was).
+        var last = Vector128.CreateScalarUnsafe(*(ulong*)(w + 64)).AsByte().ToVector256Unsafe().ToVector512Unsafe();
+        var codes = Avx512Vbmi.PermuteVar64x8x2(a, codeIndex, last);
         var mask = Vector512.Create((byte)0x0F);
         var lo = codes & mask;
-        var hi = Avx512BW.ShiftRightLogical(codes.AsUInt16(), 4).AsByte() & mask;
+        // The high nibbles: one vgf2p8affineqb (a per-byte shift right by 4 as a bit matrix) instead of a shift and an and.
+        var hi = Gfni.V512.IsSupported
+            ? Gfni.V512.GaloisFieldAffineTransform(codes, Vector512.Create(0x10_20_40_80_00_00_00_00UL).AsByte(), 0)
+            : Avx512BW.ShiftRightLogical(codes.AsUInt16(), 4).AsByte() & mask;
         var one = Vector512.Create((short)1);
         var pL = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo, xlo), one) - offLo;
         var pH = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi, xhi), one) - offHi;
-        var h = Avx512BW.Shuffle(a, scaleIndex).AsInt32();
-        var s = (Avx512F.ShiftRightArithmetic(h, 3) & Vector512.Create(unchecked((int)0x8FFFFFFF))).AsSingle() * dx;
         return (Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pL), s, accL),
                 Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pH), s, accH));
     }
+
+    // f16 bits in the high 16 of each lane (anything in the low 16) times d·2^112: f16(h)·d rounded once (see above).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> HalfTimes(Vector512<int> h, Vector512<float> dScaled) =>
+        (Avx512F.ShiftRightArithmetic(h, 3) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle() * dScaled;
+
+    // One row's scales for its group in a: lane 4i + j = s of block i.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ScalesQ4_0(Vector512<byte> a, Vector512<byte> scaleIndex, Vector512<float> dx) =>
+        HalfTimes(Avx512BW.Shuffle(a, scaleIndex).AsInt32(), dx);
 
     // (accL, accH) back to the one-row layout [acc_0 | acc_1], [acc_2 | acc_3], then the tail from block b and the reduction.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -346,12 +371,44 @@ internal static unsafe class Q8Dot
         return TailV512(true, w, x, b, blocks, accA, accB, shifts);
     }
 
-    // R (1, 2 or 4, a constant after inlining) rows w + r·stride into y[0..R).
+    // R (1 or 2, a constant after inlining) rows w + r·stride into y[0..R).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RowsQ4_0G512(int R, byte* w, long stride, in Q8Row x, int blocks, float* y)
     {
         var codeIndex = CodeIndex;
         var scaleIndex = ScaleIndex;
+        Vector512<float> l0 = default, h0 = default, l1 = default, h1 = default;
+        int groups = blocks >> 2;
+        byte* gx = x.Group(0);
+        byte* w0 = w, w1 = w + stride;
+        for (int g = 0; g < groups; g++, gx += Q8Row.GroupBytes)
+        {
+            var xlo = Vector512.Load((sbyte*)gx);
+            var xhi = Vector512.Load((sbyte*)gx + 64);
+            var offLo = Vector512.Load((int*)(gx + 128));
+            var offHi = Vector512.Load((int*)(gx + 192));
+            var dx = Vector512.Load((float*)(gx + 256));
+            long at = (long)g * (4 * Q4Bytes);
+            var a0 = Vector512.Load(w0 + at);
+            (l0, h0) = GroupQ4_0(a0, w0 + at, codeIndex, xlo, xhi, offLo, offHi, ScalesQ4_0(a0, scaleIndex, dx), l0, h0);
+            if (R > 1)
+            {
+                var a1 = Vector512.Load(w1 + at);
+                (l1, h1) = GroupQ4_0(a1, w1 + at, codeIndex, xlo, xhi, offLo, offHi, ScalesQ4_0(a1, scaleIndex, dx), l1, h1);
+            }
+        }
+        var shifts = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+        int b = 4 * groups;
+        long tail = (long)b * Q4Bytes;
+        y[0] = FinishQ4_0G512(w0 + tail, x, b, blocks, l0, h0, shifts);
+        if (R > 1) y[1] = FinishQ4_0G512(w1 + tail, x, b, blocks, l1, h1, shifts);
+    }
+
+    // Four rows w + r·stride into y[0..4). Its own body (the shared generic one grew past what the JIT inlines).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RowsQ4_0G512x4(byte* w, long stride, in Q8Row x, int blocks, float* y)
+    {
+        var codeIndex = CodeIndex;
         Vector512<float> l0 = default, h0 = default, l1 = default, h1 = default, l2 = default, h2 = default, l3 = default, h3 = default;
         int groups = blocks >> 2;
         byte* gx = x.Group(0);
@@ -364,23 +421,31 @@ internal static unsafe class Q8Dot
             var offHi = Vector512.Load((int*)(gx + 192));
             var dx = Vector512.Load((float*)(gx + 256));
             long at = (long)g * (4 * Q4Bytes);
-            (l0, h0) = GroupQ4_0(w0 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l0, h0);
-            if (R > 1) (l1, h1) = GroupQ4_0(w1 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l1, h1);
-            if (R > 2)
-            {
-                (l2, h2) = GroupQ4_0(w2 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l2, h2);
-                (l3, h3) = GroupQ4_0(w3 + at, codeIndex, scaleIndex, xlo, xhi, offLo, offHi, dx, l3, h3);
-            }
+            var a0 = Vector512.Load(w0 + at);
+            var a1 = Vector512.Load(w1 + at);
+            var a2 = Vector512.Load(w2 + at);
+            var a3 = Vector512.Load(w3 + at);
+            // The 16 scales of the four rows converted in one register (lane 4r + i: row r, block i), then one
+            // permute per row: 10 vector ops for four rows instead of 16.
+            var h01 = Avx512BW.PermuteVar32x16x2(a0.AsUInt16(), ScaleWords01, a1.AsUInt16());
+            var h23 = Avx512BW.PermuteVar32x16x2(a2.AsUInt16(), ScaleWords23, a3.AsUInt16());
+            var h = Vector512.ConditionalSelect(Vector512.Create(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0), h01.AsInt32(), h23.AsInt32());
+            var all = HalfTimes(h, Avx512F.PermuteVar16x32(dx, Vector512.Create(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12)));
+            (l0, h0) = GroupQ4_0(a0, w0 + at, codeIndex, xlo, xhi, offLo, offHi,
+                Avx512F.PermuteVar16x32(all, Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)), l0, h0);
+            (l1, h1) = GroupQ4_0(a1, w1 + at, codeIndex, xlo, xhi, offLo, offHi,
+                Avx512F.PermuteVar16x32(all, Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7)), l1, h1);
+            (l2, h2) = GroupQ4_0(a2, w2 + at, codeIndex, xlo, xhi, offLo, offHi,
+                Avx512F.PermuteVar16x32(all, Vector512.Create(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11)), l2, h2);
+            (l3, h3) = GroupQ4_0(a3, w3 + at, codeIndex, xlo, xhi, offLo, offHi,
+                Avx512F.PermuteVar16x32(all, Vector512.Create(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15)), l3, h3);
         }
         var shifts = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
         int b = 4 * groups;
         long tail = (long)b * Q4Bytes;
         y[0] = FinishQ4_0G512(w0 + tail, x, b, blocks, l0, h0, shifts);
-        if (R > 1) y[1] = FinishQ4_0G512(w1 + tail, x, b, blocks, l1, h1, shifts);
-        if (R > 2)
-        {
-            y[2] = FinishQ4_0G512(w2 + tail, x, b, blocks, l2, h2, shifts);
-            y[3] = FinishQ4_0G512(w3 + tail, x, b, blocks, l3, h3, shifts);
-        }
+        y[1] = FinishQ4_0G512(w1 + tail, x, b, blocks, l1, h1, shifts);
+        y[2] = FinishQ4_0G512(w2 + tail, x, b, blocks, l2, h2, shifts);
+        y[3] = FinishQ4_0G512(w3 + tail, x, b, blocks, l3, h3, shifts);
     }
 }
