@@ -257,22 +257,29 @@ public unsafe class Q8DecodeTests
             for (int n = 0; n < N; n++) expected[n] = Q8Dot.DotScalar(type, (byte*)w.Pointer + n * rowBytes, row, blocks);
             var src = new StoredPanelSource(w, owned: false);
             int saved = StoredPanelSource.GroupedRows;
+            bool savedPaired = StoredPanelSource.PairedRows;
             try
             {
                 foreach (int rows in new[] { 4, 2, 1, 0 })
-                    foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256 })
+                    foreach (bool paired in new[] { true, false })
+                    foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.Scalar })
                     {
                         StoredPanelSource.GroupedRows = rows;
+                        StoredPanelSource.PairedRows = paired;
                         var y = new float[N + 1];
                         y[N] = 12345f;   // a sentinel past the last row
                         fixed (float* py = y) src.DotRowsQ8(0, N, row, py, level);
                         for (int n = 0; n < N; n++)
                             Assert.True(BitConverter.SingleToInt32Bits(expected[n]) == BitConverter.SingleToInt32Bits(y[n]),
-                                $"{what} {type} N={N} blocks={blocks} rows a pass {rows} {level}: row {n} {y[n]} vs scalar {expected[n]}");
+                                $"{what} {type} N={N} blocks={blocks} rows a pass {rows} paired {paired} {level}: row {n} {y[n]} vs scalar {expected[n]}");
                         Assert.Equal(12345f, y[N]);
                     }
             }
-            finally { StoredPanelSource.GroupedRows = saved; }
+            finally
+            {
+                StoredPanelSource.GroupedRows = saved;
+                StoredPanelSource.PairedRows = savedPaired;
+            }
         }
     }
 

@@ -448,4 +448,96 @@ internal static unsafe class Q8Dot
         y[2] = FinishQ4_0G512(w2 + tail, x, b, blocks, l2, h2, shifts);
         y[3] = FinishQ4_0G512(w3 + tail, x, b, blocks, l3, h3, shifts);
     }
+
+    // ---- Two rows a pass in the one-row layout (Q8_0, and Q4_0 where the grouped kernel does not run) ----
+
+    /// <summary>
+    /// y[0] and y[1]: the products of rows w and w + stride with x, each bit for bit <see cref="Dot"/> at
+    /// <paramref name="level"/>; one loop for both rows (shared activation loads, loop and call overhead).
+    /// </summary>
+    public static void Dot2(DType type, byte* w, long stride, in Q8Row x, int blocks, float* y, SimdLevel level)
+    {
+        if (level >= SimdLevel.V512 && Avx512BW.IsSupported)
+        {
+            if (type == DType.Q4_0) Dot2Q4_0V512(w, stride, x, blocks, y);
+            else Dot2Q8_0V512(w, stride, x, blocks, y);
+        }
+        else if (level >= SimdLevel.V256 && Avx2.IsSupported)
+        {
+            if (type == DType.Q4_0) Dot2Q4_0V256(w, stride, x, blocks, y);
+            else Dot2Q8_0V256(w, stride, x, blocks, y);
+        }
+        else
+        {
+            y[0] = DotScalar(type, w, x, blocks);
+            y[1] = DotScalar(type, w + stride, x, blocks);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Dot2Q4_0V256(byte* w, long stride, in Q8Row x, int blocks, float* y) => Dot2V256(true, w, stride, x, blocks, y);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Dot2Q8_0V256(byte* w, long stride, in Q8Row x, int blocks, float* y) => Dot2V256(false, w, stride, x, blocks, y);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Dot2Q4_0V512(byte* w, long stride, in Q8Row x, int blocks, float* y) => Dot2V512(true, w, stride, x, blocks, y);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Dot2Q8_0V512(byte* w, long stride, in Q8Row x, int blocks, float* y) => Dot2V512(false, w, stride, x, blocks, y);
+
+    // Block b of rows u and v into accU and accV: DotV256's step for two rows, d_b read once.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> U, Vector256<float> V) Block2V256(bool q4, byte* u, byte* v, in Q8Row x, int b, Vector256<float> accU, Vector256<float> accV)
+    {
+        float d = x.D[b];
+        return (Fma(Lanes(q4, u, x, b), Half[*(ushort*)u] * d, accU), Fma(Lanes(q4, v, x, b), Half[*(ushort*)v] * d, accV));
+    }
+
+    // DotV256 for rows u = w and v = w + stride at once: acc_0..acc_3 of each, the same order.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot2V256(bool q4, byte* w, long stride, in Q8Row x, int blocks, float* y)
+    {
+        int bytes = q4 ? Q4Bytes : Q8Bytes;
+        byte* u = w, v = w + stride;
+        Vector256<float> u0 = default, u1 = default, u2 = default, u3 = default, v0 = default, v1 = default, v2 = default, v3 = default;
+        int b = 0;
+        for (; b + 4 <= blocks; b += 4, u += 4 * bytes, v += 4 * bytes)
+        {
+            (u0, v0) = Block2V256(q4, u, v, x, b, u0, v0);
+            (u1, v1) = Block2V256(q4, u + bytes, v + bytes, x, b + 1, u1, v1);
+            (u2, v2) = Block2V256(q4, u + 2 * bytes, v + 2 * bytes, x, b + 2, u2, v2);
+            (u3, v3) = Block2V256(q4, u + 3 * bytes, v + 3 * bytes, x, b + 3, u3, v3);
+        }
+        if (b < blocks) (u0, v0) = Block2V256(q4, u, v, x, b, u0, v0);
+        if (b + 1 < blocks) (u1, v1) = Block2V256(q4, u + bytes, v + bytes, x, b + 1, u1, v1);
+        if (b + 2 < blocks) (u2, v2) = Block2V256(q4, u + 2 * bytes, v + 2 * bytes, x, b + 2, u2, v2);
+        y[0] = Reduce(u0, u1, u2, u3);
+        y[1] = Reduce(v0, v1, v2, v3);
+    }
+
+    // DotV512 for rows u = w and v = w + stride at once: [acc_0 | acc_1], [acc_2 | acc_3] of each, the same order.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot2V512(bool q4, byte* w, long stride, in Q8Row x, int blocks, float* y)
+    {
+        int bytes = q4 ? Q4Bytes : Q8Bytes;
+        var shifts = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+        Vector512<float> uA = default, uB = default, vA = default, vB = default;
+        byte* u = w, v = w + stride;
+        float* d = x.D;
+        int b = 0;
+        for (; b + 4 <= blocks; b += 4, u += 4 * bytes, v += 4 * bytes)
+        {
+            var pA = q4 ? PairQ4_0(u, x, b, shifts) : PairQ8_0(u, x, b);
+            var pB = q4 ? PairQ4_0(u + 2 * bytes, x, b + 2, shifts) : PairQ8_0(u + 2 * bytes, x, b + 2);
+            uA = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pA), ScalePair(u, bytes, d, b), uA);
+            uB = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(pB), ScalePair(u + 2 * bytes, bytes, d, b + 2), uB);
+            var qA = q4 ? PairQ4_0(v, x, b, shifts) : PairQ8_0(v, x, b);
+            var qB = q4 ? PairQ4_0(v + 2 * bytes, x, b + 2, shifts) : PairQ8_0(v + 2 * bytes, x, b + 2);
+            vA = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(qA), ScalePair(v, bytes, d, b), vA);
+            vB = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(qB), ScalePair(v + 2 * bytes, bytes, d, b + 2), vB);
+        }
+        y[0] = TailV512(q4, u, x, b, blocks, uA, uB, shifts);
+        y[1] = TailV512(q4, v, x, b, blocks, vA, vB, shifts);
+    }
 }

@@ -73,6 +73,9 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     /// </summary>
     internal static int GroupedRows = 4;
 
+    /// <summary>Whether the other cases take two rows a pass (Q8Dot.Dot2) when GroupedRows is above 1; a benchmark switch like it.</summary>
+    internal static bool PairedRows = true;
+
     private int _scalesFinite;   // Q4_0: 0 not yet checked, 1 no f16 scale is infinite or NaN, -1 some is
 
     private bool ScalesFinite()
@@ -92,19 +95,30 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
         int rows = GroupedRows;
         if (type == DType.Q4_0 && rows > 0 && Q8Dot.GroupedApplies(level, x) && ScalesFinite())
         {
-            for (int n = n0; n < n1; n += rows, row += rows * _rowBytes)
+            for (int m = n0; m < n1; m += rows, row += rows * _rowBytes)
             {
-                if (n + rows > n1) rows = 1;   // the last rows one at a time
+                if (m + rows > n1) rows = 1;   // the last rows one at a time
                 if (prefetch)   // as in DotRows, the pass's rows
                 {
                     byte* ahead = row + PrefetchAhead;
                     for (long l = 0, lim = Math.Min(rows * _rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
                 }
-                Q8Dot.DotRowsQ4_0G512(row, _rowBytes, rows, x, blocks, y + (n - n0));
+                Q8Dot.DotRowsQ4_0G512(row, _rowBytes, rows, x, blocks, y + (m - n0));
             }
             return;
         }
-        for (int n = n0; n < n1; n++, row += _rowBytes)
+        int n = n0;
+        if (rows > 1 && PairedRows)   // two rows a pass in the one-row layout (Q8_0; Q4_0 without AVX-512 VBMI)
+            for (; n + 2 <= n1; n += 2, row += 2 * _rowBytes)
+            {
+                if (prefetch)
+                {
+                    byte* ahead = row + PrefetchAhead;
+                    for (long l = 0, lim = Math.Min(2 * _rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
+                }
+                Q8Dot.Dot2(type, row, _rowBytes, x, blocks, y + (n - n0), level);
+            }
+        for (; n < n1; n++, row += _rowBytes)
         {
             if (prefetch)   // as in DotRows
             {
