@@ -70,8 +70,10 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     /// <summary>
     /// Rows of W a pass of the grouped Q4_0 kernel (Q8Dot.DotRowsQ4_0G512): 4, 2 or 1; 0 takes the one-row loop.
     /// A benchmark switch (old and new loops alternating in one process); results are the same bits either way.
+    /// Two: one decode token's products streamed from memory (shape b, one thread, CPU time) took 1.10-1.23x less
+    /// time than the one-row loop with two rows a pass and 1.03-1.20x with four (in cache four was 0-5% ahead).
     /// </summary>
-    internal static int GroupedRows = 4;
+    internal static int GroupedRows = 2;
 
     /// <summary>Whether the other cases take two rows a pass (Q8Dot.Dot2) when GroupedRows is above 1; a benchmark switch like it.</summary>
     internal static bool PairedRows = true;
