@@ -70,10 +70,11 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     /// <summary>
     /// Rows of W a pass of the grouped Q4_0 kernel (Q8Dot.DotRowsQ4_0G512): 4, 2 or 1; 0 takes the one-row loop.
     /// A benchmark switch (old and new loops alternating in one process); results are the same bits either way.
-    /// Two: one decode token's products streamed from memory (shape b, one thread, CPU time) took 1.10-1.23x less
-    /// time than the one-row loop with two rows a pass and 1.03-1.20x with four (in cache four was 0-5% ahead).
+    /// Four: one decode token's products streamed from memory (shape b, 76 MB) on two threads, the decode setting,
+    /// took 1.08-1.10x less time than with the one-row loop with four rows a pass, 1.05-1.06x with two (on one
+    /// thread two was ahead, 1.06-1.23x against 1.01-1.20x; in cache four was 0-5% ahead).
     /// </summary>
-    internal static int GroupedRows = 2;
+    internal static int GroupedRows = 4;
 
     /// <summary>Whether the other cases take two rows a pass (Q8Dot.Dot2) when GroupedRows is above 1; a benchmark switch like it.</summary>
     internal static bool PairedRows = true;
