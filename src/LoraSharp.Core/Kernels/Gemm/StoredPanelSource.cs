@@ -71,8 +71,8 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
     /// Rows of W a pass of the grouped Q4_0 kernel (Q8Dot.DotRowsQ4_0G512): 4, 2 or 1; 0 takes the one-row loop.
     /// A benchmark switch (old and new loops alternating in one process); results are the same bits either way.
     /// Four: one decode token's products streamed from memory (shape b, 76 MB) on two threads, the decode setting,
-    /// took 1.08-1.10x less time than with the one-row loop with four rows a pass, 1.05-1.06x with two (on one
-    /// thread two was ahead, 1.06-1.23x against 1.01-1.20x; in cache four was 0-5% ahead).
+    /// ran 1.08-1.10x faster than with the one-row loop with four rows a pass, 1.05-1.06x with two (on one thread
+    /// two was ahead, 1.06-1.23x against 1.01-1.20x; in cache four was 0-5% ahead).
     /// </summary>
     internal static int GroupedRows = 4;
 
