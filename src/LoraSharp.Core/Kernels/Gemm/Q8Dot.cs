@@ -17,6 +17,9 @@
 // VEX-only (absent on Zen 4), so both widths use vpmaddubsw + vpmaddwd.
 // Against float decode the error is the activation's quantization (|Δx| ≤ d/2 per element, d = max|x|/127 per
 // block); docs/kernels.md gives the measured logits difference.
+// Several rows a pass (below the one-row kernels): the grouped Q4_0 kernel (AVX-512 VBMI; four blocks a register,
+// X pre-arranged by Q8Row, 1/2/4 rows sharing X's loads) and Dot2 (two rows in the one-row layout, V512/V256); each
+// row's result is the same bits as Dot's.
 // Not here: quantizing X (Q8Row), threading and prefetch (StoredPanelSource, DecodedGemv).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
