@@ -104,18 +104,21 @@ public static class FineTuneJob
         Agreed(comm, "preparing the data", () => data = s.Objective == "sft" ? PrepareData(request, s, tokenizer, model.Config.MaxPositionEmbeddings, session.ChatTemplate) : null);
         // PiSSA/OLoRA move W's principal part into the adapter and train against the residual; resume recomputes the
         // same (seeded) init before loading the checkpoint's factors, and the end writes the converted plain LoRA.
+        // target_modules not given: the family's PEFT default (phi3: qkv_proj), resolved here once and written as used.
+        var lora = s.ToLoraSettings(model.Config.ModelType);
+        var moduleNames = model.Layers.Length > 0 ? model.Layers[0].ModuleNames : null;
         Training.Adapters.PissaInitResult? pissa = null;
         if (!s.FullFineTuning && LoraSettings.IsBaseDerivedInit(s.InitLoraWeights))
         {
             int side = model.Layers.Max(l => l.Projections.Max(p => Math.Min(p.InFeatures, p.OutFeatures)));
             if (s.InitLoraWeights == "pissa" && side > 1024)
                 observer.Info($"note: init_lora_weights pissa runs an exact SVD per projection (cost ~ {side}³ here, minutes to hours); pissa_niter_4 is PEFT's fast equivalent");
-            pissa = Training.Adapters.PissaInit.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
+            pissa = Training.Adapters.PissaInit.Attach(model, lora, s.Seed, AdapterName);
         }
-        else if (!s.FullFineTuning) LoraInjector.Attach(model, s.ToLoraSettings(), s.Seed, AdapterName);
+        else if (!s.FullFineTuning) LoraInjector.Attach(model, lora, s.Seed, AdapterName);
         if (!s.FullFineTuning) model.TrainModulesToSave(s.ModulesToSave);   // PEFT modules_to_save: embedding / head in full
-        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(s.ToLoraSettings(), Path.GetFileName(session.Source.TrimEnd('/')), modulesToSave: model.ModulesToSave,
-            moduleNames: model.Layers.Length > 0 ? model.Layers[0].ModuleNames : null);
+        var peftConfig = s.FullFineTuning ? null : PeftAdapter.ToConfig(lora, Path.GetFileName(session.Source.TrimEnd('/')), modulesToSave: model.ModulesToSave,
+            moduleNames: moduleNames);
 
         int padId = Batcher.ResolvePadId(tokenizer);
         Trainer trainer;
@@ -136,7 +139,8 @@ public static class FineTuneJob
         long total = model.Layers.Sum(l => l.Projections.Sum(p => (long)p.InFeatures * p.OutFeatures)) + (long)model.Config.VocabSize * model.Config.HiddenSize;
         observer.Info($"model: {session.Source} ({model.Config.ModelType}, {model.Config.NumHiddenLayers} layers, hidden {model.Config.HiddenSize}, vocab {model.Config.VocabSize})");
         observer.Info($"trainable: {trainable:N0} parameters ({100.0 * trainable / Math.Max(1, total):F3}% of {total:N0})" +
-                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.EffectiveLoraAlpha} on {string.Join(",", s.ToLoraSettings().ResolvedTargets)}" + (s.UseDora ? " (DoRA)" : "")
+                      (s.FullFineTuning ? ", full fine-tuning" : $", LoRA r={s.LoraRank} alpha={s.EffectiveLoraAlpha} on {string.Join(",", moduleNames is null ? lora.ResolvedTargets : lora.ResolvedTargetsFor(moduleNames))}"
+                         + (s.TargetModules is null ? $" (target_modules not given: the {model.Config.ModelType} default)" : "") + (s.UseDora ? " (DoRA)" : "")
                       + (model.ModulesToSave.Count > 0 ? $", {string.Join(" and ", model.ModulesToSave)} in full (modules_to_save{(model.TiedOutput ? ", untied from the tied base" : "")})" : "")));
         if (data != null)
             observer.Info($"data: {data.Kind}, {data.Train.Count} training samples ({data.Train.Sum(x => (long)x.Length):N0} tokens, " +

@@ -1,6 +1,7 @@
 // The `inspect` use case: open a Hugging Face model folder, a .gguf file or a PEFT adapter folder without
 // converting weights (base dtype "stored"), and report architecture, dimensions, parameter count, dtypes per
-// tensor kind, tokenizer kind and size, and a LoRA memory estimate (or, for adapters, r/alpha/targets/tensors).
+// tensor kind, tokenizer kind and size, and a LoRA memory estimate, with modules_to_save when asked (or, for adapters,
+// r/alpha/targets/tensors).
 using LoraSharp.Formats.Json;
 using LoraSharp.Formats.Safetensors;
 using LoraSharp.Models.Loading;
@@ -11,8 +12,11 @@ namespace LoraSharp.App;
 public static class InspectJob
 {
     /// <summary>Inspects <paramref name="path"/>. Throws a UserErrorException (ModelFormatException, ...) or FileNotFoundException with a clear message on bad input.</summary>
-    public static InspectReport Run(string path)
+    /// <param name="path">A model folder, a .gguf file or an adapter folder.</param>
+    /// <param name="modulesToSave">modules_to_save the memory estimate assumes (embed_tokens, lm_head; train's names and checks).</param>
+    public static InspectReport Run(string path, IReadOnlyList<string>? modulesToSave = null)
     {
+        var modules = Models.Llama.LlamaModel.NormalizeModulesToSave(modulesToSave ?? [], "--modules-to-save");
         string full = System.IO.Path.GetFullPath(path);
         if (Directory.Exists(full) && File.Exists(System.IO.Path.Combine(full, "adapter_config.json"))) return Adapter(full);
         using var model = ModelLoader.Load(full, new ModelLoadOptions { BaseDType = "stored" });
@@ -27,10 +31,11 @@ public static class InspectJob
         // and everything widened to f32 (--base-dtype f32).
         var shapes = model.Tensors.Select(kv => (kv.Key, kv.Value.Shape)).ToList();
         var auto = BaseStorageRules.Parse(model.Format == "gguf" ? "stored" : "auto");
-        long held = LoraMemoryEstimate.HeldBaseWeightBytes(model.Config, shapes, name => BaseStorageRules.Target(auto, model.Tensors[name], out _));
-        long heldF32 = LoraMemoryEstimate.HeldBaseWeightBytes(model.Config, shapes, _ => Core.Tensors.DType.F32);
+        long held = LoraMemoryEstimate.HeldBaseWeightBytes(model.Config, shapes, name => BaseStorageRules.Target(auto, model.Tensors[name], out _), modules);
+        long heldF32 = LoraMemoryEstimate.HeldBaseWeightBytes(model.Config, shapes, _ => Core.Tensors.DType.F32, modules);
         const int Rank = 8, Seq = 512, MicroBatch = 1;
-        long adapter = LoraMemoryEstimate.AdapterParameters(model.Config, Rank);
+        // modules_to_save train in full beside the adapters: their f32 values, gradients and optimizer state.
+        long adapter = LoraMemoryEstimate.AdapterParameters(model.Config, Rank) + LoraMemoryEstimate.ModulesToSaveParameters(model.Config, modules);
         int threads = Core.Threading.Threads.Hardware;
         bool outputF32 = BaseStorageRules.Target(auto, model.Tensors[model.Tensors.ContainsKey(TensorNames.LmHead) && !model.Config.TieWordEmbeddings
             ? TensorNames.LmHead : TensorNames.Embedding], out _) == Core.Tensors.DType.F32;
@@ -46,6 +51,7 @@ public static class InspectJob
             TokenizerVocabSize = tokSize,
             Memory = LoraMemoryEstimate.Compute(model.Config, held, adapter, Rank, Seq, MicroBatch, outputF32, threads),
             MemoryF32 = LoraMemoryEstimate.Compute(model.Config, heldF32, adapter, Rank, Seq, MicroBatch, outputF32: true, threads),
+            ModulesToSave = modules,
             DoraExtraBytes = LoraMemoryEstimate.AllLinears(model.Config).Sum(m => LoraMemoryEstimate.DoraBufferBytes(m.Out, m.In, Rank, Seq * MicroBatch) + 16L * m.Out),
             IgnoredTensors = model.IgnoredTensors,
         };

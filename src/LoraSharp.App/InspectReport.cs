@@ -32,6 +32,9 @@ public sealed record InspectReport
     /// <summary>LoRA memory estimate with the base weights widened to f32 (models only).</summary>
     public LoraMemoryEstimate? MemoryF32 { get; init; }
 
+    /// <summary>modules_to_save the memory estimates assume (embed_tokens, lm_head trained in full; empty: none).</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = [];
+
     /// <summary>What DoRA (use_dora) on all linears adds to <see cref="Memory"/>: its buffers and the magnitudes with grads and AdamW state (models only).</summary>
     public long? DoraExtraBytes { get; init; }
 

@@ -123,7 +123,12 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
     /// in its type's bytes (an f32 matrix as forward panels, rows rounded up to 32), vectors in f32; a tied embedding
     /// once (f32: only as the output projection's panels; compressed: read in place by the output projection).
     /// </summary>
-    public static long HeldBaseWeightBytes(LlamaConfig c, IEnumerable<(string Name, int[] Shape)> tensors, Func<string, DType> dtypeOf)
+    /// <param name="modulesToSave">PEFT modules_to_save (embed_tokens, lm_head) trained in full: their f32 copies count
+    /// as trainable parameters (<see cref="ModulesToSaveParameters"/>), not here; what stays frozen is held as
+    /// LlamaModel.TrainModulesToSave leaves it (a trained head as new f32 panels; a tied model's lookup table kept or
+    /// made beside it).</param>
+    public static long HeldBaseWeightBytes(LlamaConfig c, IEnumerable<(string Name, int[] Shape)> tensors, Func<string, DType> dtypeOf,
+        IReadOnlyList<string>? modulesToSave = null)
     {
         var list = tensors.ToList();
         bool tied = c.TieWordEmbeddings || !list.Exists(t => t.Name == Models.Loading.TensorNames.LmHead);   // as LlamaModel.FromTensors decides
@@ -136,6 +141,33 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
             long rows = panels ? (shape[0] + 31L) / 32 * 32 : shape[0];
             bytes += DTypeInfo.ByteCount(dtype, rows * shape[1]);
         }
+        var modules = LlamaModel.NormalizeModulesToSave(modulesToSave ?? []);
+        if (modules.Length == 0) return bytes;
+        bool embed = modules.Contains("embed_tokens"), head = modules.Contains("lm_head");
+        long V = c.VocabSize, C = c.HiddenSize, f32Panels = (V + 31) / 32 * 32 * C * 4;
+        var embedDType = dtypeOf(Models.Loading.TensorNames.Embedding);
+        if (!tied)
+        {
+            // The trained embedding replaces the frozen one; the trained head's panels replace the stored head.
+            if (embed) bytes -= DTypeInfo.ByteCount(embedDType, V * C);
+            if (head)
+            {
+                var headDType = dtypeOf(Models.Loading.TensorNames.LmHead);
+                bytes += f32Panels - (headDType == DType.F32 ? f32Panels : DTypeInfo.ByteCount(headDType, V * C));
+            }
+        }
+        else if (head)
+        {
+            // Untied by training the head: new f32 panels for it; the lookup keeps its table (f32: a plain V x C table
+            // instead of reading the old panels), unless embed_tokens trains it too (then it is a trainable copy).
+            if (embedDType != DType.F32) bytes += f32Panels - (embed ? DTypeInfo.ByteCount(embedDType, V * C) : 0);
+            else if (!embed) bytes += 4 * V * C;
+        }
+        // tied, embed_tokens alone: the frozen head keeps the held embedding (f32 panels or the compressed matrix).
         return bytes;
     }
+
+    /// <summary>Parameters modules_to_save trains in full: vocab × hidden for each of embed_tokens and lm_head.</summary>
+    public static long ModulesToSaveParameters(LlamaConfig c, IReadOnlyList<string>? modulesToSave) =>
+        LlamaModel.NormalizeModulesToSave(modulesToSave ?? []).Length * (long)c.VocabSize * c.HiddenSize;
 }

@@ -160,6 +160,32 @@ public sealed record LlamaConfig
     /// rows [gate | up]); LoRA targets these fused names, as PEFT does.</summary>
     public bool FusedProjections => ModelType == "phi3";
 
+    /// <summary>
+    /// target_modules when the user gives none, per model_type: PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+    /// (peft/utils/constants.py) for the families it lists (llama, mistral, qwen2, qwen3, gemma2, gemma3_text: q_proj,
+    /// v_proj). PEFT has no entry for phi3 or smollm3 (it asks for target_modules); ours: phi3 qkv_proj (its fused
+    /// q/k/v, the module holding PEFT's q_proj and v_proj), smollm3 q_proj v_proj (Llama's projections). A model type
+    /// not listed gets q_proj v_proj.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> PeftDefaultTargetModules { get; } = new Dictionary<string, IReadOnlyList<string>>
+    {
+        ["llama"] = ["q_proj", "v_proj"],
+        ["mistral"] = ["q_proj", "v_proj"],
+        ["qwen2"] = ["q_proj", "v_proj"],
+        ["qwen3"] = ["q_proj", "v_proj"],
+        ["gemma2"] = ["q_proj", "v_proj"],
+        ["gemma3_text"] = ["q_proj", "v_proj"],
+        ["smollm3"] = ["q_proj", "v_proj"],   // not in PEFT's table
+        ["phi3"] = ["qkv_proj"],              // not in PEFT's table
+    };
+
+    /// <summary>This family's target_modules when the user gives none (<see cref="PeftDefaultTargetModules"/>).</summary>
+    public IReadOnlyList<string> DefaultTargetModules => DefaultTargetModulesFor(ModelType);
+
+    /// <summary>The target_modules default of model type <paramref name="modelType"/> (q_proj v_proj when not listed).</summary>
+    public static IReadOnlyList<string> DefaultTargetModulesFor(string? modelType) =>
+        modelType is not null && PeftDefaultTargetModules.TryGetValue(modelType, out var t) ? t : ["q_proj", "v_proj"];
+
     /// <summary>True when the model uses LongRoPE, whose frequencies switch to long_factor for sequences longer than
     /// <see cref="RopeScaling"/>.OriginalMaxPositionEmbeddings.</summary>
     public bool LongRope => RopeScaling is { IsLongRope: true };

@@ -95,8 +95,9 @@ public sealed record TrainingSettings
     [JsonPropertyName("lora_alpha")] public double? LoraAlpha { get; init; }
     /// <summary>lora_dropout.</summary>
     [JsonPropertyName("lora_dropout")] public double LoraDropout { get; init; } = 0.05;
-    /// <summary>Projections to adapt, or ["all-linear"].</summary>
-    [JsonPropertyName("target_modules")] public string[] TargetModules { get; init; } = ["q_proj", "v_proj"];
+    /// <summary>Projections to adapt, or ["all-linear"]; null: the model family's PEFT default (LlamaConfig.DefaultTargetModules:
+    /// q_proj v_proj, phi3 qkv_proj), on every path (CLI, files, web, library), as lora_alpha's 2 × rank.</summary>
+    [JsonPropertyName("target_modules")] public string[]? TargetModules { get; init; }
     /// <summary>Layers to adapt (null = all).</summary>
     [JsonPropertyName("layers_to_transform")] public int[]? LayersToTransform { get; init; }
     /// <summary>Per-module ranks (PEFT rank_pattern).</summary>
@@ -167,13 +168,18 @@ public sealed record TrainingSettings
     /// <summary>Micro-batches per optimizer step.</summary>
     [JsonIgnore] public int GradientAccumulationSteps => Math.Max(1, BatchSize / Math.Max(1, MicroBatchSize));
 
-    /// <summary>The LoRA part as Models' settings.</summary>
-    public LoraSettings ToLoraSettings() => new()
+    /// <summary>target_modules as used on a model of type <paramref name="modelType"/>: the given list, or that family's
+    /// PEFT default (<see cref="Models.LlamaConfig.DefaultTargetModulesFor"/>; null model type: Llama's q_proj v_proj).</summary>
+    public IReadOnlyList<string> EffectiveTargetModules(string? modelType) => TargetModules ?? Models.LlamaConfig.DefaultTargetModulesFor(modelType);
+
+    /// <summary>The LoRA part as Models' settings, for a model of type <paramref name="modelType"/> (it picks the
+    /// target_modules default when none are given; null: Llama's).</summary>
+    public LoraSettings ToLoraSettings(string? modelType = null) => new()
     {
         Rank = LoraRank,
         Alpha = EffectiveLoraAlpha,
         Dropout = LoraDropout,
-        TargetModules = TargetModules,
+        TargetModules = EffectiveTargetModules(modelType),
         LayersToTransform = LayersToTransform,
         RankPattern = RankPattern,
         AlphaPattern = AlphaPattern,

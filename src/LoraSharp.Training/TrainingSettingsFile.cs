@@ -25,8 +25,9 @@ public static class TrainingSettingsFile
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
-    // Reading also refuses null for a non-nullable setting ("target_modules:" with no value in YAML, or
-    // "rank_pattern": null, reached LoraSettings.Validate as a NullReferenceException; found by fuzzing).
+    // Reading also refuses null for a non-nullable setting ("modules_to_save:" with no value in YAML, or
+    // "rank_pattern": null, reached LoraSettings.Validate as a NullReferenceException; found by fuzzing). Nullable ones
+    // (lora_alpha, target_modules, warmup_steps, ...) read null as "not given".
     private static readonly JsonSerializerOptions ReadOptions = new(Options) { RespectNullableAnnotations = true };
 
     /// <summary>Settings as JSON text.</summary>

@@ -153,7 +153,7 @@ public sealed class FineTuneJobTests : IDisposable
             var ppl = PerplexityJob.Run(session, new PerplexityRequest { Model = model, File = textFile, MaxLength = 32, Stride = 16 });
             Assert.True(double.IsFinite(ppl.Perplexity) && ppl.Perplexity > 1, $"perplexity {ppl.Perplexity}");
 
-            // The Llama default (q_proj v_proj) names modules phi3 does not have: refused, naming the fused ones.
+            // q_proj v_proj given explicitly names modules phi3 does not have: refused, naming the fused ones.
             var e = Assert.Throws<Core.UserErrorException>(() => FineTuneJob.Run(
                 new FineTuneRequest { Model = model, Settings = Settings("phi3-default", 8, 8, maxSteps: 1) with { TargetModules = ["q_proj", "v_proj"] }, OutputRoot = Path.Combine(_dir, "loras") },
                 new Recorder()));
@@ -163,6 +163,52 @@ public sealed class FineTuneJobTests : IDisposable
         {
             Directory.Delete(model, true);
         }
+    }
+
+    private sealed class InfoRecorder : IFineTuneObserver
+    {
+        public List<string> Lines { get; } = [];
+        public void Info(string line) => Lines.Add(line);
+        public void Started(int totalSteps, int resumedAtStep) { }
+        public void Step(StepRecord record) { }
+    }
+
+    private static string[] TargetModulesOf(string adapterFolder)
+    {
+        using var cfg = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapterFolder, "adapter_config.json")));
+        return [.. cfg.RootElement.GetProperty("target_modules").EnumerateArray().Select(e => e.GetString()!)];
+    }
+
+    [Fact]
+    public void FineTune_TargetModulesNotGiven_UsesTheFamilysPeftDefault()
+    {
+        // phi3 (fused q/k/v): trains on qkv_proj, and adapter_config.json and the run header say so.
+        string model = FamilyFixtures.ModelFolder("phi3_longrope");
+        try
+        {
+            var info = new InfoRecorder();
+            var phi3 = FineTuneJob.Run(new FineTuneRequest { Model = model, Settings = Settings("phi3-none", 8, 8, maxSteps: 1) with { TargetModules = null },
+                OutputRoot = Path.Combine(_dir, "loras") }, info);
+            Assert.Equal(["qkv_proj"], TargetModulesOf(phi3.AdapterFolder));
+            using (var st = SafetensorsFile.Open(Path.Combine(phi3.AdapterFolder, "adapter_model.safetensors")))
+            {
+                Assert.Equal(2 * 2, st.Tensors.Count);   // 2 layers x lora_A/lora_B
+                Assert.All(st.Tensors, t => Assert.Contains(".self_attn.qkv_proj.lora_", t.Name));
+            }
+            Assert.Contains(info.Lines, l => l.Contains("on qkv_proj (target_modules not given: the phi3 default)", StringComparison.Ordinal));
+            // training_parameters.json keeps "not given"
+            Assert.Null(TrainingSettingsFile.Load(phi3.AdapterFolder).TargetModules);
+        }
+        finally
+        {
+            Directory.Delete(model, true);
+        }
+
+        // llama: PEFT's q_proj v_proj, as before.
+        var llamaInfo = new InfoRecorder();
+        var llama = Run(Settings("llama-none", 8, 8, maxSteps: 1) with { TargetModules = null }, observer: llamaInfo);
+        Assert.Equal(["q_proj", "v_proj"], TargetModulesOf(llama.AdapterFolder));
+        Assert.Contains(llamaInfo.Lines, l => l.Contains("on q_proj,v_proj (target_modules not given: the llama default)", StringComparison.Ordinal));
     }
 }
 

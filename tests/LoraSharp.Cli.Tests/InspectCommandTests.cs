@@ -28,6 +28,17 @@ public class InspectCommandTests
     }
 
     [Fact]
+    public void Inspect_ModulesToSave_ShowsThemInTheEstimate_AndRefusesOtherNames()
+    {
+        var (code, output, err) = Run("inspect", SharedFixtures.Stories260KHf, "--modules-to-save", "embed_tokens");
+        Assert.True(code == 0, err);
+        Assert.Contains("and embed_tokens in full (modules_to_save, 32,768 of them)", output);
+        var (bad, _, badErr) = Run("inspect", SharedFixtures.Stories260KHf, "--modules-to-save", "q_proj");
+        Assert.NotEqual(0, bad);
+        Assert.Contains("--modules-to-save: 'q_proj' cannot be trained in full", badErr);
+    }
+
+    [Fact]
     public void Inspect_Phi3LongRope_ShowsFusedTensorsPartialRotaryAndLongRope()
     {
         string dir = FamilyFixtures.ModelFolder("phi3_longrope");

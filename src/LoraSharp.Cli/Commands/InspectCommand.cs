@@ -11,10 +11,18 @@ internal static class InspectCommand
     {
         var pathArg = new Argument<string>("path") { Description = "A Hugging Face model folder, a .gguf file, or a PEFT adapter folder." };
         var command = new Command("inspect", "Show a model's or adapter's architecture, sizes, tensor dtypes, tokenizer and the memory a LoRA run needs.");
+        // train's modules_to_save (same names and checks): the estimate counts them trained in full.
+        var modulesOption = new Option<string[]?>("--modules-to-save")
+        {
+            Description = "Count these as trained in full in the memory estimate, as train's --modules-to-save: embed_tokens, lm_head.",
+            AllowMultipleArgumentsPerToken = true,
+        };
         command.Arguments.Add(pathArg);
+        command.Options.Add(modulesOption);
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, () =>
         {
-            Print(InspectJob.Run(parse.GetValue(pathArg)!), parse.InvocationConfiguration.Output);
+            string[] modules = [.. (parse.GetValue(modulesOption) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+            Print(InspectJob.Run(parse.GetValue(pathArg)!, modules), parse.InvocationConfiguration.Output);
             return 0;
         }));
         return command;
@@ -71,7 +79,14 @@ internal static class InspectCommand
                 Line("LoRA memory (est.)", $"{Bytes(m.TotalBytes)} as loaded by default (peak RSS of `train`), {Bytes(f.TotalBytes)} with --base-dtype f32");
                 Line("  base weights", $"{Bytes(m.BaseWeightsBytes)} as loaded by default (bf16/f16/quantized matrices kept as stored, decoded inside the matmuls), " +
                                        $"{Bytes(f.BaseWeightsBytes)} as f32");
-                Line("  adapters", $"r={m.Rank} on all linears: {Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW (or Sophia) state; lion: {Bytes(m.TrainableParameters * 12)}");
+                if (r.ModulesToSave.Count > 0)
+                {
+                    long full = (long)r.ModulesToSave.Count * c.VocabSize * c.HiddenSize;
+                    Line("  adapters", $"r={m.Rank} on all linears and {string.Join(" and ", r.ModulesToSave)} in full (modules_to_save, {Count(full)} of them): " +
+                                       $"{Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW (or Sophia) state; lion: {Bytes(m.TrainableParameters * 12)}");
+                }
+                else
+                    Line("  adapters", $"r={m.Rank} on all linears: {Count(m.TrainableParameters)} params, {Bytes(m.TrainableBytes)} with grads and AdamW (or Sophia) state; lion: {Bytes(m.TrainableParameters * 12)}");
                 Line("  activations", $"{Bytes(m.ActivationBytes)} (seq {m.SequenceLength}, micro-batch {m.MicroBatch}); {Bytes(m.CheckpointedActivationBytes)} with --gradient-checkpointing");
                 Line("  workspace", $"{Bytes(m.WorkspaceBytes)} (runtime and per-thread matmul scratch)");
                 if (r.DoraExtraBytes is { } dora)

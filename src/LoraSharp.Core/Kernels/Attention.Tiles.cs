@@ -7,6 +7,7 @@
 // Not here: masking, tiling and the softmax bookkeeping (Attention.Forward.cs / Attention.Backward.cs).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LoraSharp.Core.Kernels;
 
@@ -31,6 +32,8 @@ public static partial class Attention
         /// <summary>x with -∞ lanes replaced by 0 (a safe max to subtract before exp).</summary>
         static abstract TV NegInfToZero(TV x);
         static abstract float Sum(TV x);
+        /// <summary>dst[0..3] = the lane sums of a, b, c and d (one transpose-and-add tree for the four).</summary>
+        static abstract void Sum4(TV a, TV b, TV c, TV d, float* dst);
     }
 
     private readonly unsafe struct V512 : IVec<Vector512<float>>
@@ -50,6 +53,9 @@ public static partial class Attention
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> NegInfToZero(Vector512<float> x) => Vector512.ConditionalSelect(Vector512.Equals(x, NegInf), Zero, x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> x) => Vector512.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* dst) =>
+            V256.Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper(), dst);
     }
 
     private readonly unsafe struct V256 : IVec<Vector256<float>>
@@ -69,6 +75,14 @@ public static partial class Attention
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> NegInfToZero(Vector256<float> x) => Vector256.ConditionalSelect(Vector256.Equals(x, NegInf), Zero, x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> x) => Vector256.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d, float* dst)
+        {
+            if (!Avx.IsSupported) { V128.Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper(), dst); return; }
+            // Per 128-bit half: [a01 a23 b01 b23], [c01 c23 d01 d23], then [a b c d]; the two halves added.
+            var abcd = Avx.HorizontalAdd(Avx.HorizontalAdd(a, b), Avx.HorizontalAdd(c, d));
+            (abcd.GetLower() + abcd.GetUpper()).Store(dst);
+        }
     }
 
     private readonly unsafe struct V128 : IVec<Vector128<float>>
@@ -88,6 +102,12 @@ public static partial class Attention
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<float> NegInfToZero(Vector128<float> x) => Vector128.ConditionalSelect(Vector128.Equals(x, NegInf), Zero, x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> x) => Vector128.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d, float* dst)
+        {
+            if (Sse3.IsSupported) { Sse3.HorizontalAdd(Sse3.HorizontalAdd(a, b), Sse3.HorizontalAdd(c, d)).Store(dst); return; }
+            dst[0] = Vector128.Sum(a); dst[1] = Vector128.Sum(b); dst[2] = Vector128.Sum(c); dst[3] = Vector128.Sum(d);
+        }
     }
 
     /// <summary>The scalar path: a "vector" of one float, plain multiply and add (no FMA, which may be emulated).</summary>
@@ -107,6 +127,8 @@ public static partial class Attention
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Exp(float x) => MathF.Exp(x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float NegInfToZero(float x) => float.IsNegativeInfinity(x) ? 0f : x;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(float x) => x;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sum4(float a, float b, float c, float d, float* dst) { dst[0] = a; dst[1] = b; dst[2] = c; dst[3] = d; }
     }
 
     /// <summary>
@@ -372,6 +394,21 @@ public static partial class Attention
 
     /// <summary>Σ_d a[d]·b[d] over HS (a multiple of the vector width), two accumulator chains.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>The lanes of a·b before the final sum (two chains added), for <see cref="IVec{TV}.Sum4"/>.</summary>
+    private static unsafe TV DotLanes<TO, TV>(float* a, float* b, int HS) where TO : struct, IVec<TV> where TV : unmanaged
+    {
+        int W = TO.Count;
+        TV s0 = TO.Zero, s1 = TO.Zero;
+        int d = 0;
+        for (; d + 2 * W <= HS; d += 2 * W)
+        {
+            s0 = TO.Fma(TO.Load(a + d), TO.Load(b + d), s0);
+            s1 = TO.Fma(TO.Load(a + d + W), TO.Load(b + d + W), s1);
+        }
+        if (d < HS) s0 = TO.Fma(TO.Load(a + d), TO.Load(b + d), s0);
+        return TO.Add(s0, s1);
+    }
+
     private static unsafe float Dot<TO, TV>(float* a, float* b, int HS) where TO : struct, IVec<TV> where TV : unmanaged
     {
         int W = TO.Count;

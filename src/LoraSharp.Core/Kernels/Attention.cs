@@ -16,7 +16,7 @@
 //   start each query tile's key loop at the start of its first query's segment, so a packed row costs the sum of
 //   its samples' own causal attention, not T².
 // Soft-cap (Gemma 2's attn_logit_softcapping; softCap > 0): every score s = scale·q·k becomes cap·tanh(s/cap) before
-// the mask and the softmax, inside the tiles (SoftCap over each score tile row, and per score on the row path); the
+// the mask and the softmax, inside the tiles (SoftCap over each score tile row, also on the row path); the
 // backward multiplies dS by 1 − (s_capped/cap)². softCap = 0 skips it (one branch per tile).
 //
 // Files: Attention.cs (API, checks, scratch), Attention.Forward.cs, Attention.Backward.cs, Attention.Tiles.cs
@@ -42,6 +42,17 @@ public static partial class Attention
     /// instead of the tiles, whose score kernel is vectorised over queries and would waste most lanes.
     /// </summary>
     internal const int RowPathMaxTq = 8;
+
+    /// <summary>Row path: key ranges are split until there are about this many parts (enough for 8 threads).</summary>
+    private const int RowPathParts = 8;
+
+    /// <summary>Row path: the fewest keys worth a split of their own (one key tile).</summary>
+    private const int RowPathMinSplitKeys = Tile;
+
+    /// <summary>Row path: flops (4·NH·Tq·Tk·HS) from which a call takes every thread (about 64 keys at 9 x 64 heads).</summary>
+    private const long RowPathParallelFlops = 1L << 17;
+
+    [ThreadStatic] private static Gemm.AlignedBuffer? t_rowPartials;   // the calling thread's split results
 
     /// <summary>
     /// out_i = Σ_j softmax_j(scale · q_i·k_j) v_j over the keys visible to query i; lse_i = log Σ_j exp(scale · q_i·k_j).
@@ -90,10 +101,34 @@ public static partial class Attention
                 Q = pq, K = pk, V = pv, Mask = keyMask.IsEmpty ? null : pm, Seg = segmentIds.IsEmpty ? null : ps, Out = po, Lse = plse,
                 B = B, Tq = Tq, Tk = Tk, NH = NH, NKV = NKV, HS = HS, Scale = scale, Window = slidingWindow, Cap = softCap,
                 ScoreLevel = level, RowLevel = RowLevelFor(level, HS),
-                RowPath = Tq <= RowPathMaxTq, QueryTiles = (Tq + Tile - 1) / Tile,
+                RowPath = Tq <= RowPathMaxTq && NH / NKV <= Tile, QueryTiles = (Tq + Tile - 1) / Tile,
             };
-            int parts = work.RowPath ? B * NH * Tq : B * NH * work.QueryTiles;
-            Threads.Run(ref work, parts, Threads.ForFlops(4L * B * NH * Tq * Tk * HS));
+            if (!work.RowPath)
+            {
+                Threads.Run(ref work, B * NH * work.QueryTiles, Threads.ForFlops(4L * B * NH * Tq * Tk * HS));
+                return;
+            }
+            // Row path (decoding): parts over (b, kv head, query row) and, when those are few, over key ranges too
+            // (Splits, chosen from the shapes alone so results do not depend on the thread count). Decode attention
+            // is bound by reading the cache, not by its flops: two threads pay from about a hundred keys.
+            int rows = B * NKV * Tq;
+            work.Splits = Math.Clamp(Math.Min(RowPathParts / rows, Tk / RowPathMinSplitKeys), 1, RowPathParts);
+            int parts = rows * work.Splits;
+            int threads = 4L * B * NH * Tq * Tk * HS >= RowPathParallelFlops ? Threads.Count : 1;
+            if (work.Splits == 1)
+            {
+                Threads.Run(ref work, parts, threads);
+                return;
+            }
+            var partials = t_rowPartials ??= new Gemm.AlignedBuffer();
+            int G = NH / NKV;
+            long oFloats = (long)parts * G * HS, mFloats = (long)parts * G;
+            float* pp = partials.Ensure(oFloats + mFloats + 2 * mFloats + 2);
+            work.PartO = pp;
+            work.PartM = pp + oFloats;
+            work.PartL = (double*)(((nint)(pp + oFloats + mFloats) + 7) & ~(nint)7);
+            Threads.Run(ref work, parts, threads);
+            CombineSplits(work, Scratch.For(HS).OAcc);
         }
     }
 

@@ -69,17 +69,19 @@ public sealed class PackedWeight
     public static PackedWeight FromStored(Tensor w)
     {
         CheckStored(w);
-        return new PackedWeight(new StoredPanelSource(w.Clone(), owned: true), w.DType);
+        return new PackedWeight(new StoredPanelSource(w.CopyToHugePages(), owned: true), w.DType);
     }
 
     /// <summary>
-    /// Like <see cref="FromStored"/> but takes <paramref name="w"/> itself as the storage, without copying: the caller
-    /// gives it up (see <see cref="Tensor.MoveOrCopy"/>) and must neither use nor dispose it afterwards.
+    /// Like <see cref="FromStored"/> but takes <paramref name="w"/> over: its bytes move onto huge pages and it is
+    /// disposed (one tensor's bytes held twice for a moment); the caller must neither use nor dispose it afterwards.
     /// </summary>
     public static PackedWeight AdoptStored(Tensor w)
     {
         CheckStored(w);
-        return new PackedWeight(new StoredPanelSource(w, owned: true), w.DType);
+        var held = w.CopyToHugePages();   // streamed whole every decoded token: onto huge pages (Tensors/HugePages.cs)
+        w.Dispose();
+        return new PackedWeight(new StoredPanelSource(held, owned: true), w.DType);
     }
 
     /// <summary>

@@ -46,7 +46,9 @@ public sealed unsafe class Tensor : IDisposable
     {
         long bytes = DTypeInfo.ByteCount(dtype, CountElements(shape));
         nuint n = (nuint)Math.Max(bytes, 1);
-        byte* p = (byte*)NativeMemory.AlignedAlloc(n, Alignment);
+        bool huge = bytes >= HugePages.Threshold;   // weights and big buffers: placed on 2 MiB pages (HugePages.cs)
+        byte* p = (byte*)NativeMemory.AlignedAlloc(n, huge ? (nuint)HugePages.Size : Alignment);
+        if (huge) HugePages.Advise(p, bytes);
         NativeMemory.Clear(p, n);
         if (bytes > 0) GC.AddMemoryPressure(bytes);
         return new Tensor(dtype, (int[])shape.Clone(), p, owned: true, owner: null);
@@ -81,6 +83,18 @@ public sealed unsafe class Tensor : IDisposable
         var copy = Zeros(DType, Shape);
         Buffer.MemoryCopy(data, copy._data, ByteLength, ByteLength);
         return copy;
+    }
+
+    /// <summary>
+    /// A copy of this tensor in <see cref="HugePageArena"/> memory (huge pages where the OS gives them), for a frozen
+    /// weight that kernels stream whole: a view whose owner keeps the arena chunk alive. This tensor is left as it was.
+    /// </summary>
+    public Tensor CopyToHugePages()
+    {
+        byte* data = EnsureAlive();
+        byte* p = HugePageArena.Allocate(ByteLength, out var chunk);
+        Buffer.MemoryCopy(data, p, ByteLength, ByteLength);
+        return new Tensor(p, DType, (int[])Shape.Clone(), chunk);
     }
 
     /// <summary>

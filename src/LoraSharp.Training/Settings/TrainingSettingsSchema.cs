@@ -49,7 +49,7 @@ public static class TrainingSettingsSchema
         new("lora_alpha", "--lora-alpha", "lora", SettingKind.Number, "LoRA alpha; the update is scaled by alpha / r.") { Range = Positive, DefaultText = "2 x lora_rank" },
         new("lora_dropout", "--lora-dropout", "lora", SettingKind.Number, "Dropout on the adapter's input.") { Range = Fraction },
         new("target_modules", "--target-modules", "lora", SettingKind.List, "Projections to adapt: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj, or all-linear (phi3: qkv_proj o_proj gate_up_proj down_proj).",
-            false, [.. LlamaLayer.ProjectionNames, "all-linear", "qkv_proj", "gate_up_proj"]),
+            false, [.. LlamaLayer.ProjectionNames, "all-linear", "qkv_proj", "gate_up_proj"]) { DefaultText = "the family's PEFT default: q_proj v_proj (phi3: qkv_proj)" },
         new("layers_to_transform", "--layers", "lora", SettingKind.IntegerList, "Layers to adapt.", true) { DefaultText = "all" },
         new("rank_pattern", "--rank-pattern", "lora", SettingKind.Pattern, "Per-module ranks (PEFT rank_pattern), e.g. q_proj=4,down_proj=16.", true),
         new("alpha_pattern", "--alpha-pattern", "lora", SettingKind.Pattern, "Per-module alphas (PEFT alpha_pattern), e.g. q_proj=8.", true),

@@ -221,6 +221,36 @@ public class AttentionTests(ITestOutputHelper log)
         AssertMatches(last, Run(y, reference: true), $"decode Tq={Tq} Tk={Tk} W={window}");
     }
 
+    /// <summary>
+    /// Decoding with few kv heads and a long cache: the row path splits the keys into ranges and joins them
+    /// (flash-decoding). Split boundaries in and across key tiles, a split past a window or padding seeing nothing,
+    /// every SIMD level, 1 and 2 threads bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 300, 1, 0, 0)]
+    [InlineData(1, 300, 2, 0, 0)]
+    [InlineData(1, 300, 2, 100, 0)]
+    [InlineData(1, 300, 1, 0, 250)]
+    [InlineData(3, 200, 1, 7, 0)]
+    [InlineData(1, 129, 2, 0, 0)]
+    public void DecodeWithKeySplits_MatchesReference(int Tq, int Tk, int nkv, int window, int leftPad)
+    {
+        var s = new Shape(1, Tq, Tk, 3 * nkv, nkv, 64, window);
+        var x = Inputs.Make(s, 41 + Tk + window, leftPad > 0 ? PaddingMask(1, Tk, _ => (leftPad, 0)) : null);
+        var expected = Run(x, reference: true, backward: false);
+        foreach (var level in new[] { SimdLevel.Scalar, SimdLevel.V128, SimdLevel.V256, Simd.Hardware })
+        {
+            using var _ = Simd.Force(level);
+            Result two = null!;
+            TwoThreads.Run(() => two = Run(x, reference: false, backward: false));
+            AssertMatches(two, expected, $"{level} {s} pad {leftPad}", backward: false);
+            Result one;
+            using (Threads.Limit(1)) one = Run(x, reference: false, backward: false);
+            Assert.Equal(one.Out, two.Out);
+            Assert.Equal(one.Lse, two.Lse);
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(5)]

@@ -38,6 +38,24 @@ public class ForwardSharedTests
         }
     }
 
+    /// <summary>Decode of an f32 model: one row over three f32 weights big enough to split, on two threads.</summary>
+    [Fact]
+    public void ForwardShared_F32OneRow_TwoThreads_EqualsSeparateForwards()
+    {
+        const int K = 576;
+        int[] ns = [576, 192, 200];
+        var weights = ns.Select((n, i) => PackedWeight.FromF32(TestData.Uniform(n * K, 20 + i), n, K)).ToArray();
+        var x = TestData.Uniform(K, 3);
+        foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256 })
+        {
+            using var _ = Simd.Force(level);
+            var separate = weights.Select((w, i) => { var y = new float[ns[i]]; MatMul.Forward(x, w, y, 1); return y; }).ToArray();
+            var shared = ns.Select(n => Enumerable.Repeat(float.NaN, n).ToArray()).ToArray();
+            TwoThreads.Run(() => MatMul.ForwardShared(x, 1, weights[0], shared[0], weights[1], shared[1], weights[2], shared[2]));
+            for (int i = 0; i < 3; i++) Assert.True(separate[i].AsSpan().SequenceEqual(shared[i]), $"{level}: product {i}");
+        }
+    }
+
     [Fact]
     public void ForwardShared_WeightsOfDifferentK_Throw()
     {

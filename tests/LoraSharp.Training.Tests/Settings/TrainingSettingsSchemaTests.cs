@@ -117,6 +117,32 @@ public sealed class TrainingSettingsSchemaTests
         Assert.Equal(new Models.Lora.LoraSettings().Rank, new TrainingSettings().LoraRank);
     }
 
+    [Fact]
+    public void TargetModulesNotGiven_IsTheFamilysPeftDefault_OnEveryPath()
+    {
+        // not given: null on every path, resolved per model type (PEFT's table; phi3's fused qkv_proj)
+        Assert.Null(new TrainingSettings().TargetModules);
+        Assert.Null(TrainingSettingsFile.Parse("{\"lora_rank\": 8}", "json").TargetModules);
+        string yaml = Path.Combine(Path.GetTempPath(), $"targets-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(yaml, "lora_rank: 8\n");
+        try { Assert.Null(TrainingSettingsFile.Load(yaml).TargetModules); }
+        finally { File.Delete(yaml); }
+        var notGiven = new TrainingSettings();
+        Assert.Equal(["q_proj", "v_proj"], notGiven.ToLoraSettings().TargetModules);
+        Assert.Equal(["q_proj", "v_proj"], notGiven.ToLoraSettings("llama").TargetModules);
+        Assert.Equal(["qkv_proj"], notGiven.ToLoraSettings("phi3").TargetModules);
+        foreach (string family in Models.Loading.LlamaConfigReader.SupportedModelTypes)
+            Assert.True(Models.LlamaConfig.PeftDefaultTargetModules.ContainsKey(family), family);
+        // given (even PEFT's Llama default itself) stays as given, on phi3 too, where the model refuses it
+        var given = TrainingSettingsFile.Parse("{\"target_modules\": [\"q_proj\", \"v_proj\"]}", "json");
+        Assert.Equal(["q_proj", "v_proj"], given.ToLoraSettings("phi3").TargetModules);
+        // training_parameters.json keeps "not given", so --copy-from resolves it again for the next model
+        Assert.Null(TrainingSettingsFile.Apply(TrainingSettingsFile.Parse(TrainingSettingsFile.ToJson(new TrainingSettings()), "copy"),
+            new JsonObject { ["lora_rank"] = 4 }, "cli").TargetModules);
+        Assert.Equal(["all-linear"], TrainingSettingsFile.Apply(new TrainingSettings(),
+            new JsonObject { ["target_modules"] = new JsonArray("all-linear") }, "cli").TargetModules!);
+    }
+
     [Theory]
     [InlineData(null, 0.0, 1000, 100)]     // neither given: text-generation-webui's 100
     [InlineData(null, 0.1, 1000, 100)]     // the ratio alone is used

@@ -1,12 +1,14 @@
 // A float buffer on the pinned object heap whose first element sits on a 64-byte boundary (one cache line, one
 // Vector512), so packed panels never straddle cache lines. Pinned arrays never move, so the pointer stays valid
 // for the buffer's lifetime without `fixed`. Not thread-safe: each owner (a weight, a thread's scratch) has its own.
+using LoraSharp.Core.Tensors;
+
 namespace LoraSharp.Core.Kernels.Gemm;
 
 /// <summary>A growable, 64-byte aligned, pinned float buffer.</summary>
 internal sealed unsafe class AlignedBuffer
 {
-    private float[]? _array;   // keeps the pinned memory alive
+    private object? _array;   // keeps the pinned memory alive (a float[] or an arena chunk)
 
     /// <summary>First aligned element (null before the first <see cref="Ensure"/>).</summary>
     public float* Pointer { get; private set; }
@@ -19,6 +21,19 @@ internal sealed unsafe class AlignedBuffer
     {
         var b = new AlignedBuffer();
         b.Allocate(length, zero: true, what);
+        return b;
+    }
+
+    /// <summary>
+    /// A zero-filled buffer of <paramref name="length"/> floats carved from <see cref="HugePageArena"/> (huge pages where
+    /// the OS gives them): for frozen weights, which are read whole every step or token. It never grows.
+    /// </summary>
+    public static AlignedBuffer ZerosOnHugePages(long length)
+    {
+        var b = new AlignedBuffer();
+        b.Pointer = (float*)HugePageArena.Allocate(length * sizeof(float), out var chunk);
+        b._array = chunk;
+        b.Capacity = length;
         return b;
     }
 

@@ -26,7 +26,10 @@ internal sealed unsafe class F32PanelSource : PanelSource
     {
         _n = n;
         _k = k;
-        _forward = AlignedBuffer.Zeros(Panels(n) * (long)k * NR, $"Packed weight [{n}, {k}]");
+        long floats = Panels(n) * (long)k * NR;
+        if (floats + (2L << 20) / sizeof(float) > Array.MaxLength)
+            throw new ArgumentException($"Packed weight [{n}, {k}] needs {floats} floats, more than one .NET array can hold ({Array.MaxLength}); split the tensor.");
+        _forward = AlignedBuffer.ZerosOnHugePages(floats);
     }
 
     /// <summary>Packs an f32 W [N, K] row-major.</summary>

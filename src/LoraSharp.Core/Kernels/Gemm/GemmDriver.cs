@@ -131,12 +131,9 @@ internal static unsafe class GemmDriver
         long byCols = (long)colPanels * tilesM * mr + (long)colPanels * bPack + (long)tilesM * aPack;
         bool splitRows = byRows <= byCols;
 
-        // Reduction blocks start at multiples of the source's alignment (a quantized row decodes from a block
-        // boundary); with alignment 1 this is an even split of Depth into ceil(Depth / KcMax) blocks.
         int align = p.BLayout == BLayout.Frozen ? p.Frozen!.ReductionAlign(p.FrozenBackward) : 1;
-        int kcMax = p.ATransposed ? KcMaxPackedA : KcMax;
         int units = (p.Depth + align - 1) / align;
-        int blocks = (units + kcMax / align - 1) / Math.Max(1, kcMax / align);
+        int blocks = ReductionBlocks(p);
         if (GemvDriver.Applies(p, level, isDirect))
         {
             GemvDriver.Run(p, direct, directStride, blocks, level, Math.Min(threads, panels));
@@ -162,10 +159,37 @@ internal static unsafe class GemmDriver
     /// </summary>
     public static bool TryRunShared(in GemmProblem p0, in GemmProblem p1, in GemmProblem p2, int count, SimdLevel level)
     {
-        if (!Shareable(p0, level) || !Shareable(p1, level) || (count > 2 && !Shareable(p2, level))) return false;
         long flops = CostFlops(p0) + CostFlops(p1) + (count > 2 ? CostFlops(p2) : 0);
-        DecodedGemv.RunShared(p0, p1, p2, count, level, Threads.ForFlops(flops));
+        if (Shareable(p0, level) && Shareable(p1, level) && (count <= 2 || Shareable(p2, level)))
+        {
+            DecodedGemv.RunShared(p0, p1, p2, count, level, Threads.ForFlops(flops));
+            return true;
+        }
+        // One-row products over f32 forward panels (decode of an f32 model): GemvDriver's parts of each in one region.
+        if (!GemvShareable(p0, level, out var w0) || !GemvShareable(p1, level, out var w1)) return false;
+        GemvDriver.Work w2 = default;
+        if (count > 2 && !GemvShareable(p2, level, out w2)) return false;
+        GemvDriver.RunShared(w0, w1, w2, count, Threads.ForFlops(flops));
         return true;
+    }
+
+    private static bool GemvShareable(in GemmProblem p, SimdLevel level, out GemvDriver.Work work)
+    {
+        work = default;
+        if (p.Rows == 0 || p.Cols == 0 || p.Depth == 0 || p.BLayout != BLayout.Frozen) return false;
+        if (!p.Frozen!.TryDirect(p.FrozenBackward, out float* direct, out long stride) || !GemvDriver.Applies(p, level, isDirect: true)) return false;
+        work = GemvDriver.Prepare(p, direct, stride, ReductionBlocks(p), level);
+        return true;
+    }
+
+    // Reduction blocks of p: they start at multiples of the source's alignment (a quantized row decodes from a block
+    // boundary); with alignment 1 this is an even split of Depth into ceil(Depth / KcMax) blocks.
+    private static int ReductionBlocks(in GemmProblem p)
+    {
+        int align = p.BLayout == BLayout.Frozen ? p.Frozen!.ReductionAlign(p.FrozenBackward) : 1;
+        int kcMax = p.ATransposed ? KcMaxPackedA : KcMax;
+        int units = (p.Depth + align - 1) / align;
+        return (units + kcMax / align - 1) / Math.Max(1, kcMax / align);
     }
 
     // A compressed (DecodedPanelSource) weight is never directly addressable, so Applies' isDirect is false.
