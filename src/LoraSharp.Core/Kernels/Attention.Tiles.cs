@@ -392,9 +392,8 @@ public static partial class Attention
         }
     }
 
-    /// <summary>Σ_d a[d]·b[d] over HS (a multiple of the vector width), two accumulator chains.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     /// <summary>The lanes of a·b before the final sum (two chains added), for <see cref="IVec{TV}.Sum4"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe TV DotLanes<TO, TV>(float* a, float* b, int HS) where TO : struct, IVec<TV> where TV : unmanaged
     {
         int W = TO.Count;
@@ -409,19 +408,10 @@ public static partial class Attention
         return TO.Add(s0, s1);
     }
 
+    /// <summary>Σ_d a[d]·b[d] over HS (a multiple of the vector width), two accumulator chains.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe float Dot<TO, TV>(float* a, float* b, int HS) where TO : struct, IVec<TV> where TV : unmanaged
-    {
-        int W = TO.Count;
-        TV s0 = TO.Zero, s1 = TO.Zero;
-        int d = 0;
-        for (; d + 2 * W <= HS; d += 2 * W)
-        {
-            s0 = TO.Fma(TO.Load(a + d), TO.Load(b + d), s0);
-            s1 = TO.Fma(TO.Load(a + d + W), TO.Load(b + d + W), s1);
-        }
-        if (d < HS) s0 = TO.Fma(TO.Load(a + d), TO.Load(b + d), s0);
-        return TO.Sum(TO.Add(s0, s1));
-    }
+        => TO.Sum(DotLanes<TO, TV>(a, b, HS));
 
     /// <summary>
     /// Applies the visibility rules to a score tile St[r·Tile + c] (key j0 + r, query i0 + c; rows &lt; nk, columns &lt; N)
