@@ -307,8 +307,7 @@ public static partial class Attention
         public readonly float* OAcc;   // [Tile, HS]  unnormalised output rows (forward)
         public readonly float* M;      // [Tile] running max per query (forward); safe lse per query (backward)
         public readonly float* Alpha;  // [Tile] rescale factor per query (forward); D per query (backward)
-        public readonly float* ColSum; // [Tile] Σ_j p per query in this tile
-        public readonly float* Row;    // [Tile] one query's scores (row path)
+        public readonly float* ColSum; // [Tile] Σ_j p per query in this tile; the row path's lane maxima
         public readonly double* L;     // [Tile] running softmax denominators in double
         private readonly float[] _floats;
         private readonly double[] _doubles;
@@ -327,12 +326,11 @@ public static partial class Attention
             DPt = p; p += Tile * Tile;
             M = p; p += Tile;
             Alpha = p; p += Tile;
-            ColSum = p; p += Tile;
-            Row = p;
+            ColSum = p;
             L = (double*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_doubles));
         }
 
-        public static int FloatCount(int hs) => 3 * hs * Tile + 2 * Tile * Tile + 4 * Tile;
+        public static int FloatCount(int hs) => 3 * hs * Tile + 2 * Tile * Tile + 3 * Tile;
 
         public static Scratch For(int hs)
         {
