@@ -73,18 +73,6 @@ public sealed class PackedWeight
     }
 
     /// <summary>
-    /// Like <see cref="FromStored"/> but takes <paramref name="w"/> over: its bytes move onto huge pages and it is
-    /// disposed (one tensor's bytes held twice for a moment); the caller must neither use nor dispose it afterwards.
-    /// </summary>
-    public static PackedWeight AdoptStored(Tensor w)
-    {
-        CheckStored(w);
-        var held = w.CopyToHugePages();   // streamed whole every decoded token: onto huge pages (Tensors/HugePages.cs)
-        w.Dispose();
-        return new PackedWeight(new StoredPanelSource(held, owned: true), w.DType);
-    }
-
-    /// <summary>
     /// Like <see cref="FromStored"/> but reads <paramref name="w"/> in place: the caller owns it and keeps it alive
     /// as long as this weight is used (after it is disposed, a matmul throws ObjectDisposedException).
     /// For a tied embedding that the token lookup reads too.
