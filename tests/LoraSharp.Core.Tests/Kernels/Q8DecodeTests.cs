@@ -8,6 +8,7 @@ using LoraSharp.Core.Kernels.Gemm;
 using LoraSharp.Core.Quant;
 using LoraSharp.Core.Tensors;
 using LoraSharp.Core.Threading;
+using System.Runtime.InteropServices;
 using LoraSharp.TestSupport;
 
 namespace LoraSharp.Core.Tests.Kernels;
@@ -64,6 +65,38 @@ public unsafe class Q8DecodeTests
     }
 
     [Fact]
+    public void Quantize_VectorPath_WritesTheScalarTwinsBytes()
+    {
+        foreach (int K in new[] { 32, 96, 128, 576, 1536, 2080 })
+        {
+            var x = TestData.Uniform(K, K, scale: 3f);
+            x.AsSpan(32, Math.Min(32, K - 32)).Clear();              // an all-zero block (when K > 32)
+            for (int i = 0; i < 32; i++) x[i] = i - 15.5f;            // block 0: amax 15.5, ties at x·id = k + 0.5 for even and odd k
+            x[0] = 127f;                                              // d = 1, id = 1: x = 2.5 -> 2, 3.5 -> 4 (to even)
+            x[1] = 2.5f; x[2] = 3.5f; x[3] = -2.5f; x[4] = -0.5f; x[5] = 0.5f; x[6] = -127f;
+            if (K >= 128) x[127] = 1e8f;                              // d·2^112 overflows: the grouped copy is marked unusable
+            var scalar = new float[Q8Row.Floats(K)];
+            var vector = new float[Q8Row.Floats(K)];
+            scalar.AsSpan().Fill(float.NaN);
+            vector.AsSpan().Fill(float.NaN);
+            fixed (float* px = x, ps = scalar, pv = vector)
+            {
+                Assert.True(Q8Row.QuantizeScalar(px, K, Q8Row.At(ps, K)));
+                Assert.True(Q8Row.Quantize(px, K, Q8Row.At(pv, K)));
+                Assert.Equal(2, Q8Row.At(ps, K).Q[1]);
+                Assert.Equal(4, Q8Row.At(ps, K).Q[2]);
+                if (K >= 128) Assert.False(Q8Row.At(pv, K).Grouped);
+                Assert.Equal(MemoryMarshal.AsBytes(scalar.AsSpan()).ToArray(), MemoryMarshal.AsBytes(vector.AsSpan()).ToArray());
+                if (K >= 128) x[127] = 1f;                            // and again with every block grouped
+                Assert.True(Q8Row.QuantizeScalar(px, K, Q8Row.At(ps, K)));
+                Assert.True(Q8Row.Quantize(px, K, Q8Row.At(pv, K)));
+                Assert.True(Q8Row.At(pv, K).Grouped);
+            }
+            Assert.Equal(MemoryMarshal.AsBytes(scalar.AsSpan()).ToArray(), MemoryMarshal.AsBytes(vector.AsSpan()).ToArray());
+        }
+    }
+
+    [Fact]
     public void Quantize_NonFiniteInput_IsRefused()
     {
         foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
@@ -71,6 +104,8 @@ public unsafe class Q8DecodeTests
             var x = TestData.Uniform(64, 1);
             x[40] = bad;
             Assert.False(Quantize(x).Ok, $"{bad} accepted");
+            var scratch = new float[Q8Row.Floats(64)];
+            fixed (float* px = x, ps = scratch) Assert.False(Q8Row.QuantizeScalar(px, 64, Q8Row.At(ps, 64)), $"{bad} accepted by the scalar twin");
         }
     }
 
