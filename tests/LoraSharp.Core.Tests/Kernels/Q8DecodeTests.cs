@@ -23,8 +23,9 @@ public unsafe class Q8DecodeTests
 
     private static readonly SimdLevel[] VectorLevels = [SimdLevel.V512, SimdLevel.V256, SimdLevel.V128];
 
-    // X quantized by Q8Row into managed arrays (q, d, Q4 offsets).
-    private static (sbyte[] Q, float[] D, int[] Off, bool Ok) Quantize(float[] x)
+    // X quantized by Q8Row: its codes, scales and Q4_0 corrections (four a block) as managed arrays, and the scratch
+    // that holds the row (for Q8Row.At).
+    private static (sbyte[] Q, float[] D, int[] Off, bool Ok, float[] Scratch) Quantize(float[] x)
     {
         int K = x.Length;
         var buf = new float[Q8Row.Floats(K)];
@@ -32,7 +33,9 @@ public unsafe class Q8DecodeTests
         {
             var row = Q8Row.At(pb, K);
             bool ok = Q8Row.Quantize(px, K, row);
-            return (new Span<sbyte>(row.Q, K).ToArray(), new Span<float>(row.D, K / 32).ToArray(), new Span<int>(row.Q4Offset, K / 4).ToArray(), ok);
+            var off = new int[K / 8];
+            for (int b = 0; b < K / 32; b++) new Span<int>(row.Q4Offset(b), 4).CopyTo(off.AsSpan(4 * b));
+            return (new Span<sbyte>(row.Q, K).ToArray(), new Span<float>(row.D, K / 32).ToArray(), off, ok, buf);
         }
     }
 
@@ -42,7 +45,7 @@ public unsafe class Q8DecodeTests
         var x = TestData.Uniform(32 * 7, 3, scale: 2f);
         x.AsSpan(32, 32).Clear();                  // an all-zero block: d = 0, q = 0
         x[70] = -5f;                               // a block whose max magnitude is negative
-        var (q, d, off, ok) = Quantize(x);
+        var (q, d, off, ok, _) = Quantize(x);
         Assert.True(ok);
         for (int b = 0; b < 7; b++)
         {
@@ -57,8 +60,12 @@ public unsafe class Q8DecodeTests
                 Assert.InRange(q[k], -127, 127);
                 Assert.True(Math.Abs(x[k] - d[b] * q[k]) <= 0.5001 * d[b], $"element {k}: {x[k]} vs {d[b] * q[k]}");
             }
-            for (int j = 0; j < 8; j++)
-                Assert.Equal(8 * (q[b * 32 + 4 * j] + q[b * 32 + 4 * j + 1] + q[b * 32 + 4 * j + 2] + q[b * 32 + 4 * j + 3]), off[b * 8 + j]);
+            for (int j = 0; j < 4; j++)   // c_b,j: the codes of elements 4j..4j+3 and 16+4j..16+4j+3
+            {
+                int sum = 0;
+                for (int i = 4 * j; i < 4 * j + 4; i++) sum += q[b * 32 + i] + q[b * 32 + 16 + i];
+                Assert.Equal(8 * sum, off[b * 4 + j]);
+            }
         }
         Assert.Equal(-127, q[70]);
         Assert.All(q.AsSpan(32, 32).ToArray(), v => Assert.Equal(0, v));
@@ -120,15 +127,13 @@ public unsafe class Q8DecodeTests
             var w = QuantTestData.RandomBlocks(type, blocks, seed: blocks, amplitude: 0.5);
             var x = TestData.Uniform(K, blocks + 100, scale: 3f);
             x[0] = 3f;                              // a code of exactly ±127
-            var (q, d, off, _) = Quantize(x);
+            var (q, d, _, _, scratch) = Quantize(x);
             var wf = new float[K];
             Dequant.DequantizeRowScalar(type, w, wf);
             fixed (byte* pw = w)
-            fixed (sbyte* pq = q)
-            fixed (float* pd = d)
-            fixed (int* po = off)
+            fixed (float* ps = scratch)
             {
-                var row = new Q8Row(pq, pd, po);
+                var row = Q8Row.At(ps, K);
                 float scalar = Q8Dot.DotScalar(type, pw, row, blocks);
                 foreach (var level in new[] { SimdLevel.V512, SimdLevel.V256, SimdLevel.Scalar })
                     Assert.Equal(scalar, Q8Dot.Dot(type, pw, row, blocks, level));
@@ -180,7 +185,7 @@ public unsafe class Q8DecodeTests
             // |Δy[i, j]| ≤ Σ_b (d_b / 2) Σ_i∈b |W[j, i]|: each activation moves by at most half its block's step.
             for (int i = 0; i < m; i++)
             {
-                var (_, d, _, _) = Quantize(x[(i * k)..((i + 1) * k)]);
+                var (_, d, _, _, _) = Quantize(x[(i * k)..((i + 1) * k)]);
                 for (int j = 0; j < n; j++)
                 {
                     double bound = 0, mag = 0;

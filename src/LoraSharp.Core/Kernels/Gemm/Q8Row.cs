@@ -1,22 +1,24 @@
 // One row of activations quantized to Q8_0 blocks for the integer decode products (Q8Dot.cs), as ggml's
 // quantize_row_q8_0 does it: per 32-element block d = max|x| / 127, q = round(x / d) (to nearest, ties to even;
 // q in [-127, 127], never -128, so |q| fits a signed byte for maddubs), d kept as a float (ggml rounds it to
-// f16; keeping it is free here and one rounding less). Also each 4-element group's Σq times 8: the correction
-// that lets the Q4_0 kernel multiply the unsigned codes 0..15 and subtract 8·Σq instead of centring the codes.
+// f16; keeping it is free here and one rounding less).
+// For Q4_0 the same codes are also laid out the way its kernels unpack a weight block's nibbles: per group of four
+// blocks, the low halves [x_b[0..16) x_b+1[0..16) x_b+2.. x_b+3..] (the elements of the low nibbles), the high halves
+// likewise, then per block four corrections c_b,j = 8·Σ q_i over i in {4j..4j+3} ∪ {16+4j..16+4j+3} (they let the
+// kernels multiply the unsigned codes 0..15 and subtract 8·Σq instead of centring the codes), then each block's
+// d times 2^112 four times (the grouped kernel turns the weight's f16 scale into f32·2^-112 with two integer
+// operations; see Q8Dot). Written once per row, read by every weight row with no shuffles. The last group is padded
+// (its missing blocks are never read). The grouped kernel is marked unusable for the row when some d·2^112
+// overflows (|x| ≥ 2^16·127); the one- and two-block kernels read only the codes and corrections.
 // Quantizing costs O(K) per row, against N·K in the products that read it (N ≥ 64 rows of W); it is vectorised all
 // the same, because it runs on the caller's thread before the parallel products (Amdahl).
-// Also, for the grouped Q4_0 kernel (Q8Dot.DotRowsQ4_0G512), the same values rearranged per group of four blocks to
-// match the order in which it unpacks four blocks' nibbles: low halves [x_b[0..16) x_b+1[0..16) x_b+2.. x_b+3..],
-// high halves likewise, the corrections in that order, and each block's d times 2^112 four times (the kernel turns
-// the weight's f16 scale into f32·2^-112 with two integer operations; see Q8Dot). The rearranged copy is written
-// once per row, so the kernel reads it with no shuffles; it is marked unusable when some d·2^112 overflows (|x| ≥ 2^16·127).
 // Not here: the products (Q8Dot), which rows take this path (DecodedGemv).
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace LoraSharp.Core.Kernels.Gemm;
 
-/// <summary>A quantized activation row: K signed bytes, K/32 scales, K/4 Q4_0 corrections.</summary>
+/// <summary>A quantized activation row: K signed bytes, K/32 scales, and the Q4_0 layout (G).</summary>
 internal readonly unsafe struct Q8Row
 {
     /// <summary>Elements per block (ggml's QK8_0).</summary>
@@ -28,42 +30,44 @@ internal readonly unsafe struct Q8Row
     /// <summary>Scales d[K / 32]: x ≈ d·q.</summary>
     public readonly float* D;
 
-    /// <summary>Q4Offset[K / 4]: 8·(q[4j] + q[4j+1] + q[4j+2] + q[4j+3]).</summary>
-    public readonly int* Q4Offset;
-
     /// <summary>
-    /// The grouped copy (null when absent): a 64-byte header (int 0: 1 when usable), then per group g of four blocks
-    /// 320 bytes: low-half codes [64], high-half codes [64], their corrections [16 + 16 ints], d·2^112 [16 floats],
-    /// lane 4i + j of each for block 4g + i.
+    /// The Q4_0 layout: a 64-byte header (int 0: 1 when every d·2^112 is finite), then per group g of four blocks
+    /// 256 bytes: low-half codes [64], high-half codes [64], corrections [16 ints], d·2^112 [16 floats], lane 4i + j of
+    /// each for block 4g + i; ⌈K/128⌉ groups.
     /// </summary>
     public readonly byte* G;
 
-    public Q8Row(sbyte* q, float* d, int* q4Offset, byte* g = null)
+    public Q8Row(sbyte* q, float* d, byte* g)
     {
         Q = q;
         D = d;
-        Q4Offset = q4Offset;
         G = g;
     }
 
     /// <summary>Bytes of one group of four blocks in <see cref="G"/>.</summary>
-    public const int GroupBytes = 320;
+    public const int GroupBytes = 256;
 
-    /// <summary>True when <see cref="G"/> holds the grouped copy and every d·2^112 in it is finite.</summary>
-    public bool Grouped => G != null && *(int*)G != 0;
+    /// <summary>True when every d·2^112 in <see cref="G"/> is finite (the grouped Q4_0 kernel may read the row).</summary>
+    public bool Grouped => *(int*)G != 0;
 
     /// <summary>The group of blocks 4g..4g+3 in <see cref="G"/>.</summary>
     public byte* Group(int g) => G + 64 + (long)g * GroupBytes;
 
-    // Float offset of G in a row's scratch: after q, d and the corrections, on a 64-byte boundary.
-    private static int GroupedAt(int K) => (K / 4 + K / Block + K / 4 + 15) & ~15;
+    /// <summary>Block b's 16 low-half codes (elements 0..15) in <see cref="G"/>; its high half is 64 bytes on.</summary>
+    public sbyte* Lo(int b) => (sbyte*)Group(b >> 2) + 16 * (b & 3);
+
+    /// <summary>Block b's four corrections c_b,0..3 in <see cref="G"/>.</summary>
+    public int* Q4Offset(int b) => (int*)(Group(b >> 2) + 128) + 4 * (b & 3);
+
+    // Float offset of G in a row's scratch: after q and d, on a 64-byte boundary.
+    private static int GroupedAt(int K) => (K / 4 + K / Block + 15) & ~15;
 
     /// <summary>Floats of scratch one row of <paramref name="K"/> elements needs (K a multiple of 32; a multiple of 16, so rows stacked in one buffer stay 64-byte aligned).</summary>
-    public static long Floats(int K) => GroupedAt(K) + 16 + (K / (4 * Block)) * (GroupBytes / 4);
+    public static long Floats(int K) => GroupedAt(K) + 16 + (K + 4 * Block - 1) / (4 * Block) * (GroupBytes / 4);
 
     /// <summary>Lays a row of <paramref name="K"/> elements out in <paramref name="scratch"/> (<see cref="Floats"/> floats, 16-byte aligned; 64 keeps G's loads within cache lines).</summary>
     public static Q8Row At(float* scratch, int K) =>
-        new((sbyte*)scratch, scratch + K / 4, (int*)(scratch + K / 4 + K / Block), (byte*)(scratch + GroupedAt(K)));
+        new((sbyte*)scratch, scratch + K / 4, (byte*)(scratch + GroupedAt(K)));
 
     /// <summary>
     /// Quantizes x[0..K) (K a multiple of 32) into <paramref name="row"/>; false, with the row unusable, when x holds
@@ -75,6 +79,7 @@ internal readonly unsafe struct Q8Row
     /// <summary>Scalar twin of <see cref="Quantize"/>: the same bytes in every field (and the definition above).</summary>
     public static bool QuantizeScalar(float* x, int K, Q8Row row)
     {
+        bool fits = true;
         for (int b = 0; b < K / Block; b++)
         {
             float* xb = x + b * Block;
@@ -86,18 +91,32 @@ internal readonly unsafe struct Q8Row
             sbyte* q = row.Q + b * Block;
             for (int i = 0; i < Block; i++)
                 q[i] = (sbyte)Math.Clamp((int)MathF.Round(xb[i] * id, MidpointRounding.ToEven), -127, 127);
-            for (int j = 0; j < Block / 4; j++)
-                row.Q4Offset[b * (Block / 4) + j] = 8 * (q[4 * j] + q[4 * j + 1] + q[4 * j + 2] + q[4 * j + 3]);
+            sbyte* lo = row.Lo(b);
+            int* off = row.Q4Offset(b);
+            float* scaled = (float*)(off + 16);   // d·2^112 lanes sit 64 bytes after the corrections
+            for (int k = 0; k < 16; k++)
+            {
+                lo[k] = q[k];
+                lo[64 + k] = q[16 + k];
+            }
+            for (int j = 0; j < 4; j++)
+            {
+                off[j] = 8 * (q[4 * j] + q[4 * j + 1] + q[4 * j + 2] + q[4 * j + 3] + q[16 + 4 * j] + q[17 + 4 * j] + q[18 + 4 * j] + q[19 + 4 * j]);
+                scaled[j] = d * Two112;   // exact while finite (a power of two)
+            }
+            fits &= float.IsFinite(d * Two112);
         }
-        if (row.G != null) Arrange(row, K);
+        *(int*)row.G = fits ? 1 : 0;
+        PadLastGroup(K, row);
         return true;
     }
 
     // One block (four vectors of 8) a step: |x| maximum on the bit patterns (for non-negative floats the integer order is
     // the float order, and infinity and NaN sort above every finite value, so one compare finds them), the same
     // multiply, round-to-even and clamp as the scalar twin, the corrections by two multiply-adds of the bytes with ones
-    // (as the kernels do), and the grouped copy written as each block is done. Run once per row for every product
-    // of the row; scalar, it was 4% of Q4_0 decode's samples, on the main thread while the worker waited.
+    // (as the kernels do) and one add of the halves, the Q4_0 layout written as each block is done. Run once per row
+    // for every product of the row; scalar, it was 4% of Q4_0 decode's samples, on the main thread while the worker
+    // waited.
     private static bool QuantizeV256(float* x, int K, Q8Row row)
     {
         var magnitude = Vector256.Create(0x7FFFFFFF);
@@ -105,7 +124,6 @@ internal readonly unsafe struct Q8Row
         var ones16 = Vector256.Create((short)1);
         var qMax = Vector256.Create(127);
         var qMin = Vector256.Create(-127);
-        int grouped = row.G != null ? K / (4 * Block) * 4 : 0;   // blocks with a place in the grouped copy
         bool fits = true;
         for (int b = 0; b < K / Block; b++)
         {
@@ -129,56 +147,34 @@ internal readonly unsafe struct Q8Row
             var q3 = Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(Vector256.Round(v3 * vid)), qMin), qMax);
             var q = Vector256.Narrow(Vector256.Narrow(q0, q1), Vector256.Narrow(q2, q3));
             q.Store(row.Q + b * Block);
-            var off = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones8, q), ones16) << 3;
-            off.Store(row.Q4Offset + b * (Block / 4));
-            if (b < grouped)
-            {
-                int i = b & 3;
-                byte* at = row.Group(b >> 2);
-                q.GetLower().Store((sbyte*)at + 16 * i);
-                q.GetUpper().Store((sbyte*)at + 64 + 16 * i);
-                off.GetLower().Store((int*)(at + 128) + 4 * i);
-                off.GetUpper().Store((int*)(at + 192) + 4 * i);
-                float scaled = d * Two112;   // exact while finite (a power of two)
-                fits &= float.IsFinite(scaled);
-                Vector128.Create(scaled).Store((float*)(at + 256) + 4 * i);
-            }
+            var quads = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones8, q), ones16);   // Σ of each 4 codes
+            sbyte* lo = row.Lo(b);
+            int* off = row.Q4Offset(b);
+            q.GetLower().Store(lo);
+            q.GetUpper().Store(lo + 64);
+            ((quads.GetLower() + quads.GetUpper()) << 3).Store(off);
+            float scaled = d * Two112;   // exact while finite (a power of two)
+            fits &= float.IsFinite(scaled);
+            Vector128.Create(scaled).Store((float*)(off + 16));
         }
-        if (row.G != null) *(int*)row.G = fits ? 1 : 0;
+        *(int*)row.G = fits ? 1 : 0;
+        PadLastGroup(K, row);
         return true;
+    }
+
+    // Zero codes, corrections and d·2^112 for the missing blocks of a last partial group (Q8Dot.GroupReadBytes reads
+    // them against whatever bytes follow a weight row).
+    private static void PadLastGroup(int K, Q8Row row)
+    {
+        for (int b = K / Block; (b & 3) != 0; b++)
+        {
+            new Span<byte>(row.Lo(b), 16).Clear();
+            new Span<byte>(row.Lo(b) + 64, 16).Clear();
+            new Span<int>(row.Q4Offset(b), 4).Clear();
+            new Span<float>((float*)(row.Q4Offset(b) + 16), 4).Clear();
+        }
     }
 
     /// <summary>2^112: f16 bits shifted into an f32's place read as 2^-112 times the f16's value (Q8Dot).</summary>
     public static readonly float Two112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
-
-    // The grouped copy of a quantized row (see G).
-    private static void Arrange(Q8Row row, int K)
-    {
-        bool fits = true;
-        for (int g = 0; g < K / (4 * Block); g++)
-        {
-            byte* at = row.Group(g);
-            sbyte* lo = (sbyte*)at, hi = lo + 64;
-            int* offLo = (int*)(at + 128), offHi = offLo + 16;
-            float* d = (float*)(at + 256);
-            for (int i = 0; i < 4; i++)
-            {
-                int b = 4 * g + i;
-                for (int k = 0; k < 16; k++)
-                {
-                    lo[16 * i + k] = row.Q[32 * b + k];
-                    hi[16 * i + k] = row.Q[32 * b + 16 + k];
-                }
-                float scaled = row.D[b] * Two112;   // exact while finite (a power of two)
-                fits &= float.IsFinite(scaled);
-                for (int j = 0; j < 4; j++)
-                {
-                    offLo[4 * i + j] = row.Q4Offset[8 * b + j];
-                    offHi[4 * i + j] = row.Q4Offset[8 * b + 4 + j];
-                    d[4 * i + j] = scaled;
-                }
-            }
-        }
-        *(int*)row.G = fits ? 1 : 0;
-    }
 }

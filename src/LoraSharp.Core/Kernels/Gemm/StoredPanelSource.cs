@@ -98,15 +98,19 @@ internal sealed unsafe class StoredPanelSource : DecodedPanelSource
         int rows = GroupedRows;
         if (type == DType.Q4_0 && rows > 0 && Q8Dot.GroupedApplies(level, x) && ScalesFinite())
         {
+            long tensorBytes = N * _rowBytes, readBytes = Q8Dot.GroupReadBytes(blocks);
             for (int m = n0; m < n1; m += rows, row += rows * _rowBytes)
             {
                 if (m + rows > n1) rows = 1;   // the last rows one at a time
+                // A last partial group read whole where its bytes past the pass's last row stay inside W (all but
+                // the tensor's last row or two).
+                bool overread = (m + rows - 1) * _rowBytes + readBytes <= tensorBytes;
                 if (prefetch)   // as in DotRows, the pass's rows
                 {
                     byte* ahead = row + PrefetchAhead;
                     for (long l = 0, lim = Math.Min(rows * _rowBytes, end - ahead); l < lim; l += 64) Sse.Prefetch0(ahead + l);
                 }
-                Q8Dot.DotRowsQ4_0G512(row, _rowBytes, rows, x, blocks, y + (m - n0));
+                Q8Dot.DotRowsQ4_0G512(row, _rowBytes, rows, x, blocks, y + (m - n0), overread);
             }
             return;
         }
