@@ -288,6 +288,7 @@ public unsafe class Q8DecodeTests
         int N = w.Shape[0], K = w.Shape[1], blocks = K / 32;
         long rowBytes = DTypeInfo.ByteCount(type, K);
         var scratch = new float[Q8Row.Floats(K) + 16];
+        scratch.AsSpan().Fill(float.NaN);   // stale bytes, as in a reused buffer: the row must not read what Quantize did not write
         fixed (float* px = x, ps = scratch)
         {
             float* aligned = (float*)(((nint)ps + 63) & ~(nint)63);
