@@ -82,6 +82,45 @@ internal static unsafe partial class Q8Dot
         return Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1)) - Vector256.Load(x.Q4Offset(b));
     }
 
+    // PairQ4_0 for rows u and v, X's codes and corrections loaded once.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<int> U, Vector256<int> V) Pair2Q4_0(byte* u, byte* v, in Q8Row x, int b)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        var one = Vector256.Create((short)1);
+        sbyte* xq = x.Lo(b);
+        var xlo = Vector256.Load(xq);
+        var xhi = Vector256.Load(xq + 64);
+        var off = Vector256.Load(x.Q4Offset(b));
+        var bu = Vector256.Create(Vector128.Load(u + 2), Vector128.Load(u + 2 + Q4Bytes));
+        var bv = Vector256.Create(Vector128.Load(v + 2), Vector128.Load(v + 2 + Q4Bytes));
+        var pu = Avx2.MultiplyAddAdjacent(bu & mask, xlo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(bu.AsUInt16(), 4).AsByte() & mask, xhi);
+        var pv = Avx2.MultiplyAddAdjacent(bv & mask, xlo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(bv.AsUInt16(), 4).AsByte() & mask, xhi);
+        return (Avx2.MultiplyAddAdjacent(pu, one) - off, Avx2.MultiplyAddAdjacent(pv, one) - off);
+    }
+
+    // DotQ4_0V256 for rows u = w and v = w + stride at once (AVX2 machines; AVX-512 without VBMI): the same order, X
+    // loaded once for both rows.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Dot2Q4_0V256(byte* w, long stride, in Q8Row x, int blocks, float* y)
+    {
+        Vector256<float> uA = default, uB = default, vA = default, vB = default;
+        byte* u = w, v = w + stride;
+        float* d = x.D;
+        int b = 0;
+        for (; b + 4 <= blocks; b += 4, u += 4 * Q4Bytes, v += 4 * Q4Bytes)
+        {
+            var (pu, pv) = Pair2Q4_0(u, v, x, b);
+            uA = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(pu), ScalePairQ4_0(u, d, b), uA);
+            vA = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(pv), ScalePairQ4_0(v, d, b), vA);
+            (pu, pv) = Pair2Q4_0(u + 2 * Q4Bytes, v + 2 * Q4Bytes, x, b + 2);
+            uB = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(pu), ScalePairQ4_0(u + 2 * Q4Bytes, d, b + 2), uB);
+            vB = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(pv), ScalePairQ4_0(v + 2 * Q4Bytes, d, b + 2), vB);
+        }
+        y[0] = TailQ4_0(u, x, b, blocks, uA, uB);
+        y[1] = TailQ4_0(v, x, b, blocks, vA, vB);
+    }
+
     // [s_b x 4, s_b+1 x 4] for the block pair at w.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> ScalePairQ4_0(byte* w, float* d, int b) =>

@@ -200,13 +200,14 @@ internal static unsafe partial class Q8Dot
 
     /// <summary>
     /// y[0] and y[1]: the products of rows w and w + stride with x, each bit for bit <see cref="Dot"/> at
-    /// <paramref name="level"/>; for Q8_0 one loop for both rows (shared activation loads, loop and call overhead),
-    /// for Q4_0 (only where the grouped kernel does not run) two calls of <see cref="Dot"/>.
+    /// <paramref name="level"/>; one loop for both rows (shared activation loads, loop and call overhead). Q4_0 takes it
+    /// where the grouped kernel does not run (AVX2 machines, AVX-512 without VBMI, rows the grouped kernel refuses).
     /// </summary>
     public static void Dot2(DType type, byte* w, long stride, in Q8Row x, int blocks, float* y, SimdLevel level)
     {
-        if (type == DType.Q8_0 && level >= SimdLevel.V512 && Avx512BW.IsSupported) Dot2Q8_0V512(w, stride, x, blocks, y);
-        else if (type == DType.Q8_0 && level >= SimdLevel.V256 && Avx2.IsSupported) Dot2Q8_0V256(w, stride, x, blocks, y);
+        if (type == DType.Q4_0 && level >= SimdLevel.V256 && Avx2.IsSupported) Dot2Q4_0V256(w, stride, x, blocks, y);
+        else if (level >= SimdLevel.V512 && Avx512BW.IsSupported) Dot2Q8_0V512(w, stride, x, blocks, y);
+        else if (level >= SimdLevel.V256 && Avx2.IsSupported) Dot2Q8_0V256(w, stride, x, blocks, y);
         else
         {
             y[0] = Dot(type, w, x, blocks, level);
