@@ -69,16 +69,24 @@ internal static unsafe partial class Q8Dot
         return Sse2.MultiplyAddAdjacent(pairs, Vector128.Create((short)1)) - Vector128.Load(x.Q4Offset(b));
     }
 
+    // The code bytes of the block pair at w: block b's 16 in the low half, b + 1's in the high half.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> CodesPair(byte* w) => Vector256.Create(Vector128.Load(w + 2), Vector128.Load(w + 2 + Q4Bytes));
+
+    // 16-bit sums of code pairs against X: the low nibbles times X's low halves plus the high nibbles times its high halves.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> NibblePairs(Vector256<byte> codes, Vector256<sbyte> xlo, Vector256<sbyte> xhi)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        return Avx2.MultiplyAddAdjacent(codes & mask, xlo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(codes.AsUInt16(), 4).AsByte() & mask, xhi);
+    }
+
     // p of the block pair b, b + 1 (b even, so both sit in one group of X's layout): lanes 0..3 block b, 4..7 block b + 1.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> PairQ4_0(byte* w, in Q8Row x, int b)
     {
-        var bytes = Vector256.Create(Vector128.Load(w + 2), Vector128.Load(w + 2 + Q4Bytes));
-        var mask = Vector256.Create((byte)0x0F);
-        var lo = bytes & mask;
-        var hi = Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask;
         sbyte* xq = x.Lo(b);
-        var pairs = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xq)) + Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xq + 64));
+        var pairs = NibblePairs(CodesPair(w), Vector256.Load(xq), Vector256.Load(xq + 64));
         return Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1)) - Vector256.Load(x.Q4Offset(b));
     }
 
@@ -86,17 +94,13 @@ internal static unsafe partial class Q8Dot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector256<int> U, Vector256<int> V) Pair2Q4_0(byte* u, byte* v, in Q8Row x, int b)
     {
-        var mask = Vector256.Create((byte)0x0F);
         var one = Vector256.Create((short)1);
         sbyte* xq = x.Lo(b);
         var xlo = Vector256.Load(xq);
         var xhi = Vector256.Load(xq + 64);
         var off = Vector256.Load(x.Q4Offset(b));
-        var bu = Vector256.Create(Vector128.Load(u + 2), Vector128.Load(u + 2 + Q4Bytes));
-        var bv = Vector256.Create(Vector128.Load(v + 2), Vector128.Load(v + 2 + Q4Bytes));
-        var pu = Avx2.MultiplyAddAdjacent(bu & mask, xlo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(bu.AsUInt16(), 4).AsByte() & mask, xhi);
-        var pv = Avx2.MultiplyAddAdjacent(bv & mask, xlo) + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(bv.AsUInt16(), 4).AsByte() & mask, xhi);
-        return (Avx2.MultiplyAddAdjacent(pu, one) - off, Avx2.MultiplyAddAdjacent(pv, one) - off);
+        return (Avx2.MultiplyAddAdjacent(NibblePairs(CodesPair(u), xlo, xhi), one) - off,
+                Avx2.MultiplyAddAdjacent(NibblePairs(CodesPair(v), xlo, xhi), one) - off);
     }
 
     // DotQ4_0V256 for rows u = w and v = w + stride at once (AVX2 machines; AVX-512 without VBMI): the same order, X
