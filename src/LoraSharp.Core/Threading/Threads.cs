@@ -1,11 +1,15 @@
-// One fixed pool of worker threads and one way to use it: a static split of a struct work item into parts.
+// One fixed pool of worker threads and one way to use it: a split of a struct work item into parts.
 // No per-call thread creation, no allocation per call, no nested parallelism (a Run inside a Run executes
-// serially on the calling thread). Parts are assigned to threads by index, never by work stealing, so a
-// kernel whose parts write disjoint outputs gives identical results for any thread count.
+// serially on the calling thread). A part's work depends on its index only (the split into parts depends on the
+// part count, never on which thread runs a part), so a kernel whose parts write disjoint outputs gives identical
+// results for any thread count.
 //
 // Hand-off: the caller publishes a function pointer and a pointer to its work struct (a local on its stack,
-// alive until Run returns), bumps a generation counter and runs part 0 itself; workers spin briefly, then sleep
-// on a monitor. Spinning ~50 us keeps back-to-back kernel calls in a training step from paying a wake-up each.
+// alive until Run returns) and bumps a generation counter; then the caller and the woken workers claim parts
+// from a shared counter (part 0 first) until none is left. Workers spin briefly, then sleep on a monitor: spinning
+// ~50 us keeps back-to-back kernel calls in a training step from paying a wake-up each. Claiming rather than
+// assigning means a worker that is not running (another process has the core) costs the caller its parts' time,
+// not a wait for the worker to be scheduled.
 using System.Runtime.CompilerServices;
 
 namespace LoraSharp.Core.Threading;
@@ -50,7 +54,8 @@ public static unsafe class Threads
     public static void Run<T>(ref T work) where T : struct, IParallelWork => Run(ref work, Count);
 
     /// <summary>
-    /// Runs parts 0..parts-1 of <paramref name="work"/>; thread i runs parts i, i+n, i+2n... Blocks until all are done.
+    /// Runs parts 0..parts-1 of <paramref name="work"/> on up to <see cref="Count"/> threads, each claiming the next
+    /// part not yet taken. Blocks until all are done.
     /// <paramref name="work"/> must be a local of the caller (it is read through a pointer while Run blocks).
     /// </summary>
     public static void Run<T>(ref T work, int parts) where T : struct, IParallelWork => Run(ref work, parts, int.MaxValue);
@@ -122,14 +127,12 @@ public static unsafe class Threads
         private int _parts;
         private int _threads;
         private int _generation;
-        private int _pending;
+        private long _claim;   // (generation << 32) | next unclaimed part of that run
+        private int _done;     // parts of the current run finished (or failed)
         private Exception? _error;
-
-        private readonly int _workers;
 
         public Pool(int workers)
         {
-            _workers = workers;
             for (int i = 0; i < workers; i++)
             {
                 int index = i + 1;
@@ -140,37 +143,58 @@ public static unsafe class Threads
 
         public void Run(delegate*<void*, int, int, void> fn, void* work, int parts, int threads)
         {
+            // The run's parameters, then its claim word and generation: a worker that reads a generation reads these,
+            // and one that lags into a later run fails its claim (the word carries the generation), so it never
+            // calls fn with a mix of two runs' parameters.
             _fn = fn;
             _work = work;
             _parts = parts;
             _threads = threads;
             _error = null;
-            // Every worker acknowledges every run (even one it sits out), so none can lag into the next run's parameters.
-            Volatile.Write(ref _pending, _workers);
+            int generation = _generation + 1;
+            Volatile.Write(ref _done, 0);
+            Volatile.Write(ref _claim, (long)generation << 32);
             lock (s_wakeLock)
             {
-                Interlocked.Increment(ref _generation);
+                Volatile.Write(ref _generation, generation);
                 Monitor.PulseAll(s_wakeLock);
             }
             t_inside = true;
-            try { RunParts(0); }
-            catch (Exception e) { _error ??= e; }
+            try { RunParts(generation); }
             finally { t_inside = false; }
-            // The join: parts of a decode step are microseconds apart, so spin on the counter first. SpinWait.SpinOnce
-            // alone backs off exponentially and yields the core after ten rounds: a worker finishing 15 us after the
-            // caller was noticed 0.6 ms late on a busy machine (another process got the yielded slice).
-            for (int spins = 0; Volatile.Read(ref _pending) != 0 && spins < JoinSpinIterations; spins++) Thread.SpinWait(1);
+            // The join waits for the parts, not for the workers: parts are claimed, so when a worker has not started
+            // (preempted by another process on a busy machine, or still waking) the caller has claimed and run its
+            // parts too, and nothing is left to wait for. Parts of a decode step are microseconds apart, so spin on
+            // the counter first. SpinWait.SpinOnce alone backs off exponentially and yields the core after ten
+            // rounds: a worker finishing 15 us after the caller was noticed 0.6 ms late on a busy machine.
+            for (int spins = 0; Volatile.Read(ref _done) != parts && spins < JoinSpinIterations; spins++) Thread.SpinWait(1);
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            while (Volatile.Read(ref _done) != parts) spin.SpinOnce(sleep1Threshold: -1);
+            // Closed (a full fence, so the next run's parameters cannot be seen before it): a lagging worker claims nothing.
+            Interlocked.Exchange(ref _claim, ((long)generation << 32) | int.MaxValue);
             if (_error is { } error) throw new AggregateException("A parallel part failed.", error);
         }
 
-        private void RunParts(int index)
+        // Claims and runs parts of run `generation` until none is left. The claim word is read first (acquire), the
+        // run's parameters after it, and the claim taken by a compare-exchange of that word: it succeeds only if
+        // no later run has begun (each run closes its word after the join, before the next run writes its
+        // parameters), so the parameters read are the claimed run's. A failing part still counts as done, so the
+        // join ends.
+        private void RunParts(int generation)
         {
-            var fn = _fn;
-            var work = _work;
-            int parts = _parts, threads = _threads;
-            for (int p = index; p < parts; p += threads) fn(work, p, parts);
+            while (true)
+            {
+                long claim = Volatile.Read(ref _claim);
+                if ((int)(claim >> 32) != generation) return;
+                var fn = _fn;
+                var work = _work;
+                int parts = _parts, part = (int)claim;
+                if (part >= parts) return;
+                if (Interlocked.CompareExchange(ref _claim, claim + 1, claim) != claim) continue;
+                try { fn(work, part, parts); }
+                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+                finally { Interlocked.Increment(ref _done); }
+            }
         }
 
         private void Loop(int index)
@@ -189,12 +213,7 @@ public static unsafe class Threads
                     }
                 }
                 seen = Volatile.Read(ref _generation);
-                if (index < _threads)
-                {
-                    try { RunParts(index); }
-                    catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
-                }
-                Interlocked.Decrement(ref _pending);
+                if (index < _threads) RunParts(seen);
             }
         }
     }

@@ -100,6 +100,40 @@ public class ThreadsTests
         Assert.All(ok.Counts, c => Assert.Equal(1, c));
     }
 
+    // Part 0 holds its thread until every other part is done (or a timeout passes): the other parts must not wait
+    // for that thread. With parts assigned by index (thread i runs i, i+n, ...), parts 2, 4 and 6 would sit behind
+    // part 0 and the run would end only at the timeout.
+    private unsafe struct OnePartStalls : IParallelWork
+    {
+        public int* Done;
+        public int* TimedOut;
+
+        public void Execute(int part, int parts)
+        {
+            if (part == 0)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (Volatile.Read(ref *Done) < parts - 1)
+                {
+                    if (clock.ElapsedMilliseconds > 5000) { *TimedOut = 1; return; }
+                    Thread.Sleep(1);
+                }
+            }
+            else Interlocked.Increment(ref *Done);
+        }
+    }
+
+    [Fact]
+    public unsafe void Run_ThreadHeldInOnePart_OtherThreadsTakeTheRemainingParts()
+    {
+        Assert.True(Threads.Count >= 2, $"needs two threads (LORASHARP_THREADS / processor count gave {Threads.Count})");
+        int done = 0, timedOut = 0;
+        var work = new OnePartStalls { Done = &done, TimedOut = &timedOut };
+        Threads.Run(ref work, 8);
+        Assert.Equal(0, timedOut);
+        Assert.Equal(7, done);
+    }
+
     [Theory]
     [InlineData(10, 3)]
     [InlineData(2, 5)]
