@@ -159,8 +159,14 @@ public static class TrainBench
             optimizer.Step(parameters, 1e-4);
             StepProfile.Stop(StepPhase.Optimizer, t0);
             if (i >= warmup) times.Add(clock.Elapsed.TotalSeconds);
+            if (StepProfile.Enabled && Environment.GetEnvironmentVariable("LORASHARP_PROFILE_STEPS") == "1")
+            {
+                var snap = StepProfile.Snapshot();
+                Console.Error.WriteLine($"step {i} {clock.Elapsed.TotalSeconds:F3}: " + string.Join(" ", snap.Where(p => p.Seconds > 0.01).Select(p => $"{p.Phase}={p.Seconds:F3}")));
+                StepProfile.Reset();
+            }
         }
-        if (StepProfile.Enabled) PrintProfile(Console.Error, times.Sum(), times.Count);
+        if (StepProfile.Enabled) PrintProfile(Console.Error, times);
         double median = times.Order().ElementAt(times.Count / 2);
         double tps = n / median;
         double rss = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024);
@@ -172,11 +178,13 @@ public static class TrainBench
     }
 
     /// <summary>Seconds per step of each phase and its share of the step (LORASHARP_PROFILE=1).</summary>
-    public static void PrintProfile(TextWriter o, double totalSeconds, int steps)
+    public static void PrintProfile(TextWriter o, IReadOnlyList<double> times)
     {
+        double totalSeconds = times.Sum();
+        int steps = times.Count;
         var phases = StepProfile.Snapshot();
         double attributed = phases.Sum(p => p.Seconds);
-        o.WriteLine($"profile over {steps} steps, {totalSeconds / steps:F3} s per step:");
+        o.WriteLine($"profile over {steps} steps, {totalSeconds / steps:F3} s per step ({string.Join(" ", times.Select(t => t.ToString("F3")))}):");
         foreach (var (phase, seconds) in phases.OrderByDescending(p => p.Seconds))
             o.WriteLine($"  {phase,-18} {seconds / steps,8:F4} s {100 * seconds / totalSeconds,6:F1}%");
         o.WriteLine($"  {"(unattributed)",-18} {(totalSeconds - attributed) / steps,8:F4} s {100 * (totalSeconds - attributed) / totalSeconds,6:F1}%");

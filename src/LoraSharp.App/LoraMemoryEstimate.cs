@@ -69,6 +69,20 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
         return 4L * tokens * N + 4L * 2 * N + 8L * N + 8L * N + 4L * Math.Max(Math.Max(2 * R * N + R * R, N + N * R), blocks * N);
     }
 
+    /// <summary>
+    /// Bytes every adapted projection keeps from its forward for its backward, all layers (with or without
+    /// checkpointing): s·z (tokens × R floats) and lora_dropout's keep bits (tokens × in features / 8, LoraRows),
+    /// counted for every projection of "all-linear" and as if dropout were on.
+    /// </summary>
+    public static long AdapterSavedBytes(LlamaConfig c, int tokens, int rank)
+    {
+        long C = c.HiddenSize, I = c.IntermediateSize, Q = (long)c.NumAttentionHeads * c.HeadDim;
+        int words(long K) => Core.Kernels.LoraRows.KeepWords((int)K);
+        long keepWords = c.FusedProjections ? 2L * words(C) + words(Q) + words(I) : 5L * words(C) + words(Q) + words(I);
+        int adapters = c.FusedProjections ? 4 : 7;
+        return (4L * tokens * keepWords + 4L * tokens * rank * adapters) * c.NumHiddenLayers;
+    }
+
     /// <summary>Every linear of a layer as (out, in) features: q, k, v, o, gate, up, down ("all-linear").</summary>
     public static IEnumerable<(int Out, int In)> AllLinears(LlamaConfig c)
     {
@@ -108,8 +122,9 @@ public sealed record LoraMemoryEstimate(int Rank, int SequenceLength, int MicroB
     {
         int chunkRows = LlamaModel.CrossEntropyChunkRows(c.VocabSize, outputF32);
         long logitsChunk = (long)chunkRows * c.VocabSize * 4 + chunkRows * 8L;
+        long saved = rank > 0 ? AdapterSavedBytes(c, sequenceLength * microBatch, rank) : 0;
         long Activations(bool checkpointing) =>
-            LlamaActivations.ByteCount(c, microBatch, sequenceLength, checkpointing, Math.Max(rank, 1)) + logitsChunk;
+            LlamaActivations.ByteCount(c, microBatch, sequenceLength, checkpointing, Math.Max(rank, 1)) + logitsChunk + saved;
         long workspace = RuntimeBytes + Math.Max(1, threads) * Core.Kernels.MatMul.ScratchBytesPerThread;
         long perParameter = 4L * (2 + (stateFloats ?? OptimizerStateFloats(optimizer)));   // value, gradient, state
         long dora = 0;

@@ -151,20 +151,19 @@ public sealed partial class Linear : IDisposable
         {
             var a = _adapters[i];
             if (a.IsDora) continue;   // added by ForwardDora
-            ReadOnlySpan<float> u = x;
             a.DroppedInForward = training && a.Dropout > 0;
+            var sz = a.ScaledZ(M);
             if (a.DroppedInForward)
             {
                 // One independent mask stream per adapter (PEFT draws a separate dropout per module).
                 a.DropoutSeed = dropoutSeed ^ ((ulong)(i + 1) * 0x9E3779B97F4A7C15UL);
                 a.DropoutOffset = 0;
-                var drop = scratch[..(M * K)];
-                Dropout.Forward(x[..(M * K)], drop, a.Dropout, a.DropoutSeed, a.DropoutOffset);
-                u = drop;
+                LoraRows.Project(x[..(M * K)], a.A.Floats, sz, M, K, a.Rank, a.Scale, a.Dropout, a.DropoutSeed, a.DropoutOffset, a.Keep(M, K));
             }
-            var sz = a.ScaledZ(M);
-            MatMul.Forward(u, a.A.Floats, sz, M, K, a.Rank);
-            TensorPrimitives.Multiply(sz, a.Scale, sz);
+            else
+            {
+                LoraRows.Project(x[..(M * K)], a.A.Floats, sz, M, K, a.Rank, a.Scale);
+            }
             MatMul.Forward(sz, a.B.Floats, y, M, a.Rank, N, accumulate: true);
         }
     }
@@ -197,6 +196,18 @@ public sealed partial class Linear : IDisposable
         StepProfile.Stop(StepPhase.LoraBackward, t0);
     }
 
+    [ThreadStatic] private static float[]? t_bt, t_dbt;   // Bᵀ and dBᵀ [R, N] in an adapter's backward, per driving thread
+
+    // w [N, R] as [R, N] in a per-thread buffer (the B side's row products read B's columns as rows).
+    private static Span<float> Transposed(ReadOnlySpan<float> w, int N, int R, ref float[]? buffer)
+    {
+        if (buffer == null || buffer.Length < N * R) buffer = new float[N * R];
+        var t = buffer.AsSpan(0, N * R);
+        for (int n = 0; n < N; n++)
+            for (int r = 0; r < R; r++) t[r * N + n] = w[n * R + r];
+        return t;
+    }
+
     private void BackwardAdapters(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx, int M, Span<float> scratch)
     {
         int K = InFeatures, N = OutFeatures;
@@ -207,33 +218,20 @@ public sealed partial class Linear : IDisposable
             if (!a.Trainable && !needDx) continue;
             int R = a.Rank;
             var dz = scratch.Slice(0, M * R);
-            MatMul.BackwardInput(dy, a.B.Floats, dz, M, N, R, accumulate: false);   // dz = dy·B
-            TensorPrimitives.Multiply(dz, a.Scale, dz);              // d(scale·z)/dz
-            var rest = scratch[(M * R)..];
-            ReadOnlySpan<float> u = x;
-            bool dropped = a.DroppedInForward;
-            if (dropped)
-            {
-                var drop = rest[..(M * K)];
-                Dropout.Forward(x[..(M * K)], drop, a.Dropout, a.DropoutSeed, a.DropoutOffset);   // recompute, not stored
-                u = drop;
-            }
+            LoraRows.Project(dy[..(M * N)], Transposed(a.B.Floats, N, R, ref t_bt), dz, M, N, R, a.Scale);   // dz = s·dy·B
             if (a.Trainable)
             {
-                MatMul.BackwardWeight(dy, a.ScaledZ(M), a.GradB!.Floats, M, N, R);   // dB += dyᵀ·(scale·z)
-                MatMul.BackwardWeight(dz, u, a.GradA!.Floats, M, R, K);              // dA += dzᵀ·u
+                // dB += dyᵀ·(s·z), as dBᵀ [R, N] += Σ_m (s·z)[m, r]·dy[m, n]
+                var dbt = Transposed(a.GradB!.Floats, N, R, ref t_dbt);
+                LoraRows.ProjectBackward(a.ScaledZ(M), dy[..(M * N)], [], 0, [], dbt, [], M, N, R);
+                var gb = a.GradB.Floats;
+                for (int n = 0; n < N; n++)
+                    for (int r = 0; r < R; r++) gb[n * R + r] = dbt[r * N + n];
             }
-            if (!needDx) continue;
-            if (!dropped)
-            {
-                MatMul.BackwardInput(dz, a.A.Floats, dx, M, R, K);                   // dx += dz·A
-            }
-            else
-            {
-                var du = rest[..(M * K)];
-                MatMul.BackwardInput(dz, a.A.Floats, du, M, R, K, accumulate: false);
-                Dropout.Backward(du, dx[..(M * K)], a.Dropout, a.DropoutSeed, a.DropoutOffset);
-            }
+            // dA += dzᵀ·u and dx += dropout'(dz·A), with the forward's keep bits
+            bool dropped = a.DroppedInForward;
+            LoraRows.ProjectBackward(dz, x[..(M * K)], dropped ? a.Keep(M, K) : [], dropped ? a.Dropout : 0, a.A.Floats,
+                a.Trainable ? a.GradA!.Floats : [], needDx ? dx[..(M * K)] : [], M, K, R);
         }
     }
 

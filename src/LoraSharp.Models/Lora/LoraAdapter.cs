@@ -113,6 +113,17 @@ public sealed class LoraAdapter : IDisposable
     internal long DropoutOffset;
     internal bool DroppedInForward;
 
+    // The forward's dropout keep bits, (M, LoraRows.KeepWords(K)): M·K/8 bytes, read by the backward instead of
+    // computing the mask again (LoraRows).
+    internal uint[] SavedKeep = [];
+
+    internal Span<uint> Keep(int M, int K)
+    {
+        int n = M * Core.Kernels.LoraRows.KeepWords(K);
+        if (SavedKeep.Length < n) SavedKeep = new uint[n];
+        return SavedKeep.AsSpan(0, n);
+    }
+
     internal Span<float> ScaledZ(int M)
     {
         if (SavedScaledZ.Length < M * Rank) SavedScaledZ = new float[M * Rank];
