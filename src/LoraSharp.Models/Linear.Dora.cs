@@ -181,7 +181,7 @@ public sealed partial class Linear
             StepProfile.Stop(StepPhase.LoraForward, t0);
         }
         t0 = StepProfile.Start();
-        AddBiasAndAdapters(x, y, M, scratch, dropoutSeed, training);          // bias and any plain adapters
+        AddBiasAndAdapters(x, y, M, scratch, dropoutSeed, training, fused: -1);   // bias and any plain adapters
         StepProfile.Stop(StepPhase.LoraForward, t0);
     }
 

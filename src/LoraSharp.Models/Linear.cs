@@ -111,11 +111,19 @@ public sealed partial class Linear : IDisposable
             ForwardDora(dora, x, y, M, accumulate, scratch, dropoutSeed, training);
             return;
         }
+        // The first plain adapter's (s·z)·Bᵀ rides on the frozen product's output tiles (MatMul's low-rank term, the
+        // same bits as adding it after), so z comes first. Not with a bias: y = (x·Wᵀ + b) + terms, in that order.
+        int fused = AdaptersDisabled || Bias != null ? -1 : _adapters.FindIndex(static a => !a.IsDora);
         long t0 = StepProfile.Start();
-        MatMul.Forward(x, Packed, y, M, accumulate, q8Activations && !training);
+        if (fused >= 0) ProjectAdapter(fused, x, M, dropoutSeed, training);
+        StepProfile.Stop(StepPhase.LoraForward, t0);
+        t0 = StepProfile.Start();
+        bool q8 = q8Activations && !training;
+        if (fused >= 0) MatMul.Forward(x, Packed, y, M, accumulate, q8, _adapters[fused].ScaledZ(M), _adapters[fused].B.Floats, _adapters[fused].Rank);
+        else MatMul.Forward(x, Packed, y, M, accumulate, q8);
         StepProfile.Stop(StepPhase.ProjForward, t0);
         t0 = StepProfile.Start();
-        AddBiasAndAdapters(x, y, M, scratch, dropoutSeed, training);
+        AddBiasAndAdapters(x, y, M, scratch, dropoutSeed, training, fused);
         StepProfile.Stop(StepPhase.LoraForward, t0);
     }
 
@@ -136,35 +144,44 @@ public sealed partial class Linear : IDisposable
             return;
         }
         MatMul.ForwardShared(x, M, a.Packed, ya, b.Packed, yb, c?.Packed, yc, q8Activations);
-        a.AddBiasAndAdapters(x, ya, M, [], 0, training: false);
-        b.AddBiasAndAdapters(x, yb, M, [], 0, training: false);
-        c?.AddBiasAndAdapters(x, yc, M, [], 0, training: false);
+        a.AddBiasAndAdapters(x, ya, M, [], 0, training: false, fused: -1);
+        b.AddBiasAndAdapters(x, yb, M, [], 0, training: false, fused: -1);
+        c?.AddBiasAndAdapters(x, yc, M, [], 0, training: false, fused: -1);
     }
 
-    private void AddBiasAndAdapters(ReadOnlySpan<float> x, Span<float> y, int M, Span<float> scratch, ulong dropoutSeed, bool training)
+    // Adds the bias and every plain adapter's term except <paramref name="fused"/>'s (already in y).
+    private void AddBiasAndAdapters(ReadOnlySpan<float> x, Span<float> y, int M, Span<float> scratch, ulong dropoutSeed, bool training, int fused)
     {
-        int K = InFeatures, N = OutFeatures;
+        int N = OutFeatures;
         if (Bias != null)
             for (int m = 0; m < M; m++) TensorPrimitives.Add(y.Slice(m * N, N), Bias, y.Slice(m * N, N));
         if (AdaptersDisabled) return;
         for (int i = 0; i < _adapters.Count; i++)
         {
             var a = _adapters[i];
-            if (a.IsDora) continue;   // added by ForwardDora
-            a.DroppedInForward = training && a.Dropout > 0;
-            var sz = a.ScaledZ(M);
-            if (a.DroppedInForward)
-            {
-                // One independent mask stream per adapter (PEFT draws a separate dropout per module).
-                a.DropoutSeed = dropoutSeed ^ ((ulong)(i + 1) * 0x9E3779B97F4A7C15UL);
-                a.DropoutOffset = 0;
-                LoraRows.Project(x[..(M * K)], a.A.Floats, sz, M, K, a.Rank, a.Scale, a.Dropout, a.DropoutSeed, a.DropoutOffset, a.Keep(M, K));
-            }
-            else
-            {
-                LoraRows.Project(x[..(M * K)], a.A.Floats, sz, M, K, a.Rank, a.Scale);
-            }
-            MatMul.Forward(sz, a.B.Floats, y, M, a.Rank, N, accumulate: true);
+            if (a.IsDora || i == fused) continue;   // DoRA: added by ForwardDora
+            ProjectAdapter(i, x, M, dropoutSeed, training);
+            MatMul.Forward(a.ScaledZ(M), a.B.Floats, y, M, a.Rank, N, accumulate: true);
+        }
+    }
+
+    // Adapter i's s·z = s·dropout(x)·Aᵀ into its saved z; with dropout, the keep bits its backward reads.
+    private void ProjectAdapter(int i, ReadOnlySpan<float> x, int M, ulong dropoutSeed, bool training)
+    {
+        int K = InFeatures;
+        var a = _adapters[i];
+        a.DroppedInForward = training && a.Dropout > 0;
+        var sz = a.ScaledZ(M);
+        if (a.DroppedInForward)
+        {
+            // One independent mask stream per adapter (PEFT draws a separate dropout per module).
+            a.DropoutSeed = dropoutSeed ^ ((ulong)(i + 1) * 0x9E3779B97F4A7C15UL);
+            a.DropoutOffset = 0;
+            LoraRows.Project(x[..(M * K)], a.A.Floats, sz, M, K, a.Rank, a.Scale, a.Dropout, a.DropoutSeed, a.DropoutOffset, a.Keep(M, K));
+        }
+        else
+        {
+            LoraRows.Project(x[..(M * K)], a.A.Floats, sz, M, K, a.Rank, a.Scale);
         }
     }
 

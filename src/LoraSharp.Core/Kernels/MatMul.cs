@@ -30,6 +30,20 @@ public static unsafe partial class MatMul
     /// row of X to Q8_0 and take integer block products, as llama.cpp does: faster, but not exact against the
     /// dequantized weight (the activations' rounding; docs/kernels.md). Training never sets it.</param>
     public static void Forward(ReadOnlySpan<float> X, PackedWeight W, Span<float> Y, int M, bool accumulate = false, bool q8Activations = false)
+        => Forward(X, W, Y, M, accumulate, q8Activations, default, default, 0);
+
+    /// <summary>
+    /// Y (+)= X·Wᵀ + Z·Uᵀ: the frozen product plus a low-rank term (LoRA's (s·z)·Bᵀ), added onto each output tile while
+    /// it is in cache instead of in a second pass over Y. Equals <see cref="Forward(ReadOnlySpan{float}, PackedWeight, Span{float}, int, bool, bool)"/>
+    /// followed by <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, bool)"/>(Z, U, Y, M, R, N,
+    /// accumulate: true), bit for bit.
+    /// </summary>
+    /// <param name="Z">[M, R] row-major; empty with <paramref name="R"/> = 0.</param>
+    /// <param name="U">[N, R] row-major.</param>
+    /// <param name="R">The term's rank; 0: none.</param>
+    /// <inheritdoc cref="Forward(ReadOnlySpan{float}, PackedWeight, Span{float}, int, bool, bool)"/>
+    public static void Forward(ReadOnlySpan<float> X, PackedWeight W, Span<float> Y, int M, bool accumulate, bool q8Activations,
+        ReadOnlySpan<float> Z, ReadOnlySpan<float> U, int R)
     {
         ArgumentNullException.ThrowIfNull(W);
         int N = W.N, K = W.K;
@@ -37,7 +51,25 @@ public static unsafe partial class MatMul
         CheckRows(M, nameof(Forward), shapes);
         Check(X.Length, (long)M * K, nameof(Forward), "X", shapes);
         Check(Y.Length, (long)M * N, nameof(Forward), "Y", shapes);
-        fixed (float* x = X, y = Y) Run(Problem(x, W, y, M, accumulate, q8Activations));
+        if (R < 0) throw new ArgumentException($"MatMul.Forward: the low-rank term's rank R = {R} is negative.", nameof(R));
+        if (R > 0)
+        {
+            Check(Z.Length, (long)M * R, nameof(Forward), "Z", new Shapes(Layout.Forward, M, R, N));
+            Check(U.Length, (long)N * R, nameof(Forward), "U", new Shapes(Layout.Forward, M, R, N));
+            if (M <= RowDotDriver.MaxRows || Simd.Level == SimdLevel.Scalar)
+            {
+                // Few rows (decode: the row-dot products) or the scalar reference: as two calls.
+                Forward(X, W, Y, M, accumulate, q8Activations);
+                Forward(Z, U, Y, M, R, N, accumulate: true);
+                return;
+            }
+        }
+        fixed (float* x = X, y = Y, z = Z, u = U)
+        {
+            var p = Problem(x, W, y, M, accumulate, q8Activations);
+            if (R > 0) { p.LowRankZ = z; p.LowRankU = u; p.LowRank = R; }
+            Run(p);
+        }
     }
 
     /// <summary>

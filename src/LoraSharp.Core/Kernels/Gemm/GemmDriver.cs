@@ -54,6 +54,10 @@ internal unsafe struct GemmProblem
     public int Rows, Cols, Depth;
     public bool Accumulate;
     public bool Q8Activations;  // few-row products over Q4_0/Q8_0 may quantize A to Q8_0 (decode only; DecodedGemv)
+    // A low-rank term added to C after the product: C += Z·Uᵀ with Z [Rows, LowRank] row-major and U [Cols, LowRank]
+    // row-major (LoRA's s·z and B). LowRank 0: none.
+    public float* LowRankZ, LowRankU;
+    public int LowRank;
 }
 
 /// <summary>Blocking, packing and threading around the microkernels.</summary>
@@ -105,6 +109,7 @@ internal static unsafe class GemmDriver
         if (p.Depth == 0)
         {
             if (!p.Accumulate) new Span<float>(p.C, checked(p.Rows * p.Cols)).Clear();
+            if (p.LowRank > 0) Run(LowRankProblem(p), level);
             return;
         }
         int mr = GemmKernels.MR(level);
@@ -134,6 +139,16 @@ internal static unsafe class GemmDriver
         int align = p.BLayout == BLayout.Frozen ? p.Frozen!.ReductionAlign(p.FrozenBackward) : 1;
         int units = (p.Depth + align - 1) / align;
         int blocks = ReductionBlocks(p);
+        bool fewRows = GemvDriver.Applies(p, level, isDirect) || DecodedGemv.Applies(p, level, isDirect);
+        if (p.LowRank > 0 && (fewRows || p.ATransposed || p.LowRank > KcMax))
+        {
+            // Paths without the tile epilogue: the product, then the low-rank term as its own GEMM (the same sums).
+            var main = p;
+            main.LowRank = 0;
+            Run(main, level);
+            Run(LowRankProblem(p), level);
+            return;
+        }
         if (GemvDriver.Applies(p, level, isDirect))
         {
             GemvDriver.Run(p, direct, directStride, blocks, level, Math.Min(threads, panels));
@@ -149,7 +164,33 @@ internal static unsafe class GemmDriver
             P = p, Direct = direct, DirectStride = directStride, IsDirect = isDirect, Align = align, Units = units,
             Blocks = blocks, KcMax = (units + blocks - 1) / blocks * align, SplitRows = splitRows, Level = level, MR = mr,
         };
+        if (p.LowRank > 0) PackLowRank(p, mr, ref work);
         Threads.Run(ref work, threads);
+    }
+
+    // C += Z·Uᵀ as a GEMM of its own (depth LowRank), as MatMul.Forward(Z, U, C, accumulate: true) runs it.
+    internal static GemmProblem LowRankProblem(in GemmProblem p) => new()
+    {
+        A = p.LowRankZ, Lda = p.LowRank, B = p.LowRankU, Ldb = p.LowRank, BLayout = BLayout.Transposed,
+        C = p.C, Rows = p.Rows, Cols = p.Cols, Depth = p.LowRank, Accumulate = true,
+    };
+
+    [ThreadStatic] private static AlignedBuffer? t_lowRank;   // the caller's packed U panels and Z's edge rows
+
+    // Packs U as [panels][LowRank][32] (the last panel zero-padded, as PackB) and Z's rows past the last full MR-row
+    // panel, zero-padded to MR rows: every part reads them, so the caller packs them once.
+    private static void PackLowRank(in GemmProblem p, int mr, ref ComputeWork work)
+    {
+        int R = p.LowRank, panels = (p.Cols + NR - 1) / NR, edge = p.Rows % mr;
+        float* buf = (t_lowRank ??= new AlignedBuffer()).Ensure((long)panels * R * NR + (long)MaxMR * R);
+        var u = LowRankProblem(p);
+        for (int jp = 0; jp < panels; jp++) PackB(u, jp, 0, R, buf + (long)jp * R * NR);
+        float* edgeZ = buf + (long)panels * R * NR;
+        new Span<float>(edgeZ, mr * R).Clear();
+        if (edge > 0)
+            new ReadOnlySpan<float>(p.LowRankZ + (long)(p.Rows - edge) * R, edge * R).CopyTo(new Span<float>(edgeZ, edge * R));
+        work.LowRankPanels = buf;
+        work.LowRankEdge = edgeZ;
     }
 
     /// <summary>
@@ -222,6 +263,7 @@ internal static unsafe class GemmDriver
                     *c = (float)s;
                 }
         }
+        if (p.LowRank > 0) RunScalar(LowRankProblem(p));
     }
 
     private struct ComputeWork : IParallelWork
@@ -232,6 +274,7 @@ internal static unsafe class GemmDriver
         public bool IsDirect, SplitRows;
         public int Blocks, KcMax, MR, Align, Units;
         public SimdLevel Level;
+        public float* LowRankPanels, LowRankEdge;   // PackLowRank's U panels and Z edge rows (P.LowRank > 0)
 
         public void Execute(int part, int parts)
         {
@@ -274,6 +317,11 @@ internal static unsafe class GemmDriver
                 int r0 = u0 * Align, kc = Math.Min(P.Depth, u1 * Align) - r0;
                 bool store = blk == 0 && !P.Accumulate;
                 int chains = Chains(kc);
+                // The low-rank term goes onto each tile after its last reduction block, while the tile is in L1:
+                // the same kernel call, chains and order as the separate GEMM C += Z·Uᵀ, so the same bits, without
+                // its pass over C (LoRA's y += (s·z)·Bᵀ: 2.1 ms a layer at shape b).
+                int lowRank = blk == Blocks - 1 ? P.LowRank : 0;
+                int lowChains = Chains(lowRank);
                 float* bBase;
                 long panelStride;
                 if (IsDirect)
@@ -330,6 +378,9 @@ internal static unsafe class GemmDriver
                             if (mv == mr && nv == NR)
                             {
                                 kernel(a, ld, bp, kc, chains, c, cols, !store);
+                                if (lowRank > 0)
+                                    kernel(P.LowRankZ + (long)(ic + ir) * lowRank, lowRank, LowRankPanels + (long)jp * lowRank * NR,
+                                        lowRank, lowChains, c, cols, true);
                             }
                             else
                             {
@@ -339,6 +390,11 @@ internal static unsafe class GemmDriver
                                     for (int i = 0; i < mv; i++)
                                         for (int j = 0; j < nv; j++) tile[i * NR + j] = c[(long)i * cols + j];
                                 kernel(a, ld, bp, kc, chains, tile, NR, !store);
+                                if (lowRank > 0)
+                                {
+                                    float* z = mv == mr ? P.LowRankZ + (long)(ic + ir) * lowRank : LowRankEdge;
+                                    kernel(z, lowRank, LowRankPanels + (long)jp * lowRank * NR, lowRank, lowChains, tile, NR, true);
+                                }
                                 for (int i = 0; i < mv; i++)
                                     for (int j = 0; j < nv; j++) c[(long)i * cols + j] = tile[i * NR + j];
                             }
