@@ -15,14 +15,6 @@ public class LoraRowsTests
     private static readonly int[] Rs = [1, 3, 4, 5, 8];
     private static readonly float[] Ps = [0f, 0.3f, 1f];
 
-    private static void AssertBits(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < actual.Length; i++)
-            if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
-                Assert.Fail($"{what}: element {i} is {actual[i]}, the reference gives {expected[i]}");
-    }
-
     [Theory]
     [MemberData(nameof(Levels), MemberType = typeof(ElementwiseTestKit))]
     public void Project_EqualsReference_BitForBit(SimdLevel level)
@@ -42,7 +34,7 @@ public class LoraRowsTests
                         LoraRows.ProjectReference(x, w, zRef, M, K, R, 0.25f, p, 11, 5, keepRef);
                         using (Simd.Force(level)) LoraRows.Project(x, w, z, M, K, R, 0.25f, p, 11, 5, keep);
                         string at = $"{level} M {M} K {K} R {R} p {p}";
-                        AssertBits(z, zRef, "z " + at);
+                        AssertBitwiseEqual(z, zRef, "z " + at);
                         if (p > 0) Assert.True(keep.AsSpan().SequenceEqual(keepRef), "keep bits " + at);
                     }
     }
@@ -68,8 +60,8 @@ public class LoraRowsTests
                             LoraRows.ProjectBackwardReference(c, x, keep, p, w, gRef, dxRef, M, K, R);
                             using (Simd.Force(level)) LoraRows.ProjectBackward(c, x, keep, p, w, g, dx, M, K, R);
                             string at = $"{level} M {M} K {K} R {R} p {p} g {withG} dx {withDx}";
-                            AssertBits(g, gRef, "g " + at);
-                            AssertBits(dx, dxRef, "dx " + at);
+                            AssertBitwiseEqual(g, gRef, "g " + at);
+                            AssertBitwiseEqual(dx, dxRef, "dx " + at);
                         }
     }
 
@@ -99,8 +91,8 @@ public class LoraRowsTests
                                 using (Threads.Limit(threads))
                                     LoraRows.ProjectBackward(c, x, keep, p, w, g, dx, M, K, R);
                                 string at = $"{level} {threads} threads M {M} K {K} R {R} p {p}";
-                                AssertBits(g, gRef, "g " + at);
-                                AssertBits(dx, dxRef, "dx " + at);
+                                AssertBitwiseEqual(g, gRef, "g " + at);
+                                AssertBitwiseEqual(dx, dxRef, "dx " + at);
                             }
                     }
     }
@@ -124,7 +116,7 @@ public class LoraRowsTests
             var z = new float[M * R];
             var keep = new uint[M * LoraRows.KeepWords(K)];
             using (Simd.Force(level)) LoraRows.Project(x, w, z, M, K, R, 0.5f, 0.4f, 77, offset, keep);
-            AssertBits(z, zDropped, $"z {level}");
+            AssertBitwiseEqual(z, zDropped, $"z {level}");
             for (int m = 0; m < M; m++)
                 for (int k = 0; k < K; k++)
                 {
@@ -155,10 +147,10 @@ public class LoraRowsTests
         (float[] Z, uint[] Keep, float[] G, float[] Dx) one, two = default;
         using (Threads.Limit(1)) one = Run();
         TwoThreads.Run(() => two = Run());
-        AssertBits(two.Z, one.Z, "z");
+        AssertBitwiseEqual(two.Z, one.Z, "z");
         Assert.True(two.Keep.AsSpan().SequenceEqual(one.Keep), "keep bits");
-        AssertBits(two.G, one.G, "g");
-        AssertBits(two.Dx, one.Dx, "dx");
+        AssertBitwiseEqual(two.G, one.G, "g");
+        AssertBitwiseEqual(two.Dx, one.Dx, "dx");
     }
 
     [Fact]

@@ -19,13 +19,6 @@ public class MatMulLowRankTests
         return PackedWeight.FromStored(w);
     }
 
-    private static void AssertSame(float[] fused, float[] separate, string at)
-    {
-        for (int i = 0; i < fused.Length; i++)
-            if (BitConverter.SingleToInt32Bits(fused[i]) != BitConverter.SingleToInt32Bits(separate[i]))
-                Assert.Fail($"{at}: element {i} is {fused[i]}, the two calls give {separate[i]}");
-    }
-
     [Theory]
     [MemberData(nameof(Types))]
     public void LowRankTerm_EqualsTheSeparateGemm_BitForBit(DType type)
@@ -49,7 +42,7 @@ public class MatMulLowRankTests
                             MatMul.Forward(z, u, separate, M, R, N, accumulate: true);
                             var fused = (float[])y0.Clone();
                             MatMul.Forward(x, w, fused, M, accumulate, false, z, u, R);
-                            AssertSame(fused, separate, $"{type} M {M} K {K} N {N} R {R} accumulate {accumulate} {level}");
+                            ElementwiseTestKit.AssertBitwiseEqual(fused, separate, $"{type} M {M} K {K} N {N} R {R} accumulate {accumulate} {level}");
                         }
         }
     }
@@ -70,7 +63,7 @@ public class MatMulLowRankTests
         }
         var fused = new float[M * N];
         TwoThreads.Run(() => MatMul.Forward(x, w, fused, M, false, false, z, u, R));
-        AssertSame(fused, separate, "2 threads");
+        ElementwiseTestKit.AssertBitwiseEqual(fused, separate, "2 threads");
     }
 
     [Fact]
