@@ -455,171 +455,143 @@ public static unsafe class LoraRows
         int m = m0;
         for (; m + 4 <= M; m += 4)
         {
-            if (p.Level >= SimdLevel.V512) for (int k = k0; k < kv; k += 16) Backward4x16(p, m, k);
-            else for (int k = k0; k < kv; k += 8) Backward4x8(p, m, k);
+            if (p.Level >= SimdLevel.V512) for (int k = k0; k < kv; k += 16) Backward4<L512, Vector512<float>>(p, m, k);
+            else for (int k = k0; k < kv; k += 8) Backward4<L256, Vector256<float>>(p, m, k);
             for (int mm = m; mm < m + 4; mm++) BackwardScalar(p, mm, kv, k1);
         }
         for (; m < M; m++)
         {
-            if (p.Level >= SimdLevel.V512) for (int k = k0; k < kv; k += 16) Backward1x16(p, m, k);
-            else for (int k = k0; k < kv; k += 8) Backward1x8(p, m, k);
+            if (p.Level >= SimdLevel.V512) for (int k = k0; k < kv; k += 16) Backward1<L512, Vector512<float>>(p, m, k);
+            else for (int k = k0; k < kv; k += 8) Backward1<L256, Vector256<float>>(p, m, k);
             BackwardScalar(p, m, kv, k1);
         }
+    }
+
+    // One vector width for the backward kernels: static interface calls inline into plain vector instructions (as
+    // Attention's tiles), so one body serves AVX-512 and AVX2.
+    private interface ILanes<TV> where TV : unmanaged
+    {
+        static abstract int Count { get; }
+        static abstract TV Load(float* p);
+        static abstract void Store(float* p, TV v);
+        static abstract TV Splat(float x);
+        static abstract TV Fma(TV a, TV b, TV c);
+        static abstract TV Add(TV a, TV b);
+        static abstract TV Mul(TV a, TV b);
+        /// <summary>All ones in the lanes whose keep bit is 0: the Count bits of row <paramref name="bits"/> at column k.</summary>
+        static abstract TV Dropped(uint* bits, int k);
+        /// <summary>dropped ? 0 : v.</summary>
+        static abstract TV ZeroWhere(TV dropped, TV v);
     }
 
     private static readonly Vector512<uint> s_bit16 = Vector512.Create(1u, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
     private static readonly Vector256<uint> s_bit8 = Vector256.Create(1u, 2, 4, 8, 16, 32, 64, 128);
 
-    // u for 16 columns at k of row m: x, or keep ? x·inv : 0 from the bits.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> U16(in BackwardWork p, int m, int k, out Vector512<float> dropped)
+    private readonly struct L512 : ILanes<Vector512<float>>
     {
-        var x = Vector512.Load(p.X + (long)m * p.K + k);
-        if (p.Keep == null) { dropped = default; return x; }
-        uint bits = ((ushort*)(p.Keep + (long)m * KeepWords(p.K)))[k >> 4];
-        dropped = Vector512.Equals(Vector512.Create(bits) & s_bit16, Vector512<uint>.Zero).AsSingle();
-        return Vector512.ConditionalSelect(dropped, Vector512<float>.Zero, x * Vector512.Create(p.Inv));
+        public static int Count => 16;
+        public static Vector512<float> Load(float* p) => Vector512.Load(p);
+        public static void Store(float* p, Vector512<float> v) => Vector512.Store(v, p);
+        public static Vector512<float> Splat(float x) => Vector512.Create(x);
+        public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+        public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Dropped(uint* bits, int k)
+            => Vector512.Equals(Vector512.Create((uint)((ushort*)bits)[k >> 4]) & s_bit16, Vector512<uint>.Zero).AsSingle();
+        public static Vector512<float> ZeroWhere(Vector512<float> dropped, Vector512<float> v) => Vector512.ConditionalSelect(dropped, Vector512<float>.Zero, v);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> U8(in BackwardWork p, int m, int k, out Vector256<float> dropped)
+    private readonly struct L256 : ILanes<Vector256<float>>
     {
-        var x = Vector256.Load(p.X + (long)m * p.K + k);
+        public static int Count => 8;
+        public static Vector256<float> Load(float* p) => Vector256.Load(p);
+        public static void Store(float* p, Vector256<float> v) => Vector256.Store(v, p);
+        public static Vector256<float> Splat(float x) => Vector256.Create(x);
+        public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+        public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+        public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Dropped(uint* bits, int k)
+            => Vector256.Equals(Vector256.Create((uint)((byte*)bits)[k >> 3]) & s_bit8, Vector256<uint>.Zero).AsSingle();
+        public static Vector256<float> ZeroWhere(Vector256<float> dropped, Vector256<float> v) => Vector256.ConditionalSelect(dropped, Vector256<float>.Zero, v);
+    }
+
+    // u for Count columns at k of row m: x, or keep ? x·inv : 0 from the bits.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV U<TL, TV>(in BackwardWork p, int m, int k, out TV dropped) where TL : struct, ILanes<TV> where TV : unmanaged
+    {
+        var x = TL.Load(p.X + (long)m * p.K + k);
         if (p.Keep == null) { dropped = default; return x; }
-        uint bits = ((byte*)(p.Keep + (long)m * KeepWords(p.K)))[k >> 3];
-        dropped = Vector256.Equals(Vector256.Create(bits) & s_bit8, Vector256<uint>.Zero).AsSingle();
-        return Vector256.ConditionalSelect(dropped, Vector256<float>.Zero, x * Vector256.Create(p.Inv));
+        dropped = TL.Dropped(p.Keep + (long)m * KeepWords(p.K), k);
+        return TL.ZeroWhere(dropped, TL.Mul(x, TL.Splat(p.Inv)));
     }
 
     // dx row m at k += (dropout ? (kept ? du·inv : 0) : du).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddDx16(in BackwardWork p, int m, int k, Vector512<float> du, Vector512<float> dropped)
+    private static void AddDx<TL, TV>(in BackwardWork p, int m, int k, TV du, TV dropped) where TL : struct, ILanes<TV> where TV : unmanaged
     {
         float* dx = p.Dx + (long)m * p.K + k;
-        var v = p.Keep == null ? du : Vector512.ConditionalSelect(dropped, Vector512<float>.Zero, du * Vector512.Create(p.Inv));
-        Vector512.Store(Vector512.Load(dx) + v, dx);
+        var v = p.Keep == null ? du : TL.ZeroWhere(dropped, TL.Mul(du, TL.Splat(p.Inv)));
+        TL.Store(dx, TL.Add(TL.Load(dx), v));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddDx8(in BackwardWork p, int m, int k, Vector256<float> du, Vector256<float> dropped)
-    {
-        float* dx = p.Dx + (long)m * p.K + k;
-        var v = p.Keep == null ? du : Vector256.ConditionalSelect(dropped, Vector256<float>.Zero, du * Vector256.Create(p.Inv));
-        Vector256.Store(Vector256.Load(dx) + v, dx);
-    }
-
+    // Rows m..m+3, Count columns at k: g rows += Σ_i c[m+i, r]·u_i (rows in order), dx rows += the masked Σ_r c·w.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Backward4x16(in BackwardWork p, int m, int k)
+    private static void Backward4<TL, TV>(in BackwardWork p, int m, int k) where TL : struct, ILanes<TV> where TV : unmanaged
     {
         int K = p.K, R = p.R;
-        var u0 = U16(p, m, k, out var d0);
-        var u1 = U16(p, m + 1, k, out var d1);
-        var u2 = U16(p, m + 2, k, out var d2);
-        var u3 = U16(p, m + 3, k, out var d3);
-        float* c = p.C + (long)m * R;
-        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
-        if (p.G != null)
-        {
-            float* g = p.G + k;
-            for (int r = 0; r < R; r++, g += K)
-            {
-                var acc = Vector512.Load(g);
-                acc = Vector512.FusedMultiplyAdd(Vector512.Create(c[r]), u0, acc);
-                acc = Vector512.FusedMultiplyAdd(Vector512.Create(c[R + r]), u1, acc);
-                acc = Vector512.FusedMultiplyAdd(Vector512.Create(c[2 * R + r]), u2, acc);
-                acc = Vector512.FusedMultiplyAdd(Vector512.Create(c[3 * R + r]), u3, acc);
-                Vector512.Store(acc, g);
-            }
-        }
-        if (p.Dx == null) return;
-        float* w = p.W + k;
-        for (int r = 0; r < R; r++, w += K)
-        {
-            var v = Vector512.Load(w);
-            e0 = Vector512.FusedMultiplyAdd(Vector512.Create(c[r]), v, e0);
-            e1 = Vector512.FusedMultiplyAdd(Vector512.Create(c[R + r]), v, e1);
-            e2 = Vector512.FusedMultiplyAdd(Vector512.Create(c[2 * R + r]), v, e2);
-            e3 = Vector512.FusedMultiplyAdd(Vector512.Create(c[3 * R + r]), v, e3);
-        }
-        AddDx16(p, m, k, e0, d0);
-        AddDx16(p, m + 1, k, e1, d1);
-        AddDx16(p, m + 2, k, e2, d2);
-        AddDx16(p, m + 3, k, e3, d3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Backward1x16(in BackwardWork p, int m, int k)
-    {
-        int K = p.K, R = p.R;
-        var u = U16(p, m, k, out var d);
-        float* c = p.C + (long)m * R;
-        if (p.G != null)
-        {
-            float* g = p.G + k;
-            for (int r = 0; r < R; r++, g += K) Vector512.Store(Vector512.FusedMultiplyAdd(Vector512.Create(c[r]), u, Vector512.Load(g)), g);
-        }
-        if (p.Dx == null) return;
-        Vector512<float> e = default;
-        float* w = p.W + k;
-        for (int r = 0; r < R; r++, w += K) e = Vector512.FusedMultiplyAdd(Vector512.Create(c[r]), Vector512.Load(w), e);
-        AddDx16(p, m, k, e, d);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Backward4x8(in BackwardWork p, int m, int k)
-    {
-        int K = p.K, R = p.R;
-        var u0 = U8(p, m, k, out var d0);
-        var u1 = U8(p, m + 1, k, out var d1);
-        var u2 = U8(p, m + 2, k, out var d2);
-        var u3 = U8(p, m + 3, k, out var d3);
+        var u0 = U<TL, TV>(p, m, k, out var d0);
+        var u1 = U<TL, TV>(p, m + 1, k, out var d1);
+        var u2 = U<TL, TV>(p, m + 2, k, out var d2);
+        var u3 = U<TL, TV>(p, m + 3, k, out var d3);
         float* c = p.C + (long)m * R;
         if (p.G != null)
         {
             float* g = p.G + k;
             for (int r = 0; r < R; r++, g += K)
             {
-                var acc = Vector256.Load(g);
-                acc = Vector256.FusedMultiplyAdd(Vector256.Create(c[r]), u0, acc);
-                acc = Vector256.FusedMultiplyAdd(Vector256.Create(c[R + r]), u1, acc);
-                acc = Vector256.FusedMultiplyAdd(Vector256.Create(c[2 * R + r]), u2, acc);
-                acc = Vector256.FusedMultiplyAdd(Vector256.Create(c[3 * R + r]), u3, acc);
-                Vector256.Store(acc, g);
+                var acc = TL.Load(g);
+                acc = TL.Fma(TL.Splat(c[r]), u0, acc);
+                acc = TL.Fma(TL.Splat(c[R + r]), u1, acc);
+                acc = TL.Fma(TL.Splat(c[2 * R + r]), u2, acc);
+                acc = TL.Fma(TL.Splat(c[3 * R + r]), u3, acc);
+                TL.Store(g, acc);
             }
         }
         if (p.Dx == null) return;
-        Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default;
+        TV e0 = default, e1 = default, e2 = default, e3 = default;
         float* w = p.W + k;
         for (int r = 0; r < R; r++, w += K)
         {
-            var v = Vector256.Load(w);
-            e0 = Vector256.FusedMultiplyAdd(Vector256.Create(c[r]), v, e0);
-            e1 = Vector256.FusedMultiplyAdd(Vector256.Create(c[R + r]), v, e1);
-            e2 = Vector256.FusedMultiplyAdd(Vector256.Create(c[2 * R + r]), v, e2);
-            e3 = Vector256.FusedMultiplyAdd(Vector256.Create(c[3 * R + r]), v, e3);
+            var v = TL.Load(w);
+            e0 = TL.Fma(TL.Splat(c[r]), v, e0);
+            e1 = TL.Fma(TL.Splat(c[R + r]), v, e1);
+            e2 = TL.Fma(TL.Splat(c[2 * R + r]), v, e2);
+            e3 = TL.Fma(TL.Splat(c[3 * R + r]), v, e3);
         }
-        AddDx8(p, m, k, e0, d0);
-        AddDx8(p, m + 1, k, e1, d1);
-        AddDx8(p, m + 2, k, e2, d2);
-        AddDx8(p, m + 3, k, e3, d3);
+        AddDx<TL, TV>(p, m, k, e0, d0);
+        AddDx<TL, TV>(p, m + 1, k, e1, d1);
+        AddDx<TL, TV>(p, m + 2, k, e2, d2);
+        AddDx<TL, TV>(p, m + 3, k, e3, d3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Backward1x8(in BackwardWork p, int m, int k)
+    private static void Backward1<TL, TV>(in BackwardWork p, int m, int k) where TL : struct, ILanes<TV> where TV : unmanaged
     {
         int K = p.K, R = p.R;
-        var u = U8(p, m, k, out var d);
+        var u = U<TL, TV>(p, m, k, out var d);
         float* c = p.C + (long)m * R;
         if (p.G != null)
         {
             float* g = p.G + k;
-            for (int r = 0; r < R; r++, g += K) Vector256.Store(Vector256.FusedMultiplyAdd(Vector256.Create(c[r]), u, Vector256.Load(g)), g);
+            for (int r = 0; r < R; r++, g += K) TL.Store(g, TL.Fma(TL.Splat(c[r]), u, TL.Load(g)));
         }
         if (p.Dx == null) return;
-        Vector256<float> e = default;
+        TV e = default;
         float* w = p.W + k;
-        for (int r = 0; r < R; r++, w += K) e = Vector256.FusedMultiplyAdd(Vector256.Create(c[r]), Vector256.Load(w), e);
-        AddDx8(p, m, k, e, d);
+        for (int r = 0; r < R; r++, w += K) e = TL.Fma(TL.Splat(c[r]), TL.Load(w), e);
+        AddDx<TL, TV>(p, m, k, e, d);
     }
 
     // Columns [k0, k1) of row m one at a time (the K tail), as the definition.
