@@ -100,8 +100,8 @@ public sealed partial class Linear : IDisposable
 
     /// <summary>
     /// y[M,N] = x[M,K]·Wᵀ + b + Σ adapters (or y += that when <paramref name="accumulate"/>).
-    /// Saves what the adapters' backward needs. <paramref name="scratch"/> holds at least M·K floats when any
-    /// adapter has dropout. <paramref name="q8Activations"/> (inference only): see <see cref="MatMul.Forward(ReadOnlySpan{float}, PackedWeight, Span{float}, int, bool, bool)"/>.
+    /// Saves what the adapters' backward needs. <paramref name="scratch"/> holds at least M·K floats when a DoRA
+    /// adapter has dropout (plain adapters' dropout is fused into LoraRows and needs none). <paramref name="q8Activations"/> (inference only): see <see cref="MatMul.Forward(ReadOnlySpan{float}, PackedWeight, Span{float}, int, bool, bool)"/>.
     /// </summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int M, bool accumulate, Span<float> scratch, ulong dropoutSeed, bool training,
         bool q8Activations = false)
@@ -188,7 +188,7 @@ public sealed partial class Linear : IDisposable
     /// <summary>
     /// Backward of <see cref="Forward"/>: dx[M,K] += dy·W (+ adapters) when <paramref name="dx"/> is not empty;
     /// adapter and (full fine-tuning) weight gradients += their parts. <paramref name="x"/> is the forward input.
-    /// <paramref name="scratch"/> holds at least M·K + M·R floats.
+    /// <paramref name="scratch"/> holds at least M·R floats (R the largest rank; M·K + M·R with a DoRA adapter).
     /// </summary>
     public void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx, int M, Span<float> scratch)
     {
