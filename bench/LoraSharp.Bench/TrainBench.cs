@@ -147,6 +147,7 @@ public static class TrainBench
         var batch = new Batch(s.Batch, s.Seq, ids, labels: labels);
         var times = new List<double>();
         double loss = double.NaN;
+        IReadOnlyList<(StepPhase Phase, double Seconds)> lastSnap = StepProfile.Snapshot();
         for (int i = 0; i < warmup + steps; i++)
         {
             if (i == warmup) StepProfile.Reset();
@@ -161,9 +162,11 @@ public static class TrainBench
             if (i >= warmup) times.Add(clock.Elapsed.TotalSeconds);
             if (StepProfile.Enabled && Environment.GetEnvironmentVariable("LORASHARP_PROFILE_STEPS") == "1")
             {
+                // This step's phases: the totals since the last snapshot (the totals keep running for the summary).
                 var snap = StepProfile.Snapshot();
-                Console.Error.WriteLine($"step {i} {clock.Elapsed.TotalSeconds:F3}: " + string.Join(" ", snap.Where(p => p.Seconds > 0.01).Select(p => $"{p.Phase}={p.Seconds:F3}")));
-                StepProfile.Reset();
+                var step = snap.Select((p, j) => (p.Phase, Seconds: p.Seconds - (i == warmup ? 0 : lastSnap[j].Seconds)));
+                Console.Error.WriteLine($"step {i} {clock.Elapsed.TotalSeconds:F3}: " + string.Join(" ", step.Where(p => p.Seconds > 0.01).Select(p => $"{p.Phase}={p.Seconds:F3}")));
+                lastSnap = snap;
             }
         }
         if (StepProfile.Enabled) PrintProfile(Console.Error, times);
